@@ -1,0 +1,486 @@
+//! Starting a hub (or using an external one) and small HTTP helpers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, StatusCode};
+
+/// Generous timeout for anything that is expected to happen.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The hub URL path (A-EP-1).
+pub const HUB_PATH: &str = "/.well-known/mercure";
+
+/// Name of the running test (libtest names the test thread after the test).
+pub fn test_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unknown-test")
+        .to_string()
+}
+
+/// A topic nobody else uses: `https://example.com/{label}/{uuid}`.
+pub fn uniq(label: &str) -> String {
+    format!("https://example.com/{label}/{}", uuid::Uuid::new_v4())
+}
+
+fn random_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+fn external_url() -> Option<String> {
+    std::env::var("SPEC_HUB_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('/').to_string())
+}
+
+/// A running hub: either a child process owned by this test or the external hub.
+pub struct Hub {
+    pub base: String,
+    pub publisher_key: String,
+    pub publisher_alg: String,
+    pub subscriber_key: Option<String>,
+    pub subscriber_alg: String,
+    pub client: reqwest::Client,
+    process: Option<HubProcess>,
+}
+
+struct HubProcess {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("hub log kept in {}", self.dir.join("hub.log").display());
+            eprintln!("--- hub log tail ---\n{}", log_tail(&self.dir));
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn log_tail(dir: &Path) -> String {
+    let log = std::fs::read_to_string(dir.join("hub.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Configuration of a hub started by a test.
+pub struct HubBuilder {
+    anonymous: bool,
+    env: Vec<(String, String)>,
+    publisher_key: Option<String>,
+    subscriber_key: Option<String>,
+    publisher_alg: Option<String>,
+    subscriber_alg: Option<String>,
+    custom_keys: bool,
+}
+
+impl HubBuilder {
+    pub fn anonymous(mut self, on: bool) -> Self {
+        self.anonymous = on;
+        self
+    }
+
+    /// Any other `QUICKSILVER_*` setting.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn publisher_key(mut self, key: Option<&str>, alg: Option<&str>) -> Self {
+        self.publisher_key = key.map(str::to_string);
+        self.publisher_alg = alg.map(str::to_string);
+        self.custom_keys = true;
+        self
+    }
+
+    pub fn subscriber_key(mut self, key: Option<&str>, alg: Option<&str>) -> Self {
+        self.subscriber_key = key.map(str::to_string);
+        self.subscriber_alg = alg.map(str::to_string);
+        self.custom_keys = true;
+        self
+    }
+
+    fn external_compatible(&self) -> bool {
+        self.anonymous && self.env.is_empty() && !self.custom_keys
+    }
+
+    /// Starts the hub; `None` (after printing a SKIP line) in external mode when this
+    /// configuration differs from the one an external hub is assumed to have.
+    pub async fn start(self) -> Option<Hub> {
+        if let Some(base) = external_url() {
+            if !self.external_compatible() {
+                skip_external();
+                return None;
+            }
+            return Some(Hub::external(base));
+        }
+        for _ in 0..3 {
+            match self.spawn().await {
+                Ok(hub) => return Some(hub),
+                Err(SpawnError::PortInUse) => continue,
+                Err(SpawnError::Failed(msg)) => panic!("{msg}"),
+            }
+        }
+        panic!("could not find a free port for the hub");
+    }
+
+    /// Starts the hub expecting it to refuse to start. `None` in external mode.
+    pub async fn start_expect_failure(self) -> Option<(ExitStatus, String)> {
+        if external_url().is_some() {
+            skip_external();
+            return None;
+        }
+        let (mut child, dir, port) = self.spawn_child();
+        let client = http_client();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                let log = std::fs::read_to_string(dir.join("hub.log")).unwrap_or_default();
+                let _ = std::fs::remove_dir_all(&dir);
+                return Some((status, log));
+            }
+            if healthy(&client, port).await {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "hub started although it should have refused to; log: {}",
+                    log_tail(&dir)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("hub neither started nor exited within 15 s");
+    }
+
+    fn spawn_child(&self) -> (Child, PathBuf, u16) {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("quicksilver-spec-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let log = std::fs::File::create(dir.join("hub.log")).expect("create log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log")))
+            .stderr(Stdio::from(log));
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().to_string();
+            if k.starts_with("QUICKSILVER_") || k.starts_with("MERCURE_") {
+                cmd.env_remove(k);
+            }
+        }
+        let data = dir.join("data");
+        cmd.env("QUICKSILVER_DATA_DIR", &data);
+        cmd.env("QUICKSILVER_ANONYMOUS", self.anonymous.to_string());
+        let pairs = [
+            ("QUICKSILVER_PUBLISHER_JWT_KEY", &self.publisher_key),
+            ("QUICKSILVER_PUBLISHER_JWT_ALG", &self.publisher_alg),
+            ("QUICKSILVER_SUBSCRIBER_JWT_KEY", &self.subscriber_key),
+            ("QUICKSILVER_SUBSCRIBER_JWT_ALG", &self.subscriber_alg),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn quicksilver");
+        (child, dir, port)
+    }
+
+    async fn spawn(&self) -> Result<Hub, SpawnError> {
+        let (mut child, dir, port) = self.spawn_child();
+        let client = http_client();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                let tail = log_tail(&dir);
+                let _ = std::fs::remove_dir_all(&dir);
+                if tail.to_lowercase().contains("in use") {
+                    return Err(SpawnError::PortInUse);
+                }
+                return Err(SpawnError::Failed(format!(
+                    "hub exited during startup ({status}); log {}:\n{tail}",
+                    dir.join("hub.log").display()
+                )));
+            }
+            if healthy(&client, port).await {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(SpawnError::Failed(format!(
+                    "hub did not answer /healthz within 15 s; log {}:\n{}",
+                    dir.join("hub.log").display(),
+                    log_tail(&dir)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Hub {
+            base: format!("http://127.0.0.1:{port}"),
+            publisher_key: self.publisher_key.clone().unwrap_or_default(),
+            publisher_alg: self.publisher_alg.clone().unwrap_or("HS256".into()),
+            subscriber_key: self.subscriber_key.clone(),
+            subscriber_alg: self.subscriber_alg.clone().unwrap_or("HS256".into()),
+            client,
+            process: Some(HubProcess { child, dir }),
+        })
+    }
+}
+
+enum SpawnError {
+    PortInUse,
+    Failed(String),
+}
+
+fn skip_external() {
+    eprintln!(
+        "SKIP {}: needs its own hub configuration (external mode)",
+        test_name()
+    );
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn healthy(client: &reqwest::Client, port: u16) -> bool {
+    let req = client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .timeout(Duration::from_secs(1));
+    matches!(req.send().await, Ok(r) if r.status() == StatusCode::OK)
+}
+
+/// A fully read response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// Asserts the status and the exact body.
+    #[track_caller]
+    pub fn expect(&self, status: u16, body: &str) {
+        assert_eq!(
+            (self.status, self.body.as_str()),
+            (status, body),
+            "unexpected response: {self:?}"
+        );
+    }
+}
+
+impl Hub {
+    pub fn builder() -> HubBuilder {
+        HubBuilder {
+            anonymous: false,
+            env: Vec::new(),
+            publisher_key: Some(random_secret()),
+            subscriber_key: Some(random_secret()),
+            publisher_alg: None,
+            subscriber_alg: None,
+            custom_keys: false,
+        }
+    }
+
+    /// The configuration every external hub has: anonymous on, defaults otherwise.
+    pub async fn start_default() -> Hub {
+        Hub::builder()
+            .anonymous(true)
+            .start()
+            .await
+            .expect("default hub")
+    }
+
+    fn external(base: String) -> Hub {
+        let var = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+        Hub {
+            base,
+            publisher_key: var("SPEC_PUBLISHER_JWT_KEY").expect("SPEC_PUBLISHER_JWT_KEY"),
+            publisher_alg: var("SPEC_PUBLISHER_JWT_ALG").unwrap_or("HS256".into()),
+            subscriber_key: var("SPEC_SUBSCRIBER_JWT_KEY"),
+            subscriber_alg: var("SPEC_SUBSCRIBER_JWT_ALG").unwrap_or("HS256".into()),
+            client: http_client(),
+            process: None,
+        }
+    }
+
+    pub fn is_external(&self) -> bool {
+        self.process.is_none()
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base, path_and_query)
+    }
+
+    /// `host:port` of the hub.
+    pub fn authority(&self) -> String {
+        self.base
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// A request on the hub URL with an already encoded query string (may be empty).
+    pub fn hub_req(&self, method: Method, query: &str) -> RequestBuilder {
+        let sep = if query.is_empty() { "" } else { "?" };
+        self.client
+            .request(method, self.url(&format!("{HUB_PATH}{sep}{query}")))
+    }
+
+    /// `GET` on the hub URL with `topic` parameters.
+    pub fn sub_req(&self, topics: &[&str]) -> RequestBuilder {
+        let pairs: Vec<(&str, &str)> = topics.iter().map(|t| ("topic", *t)).collect();
+        self.hub_req(Method::GET, &form_encode(&pairs))
+    }
+
+    /// A publish request with the given form fields and token (header), not yet sent.
+    pub fn pub_req(&self, token: Option<&str>, fields: &[(&str, &str)]) -> RequestBuilder {
+        let mut rb = self
+            .hub_req(Method::POST, "")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_encode(fields));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb
+    }
+
+    /// Publishes with a token allowed to publish everywhere.
+    pub async fn publish(&self, fields: &[(&str, &str)]) -> Resp {
+        let token = self.publisher_token_all();
+        send(self.pub_req(Some(&token), fields)).await
+    }
+
+    /// Publishes and asserts success; returns the id.
+    pub async fn publish_ok(&self, fields: &[(&str, &str)]) -> String {
+        let r = self.publish(fields).await;
+        assert_eq!(r.status, 200, "publish {fields:?} failed: {r:?}");
+        r.body
+    }
+}
+
+/// Sends a request and reads the whole body (with a timeout).
+pub async fn send(rb: RequestBuilder) -> Resp {
+    let fut = async {
+        let r = rb.send().await.expect("request failed");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.bytes().await.expect("reading body failed");
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    };
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .expect("request timed out")
+}
+
+/// `application/x-www-form-urlencoded` encoding (unreserved kept, space as `+`).
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn pct(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Sends raw bytes over TCP (for requests reqwest would normalise) and returns the
+/// status code and the whole response text (the request must ask for `Connection: close`).
+pub async fn raw_http(hub: &Hub, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect(hub.authority())
+            .await
+            .expect("connect");
+        s.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        (status, text)
+    };
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .expect("raw request timed out")
+}
+
+/// Sends a subscription request; the body is read only when the status is not 200
+/// (a 200 event stream never ends, so it is dropped right after the head).
+pub async fn send_sub(rb: RequestBuilder) -> Resp {
+    let fut = async {
+        let r = rb.send().await.expect("request failed");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = if status == 200 {
+            String::new()
+        } else {
+            r.text().await.expect("reading body failed")
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    };
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .expect("request timed out")
+}

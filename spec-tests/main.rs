@@ -1,0 +1,21 @@
+//! Black-box conformance tests for Quicksilver against `/work/shared/protocol.md`.
+//!
+//! Each test is named after (and doc-commented with) the requirement ids it checks.
+//! See `spec-tests/README.md` for how to run the suite, including against an external hub.
+
+mod asserts;
+mod harness;
+mod sse;
+mod tokens;
+
+mod access;
+mod authorization;
+mod cors;
+mod endpoints;
+mod hardening;
+mod limits;
+mod publish;
+mod publish_origins;
+mod selectors;
+mod stream;
+mod subscribe;

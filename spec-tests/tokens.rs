@@ -1,0 +1,116 @@
+//! Minting JWTs for tests.
+
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+
+use crate::harness::Hub;
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Signs `claims` with an HMAC secret.
+pub fn sign_hs(alg: &str, secret: &str, claims: &Value) -> String {
+    let alg = Algorithm::from_str(alg).expect("algorithm");
+    let key = EncodingKey::from_secret(secret.as_bytes()).expect("key");
+    encode(&Header::new(alg), claims, &key).expect("sign")
+}
+
+/// Signs `claims` with a PEM private key (RS*, ES*, EdDSA).
+pub fn sign_pem(alg: &str, pem: &str, claims: &Value) -> String {
+    let alg = Algorithm::from_str(alg).expect("algorithm");
+    let key = match alg {
+        Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 => {
+            EncodingKey::from_rsa_pem(pem.as_bytes())
+        }
+        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem.as_bytes()),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(pem.as_bytes()),
+        other => panic!("not a PEM algorithm: {other:?}"),
+    }
+    .expect("pem key");
+    encode(&Header::new(alg), claims, &key).expect("sign")
+}
+
+pub fn b64(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// A token assembled from raw header and payload JSON texts and a raw signature segment.
+pub fn raw_jwt(header: &str, payload: &str, signature: &str) -> String {
+    format!("{}.{}.{}", b64(header), b64(payload), signature)
+}
+
+/// Publisher claims `{"mercure": {"publish": publish}}`.
+pub fn publish_claims(publish: Value) -> Value {
+    json!({ "mercure": { "publish": publish } })
+}
+
+/// Subscriber claims `{"mercure": {"subscribe": subscribe}}`.
+pub fn subscribe_claims(subscribe: Value) -> Value {
+    json!({ "mercure": { "subscribe": subscribe } })
+}
+
+impl Hub {
+    /// A token signed with the publisher key and algorithm.
+    pub fn publisher_token(&self, claims: &Value) -> String {
+        sign_hs(&self.publisher_alg, &self.publisher_key, claims)
+    }
+
+    /// A token signed with the subscriber key and algorithm.
+    pub fn subscriber_token(&self, claims: &Value) -> String {
+        let key = self
+            .subscriber_key
+            .as_deref()
+            .expect("this hub has no subscriber key");
+        sign_hs(&self.subscriber_alg, key, claims)
+    }
+
+    /// `{"mercure": {"publish": ["*"]}}` signed with the publisher key.
+    pub fn publisher_token_all(&self) -> String {
+        self.publisher_token(&publish_claims(json!(["*"])))
+    }
+
+    /// A subscriber token granting private access to `subscribe`.
+    pub fn subscriber_token_for(&self, subscribe: &[&str]) -> String {
+        self.subscriber_token(&subscribe_claims(json!(subscribe)))
+    }
+}
+
+/// Runs `openssl` to create a private key; returns (private PEM, public PEM).
+pub fn openssl_keypair(genpkey_args: &[&str]) -> (String, String) {
+    let dir = std::env::temp_dir().join(format!("qs-spec-key-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let private = dir.join("private.pem");
+    let public = dir.join("public.pem");
+    let ok = std::process::Command::new("openssl")
+        .arg("genpkey")
+        .args(genpkey_args)
+        .arg("-out")
+        .arg(&private)
+        .status()
+        .expect("run openssl")
+        .success();
+    assert!(ok, "openssl genpkey failed");
+    let ok = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .status()
+        .expect("run openssl")
+        .success();
+    assert!(ok, "openssl pkey failed");
+    let keys = (
+        std::fs::read_to_string(&private).expect("read"),
+        std::fs::read_to_string(&public).expect("read"),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    keys
+}

@@ -1,0 +1,155 @@
+//! The classic `mercure` claim (protocol.md A-AUTH-8, A-AUTH-9, A-LIM-3).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use super::TokenError;
+
+/// Most entries in `mercure.publish` or `mercure.subscribe` (A-LIM-3).
+pub const MAX_CLAIM_ENTRIES: usize = 1000;
+
+/// Rights carried by a verified classic token.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Claims {
+    /// `mercure.publish`; `None` when absent or null.
+    pub publish: Option<Vec<String>>,
+    /// `mercure.subscribe`; `None` when absent or null.
+    pub subscribe: Option<Vec<String>>,
+    /// `mercure.payload` when present and not null.
+    pub payload: Option<Value>,
+    /// `exp` in seconds since the epoch.
+    pub expires_at: Option<f64>,
+}
+
+impl Claims {
+    /// Reads and checks the claims of a token whose signature is already verified.
+    pub fn from_payload(payload: &Value) -> Result<Self, TokenError> {
+        let object = payload
+            .as_object()
+            .ok_or(TokenError::BadClaim("payload is not an object"))?;
+        let now = now_seconds();
+        let expires_at = numeric_date(object, "exp")?;
+        if expires_at.is_some_and(|exp| exp <= now) {
+            return Err(TokenError::Expired);
+        }
+        if numeric_date(object, "nbf")?.is_some_and(|nbf| nbf > now) {
+            return Err(TokenError::NotYetValid);
+        }
+        let mercure = match object.get("https://mercure.rocks/") {
+            Some(namespaced) if !namespaced.is_null() => Some(namespaced),
+            _ => object.get("mercure"),
+        };
+        let mut claims = Self {
+            expires_at,
+            ..Self::default()
+        };
+        match mercure {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(mercure)) => {
+                claims.publish = selector_list(mercure, "publish")?;
+                claims.subscribe = selector_list(mercure, "subscribe")?;
+                claims.payload = mercure.get("payload").filter(|p| !p.is_null()).cloned();
+            }
+            Some(_) => return Err(TokenError::BadClaim("mercure claim is not an object")),
+        }
+        Ok(claims)
+    }
+}
+
+fn numeric_date(object: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Some)
+            .ok_or(TokenError::BadClaim("numeric date out of range")),
+        Some(_) => Err(TokenError::BadClaim("exp or nbf is not a number")),
+    }
+}
+
+fn selector_list(
+    mercure: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<Vec<String>>, TokenError> {
+    match mercure.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(entries)) => {
+            if entries.len() > MAX_CLAIM_ENTRIES {
+                return Err(TokenError::BadClaim("more than 1000 selectors"));
+            }
+            entries
+                .iter()
+                .map(|entry| {
+                    entry
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or(TokenError::BadClaim("selector is not a string"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+        Some(_) => Err(TokenError::BadClaim("publish or subscribe is not an array")),
+    }
+}
+
+pub fn now_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_publish_subscribe_and_payload() {
+        let claims = Claims::from_payload(&json!({
+            "aud": "anything", "iss": "whoever",
+            "mercure": {"publish": ["*"], "subscribe": ["a", "b"], "payload": {"u": 1}, "other": 1}
+        }))
+        .expect("valid");
+        assert_eq!(claims.publish, Some(vec!["*".to_string()]));
+        assert_eq!(claims.subscribe, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(claims.payload, Some(json!({"u": 1})));
+    }
+
+    #[test]
+    fn namespaced_claim_replaces_mercure() {
+        let claims = Claims::from_payload(&json!({
+            "mercure": {"publish": ["a"]},
+            "https://mercure.rocks/": {"subscribe": ["b"]}
+        }))
+        .expect("valid");
+        assert_eq!(claims.publish, None);
+        assert_eq!(claims.subscribe, Some(vec!["b".to_string()]));
+    }
+
+    #[test]
+    fn wrong_types_are_invalid() {
+        for payload in [
+            json!({"mercure": "x"}),
+            json!({"mercure": {"publish": "*"}}),
+            json!({"mercure": {"subscribe": [1]}}),
+            json!({"exp": "tomorrow"}),
+            json!([1, 2]),
+        ] {
+            assert!(Claims::from_payload(&payload).is_err(), "{payload}");
+        }
+        let many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
+        assert!(Claims::from_payload(&json!({"mercure": {"publish": many}})).is_err());
+    }
+
+    #[test]
+    fn exp_and_nbf_are_checked_without_leeway() {
+        let now = now_seconds();
+        assert_eq!(Claims::from_payload(&json!({"exp": now - 1.0})), Err(TokenError::Expired));
+        assert_eq!(Claims::from_payload(&json!({"nbf": now + 30.0})), Err(TokenError::NotYetValid));
+        let ok = Claims::from_payload(&json!({"exp": now + 30.5, "nbf": now - 1.0})).expect("valid");
+        assert!(ok.expires_at.is_some());
+        assert!(Claims::from_payload(&json!({})).expect("no exp").expires_at.is_none());
+    }
+}

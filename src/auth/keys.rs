@@ -1,0 +1,105 @@
+//! Verification keys, each pinned to one algorithm (protocol.md A-AUTH-7, C-HARD-6).
+
+use std::str::FromStr;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use thiserror::Error;
+
+use super::{Claims, TokenError};
+
+#[derive(Debug, Error)]
+pub enum KeyError {
+    #[error("unsupported JWT algorithm {0:?} (use HS256/384/512, RS256/384/512, PS256/384/512, ES256/384 or EdDSA)")]
+    UnsupportedAlgorithm(String),
+    #[error("the key is empty")]
+    Empty,
+    #[error("a PEM key cannot be used with the HMAC algorithm {0:?}: give the shared secret instead")]
+    PemWithHmac(String),
+    #[error("cannot read the PEM key file {path:?}: {source}")]
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the key is not a valid PEM public key for {alg}: {reason}")]
+    InvalidPem { alg: String, reason: String },
+}
+
+/// Checks tokens of one role with one key and exactly one algorithm.
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key material never reaches logs (C-HARD-9).
+        f.debug_struct("Verifier")
+            .field("alg", &self.validation.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Builds a verifier from a configured key: the raw secret for HS*, otherwise a PEM public
+    /// key given inline or as the path of a PEM file.
+    pub fn new(key: &str, alg: &str) -> Result<Self, KeyError> {
+        let algorithm =
+            Algorithm::from_str(alg).map_err(|_| KeyError::UnsupportedAlgorithm(alg.to_owned()))?;
+        if key.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        let is_pem = key.trim_start().starts_with("-----BEGIN");
+        let decoding_key = match algorithm {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                if is_pem {
+                    return Err(KeyError::PemWithHmac(alg.to_owned()));
+                }
+                DecodingKey::from_secret(key.as_bytes())
+            }
+            _ => {
+                let pem = if is_pem {
+                    key.to_owned()
+                } else {
+                    std::fs::read_to_string(key).map_err(|source| KeyError::Unreadable {
+                        path: key.to_owned(),
+                        source,
+                    })?
+                };
+                public_key(algorithm, pem.as_bytes())
+            }
+        }
+        .map_err(|e| KeyError::InvalidPem {
+            alg: alg.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut validation = Validation::new(algorithm);
+        // Classic tokens: only exp and nbf count, checked by `Claims` without leeway (A-AUTH-8).
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        Ok(Self {
+            key: decoding_key,
+            validation,
+        })
+    }
+
+    /// Verifies the signature and algorithm, then reads the classic claims.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        Claims::from_payload(&data.claims)
+    }
+}
+
+fn public_key(algorithm: Algorithm, pem: &[u8]) -> jsonwebtoken::errors::Result<DecodingKey> {
+    match algorithm {
+        Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+        _ => DecodingKey::from_rsa_pem(pem),
+    }
+}
+
+#[cfg(test)]
+mod tests;

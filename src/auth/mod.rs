@@ -1,0 +1,80 @@
+//! Authorization: token extraction, verification with pinned keys, and classic claims → grants
+//! (protocol.md A.6).
+
+mod claims;
+mod keys;
+pub mod origin;
+mod token;
+
+pub use claims::{now_seconds, Claims};
+pub use keys::{KeyError, Verifier};
+pub use origin::{OriginError, OriginList};
+pub use token::{
+    extract, Source, TokenSources, CLASSIC_COOKIE as CLASSIC_COOKIE_NAME, MIN_TOKEN_LENGTH,
+    V1_COOKIE as V1_COOKIE_FALLBACK,
+};
+
+use thiserror::Error;
+
+/// Why a request's token was refused. Only logged: clients see `Unauthorized` (A-AUTH-17).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("no token presented")]
+    Missing,
+    #[error("malformed Authorization header or authorization parameter")]
+    Malformed,
+    #[error("cookie-authenticated publish from an origin not allowed by publish_origins")]
+    OriginNotAllowed,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("token expired")]
+    Expired,
+    #[error("token not valid yet (nbf)")]
+    NotYetValid,
+    #[error("invalid mercure claim: {0}")]
+    BadClaim(&'static str),
+}
+
+impl TokenError {
+    /// The `WWW-Authenticate` challenge for this failure (protocol.md X-11).
+    pub fn challenge(&self) -> &'static str {
+        match self {
+            Self::Missing => "Bearer",
+            _ => "Bearer error=\"invalid_token\"",
+        }
+    }
+}
+
+/// A-AUTH-11: the claims of a subscription request; `None` for an anonymous subscriber.
+pub fn subscriber_claims(
+    verifier: Option<&Verifier>,
+    anonymous: bool,
+    sources: &TokenSources<'_>,
+) -> Result<Option<Claims>, TokenError> {
+    let Some(verifier) = verifier else {
+        return Ok(None);
+    };
+    match extract(sources)? {
+        Some((_, token)) => verifier.verify(token).map(Some),
+        None if anonymous => Ok(None),
+        None => Err(TokenError::Missing),
+    }
+}
+
+/// A-AUTH-10 (401 part) and A-AUTH-6: the claims of a publish request. `origin_allowed` is
+/// asked only for a cookie token, before it is verified.
+pub fn publisher_claims(
+    verifier: &Verifier,
+    sources: &TokenSources<'_>,
+    origin_allowed: impl FnOnce() -> bool,
+) -> Result<Claims, TokenError> {
+    let (source, token) = extract(sources)?.ok_or(TokenError::Missing)?;
+    if source == Source::Cookie && !origin_allowed() {
+        return Err(TokenError::OriginNotAllowed);
+    }
+    let claims = verifier.verify(token)?;
+    if claims.publish.is_none() {
+        return Err(TokenError::BadClaim("no mercure.publish claim"));
+    }
+    Ok(claims)
+}

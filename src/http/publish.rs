@@ -1,0 +1,148 @@
+//! `POST /.well-known/mercure`: publication, checked in the order of protocol.md A-PUB-12.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use super::{respond, tokens, AppState};
+use crate::auth::{self, origin::request_origin, Claims};
+use crate::event::{self, InvalidUpdate, Update, MAX_TOPICS};
+use crate::form::{self, Pairs};
+use crate::hub::HubError;
+use crate::topic::{has_control_chars, reserved};
+
+pub async fn handle(request: HttpRequest, payload: web::Payload, state: &AppState) -> HttpResponse {
+    let query = match form::parse(request.query_string().as_bytes()) {
+        Ok(query) => query,
+        Err(_) => return respond::bad_request("Bad Request\n"),
+    };
+    let claims = match authenticate(&request, &query, state) {
+        Ok(claims) => claims,
+        Err(response) => return response,
+    };
+    let body = match read_body(&request, payload, state.settings.max_request_body_size).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let fields = match form_fields(&request, &body) {
+        Ok(fields) => fields,
+        Err(response) => return response,
+    };
+    let update = match update_from(&fields) {
+        Ok(update) => update,
+        Err(invalid) => return respond::bad_request(&invalid.to_string()),
+    };
+    if let Err(response) = authorize(&update, &claims, state) {
+        return response;
+    }
+    if let Err(invalid) = validate_id_and_type(&update) {
+        return respond::bad_request(&invalid.to_string());
+    }
+    match state.hub.publish(update) {
+        Ok(event) => respond::text(StatusCode::OK, event.update.id.clone()),
+        Err(HubError::ShuttingDown) => respond::unavailable(),
+        Err(error) => {
+            tracing::error!(%error, "publish failed");
+            respond::internal_error()
+        }
+    }
+}
+
+fn authenticate(request: &HttpRequest, query: &Pairs, state: &AppState) -> Result<Claims, HttpResponse> {
+    let auth = &state.settings.auth;
+    let cookie = tokens::cookie_value(request, &auth.cookie_name);
+    let sources = tokens::sources(request, query, cookie.as_deref());
+    let origin_allowed = || {
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        request_origin(header(header::ORIGIN), header(header::REFERER))
+            .is_some_and(|origin| auth.publish_origins.allows(&origin, false))
+    };
+    auth::publisher_claims(&auth.publisher, &sources, origin_allowed).map_err(|reason| respond::unauthorized(&reason))
+}
+
+/// Reads the body, refusing more than `limit` bytes (0 = no limit) with 413 (C-LIM-1).
+async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: u64) -> Result<web::BytesMut, HttpResponse> {
+    let limit = if limit == 0 { u64::MAX } else { limit };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(respond::too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| respond::bad_request("Bad Request\n"))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(respond::too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A-PUB-1/A-PUB-2: form fields of a form body; any other media type carries none.
+fn form_fields(request: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpResponse> {
+    let mime = request
+        .mime_type()
+        .map_err(|_| respond::bad_request("Bad Request\n"))?;
+    match mime {
+        Some(mime) if mime.essence_str() == "application/x-www-form-urlencoded" => {
+            form::parse(body).map_err(|_| respond::bad_request("Bad Request\n"))
+        }
+        _ => Ok(Pairs::new()),
+    }
+}
+
+/// Steps 4–7 of A-PUB-12.
+fn update_from(fields: &Pairs) -> Result<Update, InvalidUpdate> {
+    let topics: Vec<String> = form::values(fields, "topic").map(str::to_owned).collect();
+    if topics.is_empty() {
+        return Err(InvalidUpdate::MissingTopic);
+    }
+    if topics.len() > MAX_TOPICS {
+        return Err(InvalidUpdate::TooManyTopics);
+    }
+    if topics.iter().any(|t| has_control_chars(t)) {
+        return Err(InvalidUpdate::InvalidTopic);
+    }
+    let retry = event::parse_retry(form::first(fields, "retry"))?;
+    Ok(Update {
+        id: form::first(fields, "id")
+            .filter(|id| !id.is_empty())
+            .map_or_else(event::generate_id, str::to_owned),
+        topics,
+        data: form::first(fields, "data").unwrap_or_default().to_owned(),
+        private: form::first(fields, "private").is_some(),
+        event_type: form::first(fields, "type").map(str::to_owned),
+        retry,
+    })
+}
+
+/// Steps 8–9 of A-PUB-12: every topic covered by `mercure.publish`, none reserved.
+fn authorize(update: &Update, claims: &Claims, state: &AppState) -> Result<(), HttpResponse> {
+    let hub = &state.hub;
+    let grants = hub.selectors(claims.publish.iter().flatten().map(String::as_str));
+    let covered = update
+        .topics
+        .iter()
+        .all(|topic| grants.iter().any(|grant| hub.matcher().matches(grant, topic)));
+    if !covered {
+        tracing::info!("publish refused: a topic is not covered by mercure.publish");
+        return Err(respond::forbidden("Forbidden\n"));
+    }
+    if let Some(topic) = update.topics.iter().find(|t| reserved::is_reserved(t)) {
+        return Err(respond::forbidden(reserved::refusal(topic)));
+    }
+    Ok(())
+}
+
+fn validate_id_and_type(update: &Update) -> Result<(), InvalidUpdate> {
+    event::validate_id(&update.id)?;
+    if let Some(event_type) = &update.event_type {
+        event::validate_type(event_type)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! Fixed-text responses (protocol.md A-AUTH-17, C-HARD-4).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+
+use crate::auth::TokenError;
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+pub fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, TEXT))
+        .body(body.into())
+}
+
+pub fn bad_request(body: &str) -> HttpResponse {
+    text(StatusCode::BAD_REQUEST, body.to_owned())
+}
+
+pub fn not_found() -> HttpResponse {
+    text(StatusCode::NOT_FOUND, "404 page not found\n")
+}
+
+pub fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET, HEAD, POST"))
+        .finish()
+}
+
+pub fn unavailable() -> HttpResponse {
+    text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n")
+}
+
+pub fn internal_error() -> HttpResponse {
+    text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n")
+}
+
+pub fn too_large() -> HttpResponse {
+    text(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n")
+}
+
+/// 401 with the challenge of X-11; the reason is logged, never sent.
+pub fn unauthorized(reason: &TokenError) -> HttpResponse {
+    tracing::info!(%reason, "request refused: 401");
+    let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(reason.challenge()),
+    );
+    response
+}
+
+/// 403 for a valid token without the needed right.
+pub fn forbidden(body: impl Into<String>) -> HttpResponse {
+    let mut response = text(StatusCode::FORBIDDEN, body);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+    );
+    response
+}

@@ -1,0 +1,148 @@
+//! `GET`/`HEAD /.well-known/mercure`: subscriptions (protocol.md A.2, A.4, A-SUB-9).
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+
+use super::{respond, tokens, AppState};
+use crate::auth::{self, Claims};
+use crate::form::{self, Pairs};
+use crate::hub::{Cursor, EventStream, StreamOptions};
+use crate::topic::has_control_chars;
+
+/// Most `topic` parameters per subscription (A-SUB-3).
+const MAX_SELECTORS: usize = 1000;
+
+/// The 1.0 selector parameters; any other name in the `match` namespace is refused (B-SUB-5).
+const MATCHER_PARAMETERS: [&str; 3] = ["match", "match_exact", "match_urlpattern"];
+
+pub async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
+    let query = match form::parse(request.query_string().as_bytes()) {
+        Ok(query) => query,
+        Err(_) => return respond::bad_request("Bad Request\n"),
+    };
+    if query.iter().any(|(name, _)| in_reserved_namespace(name)) {
+        return respond::bad_request("Bad Request\n");
+    }
+    let Ok(header_cursor) = header_cursor(&request) else {
+        return respond::bad_request("Bad Request\n");
+    };
+    let cookie = tokens::cookie_value(&request, &state.settings.auth.cookie_name);
+    let sources = tokens::sources(&request, &query, cookie.as_deref());
+    let auth = &state.settings.auth;
+    let claims = match auth::subscriber_claims(auth.subscriber.as_ref(), auth.anonymous, &sources) {
+        Ok(claims) => claims,
+        Err(reason) => return respond::unauthorized(&reason),
+    };
+    let topics: Vec<&str> = form::values(&query, "topic").collect();
+    if let Err(body) = check_selectors(&topics) {
+        return respond::bad_request(body);
+    }
+    let cursor = cursor(header_cursor, &query);
+    let hub = &state.hub;
+    if request.method() == Method::HEAD {
+        return match hub.cursor_echo(&cursor) {
+            Ok(echo) => stream_head(echo.as_deref()).finish(),
+            Err(_) => respond::unavailable(),
+        };
+    }
+    let private_access = claims
+        .as_ref()
+        .and_then(|c| c.subscribe.as_deref())
+        .map(|grants| hub.selectors(grants.iter().map(String::as_str)))
+        .unwrap_or_default();
+    let subscription = match hub.subscribe(hub.selectors(topics), private_access, &cursor) {
+        Ok(subscription) => subscription,
+        Err(error) => {
+            tracing::warn!(%error, "cannot register a subscriber");
+            return respond::unavailable();
+        }
+    };
+    let mut response = stream_head(subscription.cursor_echo.as_deref());
+    let options = StreamOptions {
+        heartbeat: state.settings.heartbeat,
+        lifetime: lifetime(state.settings.write_timeout, claims.as_ref()),
+    };
+    tracing::debug!("subscriber connected");
+    response.streaming(EventStream::new(subscription, options))
+}
+
+/// Names that start with `match` (any case) but are not a supported matcher parameter.
+fn in_reserved_namespace(name: &str) -> bool {
+    name.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("match")) && !MATCHER_PARAMETERS.contains(&name)
+}
+
+fn check_selectors(topics: &[&str]) -> Result<(), &'static str> {
+    if topics.is_empty() {
+        return Err("Missing \"topic\" parameter.\n");
+    }
+    if topics.len() > MAX_SELECTORS {
+        return Err("Too many \"topic\" parameters.\n");
+    }
+    if topics.iter().any(|t| has_control_chars(t)) {
+        return Err("Invalid \"topic\" parameter.\n");
+    }
+    Ok(())
+}
+
+/// The `Last-Event-ID` header when present and non-empty; invalid UTF-8 is an error (C-HARD-3).
+fn header_cursor(request: &HttpRequest) -> Result<Option<String>, ()> {
+    match request.headers().get("last-event-id") {
+        None => Ok(None),
+        Some(value) => {
+            let text = std::str::from_utf8(value.as_bytes()).map_err(|_| ())?;
+            Ok((!text.is_empty()).then(|| text.to_owned()))
+        }
+    }
+}
+
+/// header, then `last_event_id`, `lastEventID`, then the legacy `Last-Event-ID` parameter.
+fn cursor(header: Option<String>, query: &Pairs) -> Cursor {
+    let value = header.or_else(|| {
+        ["last_event_id", "lastEventID", "Last-Event-ID"]
+            .iter()
+            .find_map(|name| form::values(query, name).find(|v| !v.is_empty()))
+            .map(str::to_owned)
+    });
+    match value.as_deref() {
+        None => Cursor::None,
+        Some("earliest") => Cursor::Earliest,
+        Some(id) => Cursor::Id(id.to_owned()),
+    }
+}
+
+/// Status and headers of an event stream (A-SSE-1, A-SSE-2, A-HIST-8).
+fn stream_head(cursor_echo: Option<&str>) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((
+            header::CACHE_CONTROL,
+            "private, no-cache, no-store, must-revalidate, max-age=0",
+        ))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header((header::EXPIRES, "0"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .insert_header((header::CONNECTION, "keep-alive"));
+    // Echoed only when it is a stored, validated id or `earliest` (C-HARD-8).
+    if let Some(value) = cursor_echo.and_then(|c| HeaderValue::from_str(c).ok()) {
+        builder.insert_header(("Last-Event-ID", value));
+    }
+    builder
+}
+
+/// C-TMO-1 / A-AUTH-14: 80–100 % of `write_timeout`, or of the token's remaining lifetime when
+/// that ends first.
+fn lifetime(write_timeout: Option<Duration>, claims: Option<&Claims>) -> Option<Duration> {
+    let jitter = |d: Duration| d.mul_f64(0.8 + 0.2 * fastrand::f64());
+    let until_expiry = claims
+        .and_then(|c| c.expires_at)
+        .map(|exp| Duration::from_secs_f64((exp - auth::now_seconds()).max(0.0)));
+    match (write_timeout, until_expiry) {
+        (Some(timeout), Some(left)) if left < timeout => Some(jitter(left)),
+        (Some(timeout), _) => Some(jitter(timeout)),
+        (None, left) => left.map(jitter),
+    }
+}

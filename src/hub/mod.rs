@@ -1,0 +1,209 @@
+//! The subscriber registry and fan-out (design.md "Data flow", protocol.md C.1).
+//!
+//! One lock orders history appends and fan-out, and registration takes the history bound under
+//! the same lock, so replay → live handover has no gap and no duplicate (C-HAND-1).
+
+mod queue;
+mod registry;
+mod stream;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use thiserror::Error;
+
+use crate::event::{Event, Update};
+use crate::log::{EventLog, LogError, Position};
+use crate::topic::{Matcher, Selector};
+
+pub use queue::{Closed, Queue};
+pub use stream::{EventStream, StreamOptions};
+
+use registry::{Key, Registry};
+
+#[derive(Debug, Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Storage(#[from] LogError),
+    #[error("the hub is shutting down")]
+    ShuttingDown,
+}
+
+/// Where a subscriber wants its replay to start (protocol.md A-HIST-2 … A-HIST-5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// No cursor: live events only.
+    None,
+    /// `earliest`: everything retained.
+    Earliest,
+    /// The id of the last event the client received.
+    Id(String),
+}
+
+/// What a connected subscriber asked for and may read.
+pub struct Subscriber {
+    /// Routing selectors, in request order (A-SUB-2).
+    pub selectors: Vec<Selector>,
+    /// `mercure.subscribe` of its token: the topics whose private updates it may read.
+    pub private_access: Vec<Selector>,
+    pub queue: Queue,
+}
+
+impl Subscriber {
+    /// A-AUTH-12: one of the update's topics matches one of the subscriber's grants.
+    pub fn may_read_private(&self, event: &Event, matcher: &Matcher) -> bool {
+        self.private_access
+            .iter()
+            .any(|grant| matcher.matches_any(grant, event.topics()))
+    }
+
+    /// A-SUB-4 evaluated now: routing and, for a private update, access.
+    pub fn wants(&self, event: &Event, matcher: &Matcher) -> bool {
+        let routed = self
+            .selectors
+            .iter()
+            .any(|selector| matcher.matches_any(selector, event.topics()));
+        routed && (!event.update.private || self.may_read_private(event, matcher))
+    }
+}
+
+/// Counters for metrics (protocol.md C-MET-2).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub subscribers_total: AtomicU64,
+    pub updates_total: AtomicU64,
+}
+
+pub struct Hub {
+    log: Arc<dyn EventLog>,
+    matcher: Matcher,
+    registry: Mutex<Registry>,
+    queue_capacity: usize,
+    next_key: AtomicU64,
+    shutting_down: std::sync::atomic::AtomicBool,
+    pub counters: Counters,
+}
+
+/// A registered subscriber; dropping it unregisters.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    key: Key,
+    pub subscriber: Arc<Subscriber>,
+    /// Replay plan: events after `after` (from the start when `None`) up to `upto`.
+    pub replay: Option<(Option<Position>, Position)>,
+    /// The cursor value to echo in `Last-Event-ID` (A-HIST-8).
+    pub cursor_echo: Option<String>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.registry.lock().remove(self.key);
+    }
+}
+
+impl Hub {
+    pub fn new(log: Arc<dyn EventLog>, queue_capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            log,
+            matcher: Matcher::default(),
+            registry: Mutex::new(Registry::default()),
+            queue_capacity,
+            next_key: AtomicU64::new(1),
+            shutting_down: Default::default(),
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Compiles selectors through the shared cache.
+    pub fn selectors<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Vec<Selector> {
+        sources.into_iter().map(|s| self.matcher.selector(s)).collect()
+    }
+
+    /// Stores the update, then queues it for every subscriber it is for; returns its id only
+    /// once both are done (A-PUB-14). Publishing never waits for a subscriber.
+    pub fn publish(&self, update: Update) -> Result<Arc<Event>, HubError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(HubError::ShuttingDown);
+        }
+        let event = Arc::new(Event::new(update));
+        let mut registry = self.registry.lock();
+        self.log.append(event.clone())?;
+        registry.dispatch(&event, &self.matcher);
+        drop(registry);
+        self.counters.updates_total.fetch_add(1, Ordering::Relaxed);
+        Ok(event)
+    }
+
+    /// Registers a subscriber for live events and plans its replay, atomically with respect
+    /// to publishing (A-HIST-9, C-HAND-1).
+    pub fn subscribe(
+        self: &Arc<Self>,
+        selectors: Vec<Selector>,
+        private_access: Vec<Selector>,
+        cursor: &Cursor,
+    ) -> Result<Subscription, HubError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(HubError::ShuttingDown);
+        }
+        let subscriber = Arc::new(Subscriber {
+            selectors,
+            private_access,
+            queue: Queue::new(self.queue_capacity),
+        });
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let mut registry = self.registry.lock();
+        let bound = self.log.last_position();
+        let (start, cursor_echo) = self.resolve(cursor)?;
+        registry.insert(key, subscriber.clone());
+        drop(registry);
+        self.counters.subscribers_total.fetch_add(1, Ordering::Relaxed);
+        Ok(Subscription {
+            hub: self.clone(),
+            key,
+            subscriber,
+            replay: start.zip(bound),
+            cursor_echo,
+        })
+    }
+
+    /// The `Last-Event-ID` value a subscription with this cursor would be answered with.
+    pub fn cursor_echo(&self, cursor: &Cursor) -> Result<Option<String>, HubError> {
+        Ok(self.resolve(cursor)?.1)
+    }
+
+    /// Where a replay starts (`Some(None)` = from the oldest event) and the cursor echo.
+    fn resolve(&self, cursor: &Cursor) -> Result<(Option<Option<Position>>, Option<String>), HubError> {
+        Ok(match cursor {
+            Cursor::None => (None, None),
+            Cursor::Earliest => (Some(None), Some("earliest".to_owned())),
+            Cursor::Id(id) => match self.log.find(id)? {
+                Some(position) => (Some(Some(position)), Some(id.clone())),
+                None => (None, Some("earliest".to_owned())),
+            },
+        })
+    }
+
+    pub fn subscribers_connected(&self) -> usize {
+        self.registry.lock().len()
+    }
+
+    /// Refuses new work and ends every stream once its queued events are written.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        for subscriber in self.registry.lock().all() {
+            subscriber.queue.close(Closed::Shutdown);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

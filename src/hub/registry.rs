@@ -1,0 +1,102 @@
+//! Who listens to what: an exact-topic index, the distinct templates, and the `*` subscribers,
+//! so that a publish looks only at candidates, never at every subscriber.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Subscriber;
+use crate::event::Event;
+use crate::topic::{Matcher, Selector, Template};
+
+pub type Key = u64;
+
+#[derive(Default)]
+pub struct Registry {
+    subscribers: HashMap<Key, Arc<Subscriber>>,
+    exact: HashMap<Arc<str>, Vec<Key>>,
+    templates: HashMap<String, (Arc<Template>, Vec<Key>)>,
+    wildcard: Vec<Key>,
+    /// Reused between publishes so dispatch allocates nothing once warm.
+    candidates: Vec<Key>,
+}
+
+impl Registry {
+    pub fn len(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    pub fn insert(&mut self, key: Key, subscriber: Arc<Subscriber>) {
+        for selector in &subscriber.selectors {
+            match selector {
+                Selector::Any => self.wildcard.push(key),
+                Selector::Exact(topic) => self.exact.entry(topic.clone()).or_default().push(key),
+                Selector::Template(template) => self
+                    .templates
+                    .entry(template.source.clone())
+                    .or_insert_with(|| (template.clone(), Vec::new()))
+                    .1
+                    .push(key),
+            }
+        }
+        self.subscribers.insert(key, subscriber);
+    }
+
+    pub fn remove(&mut self, key: Key) -> Option<Arc<Subscriber>> {
+        let subscriber = self.subscribers.remove(&key)?;
+        for selector in &subscriber.selectors {
+            match selector {
+                Selector::Any => self.wildcard.retain(|k| *k != key),
+                Selector::Exact(topic) => remove_key(&mut self.exact, &**topic, key, |keys| keys),
+                Selector::Template(template) => {
+                    remove_key(&mut self.templates, template.source.as_str(), key, |e| &mut e.1)
+                }
+            }
+        }
+        Some(subscriber)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Subscriber>> {
+        self.subscribers.values()
+    }
+
+    /// Hands the event to every subscriber it is for, once each (A-SUB-4, A-SUB-5).
+    pub fn dispatch(&mut self, event: &Event, matcher: &Matcher) {
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        for topic in event.topics() {
+            if let Some(keys) = self.exact.get(topic) {
+                candidates.extend_from_slice(keys);
+            }
+        }
+        for (template, keys) in self.templates.values() {
+            if event.topics().any(|t| matcher.template_matches(template, t)) {
+                candidates.extend_from_slice(keys);
+            }
+        }
+        candidates.extend_from_slice(&self.wildcard);
+        candidates.sort_unstable();
+        candidates.dedup();
+        for key in &candidates {
+            if let Some(subscriber) = self.subscribers.get(key) {
+                if !event.update.private || subscriber.may_read_private(event, matcher) {
+                    subscriber.queue.push(&event.frame);
+                }
+            }
+        }
+        self.candidates = candidates;
+    }
+}
+
+fn remove_key<K, V, Q>(map: &mut HashMap<K, V>, name: &Q, key: Key, keys: impl Fn(&mut V) -> &mut Vec<Key>)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(entry) = map.get_mut(name) {
+        let list = keys(entry);
+        list.retain(|k| *k != key);
+        if list.is_empty() {
+            map.remove(name);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! A subscriber's event stream: the opening comment, the history replay, then live events,
+//! with heartbeats and a bounded lifetime (protocol.md A.4, C-HB-1, C-TMO-1, C-HAND-1).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use tokio::time::{Instant, Sleep};
+
+use super::Subscription;
+use crate::log::Position;
+
+/// Events read from history per step of a replay.
+const REPLAY_BATCH: usize = 256;
+
+static COMMENT: Bytes = Bytes::from_static(b":\n");
+
+#[derive(Debug, Clone, Copy)]
+pub struct StreamOptions {
+    /// Silence after which `:\n` is written; `None` disables heartbeats.
+    pub heartbeat: Option<Duration>,
+    /// When the stream ends on its own (write_timeout and token expiry), if ever.
+    pub lifetime: Option<Duration>,
+}
+
+struct Replay {
+    after: Option<Position>,
+    upto: Position,
+    ready: VecDeque<Bytes>,
+}
+
+pub struct EventStream {
+    subscription: Subscription,
+    opened: bool,
+    replay: Option<Replay>,
+    heartbeat_every: Option<Duration>,
+    heartbeat: Option<Pin<Box<Sleep>>>,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl EventStream {
+    pub fn new(mut subscription: Subscription, options: StreamOptions) -> Self {
+        let replay = subscription.replay.take().map(|(after, upto)| Replay {
+            after,
+            upto,
+            ready: VecDeque::new(),
+        });
+        Self {
+            subscription,
+            opened: false,
+            replay,
+            heartbeat_every: options.heartbeat,
+            heartbeat: options
+                .heartbeat
+                .map(|every| Box::pin(tokio::time::sleep(every))),
+            deadline: options
+                .lifetime
+                .map(|lifetime| Box::pin(tokio::time::sleep(lifetime))),
+        }
+    }
+
+    fn wrote(&mut self) {
+        if let (Some(timer), Some(every)) = (self.heartbeat.as_mut(), self.heartbeat_every) {
+            timer.as_mut().reset(Instant::now() + every);
+        }
+    }
+
+    /// The next replayed frame, reading history in batches; `None` once the replay is over.
+    fn next_replayed(&mut self) -> Option<Result<Bytes, ()>> {
+        let replay = self.replay.as_mut()?;
+        loop {
+            if let Some(frame) = replay.ready.pop_front() {
+                return Some(Ok(frame));
+            }
+            let hub = &self.subscription.hub;
+            let batch = match hub.log.read_after(replay.after, replay.upto, REPLAY_BATCH) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::warn!(%error, "history replay failed; closing the stream");
+                    return Some(Err(()));
+                }
+            };
+            let Some((last, _)) = batch.last() else {
+                self.replay = None;
+                return None;
+            };
+            replay.after = Some(*last);
+            let subscriber = &self.subscription.subscriber;
+            replay.ready.extend(
+                batch
+                    .iter()
+                    .filter(|(_, event)| subscriber.wants(event, &hub.matcher))
+                    .map(|(_, event)| event.frame.clone()),
+            );
+        }
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if !this.opened {
+            this.opened = true;
+            this.wrote();
+            return Poll::Ready(Some(Ok(COMMENT.clone())));
+        }
+        if this.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+            return Poll::Ready(None);
+        }
+        match this.next_replayed() {
+            Some(Ok(frame)) => {
+                this.wrote();
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Some(Err(())) => return Poll::Ready(None),
+            None => {}
+        }
+        match this.subscription.subscriber.queue.poll_pop(cx) {
+            Poll::Ready(Some(frame)) => {
+                this.wrote();
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        if this.heartbeat.as_mut().is_some_and(|h| h.as_mut().poll(cx).is_ready()) {
+            this.wrote();
+            return Poll::Ready(Some(Ok(COMMENT.clone())));
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,143 @@
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_core::Stream;
+
+use super::*;
+use crate::log::{MemoryLog, Retention};
+
+fn hub(capacity: usize) -> Arc<Hub> {
+    let log = MemoryLog::new(Retention {
+        max_events: 0,
+        max_age: Duration::ZERO,
+    });
+    Hub::new(Arc::new(log), capacity)
+}
+
+fn update(id: &str, topics: &[&str], private: bool) -> Update {
+    Update {
+        id: id.into(),
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        data: String::new(),
+        private,
+        event_type: None,
+        retry: 0,
+    }
+}
+
+/// Drains what a stream has ready now (without the opening comment) as ids.
+fn ready_ids(stream: &mut EventStream) -> Vec<String> {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut ids = Vec::new();
+    while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut *stream).poll_next(&mut cx) {
+        let text = String::from_utf8(frame.to_vec()).expect("utf8");
+        if let Some(line) = text.lines().find(|l| l.starts_with("id: ")) {
+            ids.push(line["id: ".len()..].to_owned());
+        }
+    }
+    ids
+}
+
+use std::pin::Pin;
+
+fn open(hub: &Arc<Hub>, selectors: &[&str], access: &[&str], cursor: Cursor) -> EventStream {
+    let subscription = hub
+        .subscribe(
+            hub.selectors(selectors.iter().copied()),
+            hub.selectors(access.iter().copied()),
+            &cursor,
+        )
+        .expect("subscribe");
+    EventStream::new(
+        subscription,
+        StreamOptions {
+            heartbeat: None,
+            lifetime: None,
+        },
+    )
+}
+
+#[tokio::test]
+async fn routes_by_exact_template_and_wildcard_once_per_update() {
+    let hub = hub(100);
+    let mut exact = open(&hub, &["https://ex.com/a"], &[], Cursor::None);
+    let mut template = open(&hub, &["https://ex.com/{x}", "https://ex.com/a"], &[], Cursor::None);
+    let mut wildcard = open(&hub, &["*"], &[], Cursor::None);
+    hub.publish(update("1", &["https://ex.com/a", "https://ex.com/b"], false)).expect("publish");
+    hub.publish(update("2", &["https://ex.com/b"], false)).expect("publish");
+    hub.publish(update("3", &["https://other.com/"], false)).expect("publish");
+    assert_eq!(ready_ids(&mut exact), ["1"]);
+    assert_eq!(ready_ids(&mut template), ["1", "2"]);
+    assert_eq!(ready_ids(&mut wildcard), ["1", "2", "3"]);
+}
+
+#[tokio::test]
+async fn private_updates_need_a_matching_grant_on_any_topic() {
+    let hub = hub(100);
+    let mut anonymous = open(&hub, &["*"], &[], Cursor::None);
+    let mut granted = open(
+        &hub,
+        &["https://ex.com/books/{id}"],
+        &["https://ex.com/users/foo/{?topic}"],
+        Cursor::None,
+    );
+    let topics = ["https://ex.com/books/1", "https://ex.com/users/foo/?topic=x"];
+    hub.publish(update("p1", &topics, true)).expect("publish");
+    hub.publish(update("p2", &["https://ex.com/books/2"], true)).expect("publish");
+    assert_eq!(ready_ids(&mut anonymous), Vec::<String>::new());
+    assert_eq!(ready_ids(&mut granted), ["p1"]);
+}
+
+#[tokio::test]
+async fn replay_then_live_without_gap_or_duplicate() {
+    let hub = hub(100);
+    for i in 0..600 {
+        hub.publish(update(&i.to_string(), &["t"], false)).expect("publish");
+    }
+    let mut stream = open(&hub, &["t"], &[], Cursor::Id("99".into()));
+    hub.publish(update("live", &["t"], false)).expect("publish");
+    let ids = ready_ids(&mut stream);
+    let expected: Vec<String> = (100..600).map(|i| i.to_string()).chain(["live".to_string()]).collect();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn unknown_cursor_replays_nothing_and_echoes_earliest() {
+    let hub = hub(100);
+    hub.publish(update("a", &["t"], false)).expect("publish");
+    let subscription = hub
+        .subscribe(hub.selectors(["t"]), Vec::new(), &Cursor::Id("nope".into()))
+        .expect("subscribe");
+    assert_eq!(subscription.cursor_echo.as_deref(), Some("earliest"));
+    assert!(subscription.replay.is_none());
+    let known = hub
+        .subscribe(hub.selectors(["t"]), Vec::new(), &Cursor::Earliest)
+        .expect("subscribe");
+    assert!(known.replay.is_some());
+}
+
+#[tokio::test]
+async fn a_full_queue_disconnects_only_that_subscriber() {
+    let hub = hub(2);
+    let mut slow = open(&hub, &["t"], &[], Cursor::None);
+    let mut fast = open(&hub, &["t"], &[], Cursor::None);
+    for i in 0..2 {
+        hub.publish(update(&i.to_string(), &["t"], false)).expect("publish");
+    }
+    assert_eq!(ready_ids(&mut fast), ["0", "1"]);
+    hub.publish(update("2", &["t"], false)).expect("publish");
+    assert_eq!(ready_ids(&mut fast), ["2"]);
+    assert_eq!(ready_ids(&mut slow), ["0", "1"]);
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(Pin::new(&mut slow).poll_next(&mut cx), Poll::Ready(None)));
+}
+
+#[tokio::test]
+async fn dropping_a_stream_unregisters_it() {
+    let hub = hub(10);
+    let stream = open(&hub, &["t", "{x}", "*"], &[], Cursor::None);
+    assert_eq!(hub.subscribers_connected(), 1);
+    drop(stream);
+    assert_eq!(hub.subscribers_connected(), 0);
+    hub.publish(update("x", &["t"], false)).expect("publish after unregister");
+}

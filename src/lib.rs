@@ -1,0 +1,12 @@
+//! Quicksilver: a hub for the Mercure protocol.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod form;
+pub mod http;
+pub mod hub;
+pub mod log;
+pub mod settings;
+pub mod topic;

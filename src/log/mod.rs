@@ -1,0 +1,60 @@
+//! The event history: one `EventLog` trait, implemented in memory now (sled and Redis later).
+
+mod memory;
+#[cfg(test)]
+pub(crate) mod suite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::event::Event;
+
+pub use memory::MemoryLog;
+
+/// Where an event sits in a log. Opaque to the hub: only compared and handed back to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position(pub(crate) u64);
+
+#[derive(Debug, Error)]
+pub enum LogError {
+    #[error("history storage failed: {0}")]
+    Storage(String),
+}
+
+/// What a log keeps (protocol.md A-HIST-11, C-STORE-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep the newest N events; 0 = unlimited.
+    pub max_events: u64,
+    /// Drop events older than this; zero = forever.
+    pub max_age: Duration,
+}
+
+/// An ordered, append-only history of events.
+///
+/// Calls are synchronous and short; the hub serialises `append` with fan-out so that history
+/// order and delivery order are the same.
+pub trait EventLog: Send + Sync {
+    /// Stores an event after every other one and returns its position.
+    fn append(&self, event: Arc<Event>) -> Result<Position, LogError>;
+
+    /// Position of the most recent event, `None` when the log is empty.
+    fn last_position(&self) -> Option<Position>;
+
+    /// Id of the most recent event stored, `None` when nothing was ever stored.
+    fn last_event_id(&self) -> Option<String>;
+
+    /// Position of the earliest retained event with this id (an index lookup, never a scan).
+    fn find(&self, id: &str) -> Result<Option<Position>, LogError>;
+
+    /// Up to `max` events after `after` (from the oldest retained one when `None`) and at or
+    /// before `upto`, in order.
+    fn read_after(
+        &self,
+        after: Option<Position>,
+        upto: Position,
+        max: usize,
+    ) -> Result<Vec<(Position, Arc<Event>)>, LogError>;
+}

@@ -1,0 +1,113 @@
+//! One behaviour suite that every `EventLog` implementation must pass.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{EventLog, Retention};
+use crate::event::{Event, Update};
+
+pub type Factory<'a> = &'a dyn Fn(Retention) -> Box<dyn EventLog>;
+
+const UNLIMITED: Retention = Retention {
+    max_events: 0,
+    max_age: Duration::ZERO,
+};
+
+fn event(id: &str) -> Arc<Event> {
+    Arc::new(Event::new(Update {
+        id: id.into(),
+        topics: vec!["https://example.com/t".into()],
+        data: format!("data of {id}"),
+        private: false,
+        event_type: None,
+        retry: 0,
+    }))
+}
+
+fn ids(log: &dyn EventLog, after: Option<super::Position>, max: usize) -> Vec<String> {
+    let Some(upto) = log.last_position() else {
+        return Vec::new();
+    };
+    log.read_after(after, upto, max)
+        .expect("read")
+        .into_iter()
+        .map(|(_, e)| e.update.id.clone())
+        .collect()
+}
+
+pub fn run_all(factory: Factory) {
+    empty_log(factory);
+    append_and_read_in_order(factory);
+    duplicate_ids_anchor_on_the_earliest(factory);
+    read_is_bounded_by_upto_and_max(factory);
+    retention_by_count(factory);
+    retention_by_age(factory);
+}
+
+fn empty_log(factory: Factory) {
+    let log = factory(UNLIMITED);
+    assert_eq!(log.last_position(), None);
+    assert_eq!(log.last_event_id(), None);
+    assert_eq!(log.find("x").expect("find"), None);
+}
+
+fn append_and_read_in_order(factory: Factory) {
+    let log = factory(UNLIMITED);
+    let a = log.append(event("a")).expect("append");
+    let b = log.append(event("b")).expect("append");
+    log.append(event("c")).expect("append");
+    assert!(a < b);
+    assert_eq!(log.last_event_id().as_deref(), Some("c"));
+    assert_eq!(ids(log.as_ref(), None, 10), ["a", "b", "c"]);
+    assert_eq!(ids(log.as_ref(), Some(a), 10), ["b", "c"]);
+    assert_eq!(log.find("b").expect("find"), Some(b));
+}
+
+fn duplicate_ids_anchor_on_the_earliest(factory: Factory) {
+    let log = factory(UNLIMITED);
+    let first = log.append(event("dup")).expect("append");
+    log.append(event("x")).expect("append");
+    log.append(event("dup")).expect("append");
+    assert_eq!(log.find("dup").expect("find"), Some(first));
+    assert_eq!(ids(log.as_ref(), Some(first), 10), ["x", "dup"]);
+}
+
+fn read_is_bounded_by_upto_and_max(factory: Factory) {
+    let log = factory(UNLIMITED);
+    let positions: Vec<_> = (0..10)
+        .map(|i| log.append(event(&i.to_string())).expect("append"))
+        .collect();
+    let read = log.read_after(Some(positions[1]), positions[5], 100).expect("read");
+    let got: Vec<_> = read.iter().map(|(_, e)| e.update.id.as_str()).collect();
+    assert_eq!(got, ["2", "3", "4", "5"]);
+    let page = log.read_after(None, positions[9], 3).expect("read");
+    assert_eq!(page.len(), 3);
+    let next = log.read_after(Some(page[2].0), positions[9], 100).expect("read");
+    assert_eq!(next.len(), 7);
+}
+
+fn retention_by_count(factory: Factory) {
+    let log = factory(Retention {
+        max_events: 3,
+        max_age: Duration::ZERO,
+    });
+    for i in 0..5 {
+        log.append(event(&i.to_string())).expect("append");
+    }
+    assert_eq!(ids(log.as_ref(), None, 10), ["2", "3", "4"]);
+    assert_eq!(log.find("0").expect("find"), None);
+    assert!(log.find("2").expect("find").is_some());
+    assert_eq!(log.last_event_id().as_deref(), Some("4"));
+}
+
+fn retention_by_age(factory: Factory) {
+    let log = factory(Retention {
+        max_events: 0,
+        max_age: Duration::from_millis(50),
+    });
+    log.append(event("old")).expect("append");
+    std::thread::sleep(Duration::from_millis(80));
+    log.append(event("new")).expect("append");
+    assert_eq!(ids(log.as_ref(), None, 10), ["new"]);
+    assert_eq!(log.find("old").expect("find"), None);
+}

@@ -1,0 +1,128 @@
+//! The validated runtime settings built from a `Config`: every configuration error surfaces
+//! here, at startup, with a clear message (protocol.md C-ENV-4, A-AUTH-16).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::auth::{KeyError, OriginError, OriginList, Verifier};
+use crate::config::{Config, Transport};
+use crate::log::{EventLog, MemoryLog, Retention};
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("no publisher key: set publisher_jwt_key (QUICKSILVER_PUBLISHER_JWT_KEY)")]
+    MissingPublisherKey,
+    #[error("no subscriber key: set subscriber_jwt_key (QUICKSILVER_SUBSCRIBER_JWT_KEY), or allow anonymous subscribers with anonymous = true")]
+    MissingSubscriberKey,
+    #[error("publisher key: {0}")]
+    PublisherKey(KeyError),
+    #[error("subscriber key: {0}")]
+    SubscriberKey(KeyError),
+    #[error("cors_origins: {0}")]
+    CorsOrigins(OriginError),
+    #[error("publish_origins: {0}")]
+    PublishOrigins(OriginError),
+    #[error("cookie_name must be a non-empty cookie name without spaces, ';', ',' or '='")]
+    CookieName,
+    #[error("subscriber_queue_size must be at least 1")]
+    QueueSize,
+    #[error("{0} is not available in this version of Quicksilver yet")]
+    NotAvailable(&'static str),
+}
+
+/// How requests are authorized.
+#[derive(Debug)]
+pub struct AuthSettings {
+    pub publisher: Verifier,
+    /// `None` on an anonymous-only hub: subscriber tokens are then not read at all.
+    pub subscriber: Option<Verifier>,
+    pub anonymous: bool,
+    pub cookie_name: String,
+    pub publish_origins: OriginList,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: String,
+    pub auth: AuthSettings,
+    pub cors_origins: OriginList,
+    pub heartbeat: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    /// 0 = no limit.
+    pub max_request_body_size: u64,
+    pub subscriber_queue_size: usize,
+    pub retention: Retention,
+    pub transport: Transport,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
+        if config.subscriptions {
+            return Err(SettingsError::NotAvailable("subscriptions = true (the active subscriptions API)"));
+        }
+        if config.ui {
+            return Err(SettingsError::NotAvailable("ui = true (the debugging UI)"));
+        }
+        if config.transport != Transport::Memory {
+            return Err(SettingsError::NotAvailable("a transport other than \"memory\""));
+        }
+        if config.subscriber_queue_size == 0 {
+            return Err(SettingsError::QueueSize);
+        }
+        Ok(Self {
+            listen: config.listen.clone(),
+            auth: auth_settings(config)?,
+            cors_origins: OriginList::parse(&config.cors_origins).map_err(SettingsError::CorsOrigins)?,
+            heartbeat: non_zero(config.heartbeat),
+            write_timeout: non_zero(config.write_timeout),
+            max_request_body_size: config.max_request_body_size,
+            subscriber_queue_size: config.subscriber_queue_size,
+            retention: Retention {
+                max_events: config.history_size,
+                max_age: config.history_max_age,
+            },
+            transport: config.transport,
+        })
+    }
+
+    /// Opens the configured history store.
+    pub fn open_log(&self) -> Arc<dyn EventLog> {
+        Arc::new(MemoryLog::new(self.retention))
+    }
+}
+
+fn auth_settings(config: &Config) -> Result<AuthSettings, SettingsError> {
+    let publisher_key = config
+        .publisher_jwt_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .ok_or(SettingsError::MissingPublisherKey)?;
+    let publisher =
+        Verifier::new(publisher_key, &config.publisher_jwt_alg).map_err(SettingsError::PublisherKey)?;
+    let subscriber = match config.subscriber_jwt_key.as_deref().filter(|k| !k.is_empty()) {
+        Some(key) => Some(Verifier::new(key, &config.subscriber_jwt_alg).map_err(SettingsError::SubscriberKey)?),
+        None if config.anonymous => None,
+        None => return Err(SettingsError::MissingSubscriberKey),
+    };
+    let cookie_ok = !config.cookie_name.is_empty()
+        && config
+            .cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'=' | b'"'));
+    if !cookie_ok {
+        return Err(SettingsError::CookieName);
+    }
+    Ok(AuthSettings {
+        publisher,
+        subscriber,
+        anonymous: config.anonymous,
+        cookie_name: config.cookie_name.clone(),
+        publish_origins: OriginList::parse(&config.publish_origins).map_err(SettingsError::PublishOrigins)?,
+    })
+}
+
+fn non_zero(duration: Duration) -> Option<Duration> {
+    (!duration.is_zero()).then_some(duration)
+}
