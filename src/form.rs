@@ -66,7 +66,9 @@ pub fn escape_component(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     for b in input.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -75,13 +77,22 @@ pub fn escape_component(input: &str) -> String {
 }
 
 /// Values of every pair named `name`, in order.
-pub fn values<'a>(pairs: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    pairs.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+pub fn values<'a>(
+    pairs: &'a [(String, String)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    pairs
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The first value named `name`.
 pub fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[cfg(test)]
@@ -95,11 +106,14 @@ mod tests {
     #[test]
     fn decodes_plus_percent_and_repeated_names() {
         let p = pairs("topic=a+b&topic=%7Bid%7D&x");
-        assert_eq!(p, vec![
-            ("topic".into(), "a b".into()),
-            ("topic".into(), "{id}".into()),
-            ("x".into(), "".into()),
-        ]);
+        assert_eq!(
+            p,
+            vec![
+                ("topic".into(), "a b".into()),
+                ("topic".into(), "{id}".into()),
+                ("x".into(), "".into()),
+            ]
+        );
     }
 
     #[test]
@@ -109,7 +123,10 @@ mod tests {
 
     #[test]
     fn bad_escapes_stay_literal() {
-        assert_eq!(pairs("a=%zz%4&b=%"), vec![("a".into(), "%zz%4".into()), ("b".into(), "%".into())]);
+        assert_eq!(
+            pairs("a=%zz%4&b=%"),
+            vec![("a".into(), "%zz%4".into()), ("b".into(), "%".into())]
+        );
     }
 
     #[test]
@@ -121,6 +138,9 @@ mod tests {
 
     #[test]
     fn escape_is_form_style() {
-        assert_eq!(escape_component("https://ex.com/{a} b"), "https%3A%2F%2Fex.com%2F%7Ba%7D+b");
+        assert_eq!(
+            escape_component("https://ex.com/{a} b"),
+            "https%3A%2F%2Fex.com%2F%7Ba%7D+b"
+        );
     }
 }

@@ -60,13 +60,17 @@ pub struct Settings {
 impl Settings {
     pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
         if config.subscriptions {
-            return Err(SettingsError::NotAvailable("subscriptions = true (the active subscriptions API)"));
+            return Err(SettingsError::NotAvailable(
+                "subscriptions = true (the active subscriptions API)",
+            ));
         }
         if config.ui {
             return Err(SettingsError::NotAvailable("ui = true (the debugging UI)"));
         }
         if config.transport != Transport::Memory {
-            return Err(SettingsError::NotAvailable("a transport other than \"memory\""));
+            return Err(SettingsError::NotAvailable(
+                "a transport other than \"memory\"",
+            ));
         }
         if config.subscriber_queue_size == 0 {
             return Err(SettingsError::QueueSize);
@@ -74,7 +78,8 @@ impl Settings {
         Ok(Self {
             listen: config.listen.clone(),
             auth: auth_settings(config)?,
-            cors_origins: OriginList::parse(&config.cors_origins).map_err(SettingsError::CorsOrigins)?,
+            cors_origins: OriginList::parse(&config.cors_origins)
+                .map_err(SettingsError::CorsOrigins)?,
             heartbeat: non_zero(config.heartbeat),
             write_timeout: non_zero(config.write_timeout),
             max_request_body_size: config.max_request_body_size,
@@ -99,10 +104,16 @@ fn auth_settings(config: &Config) -> Result<AuthSettings, SettingsError> {
         .as_deref()
         .filter(|k| !k.is_empty())
         .ok_or(SettingsError::MissingPublisherKey)?;
-    let publisher =
-        Verifier::new(publisher_key, &config.publisher_jwt_alg).map_err(SettingsError::PublisherKey)?;
-    let subscriber = match config.subscriber_jwt_key.as_deref().filter(|k| !k.is_empty()) {
-        Some(key) => Some(Verifier::new(key, &config.subscriber_jwt_alg).map_err(SettingsError::SubscriberKey)?),
+    let publisher = Verifier::new(publisher_key, &config.publisher_jwt_alg)
+        .map_err(SettingsError::PublisherKey)?;
+    let subscriber = match config
+        .subscriber_jwt_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+    {
+        Some(key) => Some(
+            Verifier::new(key, &config.subscriber_jwt_alg).map_err(SettingsError::SubscriberKey)?,
+        ),
         None if config.anonymous => None,
         None => return Err(SettingsError::MissingSubscriberKey),
     };
@@ -119,7 +130,8 @@ fn auth_settings(config: &Config) -> Result<AuthSettings, SettingsError> {
         subscriber,
         anonymous: config.anonymous,
         cookie_name: config.cookie_name.clone(),
-        publish_origins: OriginList::parse(&config.publish_origins).map_err(SettingsError::PublishOrigins)?,
+        publish_origins: OriginList::parse(&config.publish_origins)
+            .map_err(SettingsError::PublishOrigins)?,
     })
 }
 

@@ -57,7 +57,10 @@ impl Claims {
     }
 }
 
-fn numeric_date(object: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenError> {
+fn numeric_date(
+    object: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<f64>, TokenError> {
     match object.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -113,7 +116,10 @@ mod tests {
         }))
         .expect("valid");
         assert_eq!(claims.publish, Some(vec!["*".to_string()]));
-        assert_eq!(claims.subscribe, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(
+            claims.subscribe,
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
         assert_eq!(claims.payload, Some(json!({"u": 1})));
     }
 
@@ -146,10 +152,20 @@ mod tests {
     #[test]
     fn exp_and_nbf_are_checked_without_leeway() {
         let now = now_seconds();
-        assert_eq!(Claims::from_payload(&json!({"exp": now - 1.0})), Err(TokenError::Expired));
-        assert_eq!(Claims::from_payload(&json!({"nbf": now + 30.0})), Err(TokenError::NotYetValid));
-        let ok = Claims::from_payload(&json!({"exp": now + 30.5, "nbf": now - 1.0})).expect("valid");
+        assert_eq!(
+            Claims::from_payload(&json!({"exp": now - 1.0})),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            Claims::from_payload(&json!({"nbf": now + 30.0})),
+            Err(TokenError::NotYetValid)
+        );
+        let ok =
+            Claims::from_payload(&json!({"exp": now + 30.5, "nbf": now - 1.0})).expect("valid");
         assert!(ok.expires_at.is_some());
-        assert!(Claims::from_payload(&json!({})).expect("no exp").expires_at.is_none());
+        assert!(Claims::from_payload(&json!({}))
+            .expect("no exp")
+            .expires_at
+            .is_none());
     }
 }

@@ -13,7 +13,9 @@ pub enum KeyError {
     UnsupportedAlgorithm(String),
     #[error("the key is empty")]
     Empty,
-    #[error("a PEM key cannot be used with the HMAC algorithm {0:?}: give the shared secret instead")]
+    #[error(
+        "a PEM key cannot be used with the HMAC algorithm {0:?}: give the shared secret instead"
+    )]
     PemWithHmac(String),
     #[error("cannot read the PEM key file {path:?}: {source}")]
     Unreadable {

@@ -46,15 +46,17 @@ impl OriginList {
         } else {
             origin
         };
-        self.entries.iter().any(|entry| match entry.split_once('*') {
-            _ if entry == "*" => true,
-            Some((prefix, suffix)) => {
-                origin.len() >= prefix.len() + suffix.len()
-                    && origin.starts_with(prefix)
-                    && origin.ends_with(suffix)
-            }
-            None => entry == origin,
-        })
+        self.entries
+            .iter()
+            .any(|entry| match entry.split_once('*') {
+                _ if entry == "*" => true,
+                Some((prefix, suffix)) => {
+                    origin.len() >= prefix.len() + suffix.len()
+                        && origin.starts_with(prefix)
+                        && origin.ends_with(suffix)
+                }
+                None => entry == origin,
+            })
     }
 }
 
@@ -74,7 +76,9 @@ fn valid_entry(entry: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.' || b == b'*');
     let authority_ok = !rest.is_empty()
         && !rest.contains(['/', '?', '#', '@'])
-        && !rest.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+        && !rest
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
     scheme_ok && authority_ok
 }
 
@@ -98,28 +102,49 @@ mod tests {
 
     #[test]
     fn validates_entries() {
-        assert!(OriginList::parse(&["*", "null", "https://a.example.com:8443", "https://*.example.com"]).is_ok());
-        for bad in ["example.com", "https://a.com/path", "https://u@a.com", "https://*.*.com", "https://"] {
+        assert!(OriginList::parse(&[
+            "*",
+            "null",
+            "https://a.example.com:8443",
+            "https://*.example.com"
+        ])
+        .is_ok());
+        for bad in [
+            "example.com",
+            "https://a.com/path",
+            "https://u@a.com",
+            "https://*.*.com",
+            "https://",
+        ] {
             assert!(OriginList::parse(&[bad]).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn matches_exact_wildcard_and_star() {
-        let list = OriginList::parse(&["https://App.example.com", "https://*.example.org"]).expect("valid");
+        let list = OriginList::parse(&["https://App.example.com", "https://*.example.org"])
+            .expect("valid");
         assert!(list.allows("https://app.example.com", false));
         assert!(!list.allows("https://APP.example.com", false));
         assert!(list.allows("https://APP.example.com", true));
         assert!(list.allows("https://x.y.example.org", false));
         assert!(!list.allows("https://example.org", false));
         assert!(!list.allows("http://evil.com", true));
-        assert!(OriginList::parse(&["*"]).expect("valid").allows("null", false));
+        assert!(OriginList::parse(&["*"])
+            .expect("valid")
+            .allows("null", false));
     }
 
     #[test]
     fn origin_falls_back_to_referer() {
-        assert_eq!(request_origin(Some("https://a.com"), Some("https://b.com/x")).as_deref(), Some("https://a.com"));
-        assert_eq!(request_origin(Some(""), Some("https://b.com:8080/x?y")).as_deref(), Some("https://b.com:8080"));
+        assert_eq!(
+            request_origin(Some("https://a.com"), Some("https://b.com/x")).as_deref(),
+            Some("https://a.com")
+        );
+        assert_eq!(
+            request_origin(Some(""), Some("https://b.com:8080/x?y")).as_deref(),
+            Some("https://b.com:8080")
+        );
         assert_eq!(request_origin(None, Some("not a url")), None);
         assert_eq!(request_origin(None, None), None);
     }

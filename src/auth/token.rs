@@ -72,9 +72,16 @@ mod tests {
             cookie: Some("c"),
         };
         assert_eq!(extract(&all), Ok(Some((Source::Header, TOKEN))));
-        let query_and_cookie = TokenSources { query: vec![TOKEN], cookie: Some("c"), ..Default::default() };
+        let query_and_cookie = TokenSources {
+            query: vec![TOKEN],
+            cookie: Some("c"),
+            ..Default::default()
+        };
         assert_eq!(extract(&query_and_cookie), Ok(Some((Source::Query, TOKEN))));
-        let cookie = TokenSources { cookie: Some("c"), ..Default::default() };
+        let cookie = TokenSources {
+            cookie: Some("c"),
+            ..Default::default()
+        };
         assert_eq!(extract(&cookie), Ok(Some((Source::Cookie, "c"))));
         assert_eq!(extract(&TokenSources::default()), Ok(None));
     }
@@ -82,21 +89,40 @@ mod tests {
     #[test]
     fn malformed_first_source_fails_even_with_a_valid_later_one() {
         let short = "Bearer abc";
-        let sources = TokenSources { headers: vec![short.as_bytes()], cookie: Some(TOKEN), ..Default::default() };
+        let sources = TokenSources {
+            headers: vec![short.as_bytes()],
+            cookie: Some(TOKEN),
+            ..Default::default()
+        };
         assert_eq!(extract(&sources), Err(TokenError::Malformed));
         let basic = format!("Basic {TOKEN}");
-        assert_eq!(extract(&TokenSources { headers: vec![basic.as_bytes()], ..Default::default() }), Err(TokenError::Malformed));
+        assert_eq!(
+            extract(&TokenSources {
+                headers: vec![basic.as_bytes()],
+                ..Default::default()
+            }),
+            Err(TokenError::Malformed)
+        );
         let header = format!("Bearer {TOKEN}");
-        let two = TokenSources { headers: vec![header.as_bytes(), header.as_bytes()], ..Default::default() };
+        let two = TokenSources {
+            headers: vec![header.as_bytes(), header.as_bytes()],
+            ..Default::default()
+        };
         assert_eq!(extract(&two), Err(TokenError::Malformed));
-        let twice = TokenSources { query: vec![TOKEN, TOKEN], ..Default::default() };
+        let twice = TokenSources {
+            query: vec![TOKEN, TOKEN],
+            ..Default::default()
+        };
         assert_eq!(extract(&twice), Err(TokenError::Malformed));
     }
 
     #[test]
     fn scheme_is_case_insensitive() {
         let header = format!("bEaReR {TOKEN}");
-        let sources = TokenSources { headers: vec![header.as_bytes()], ..Default::default() };
+        let sources = TokenSources {
+            headers: vec![header.as_bytes()],
+            ..Default::default()
+        };
         assert_eq!(extract(&sources), Ok(Some((Source::Header, TOKEN))));
     }
 }

@@ -23,7 +23,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     if settings.auth.subscriber.is_none() {
-        tracing::info!("no subscriber key: every subscriber is anonymous and receives public updates only");
+        tracing::info!(
+            "no subscriber key: every subscriber is anonymous and receives public updates only"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -36,8 +38,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let log = settings.open_log();
     let hub = Hub::new(log, settings.subscriber_queue_size);
     let listen = settings.listen.clone();
-    let state = Arc::new(AppState { hub: hub.clone(), settings });
-    let (server, addresses) = http::bind(state).with_context(|| format!("cannot listen on {listen}"))?;
+    let state = Arc::new(AppState {
+        hub: hub.clone(),
+        settings,
+    });
+    let (server, addresses) =
+        http::bind(state).with_context(|| format!("cannot listen on {listen}"))?;
     for address in &addresses {
         tracing::info!("Quicksilver listening on http://{address}");
     }
@@ -46,7 +52,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     wait_for_signal().await;
     tracing::info!("shutting down");
     http::stop(&hub, handle).await;
-    server_task.await.context("server task")?.context("server")?;
+    server_task
+        .await
+        .context("server task")?
+        .context("server")?;
     Ok(())
 }
 

@@ -145,7 +145,9 @@ impl Config {
     fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
         toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(format!("invalid configuration: {}", e.message())))
+            .map_err(|e: toml::de::Error| {
+                ConfigError::Invalid(format!("invalid configuration: {}", e.message()))
+            })
     }
 
     /// True when a key still holds the public development secret.

@@ -3,7 +3,9 @@ use super::*;
 fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let mut table: toml::Table = toml_text.parse().expect("toml");
     apply_environment(&mut table, |name| {
-        env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+        env.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
     })?;
     Config::from_table(table)
 }

@@ -26,7 +26,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "gb" => 1_000_000_000,
         "gib" => 1 << 30,
-        _ => return Err(format!("unknown size unit in {text:?}; use B, KB, KiB, MB, MiB, GB or GiB")),
+        _ => {
+            return Err(format!(
+                "unknown size unit in {text:?}; use B, KB, KiB, MB, MiB, GB or GiB"
+            ))
+        }
     };
     number
         .checked_mul(factor)

@@ -111,7 +111,11 @@ mod tests {
         assert_eq!(parse_retry(Some("0")), Ok(0));
         assert_eq!(parse_retry(Some("18446744073709551615")), Ok(u64::MAX));
         for bad in ["-1", "+1", " 1", "0x10", "18446744073709551616", "1.5"] {
-            assert_eq!(parse_retry(Some(bad)), Err(InvalidUpdate::InvalidRetry), "{bad}");
+            assert_eq!(
+                parse_retry(Some(bad)),
+                Err(InvalidUpdate::InvalidRetry),
+                "{bad}"
+            );
         }
     }
 
@@ -120,9 +124,15 @@ mod tests {
         assert!(validate_id("urn:uuid:x").is_ok());
         assert!(validate_id("#frag").is_ok());
         assert_eq!(validate_id("a\rb"), Err(InvalidUpdate::IdControlCharacter));
-        assert_eq!(validate_id("a\u{7f}"), Err(InvalidUpdate::IdControlCharacter));
+        assert_eq!(
+            validate_id("a\u{7f}"),
+            Err(InvalidUpdate::IdControlCharacter)
+        );
         assert_eq!(validate_id("earliest"), Err(InvalidUpdate::IdReserved));
-        assert_eq!(validate_type("a\tb"), Err(InvalidUpdate::TypeControlCharacter));
+        assert_eq!(
+            validate_type("a\tb"),
+            Err(InvalidUpdate::TypeControlCharacter)
+        );
         assert_eq!(validate_type("mercure"), Err(InvalidUpdate::TypeReserved));
     }
 

@@ -35,7 +35,11 @@ fn data_lines(data: &str) -> impl Iterator<Item = &str> {
         let text = rest?;
         match text.find(['\r', '\n']) {
             Some(end) => {
-                let skip = if text[end..].starts_with("\r\n") { 2 } else { 1 };
+                let skip = if text[end..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
                 rest = Some(&text[end + skip..]);
                 Some(&text[..end])
             }
@@ -80,10 +84,16 @@ mod tests {
 
     #[test]
     fn data_is_split_on_every_line_ending() {
-        assert_eq!(text(&update("1", "a\r\nb\rc\nd")), "id: 1\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
+        assert_eq!(
+            text(&update("1", "a\r\nb\rc\nd")),
+            "id: 1\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
+        );
         assert_eq!(text(&update("1", "")), "id: 1\ndata: \n\n");
         assert_eq!(text(&update("1", "x\n")), "id: 1\ndata: x\ndata: \n\n");
-        assert_eq!(text(&update("1", "\r\n\r\n")), "id: 1\ndata: \ndata: \ndata: \n\n");
+        assert_eq!(
+            text(&update("1", "\r\n\r\n")),
+            "id: 1\ndata: \ndata: \ndata: \n\n"
+        );
     }
 
     #[test]
@@ -97,7 +107,10 @@ mod tests {
     fn data_cannot_inject_fields() {
         let u = update("1", "x\n\nid: forged\r\nevent: evil");
         let encoded = text(&u);
-        assert!(encoded.lines().filter(|l| !l.is_empty()).all(|l| l.starts_with("id: 1") || l.starts_with("data: ")));
+        assert!(encoded
+            .lines()
+            .filter(|l| !l.is_empty())
+            .all(|l| l.starts_with("id: 1") || l.starts_with("data: ")));
         assert!(encoded.ends_with("data: event: evil\n\n"));
     }
 }

@@ -9,7 +9,12 @@ use actix_web::HttpResponse;
 use crate::auth::OriginList;
 
 const METHODS: [&str; 4] = ["GET", "HEAD", "POST", "QUERY"];
-const ALLOWED_HEADERS: [&str; 4] = ["authorization", "cache-control", "last-event-id", "content-type"];
+const ALLOWED_HEADERS: [&str; 4] = [
+    "authorization",
+    "cache-control",
+    "last-event-id",
+    "content-type",
+];
 const EXPOSED: &str = "Last-Event-ID, Mercure-Last-Event-ID, Link";
 
 /// The CORS decision for one request, when `cors_origins` is configured.
@@ -25,7 +30,10 @@ impl Cors {
         if origins.is_empty() {
             return None;
         }
-        let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
         let allow_origin = origin.filter(|o| origins.allows(o, true)).and_then(|o| {
             if origins.allows_all() {
                 Some(HeaderValue::from_static("*"))
@@ -45,7 +53,9 @@ impl Cors {
         if request.method() != Method::OPTIONS {
             return None;
         }
-        let requested_method = request.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD)?;
+        let requested_method = request
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_METHOD)?;
         let requested_headers = request
             .headers()
             .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
@@ -56,15 +66,24 @@ impl Cors {
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .all(|h| ALLOWED_HEADERS.iter().any(|a| a.eq_ignore_ascii_case(h)));
-        let method_allowed = requested_method.to_str().is_ok_and(|m| METHODS.contains(&m));
+        let method_allowed = requested_method
+            .to_str()
+            .is_ok_and(|m| METHODS.contains(&m));
         let mut response = HttpResponse::NoContent();
         response.insert_header((
             header::VARY,
             "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
         ));
-        if let Some(origin) = self.allow_origin.clone().filter(|_| method_allowed && headers_allowed) {
+        if let Some(origin) = self
+            .allow_origin
+            .clone()
+            .filter(|_| method_allowed && headers_allowed)
+        {
             response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin));
-            response.insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, requested_method.clone()));
+            response.insert_header((
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                requested_method.clone(),
+            ));
             if !requested_headers.trim().is_empty() {
                 response.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, requested_headers));
             }
@@ -83,8 +102,14 @@ impl Cors {
         };
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         if self.credentials {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
         }
-        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED),
+        );
     }
 }

@@ -25,7 +25,9 @@ pub struct AppState {
 }
 
 /// Binds the listener and returns the running server with its handle.
-pub fn bind(state: Arc<AppState>) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
+pub fn bind(
+    state: Arc<AppState>,
+) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
     let listen = state.settings.listen.clone();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -70,14 +72,20 @@ fn security_headers() -> DefaultHeaders {
 }
 
 /// Routes on the raw, still-encoded path (A-EP-7).
-async fn route(request: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn route(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     match request.uri().path() {
         HUB_PATH => match *request.method() {
             Method::GET | Method::HEAD => subscribe::handle(request, &state).await,
             Method::POST => publish::handle(request, payload, &state).await,
             _ => respond::method_not_allowed(),
         },
-        "/healthz" if request.method() == Method::GET || request.method() == Method::HEAD => HttpResponse::Ok().finish(),
+        "/healthz" if request.method() == Method::GET || request.method() == Method::HEAD => {
+            HttpResponse::Ok().finish()
+        }
         _ => respond::not_found(),
     }
 }

@@ -5,7 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use super::{respond, tokens, AppState};
+use super::respond::{self, Refusal};
+use super::{tokens, AppState};
 use crate::auth::{self, origin::request_origin, Claims};
 use crate::event::{self, InvalidUpdate, Update, MAX_TOPICS};
 use crate::form::{self, Pairs};
@@ -13,43 +14,36 @@ use crate::hub::HubError;
 use crate::topic::{has_control_chars, reserved};
 
 pub async fn handle(request: HttpRequest, payload: web::Payload, state: &AppState) -> HttpResponse {
-    let query = match form::parse(request.query_string().as_bytes()) {
-        Ok(query) => query,
-        Err(_) => return respond::bad_request("Bad Request\n"),
-    };
-    let claims = match authenticate(&request, &query, state) {
-        Ok(claims) => claims,
-        Err(response) => return response,
-    };
-    let body = match read_body(&request, payload, state.settings.max_request_body_size).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let fields = match form_fields(&request, &body) {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
-    let update = match update_from(&fields) {
-        Ok(update) => update,
-        Err(invalid) => return respond::bad_request(&invalid.to_string()),
-    };
-    if let Err(response) = authorize(&update, &claims, state) {
-        return response;
+    match publish(request, payload, state).await {
+        Ok(id) => respond::text(StatusCode::OK, id),
+        Err(refusal) => refusal.response(),
     }
-    if let Err(invalid) = validate_id_and_type(&update) {
-        return respond::bad_request(&invalid.to_string());
-    }
+}
+
+async fn publish(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<String, Refusal> {
+    let query =
+        form::parse(request.query_string().as_bytes()).map_err(|_| Refusal::bad_request())?;
+    let claims = authenticate(&request, &query, state)?;
+    let body = read_body(&request, payload, state.settings.max_request_body_size).await?;
+    let fields = form_fields(&request, &body)?;
+    let update = update_from(&fields)?;
+    authorize(&update, &claims, state)?;
+    validate_id_and_type(&update)?;
     match state.hub.publish(update) {
-        Ok(event) => respond::text(StatusCode::OK, event.update.id.clone()),
-        Err(HubError::ShuttingDown) => respond::unavailable(),
+        Ok(event) => Ok(event.update.id.clone()),
+        Err(HubError::ShuttingDown) => Err(Refusal::Unavailable),
         Err(error) => {
             tracing::error!(%error, "publish failed");
-            respond::internal_error()
+            Err(Refusal::Internal)
         }
     }
 }
 
-fn authenticate(request: &HttpRequest, query: &Pairs, state: &AppState) -> Result<Claims, HttpResponse> {
+fn authenticate(request: &HttpRequest, query: &Pairs, state: &AppState) -> Result<Claims, Refusal> {
     let auth = &state.settings.auth;
     let cookie = tokens::cookie_value(request, &auth.cookie_name);
     let sources = tokens::sources(request, query, cookie.as_deref());
@@ -58,11 +52,15 @@ fn authenticate(request: &HttpRequest, query: &Pairs, state: &AppState) -> Resul
         request_origin(header(header::ORIGIN), header(header::REFERER))
             .is_some_and(|origin| auth.publish_origins.allows(&origin, false))
     };
-    auth::publisher_claims(&auth.publisher, &sources, origin_allowed).map_err(|reason| respond::unauthorized(&reason))
+    auth::publisher_claims(&auth.publisher, &sources, origin_allowed).map_err(Refusal::Unauthorized)
 }
 
 /// Reads the body, refusing more than `limit` bytes (0 = no limit) with 413 (C-LIM-1).
-async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: u64) -> Result<web::BytesMut, HttpResponse> {
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: u64,
+) -> Result<web::BytesMut, Refusal> {
     let limit = if limit == 0 { u64::MAX } else { limit };
     let declared = request
         .headers()
@@ -70,13 +68,13 @@ async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: u64)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return Err(respond::too_large());
+        return Err(Refusal::TooLarge);
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| respond::bad_request("Bad Request\n"))?;
+        let chunk = chunk.map_err(|_| Refusal::bad_request())?;
         if (body.len() + chunk.len()) as u64 > limit {
-            return Err(respond::too_large());
+            return Err(Refusal::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
@@ -84,13 +82,11 @@ async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: u64)
 }
 
 /// A-PUB-1/A-PUB-2: form fields of a form body; any other media type carries none.
-fn form_fields(request: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpResponse> {
-    let mime = request
-        .mime_type()
-        .map_err(|_| respond::bad_request("Bad Request\n"))?;
+fn form_fields(request: &HttpRequest, body: &[u8]) -> Result<Pairs, Refusal> {
+    let mime = request.mime_type().map_err(|_| Refusal::bad_request())?;
     match mime {
         Some(mime) if mime.essence_str() == "application/x-www-form-urlencoded" => {
-            form::parse(body).map_err(|_| respond::bad_request("Bad Request\n"))
+            form::parse(body).map_err(|_| Refusal::bad_request())
         }
         _ => Ok(Pairs::new()),
     }
@@ -122,19 +118,20 @@ fn update_from(fields: &Pairs) -> Result<Update, InvalidUpdate> {
 }
 
 /// Steps 8–9 of A-PUB-12: every topic covered by `mercure.publish`, none reserved.
-fn authorize(update: &Update, claims: &Claims, state: &AppState) -> Result<(), HttpResponse> {
+fn authorize(update: &Update, claims: &Claims, state: &AppState) -> Result<(), Refusal> {
     let hub = &state.hub;
     let grants = hub.selectors(claims.publish.iter().flatten().map(String::as_str));
-    let covered = update
-        .topics
-        .iter()
-        .all(|topic| grants.iter().any(|grant| hub.matcher().matches(grant, topic)));
+    let covered = update.topics.iter().all(|topic| {
+        grants
+            .iter()
+            .any(|grant| hub.matcher().matches(grant, topic))
+    });
     if !covered {
         tracing::info!("publish refused: a topic is not covered by mercure.publish");
-        return Err(respond::forbidden("Forbidden\n"));
+        return Err(Refusal::Forbidden("Forbidden\n".to_owned()));
     }
     if let Some(topic) = update.topics.iter().find(|t| reserved::is_reserved(t)) {
-        return Err(respond::forbidden(reserved::refusal(topic)));
+        return Err(Refusal::Forbidden(reserved::refusal(topic)));
     }
     Ok(())
 }

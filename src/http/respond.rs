@@ -60,3 +60,37 @@ pub fn forbidden(body: impl Into<String>) -> HttpResponse {
     );
     response
 }
+
+/// A refused request, turned into its fixed response at the edge of a handler.
+#[derive(Debug)]
+pub enum Refusal {
+    BadRequest(String),
+    Unauthorized(TokenError),
+    Forbidden(String),
+    TooLarge,
+    Unavailable,
+    Internal,
+}
+
+impl Refusal {
+    pub fn bad_request() -> Self {
+        Self::BadRequest("Bad Request\n".to_owned())
+    }
+
+    pub fn response(self) -> HttpResponse {
+        match self {
+            Self::BadRequest(body) => bad_request(&body),
+            Self::Unauthorized(reason) => unauthorized(&reason),
+            Self::Forbidden(body) => forbidden(body),
+            Self::TooLarge => too_large(),
+            Self::Unavailable => unavailable(),
+            Self::Internal => internal_error(),
+        }
+    }
+}
+
+impl From<crate::event::InvalidUpdate> for Refusal {
+    fn from(invalid: crate::event::InvalidUpdate) -> Self {
+        Self::BadRequest(invalid.to_string())
+    }
+}

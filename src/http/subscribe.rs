@@ -71,7 +71,9 @@ pub async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
 
 /// Names that start with `match` (any case) but are not a supported matcher parameter.
 fn in_reserved_namespace(name: &str) -> bool {
-    name.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("match")) && !MATCHER_PARAMETERS.contains(&name)
+    name.get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("match"))
+        && !MATCHER_PARAMETERS.contains(&name)
 }
 
 fn check_selectors(topics: &[&str]) -> Result<(), &'static str> {

@@ -125,7 +125,10 @@ impl Hub {
 
     /// Compiles selectors through the shared cache.
     pub fn selectors<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Vec<Selector> {
-        sources.into_iter().map(|s| self.matcher.selector(s)).collect()
+        sources
+            .into_iter()
+            .map(|s| self.matcher.selector(s))
+            .collect()
     }
 
     /// Stores the update, then queues it for every subscriber it is for; returns its id only
@@ -165,7 +168,9 @@ impl Hub {
         let (start, cursor_echo) = self.resolve(cursor)?;
         registry.insert(key, subscriber.clone());
         drop(registry);
-        self.counters.subscribers_total.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .subscribers_total
+            .fetch_add(1, Ordering::Relaxed);
         Ok(Subscription {
             hub: self.clone(),
             key,
@@ -181,7 +186,10 @@ impl Hub {
     }
 
     /// Where a replay starts (`Some(None)` = from the oldest event) and the cursor echo.
-    fn resolve(&self, cursor: &Cursor) -> Result<(Option<Option<Position>>, Option<String>), HubError> {
+    fn resolve(
+        &self,
+        cursor: &Cursor,
+    ) -> Result<(Option<Option<Position>>, Option<String>), HubError> {
         Ok(match cursor {
             Cursor::None => (None, None),
             Cursor::Earliest => (Some(None), Some("earliest".to_owned())),

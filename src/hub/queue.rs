@@ -83,7 +83,11 @@ impl Queue {
         if inner.closed.is_some() {
             return Poll::Ready(None);
         }
-        if !inner.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !inner
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             inner.waker = Some(cx.waker().clone());
         }
         Poll::Pending

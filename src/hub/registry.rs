@@ -48,7 +48,9 @@ impl Registry {
                 Selector::Any => self.wildcard.retain(|k| *k != key),
                 Selector::Exact(topic) => remove_key(&mut self.exact, &**topic, key, |keys| keys),
                 Selector::Template(template) => {
-                    remove_key(&mut self.templates, template.source.as_str(), key, |e| &mut e.1)
+                    remove_key(&mut self.templates, template.source.as_str(), key, |e| {
+                        &mut e.1
+                    })
                 }
             }
         }
@@ -69,7 +71,10 @@ impl Registry {
             }
         }
         for (template, keys) in self.templates.values() {
-            if event.topics().any(|t| matcher.template_matches(template, t)) {
+            if event
+                .topics()
+                .any(|t| matcher.template_matches(template, t))
+            {
                 candidates.extend_from_slice(keys);
             }
         }
@@ -87,8 +92,12 @@ impl Registry {
     }
 }
 
-fn remove_key<K, V, Q>(map: &mut HashMap<K, V>, name: &Q, key: Key, keys: impl Fn(&mut V) -> &mut Vec<Key>)
-where
+fn remove_key<K, V, Q>(
+    map: &mut HashMap<K, V>,
+    name: &Q,
+    key: Key,
+    keys: impl Fn(&mut V) -> &mut Vec<Key>,
+) where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: std::hash::Hash + Eq + ?Sized,
 {

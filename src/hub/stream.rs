@@ -111,7 +111,11 @@ impl Stream for EventStream {
             this.wrote();
             return Poll::Ready(Some(Ok(COMMENT.clone())));
         }
-        if this.deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+        if this
+            .deadline
+            .as_mut()
+            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+        {
             return Poll::Ready(None);
         }
         match this.next_replayed() {
@@ -130,7 +134,11 @@ impl Stream for EventStream {
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => {}
         }
-        if this.heartbeat.as_mut().is_some_and(|h| h.as_mut().poll(cx).is_ready()) {
+        if this
+            .heartbeat
+            .as_mut()
+            .is_some_and(|h| h.as_mut().poll(cx).is_ready())
+        {
             this.wrote();
             return Poll::Ready(Some(Ok(COMMENT.clone())));
         }

@@ -61,11 +61,23 @@ fn open(hub: &Arc<Hub>, selectors: &[&str], access: &[&str], cursor: Cursor) -> 
 async fn routes_by_exact_template_and_wildcard_once_per_update() {
     let hub = hub(100);
     let mut exact = open(&hub, &["https://ex.com/a"], &[], Cursor::None);
-    let mut template = open(&hub, &["https://ex.com/{x}", "https://ex.com/a"], &[], Cursor::None);
+    let mut template = open(
+        &hub,
+        &["https://ex.com/{x}", "https://ex.com/a"],
+        &[],
+        Cursor::None,
+    );
     let mut wildcard = open(&hub, &["*"], &[], Cursor::None);
-    hub.publish(update("1", &["https://ex.com/a", "https://ex.com/b"], false)).expect("publish");
-    hub.publish(update("2", &["https://ex.com/b"], false)).expect("publish");
-    hub.publish(update("3", &["https://other.com/"], false)).expect("publish");
+    hub.publish(update(
+        "1",
+        &["https://ex.com/a", "https://ex.com/b"],
+        false,
+    ))
+    .expect("publish");
+    hub.publish(update("2", &["https://ex.com/b"], false))
+        .expect("publish");
+    hub.publish(update("3", &["https://other.com/"], false))
+        .expect("publish");
     assert_eq!(ready_ids(&mut exact), ["1"]);
     assert_eq!(ready_ids(&mut template), ["1", "2"]);
     assert_eq!(ready_ids(&mut wildcard), ["1", "2", "3"]);
@@ -81,9 +93,13 @@ async fn private_updates_need_a_matching_grant_on_any_topic() {
         &["https://ex.com/users/foo/{?topic}"],
         Cursor::None,
     );
-    let topics = ["https://ex.com/books/1", "https://ex.com/users/foo/?topic=x"];
+    let topics = [
+        "https://ex.com/books/1",
+        "https://ex.com/users/foo/?topic=x",
+    ];
     hub.publish(update("p1", &topics, true)).expect("publish");
-    hub.publish(update("p2", &["https://ex.com/books/2"], true)).expect("publish");
+    hub.publish(update("p2", &["https://ex.com/books/2"], true))
+        .expect("publish");
     assert_eq!(ready_ids(&mut anonymous), Vec::<String>::new());
     assert_eq!(ready_ids(&mut granted), ["p1"]);
 }
@@ -92,12 +108,16 @@ async fn private_updates_need_a_matching_grant_on_any_topic() {
 async fn replay_then_live_without_gap_or_duplicate() {
     let hub = hub(100);
     for i in 0..600 {
-        hub.publish(update(&i.to_string(), &["t"], false)).expect("publish");
+        hub.publish(update(&i.to_string(), &["t"], false))
+            .expect("publish");
     }
     let mut stream = open(&hub, &["t"], &[], Cursor::Id("99".into()));
     hub.publish(update("live", &["t"], false)).expect("publish");
     let ids = ready_ids(&mut stream);
-    let expected: Vec<String> = (100..600).map(|i| i.to_string()).chain(["live".to_string()]).collect();
+    let expected: Vec<String> = (100..600)
+        .map(|i| i.to_string())
+        .chain(["live".to_string()])
+        .collect();
     assert_eq!(ids, expected);
 }
 
@@ -122,14 +142,18 @@ async fn a_full_queue_disconnects_only_that_subscriber() {
     let mut slow = open(&hub, &["t"], &[], Cursor::None);
     let mut fast = open(&hub, &["t"], &[], Cursor::None);
     for i in 0..2 {
-        hub.publish(update(&i.to_string(), &["t"], false)).expect("publish");
+        hub.publish(update(&i.to_string(), &["t"], false))
+            .expect("publish");
     }
     assert_eq!(ready_ids(&mut fast), ["0", "1"]);
     hub.publish(update("2", &["t"], false)).expect("publish");
     assert_eq!(ready_ids(&mut fast), ["2"]);
     assert_eq!(ready_ids(&mut slow), ["0", "1"]);
     let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(Pin::new(&mut slow).poll_next(&mut cx), Poll::Ready(None)));
+    assert!(matches!(
+        Pin::new(&mut slow).poll_next(&mut cx),
+        Poll::Ready(None)
+    ));
 }
 
 #[tokio::test]
@@ -139,5 +163,6 @@ async fn dropping_a_stream_unregisters_it() {
     assert_eq!(hub.subscribers_connected(), 1);
     drop(stream);
     assert_eq!(hub.subscribers_connected(), 0);
-    hub.publish(update("x", &["t"], false)).expect("publish after unregister");
+    hub.publish(update("x", &["t"], false))
+        .expect("publish after unregister");
 }

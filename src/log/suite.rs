@@ -77,12 +77,16 @@ fn read_is_bounded_by_upto_and_max(factory: Factory) {
     let positions: Vec<_> = (0..10)
         .map(|i| log.append(event(&i.to_string())).expect("append"))
         .collect();
-    let read = log.read_after(Some(positions[1]), positions[5], 100).expect("read");
+    let read = log
+        .read_after(Some(positions[1]), positions[5], 100)
+        .expect("read");
     let got: Vec<_> = read.iter().map(|(_, e)| e.update.id.as_str()).collect();
     assert_eq!(got, ["2", "3", "4", "5"]);
     let page = log.read_after(None, positions[9], 3).expect("read");
     assert_eq!(page.len(), 3);
-    let next = log.read_after(Some(page[2].0), positions[9], 100).expect("read");
+    let next = log
+        .read_after(Some(page[2].0), positions[9], 100)
+        .expect("read");
     assert_eq!(next.len(), 7);
 }
 

@@ -101,7 +101,13 @@ mod tests {
 
     #[test]
     fn ordinary_topics_are_not_reserved() {
-        for topic in ["", "*", "mercure", "https://example.com/books/1", "urn:x:/.well-known"] {
+        for topic in [
+            "",
+            "*",
+            "mercure",
+            "https://example.com/books/1",
+            "urn:x:/.well-known",
+        ] {
             assert!(!is_reserved(topic), "{topic}");
         }
     }

@@ -120,8 +120,8 @@ fn parse(selector: &str) -> Option<Vec<Part>> {
 
 fn is_literal_char(c: char) -> bool {
     match c {
-        '!' | '#' | '$' | '&' | '\'' | '(' | ')' | '*' | '+' | ',' | '-' | '.' | '/' | ':' | ';'
-        | '=' | '?' | '@' | '[' | ']' | '_' | '~' => true,
+        '!' | '#' | '$' | '&' | '\'' | '(' | ')' | '*' | '+' | ',' | '-' | '.' | '/' | ':'
+        | ';' | '=' | '?' | '@' | '[' | ']' | '_' | '~' => true,
         c if c.is_ascii_alphanumeric() => true,
         c => is_ucschar_or_iprivate(c as u32),
     }

@@ -82,7 +82,10 @@ fn openssl_pair(dir: &std::path::Path, name: &str, genpkey_args: &[&str]) -> (Ve
     args.extend_from_slice(&["-out", private_path]);
     run(&args);
     run(&["pkey", "-in", private_path, "-pubout", "-out", public_path]);
-    (std::fs::read(&private).expect("key"), public_path.to_owned())
+    (
+        std::fs::read(&private).expect("key"),
+        public_path.to_owned(),
+    )
 }
 
 #[test]
@@ -93,8 +96,16 @@ fn asymmetric_keys_from_pem_files_and_inline() {
     let cases: [(&str, &[&str], Algorithm); 5] = [
         ("rsa", rsa, Algorithm::RS256),
         ("rsa-pss", rsa, Algorithm::PS384),
-        ("ec256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], Algorithm::ES256),
-        ("ec384", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], Algorithm::ES384),
+        (
+            "ec256",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            Algorithm::ES256,
+        ),
+        (
+            "ec384",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            Algorithm::ES384,
+        ),
         ("ed", &["-algorithm", "ED25519"], Algorithm::EdDSA),
     ];
     for (name, args, alg) in cases {
