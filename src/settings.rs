@@ -1,14 +1,15 @@
 //! The validated runtime settings built from a `Config`: every configuration error surfaces
 //! here, at startup, with a clear message (protocol.md C-ENV-4, A-AUTH-16).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::auth::{KeyError, OriginError, OriginList, Verifier};
-use crate::config::{Config, Transport};
-use crate::log::{EventLog, MemoryLog, Retention};
+use crate::config::{self, Config, Transport};
+use crate::log::{Durability, EventLog, LogError, MemoryLog, Retention, SledLog};
 
 #[derive(Debug, Error)]
 pub enum SettingsError {
@@ -55,6 +56,9 @@ pub struct Settings {
     pub subscriber_queue_size: usize,
     pub retention: Retention,
     pub transport: Transport,
+    pub data_dir: PathBuf,
+    pub durability: Durability,
+    pub sled_cache_size: u64,
 }
 
 impl Settings {
@@ -89,12 +93,26 @@ impl Settings {
                 max_age: config.history_max_age,
             },
             transport: config.transport,
+            data_dir: config.data_dir.clone(),
+            durability: match config.durability {
+                config::Durability::Fsync => Durability::Fsync,
+                config::Durability::Periodic => Durability::Periodic,
+            },
+            sled_cache_size: config.sled_cache_size,
         })
     }
 
     /// Opens the configured history store.
-    pub fn open_log(&self) -> Arc<dyn EventLog> {
-        Arc::new(MemoryLog::new(self.retention))
+    pub fn open_log(&self) -> Result<Arc<dyn EventLog>, LogError> {
+        Ok(match self.transport {
+            Transport::Sled => Arc::new(SledLog::open(
+                &self.data_dir,
+                self.retention,
+                self.durability,
+                self.sled_cache_size,
+            )?),
+            Transport::Memory | Transport::Redis => Arc::new(MemoryLog::new(self.retention)),
+        })
     }
 }
 

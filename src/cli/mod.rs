@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:3000 (overrides `listen`).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Keep the history in memory only (lost on restart), like transport = "memory".
+    #[arg(long)]
+    pub no_persist: bool,
 }
 
 /// Runs the parsed command line.

@@ -15,6 +15,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if args.no_persist {
+        config.transport = crate::config::Transport::Memory;
+    }
     let settings = Settings::from_config(&config).context("configuration")?;
     if config.uses_development_key() {
         tracing::warn!(
@@ -35,7 +38,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let log = settings.open_log();
+    let log = settings.open_log().context("history store")?;
     let hub = Hub::new(log, settings.subscriber_queue_size);
     let listen = settings.listen.clone();
     let state = Arc::new(AppState {

@@ -34,6 +34,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("data_dir", Kind::Text),
     ("history_size", Kind::Integer),
     ("history_max_age", Kind::Text),
+    ("durability", Kind::Text),
+    ("sled_cache_size", Kind::Text),
     ("subscriptions", Kind::Bool),
     ("ui", Kind::Bool),
 ];
@@ -71,6 +73,16 @@ pub enum Transport {
     Redis,
 }
 
+/// When a publish is acknowledged (see docs/history.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After its event is fsynced; concurrent publishes share one fsync.
+    Fsync,
+    /// At once; the store is flushed every 500 ms.
+    Periodic,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -96,6 +108,9 @@ pub struct Config {
     pub history_size: u64,
     #[serde(deserialize_with = "units::duration")]
     pub history_max_age: Duration,
+    pub durability: Durability,
+    #[serde(deserialize_with = "units::size")]
+    pub sled_cache_size: u64,
     pub subscriptions: bool,
     pub ui: bool,
 }
@@ -116,10 +131,12 @@ impl Default for Config {
             write_timeout: Duration::from_secs(600),
             max_request_body_size: 1 << 20,
             subscriber_queue_size: 1000,
-            transport: Transport::Memory,
+            transport: Transport::Sled,
             data_dir: PathBuf::from("data"),
             history_size: 1_000_000,
             history_max_age: Duration::from_secs(30 * 24 * 3600),
+            durability: Durability::Fsync,
+            sled_cache_size: 64 << 20,
             subscriptions: false,
             ui: false,
         }

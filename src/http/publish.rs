@@ -33,12 +33,13 @@ async fn publish(
     let update = update_from(&fields)?;
     authorize(&update, &claims, state)?;
     validate_id_and_type(&update)?;
-    match state.hub.publish(update) {
+    match state.hub.publish(update).await {
         Ok(event) => Ok(event.update.id.clone()),
         Err(HubError::ShuttingDown) => Err(Refusal::Unavailable),
-        Err(error) => {
+        Err(HubError::Storage(error)) => {
+            // A storage fault is worth a retry: 503, and the event was never acknowledged.
             tracing::error!(%error, "publish failed");
-            Err(Refusal::Internal)
+            Err(Refusal::Unavailable)
         }
     }
 }

@@ -32,10 +32,6 @@ pub fn unavailable() -> HttpResponse {
     text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n")
 }
 
-pub fn internal_error() -> HttpResponse {
-    text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n")
-}
-
 pub fn too_large() -> HttpResponse {
     text(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n")
 }
@@ -69,7 +65,6 @@ pub enum Refusal {
     Forbidden(String),
     TooLarge,
     Unavailable,
-    Internal,
 }
 
 impl Refusal {
@@ -84,7 +79,6 @@ impl Refusal {
             Self::Forbidden(body) => forbidden(body),
             Self::TooLarge => too_large(),
             Self::Unavailable => unavailable(),
-            Self::Internal => internal_error(),
         }
     }
 }

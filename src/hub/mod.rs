@@ -131,19 +131,26 @@ impl Hub {
             .collect()
     }
 
-    /// Stores the update, then queues it for every subscriber it is for; returns its id only
-    /// once both are done (A-PUB-14). Publishing never waits for a subscriber.
-    pub fn publish(&self, update: Update) -> Result<Arc<Event>, HubError> {
+    /// Stores the update, queues it for every subscriber it is for, and returns once it is
+    /// durable (A-PUB-14). Publishing never waits for a subscriber.
+    pub async fn publish(&self, update: Update) -> Result<Arc<Event>, HubError> {
+        let (event, position) = self.append_and_dispatch(update)?;
+        self.log.durable(position).await?;
+        self.counters.updates_total.fetch_add(1, Ordering::Relaxed);
+        Ok(event)
+    }
+
+    /// History order and delivery order are the same because both happen under one lock.
+    fn append_and_dispatch(&self, update: Update) -> Result<(Arc<Event>, Position), HubError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(HubError::ShuttingDown);
         }
         let event = Arc::new(Event::new(update));
         let mut registry = self.registry.lock();
-        self.log.append(event.clone())?;
+        let position = self.log.append(event.clone())?;
         registry.dispatch(&event, &self.matcher);
         drop(registry);
-        self.counters.updates_total.fetch_add(1, Ordering::Relaxed);
-        Ok(event)
+        Ok((event, position))
     }
 
     /// Registers a subscriber for live events and plans its replay, atomically with respect

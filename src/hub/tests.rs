@@ -73,10 +73,13 @@ async fn routes_by_exact_template_and_wildcard_once_per_update() {
         &["https://ex.com/a", "https://ex.com/b"],
         false,
     ))
+    .await
     .expect("publish");
     hub.publish(update("2", &["https://ex.com/b"], false))
+        .await
         .expect("publish");
     hub.publish(update("3", &["https://other.com/"], false))
+        .await
         .expect("publish");
     assert_eq!(ready_ids(&mut exact), ["1"]);
     assert_eq!(ready_ids(&mut template), ["1", "2"]);
@@ -97,8 +100,11 @@ async fn private_updates_need_a_matching_grant_on_any_topic() {
         "https://ex.com/books/1",
         "https://ex.com/users/foo/?topic=x",
     ];
-    hub.publish(update("p1", &topics, true)).expect("publish");
+    hub.publish(update("p1", &topics, true))
+        .await
+        .expect("publish");
     hub.publish(update("p2", &["https://ex.com/books/2"], true))
+        .await
         .expect("publish");
     assert_eq!(ready_ids(&mut anonymous), Vec::<String>::new());
     assert_eq!(ready_ids(&mut granted), ["p1"]);
@@ -109,10 +115,13 @@ async fn replay_then_live_without_gap_or_duplicate() {
     let hub = hub(100);
     for i in 0..600 {
         hub.publish(update(&i.to_string(), &["t"], false))
+            .await
             .expect("publish");
     }
     let mut stream = open(&hub, &["t"], &[], Cursor::Id("99".into()));
-    hub.publish(update("live", &["t"], false)).expect("publish");
+    hub.publish(update("live", &["t"], false))
+        .await
+        .expect("publish");
     let ids = ready_ids(&mut stream);
     let expected: Vec<String> = (100..600)
         .map(|i| i.to_string())
@@ -124,7 +133,9 @@ async fn replay_then_live_without_gap_or_duplicate() {
 #[tokio::test]
 async fn unknown_cursor_replays_nothing_and_echoes_earliest() {
     let hub = hub(100);
-    hub.publish(update("a", &["t"], false)).expect("publish");
+    hub.publish(update("a", &["t"], false))
+        .await
+        .expect("publish");
     let subscription = hub
         .subscribe(hub.selectors(["t"]), Vec::new(), &Cursor::Id("nope".into()))
         .expect("subscribe");
@@ -143,10 +154,13 @@ async fn a_full_queue_disconnects_only_that_subscriber() {
     let mut fast = open(&hub, &["t"], &[], Cursor::None);
     for i in 0..2 {
         hub.publish(update(&i.to_string(), &["t"], false))
+            .await
             .expect("publish");
     }
     assert_eq!(ready_ids(&mut fast), ["0", "1"]);
-    hub.publish(update("2", &["t"], false)).expect("publish");
+    hub.publish(update("2", &["t"], false))
+        .await
+        .expect("publish");
     assert_eq!(ready_ids(&mut fast), ["2"]);
     assert_eq!(ready_ids(&mut slow), ["0", "1"]);
     let mut cx = Context::from_waker(Waker::noop());
@@ -164,5 +178,6 @@ async fn dropping_a_stream_unregisters_it() {
     drop(stream);
     assert_eq!(hub.subscribers_connected(), 0);
     hub.publish(update("x", &["t"], false))
+        .await
         .expect("publish after unregister");
 }

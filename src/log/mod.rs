@@ -1,9 +1,14 @@
 //! The event history: one `EventLog` trait, implemented in memory now (sled and Redis later).
 
+mod codec;
+mod flusher;
 mod memory;
+mod sled_log;
 #[cfg(test)]
 pub(crate) mod suite;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +17,7 @@ use thiserror::Error;
 use crate::event::Event;
 
 pub use memory::MemoryLog;
+pub use sled_log::{Durability, SledLog};
 
 /// Where an event sits in a log. Opaque to the hub: only compared and handed back to the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,6 +45,15 @@ pub struct Retention {
 pub trait EventLog: Send + Sync {
     /// Stores an event after every other one and returns its position.
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError>;
+
+    /// Resolves once the event at `position` is durable; at once for logs that are durable on
+    /// append (or never durable, like memory).
+    fn durable(
+        &self,
+        _position: Position,
+    ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// Position of the most recent event, `None` when the log is empty.
     fn last_position(&self) -> Option<Position>;
