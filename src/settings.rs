@@ -56,6 +56,8 @@ pub struct Settings {
     pub subscriber_queue_size: usize,
     pub retention: Retention,
     pub transport: Transport,
+    /// Subscription events and the subscription API (A-SUBS-1).
+    pub subscriptions: bool,
     pub data_dir: PathBuf,
     pub durability: Durability,
     pub sled_cache_size: u64,
@@ -63,18 +65,11 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
-        if config.subscriptions {
-            return Err(SettingsError::NotAvailable(
-                "subscriptions = true (the active subscriptions API)",
-            ));
-        }
         if config.ui {
             return Err(SettingsError::NotAvailable("ui = true (the debugging UI)"));
         }
-        if config.transport != Transport::Memory {
-            return Err(SettingsError::NotAvailable(
-                "a transport other than \"memory\"",
-            ));
+        if config.transport == Transport::Redis {
+            return Err(SettingsError::NotAvailable("transport = \"redis\""));
         }
         if config.subscriber_queue_size == 0 {
             return Err(SettingsError::QueueSize);
@@ -93,6 +88,7 @@ impl Settings {
                 max_age: config.history_max_age,
             },
             transport: config.transport,
+            subscriptions: config.subscriptions,
             data_dir: config.data_dir.clone(),
             durability: match config.durability {
                 config::Durability::Fsync => Durability::Fsync,

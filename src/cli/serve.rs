@@ -25,6 +25,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
              mint tokens for this hub. Set publisher_jwt_key and subscriber_jwt_key before production. !!!"
         );
     }
+    if settings.subscriptions && settings.auth.subscriber.is_none() {
+        tracing::warn!("the subscription API is open to everyone: no subscriber key is configured");
+    }
     if settings.auth.subscriber.is_none() {
         tracing::info!(
             "no subscriber key: every subscriber is anonymous and receives public updates only"
@@ -39,7 +42,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let log = settings.open_log().context("history store")?;
-    let hub = Hub::new(log, settings.subscriber_queue_size);
+    let hub = Hub::new(log, settings.subscriber_queue_size, settings.subscriptions);
     let listen = settings.listen.clone();
     let state = Arc::new(AppState {
         hub: hub.clone(),

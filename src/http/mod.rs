@@ -4,6 +4,7 @@ mod cors;
 mod publish;
 mod respond;
 mod subscribe;
+mod subscriptions;
 mod tokens;
 
 use std::sync::Arc;
@@ -83,6 +84,9 @@ async fn route(
             Method::POST => publish::handle(request, payload, &state).await,
             _ => respond::method_not_allowed(),
         },
+        path if path.starts_with(subscriptions::API_PATH) && state.settings.subscriptions => {
+            subscriptions::handle(&request, &state).unwrap_or_else(respond::not_found)
+        }
         "/healthz" if request.method() == Method::GET || request.method() == Method::HEAD => {
             HttpResponse::Ok().finish()
         }

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use super::{respond, tokens, AppState};
 use crate::auth::{self, Claims};
 use crate::form::{self, Pairs};
-use crate::hub::{Cursor, EventStream, StreamOptions};
+use crate::hub::{Cursor, EventStream, Request, StreamOptions};
 use crate::topic::has_control_chars;
 
 /// Most `topic` parameters per subscription (A-SUB-3).
@@ -53,7 +53,13 @@ pub async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
         .and_then(|c| c.subscribe.as_deref())
         .map(|grants| hub.selectors(grants.iter().map(String::as_str)))
         .unwrap_or_default();
-    let subscription = match hub.subscribe(hub.selectors(topics), private_access, &cursor) {
+    let request = Request {
+        selectors: hub.selectors(topics),
+        private_access,
+        payload: claims.as_ref().and_then(|c| c.payload.clone()),
+        cursor,
+    };
+    let subscription = match hub.subscribe(request) {
         Ok(subscription) => subscription,
         Err(error) => {
             tracing::warn!(%error, "cannot register a subscriber");

@@ -3,6 +3,7 @@
 //! One lock orders history appends and fan-out, and registration takes the history bound under
 //! the same lock, so replay → live handover has no gap and no duplicate (C-HAND-1).
 
+pub mod presence;
 mod queue;
 mod registry;
 mod stream;
@@ -43,6 +44,10 @@ pub enum Cursor {
 
 /// What a connected subscriber asked for and may read.
 pub struct Subscriber {
+    /// `urn:uuid:` + a random UUID v4, one per connection (A-SUBS-5).
+    pub id: String,
+    /// The subscriber token's `mercure.payload`, when present and not null.
+    pub payload: Option<serde_json::Value>,
     /// Routing selectors, in request order (A-SUB-2).
     pub selectors: Vec<Selector>,
     /// `mercure.subscribe` of its token: the topics whose private updates it may read.
@@ -83,6 +88,8 @@ pub struct Hub {
     next_key: AtomicU64,
     shutting_down: std::sync::atomic::AtomicBool,
     pub counters: Counters,
+    /// Publish subscription events (the `subscriptions` setting, A-SUBS-1).
+    subscription_events: bool,
 }
 
 /// A registered subscriber; dropping it unregisters.
@@ -99,11 +106,24 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.registry.lock().remove(self.key);
+        self.hub.announce(&self.subscriber, false);
     }
 }
 
+/// What a new subscriber asks for.
+pub struct Request {
+    pub selectors: Vec<Selector>,
+    pub private_access: Vec<Selector>,
+    pub payload: Option<serde_json::Value>,
+    pub cursor: Cursor,
+}
+
 impl Hub {
-    pub fn new(log: Arc<dyn EventLog>, queue_capacity: usize) -> Arc<Self> {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        queue_capacity: usize,
+        subscription_events: bool,
+    ) -> Arc<Self> {
         Arc::new(Self {
             log,
             matcher: Matcher::default(),
@@ -112,6 +132,7 @@ impl Hub {
             next_key: AtomicU64::new(1),
             shutting_down: Default::default(),
             counters: Counters::default(),
+            subscription_events,
         })
     }
 
@@ -155,29 +176,27 @@ impl Hub {
 
     /// Registers a subscriber for live events and plans its replay, atomically with respect
     /// to publishing (A-HIST-9, C-HAND-1).
-    pub fn subscribe(
-        self: &Arc<Self>,
-        selectors: Vec<Selector>,
-        private_access: Vec<Selector>,
-        cursor: &Cursor,
-    ) -> Result<Subscription, HubError> {
+    pub fn subscribe(self: &Arc<Self>, request: Request) -> Result<Subscription, HubError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(HubError::ShuttingDown);
         }
         let subscriber = Arc::new(Subscriber {
-            selectors,
-            private_access,
+            id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            payload: request.payload,
+            selectors: request.selectors,
+            private_access: request.private_access,
             queue: Queue::new(self.queue_capacity),
         });
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let mut registry = self.registry.lock();
         let bound = self.log.last_position();
-        let (start, cursor_echo) = self.resolve(cursor)?;
+        let (start, cursor_echo) = self.resolve(&request.cursor)?;
         registry.insert(key, subscriber.clone());
         drop(registry);
         self.counters
             .subscribers_total
             .fetch_add(1, Ordering::Relaxed);
+        self.announce(&subscriber, true);
         Ok(Subscription {
             hub: self.clone(),
             key,
@@ -185,6 +204,31 @@ impl Hub {
             replay: start.zip(bound),
             cursor_echo,
         })
+    }
+
+    /// Publishes one subscription event per selector (A-SUBS-2, A-SUBS-3) when enabled.
+    fn announce(&self, subscriber: &Subscriber, active: bool) {
+        if !self.subscription_events {
+            return;
+        }
+        for selector in &subscriber.selectors {
+            let update = presence::subscription_event(subscriber, selector.source(), active);
+            if let Err(error) = self.append_and_dispatch(update) {
+                tracing::warn!(%error, "cannot publish a subscription event");
+            }
+        }
+    }
+
+    /// The id of the most recent stored update, or `earliest` (A-SUBS-15).
+    pub fn last_event_id(&self) -> String {
+        self.log
+            .last_event_id()
+            .unwrap_or_else(|| "earliest".to_owned())
+    }
+
+    /// Active subscribers in connection order.
+    pub fn active_subscribers(&self) -> Vec<Arc<Subscriber>> {
+        self.registry.lock().in_connection_order()
     }
 
     /// The `Last-Event-ID` value a subscription with this cursor would be answered with.

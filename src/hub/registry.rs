@@ -61,6 +61,13 @@ impl Registry {
         self.subscribers.values()
     }
 
+    /// Keys grow with each connection, so key order is connection order.
+    pub fn in_connection_order(&self) -> Vec<Arc<Subscriber>> {
+        let mut keyed: Vec<_> = self.subscribers.iter().collect();
+        keyed.sort_unstable_by_key(|(key, _)| **key);
+        keyed.into_iter().map(|(_, s)| s.clone()).collect()
+    }
+
     /// Hands the event to every subscriber it is for, once each (A-SUB-4, A-SUB-5).
     pub fn dispatch(&mut self, event: &Event, matcher: &Matcher) {
         let mut candidates = std::mem::take(&mut self.candidates);

@@ -11,7 +11,7 @@ fn hub(capacity: usize) -> Arc<Hub> {
         max_events: 0,
         max_age: Duration::ZERO,
     });
-    Hub::new(Arc::new(log), capacity)
+    Hub::new(Arc::new(log), capacity, false)
 }
 
 fn update(id: &str, topics: &[&str], private: bool) -> Update {
@@ -40,13 +40,18 @@ fn ready_ids(stream: &mut EventStream) -> Vec<String> {
 
 use std::pin::Pin;
 
+fn request(hub: &Hub, selectors: &[&str], access: &[&str], cursor: Cursor) -> Request {
+    Request {
+        selectors: hub.selectors(selectors.iter().copied()),
+        private_access: hub.selectors(access.iter().copied()),
+        payload: None,
+        cursor,
+    }
+}
+
 fn open(hub: &Arc<Hub>, selectors: &[&str], access: &[&str], cursor: Cursor) -> EventStream {
     let subscription = hub
-        .subscribe(
-            hub.selectors(selectors.iter().copied()),
-            hub.selectors(access.iter().copied()),
-            &cursor,
-        )
+        .subscribe(request(hub, selectors, access, cursor))
         .expect("subscribe");
     EventStream::new(
         subscription,
@@ -137,12 +142,12 @@ async fn unknown_cursor_replays_nothing_and_echoes_earliest() {
         .await
         .expect("publish");
     let subscription = hub
-        .subscribe(hub.selectors(["t"]), Vec::new(), &Cursor::Id("nope".into()))
+        .subscribe(request(&hub, &["t"], &[], Cursor::Id("nope".into())))
         .expect("subscribe");
     assert_eq!(subscription.cursor_echo.as_deref(), Some("earliest"));
     assert!(subscription.replay.is_none());
     let known = hub
-        .subscribe(hub.selectors(["t"]), Vec::new(), &Cursor::Earliest)
+        .subscribe(request(&hub, &["t"], &[], Cursor::Earliest))
         .expect("subscribe");
     assert!(known.replay.is_some());
 }
@@ -180,4 +185,49 @@ async fn dropping_a_stream_unregisters_it() {
     hub.publish(update("x", &["t"], false))
         .await
         .expect("publish after unregister");
+}
+
+#[tokio::test]
+async fn subscription_events_follow_registration_and_removal() {
+    let log = MemoryLog::new(Retention {
+        max_events: 0,
+        max_age: Duration::ZERO,
+    });
+    let hub = Hub::new(Arc::new(log), 100, true);
+    let mut watcher = open(
+        &hub,
+        &["/.well-known/mercure/subscriptions/{topic}/{subscriber}"],
+        &["*"],
+        Cursor::None,
+    );
+    let mut cx = Context::from_waker(Waker::noop());
+    let _opening = Pin::new(&mut watcher).poll_next(&mut cx);
+    let watched = hub
+        .subscribe(request(&hub, &["https://ex.com/a"], &[], Cursor::None))
+        .expect("subscribe");
+    let subscriber_id = watched.subscriber.id.clone();
+    assert_eq!(hub.active_subscribers().len(), 2);
+    drop(watched);
+    let mut frames = Vec::new();
+    while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut watcher).poll_next(&mut cx) {
+        frames.push(String::from_utf8(frame.to_vec()).expect("utf8"));
+    }
+    // The watcher first sees its own `active: true` event: it is registered before it is announced.
+    assert_eq!(frames.len(), 3, "{frames:?}");
+    let about_watched: Vec<_> = frames
+        .iter()
+        .filter(|f| f.contains(&subscriber_id))
+        .collect();
+    assert_eq!(about_watched.len(), 2);
+    assert!(
+        about_watched[0].contains("data:   \"active\": true"),
+        "{}",
+        about_watched[0]
+    );
+    assert!(
+        about_watched[1].contains("data:   \"active\": false"),
+        "{}",
+        about_watched[1]
+    );
+    assert!(frames.iter().all(|f| !f.contains("event:")));
 }

@@ -1,0 +1,121 @@
+//! Active subscriptions (protocol.md A.8): subscription events and the API documents.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Subscriber;
+use crate::event::{generate_id, Update};
+use crate::form::escape_component;
+
+const CONTEXT: &str = "https://mercure.rocks/";
+const TOPIC_PREFIX: &str = "/.well-known/mercure/subscriptions/";
+
+/// The topic of the events about one subscription (A-SUBS-4).
+pub fn subscription_topic(selector: &str, subscriber_id: &str) -> String {
+    format!(
+        "{TOPIC_PREFIX}{}/{}",
+        escape_component(selector),
+        escape_component(subscriber_id)
+    )
+}
+
+/// One subscription as the API and the events describe it (A-SUBS-6, A-SUBS-14).
+#[derive(Debug, Serialize)]
+pub struct SubscriptionDocument<'a> {
+    #[serde(rename = "@context", skip_serializing_if = "Option::is_none")]
+    pub context: Option<&'static str>,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub subscriber: &'a str,
+    pub topic: &'a str,
+    pub active: bool,
+    #[serde(rename = "lastEventID", skip_serializing_if = "Option::is_none")]
+    pub last_event_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<&'a Value>,
+}
+
+impl<'a> SubscriptionDocument<'a> {
+    pub fn new(subscriber: &'a Subscriber, selector: &'a str, active: bool) -> Self {
+        Self {
+            context: Some(CONTEXT),
+            id: subscription_topic(selector, &subscriber.id),
+            kind: "Subscription",
+            subscriber: &subscriber.id,
+            topic: selector,
+            active,
+            last_event_id: None,
+            payload: subscriber.payload.as_ref(),
+        }
+    }
+}
+
+/// A collection (A-SUBS-12).
+#[derive(Debug, Serialize)]
+pub struct Collection<'a> {
+    #[serde(rename = "@context")]
+    pub context: &'static str,
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(rename = "lastEventID")]
+    pub last_event_id: &'a str,
+    pub subscriptions: Vec<SubscriptionDocument<'a>>,
+}
+
+impl<'a> Collection<'a> {
+    pub fn new(
+        id: &'a str,
+        last_event_id: &'a str,
+        subscriptions: Vec<SubscriptionDocument<'a>>,
+    ) -> Self {
+        Self {
+            context: CONTEXT,
+            id,
+            kind: "Subscriptions",
+            last_event_id,
+            subscriptions: subscriptions
+                .into_iter()
+                .map(|mut document| {
+                    document.context = None;
+                    document
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Pretty-printed with two-space indentation, like the reference (A-SUBS-16).
+pub fn render<T: Serialize>(document: &T) -> String {
+    serde_json::to_string_pretty(document).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The private update announcing that a subscription started or ended (A-SUBS-7).
+pub fn subscription_event(subscriber: &Subscriber, selector: &str, active: bool) -> Update {
+    let document = SubscriptionDocument::new(subscriber, selector, active);
+    Update {
+        id: generate_id(),
+        topics: vec![document.id.clone()],
+        data: render(&document),
+        private: true,
+        event_type: None,
+        retry: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_escapes_each_part_form_style() {
+        assert_eq!(
+            subscription_topic(
+                "https://example.com/{selector}",
+                "urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6"
+            ),
+            "/.well-known/mercure/subscriptions/https%3A%2F%2Fexample.com%2F%7Bselector%7D/urn%3Auuid%3Abb3de268-05b0-4c65-b44e-8f9acefc29d6"
+        );
+    }
+}
