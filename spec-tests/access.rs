@@ -24,6 +24,9 @@ async fn a_auth_10_publish_claim_required() {
     }
 }
 
+/// (publish grants, form fields, expected status)
+type Case<'a> = (Value, Vec<(&'a str, &'a str)>, u16);
+
 /// Publishes `fields` with a token whose `mercure.publish` is `grants`; returns the status.
 async fn status_with(hub: &Hub, grants: Value, fields: &[(&str, &str)]) -> u16 {
     let token = hub.publisher_token(&publish_claims(grants));
@@ -43,18 +46,30 @@ async fn a_auth_10_every_topic_must_be_covered() {
     let book = |i: &str| format!("{base}/books/{i}");
     let tpl = book("{id}");
     let (b1, b12, other) = (book("1"), book("1/2"), uniq("a-auth-10-other"));
-    let cases: Vec<(Value, Vec<(&str, &str)>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         (json!([]), vec![("topic", &b1)], 403),
         (json!([b1]), vec![("topic", &b1)], 200),
         (json!([tpl]), vec![("topic", &b1)], 200),
         (json!([tpl]), vec![("topic", &b12)], 403),
         (json!([tpl]), vec![("topic", &b1), ("topic", &other)], 403),
-        (json!([tpl, other]), vec![("topic", &b1), ("topic", &other)], 200),
-        (json!([tpl]), vec![("topic", &other), ("private", "on")], 403),
+        (
+            json!([tpl, other]),
+            vec![("topic", &b1), ("topic", &other)],
+            200,
+        ),
+        (
+            json!([tpl]),
+            vec![("topic", &other), ("private", "on")],
+            403,
+        ),
         (json!([tpl]), vec![("topic", &b1), ("private", "on")], 200),
         (json!(["*"]), vec![("topic", &other), ("topic", "")], 200),
         (json!([""]), vec![("topic", "")], 200),
-        (json!(["https://example.com/*"]), vec![("topic", "https://example.com/x")], 403),
+        (
+            json!(["https://example.com/*"]),
+            vec![("topic", "https://example.com/x")],
+            403,
+        ),
     ];
     for (grants, fields, expected) in cases {
         let got = status_with(&hub, grants.clone(), &fields).await;
@@ -90,7 +105,10 @@ async fn a_auth_12_draft_example() {
     assert!(p.receives(&hub, &granted).await);
     let refused = [("topic", "https://example.com/books/2"), ("private", "on")];
     assert!(!p.receives(&hub, &refused).await);
-    assert!(p.receives(&hub, &[("topic", "https://example.com/books/2")]).await);
+    assert!(
+        p.receives(&hub, &[("topic", "https://example.com/books/2")])
+            .await
+    );
 }
 
 /// A-AUTH-12, A-SUB-4: private delivery needs routing *and* a subscribe grant.
@@ -101,7 +119,10 @@ async fn a_auth_12_routing_and_grant_both_needed() {
     let token = hub.subscriber_token_for(&[&b, "urn:unrelated"]);
     let mut p = Probe::open(&hub, Some(&token), &[&a]).await;
     // routed by a, granted by b (an alternate)
-    assert!(p.receives(&hub, &[("topic", &a), ("topic", &b), ("private", "")]).await);
+    assert!(
+        p.receives(&hub, &[("topic", &a), ("topic", &b), ("private", "")])
+            .await
+    );
     // routed by a, no grant
     assert!(!p.receives(&hub, &[("topic", &a), ("private", "on")]).await);
     // granted by b but not routed
@@ -125,7 +146,10 @@ async fn a_auth_13_no_private_without_grants() {
     ];
     for token in &tokens {
         let mut p = Probe::open(&hub, token.as_deref(), &[&t, "*"]).await;
-        assert!(!p.receives(&hub, &[("topic", &t), ("private", "on")]).await, "{token:?}");
+        assert!(
+            !p.receives(&hub, &[("topic", &t), ("private", "on")]).await,
+            "{token:?}"
+        );
         assert!(p.receives(&hub, &[("topic", &t)]).await, "{token:?}");
     }
 }

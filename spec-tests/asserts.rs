@@ -64,7 +64,9 @@ pub fn security_headers(headers: &reqwest::header::HeaderMap, what: &str) {
         ("content-security-policy", "default-src 'self'"),
     ];
     for (name, value) in expected {
-        let got = headers.get(name).map(|v| v.to_str().unwrap_or("<non-ascii>"));
+        let got = headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("<non-ascii>"));
         assert_eq!(got, Some(value), "{name} on {what}: {headers:?}");
     }
 }

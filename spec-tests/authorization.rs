@@ -32,7 +32,11 @@ async fn a_auth_1_malformed_tokens_are_401() {
         raw_jwt(r#"{"alg":"none"}"#, claims, sig),
         raw_jwt(r#"{"alg":"HS256","typ":"JWT"}"#, claims, sig),
         sign_hs("HS256", &hub.publisher_key, &json!([1, 2, 3])),
-        sign_hs("HS256", &hub.publisher_key, &json!("a string payload that is long")),
+        sign_hs(
+            "HS256",
+            &hub.publisher_key,
+            &json!("a string payload that is long"),
+        ),
     ];
     for t in &bad {
         asserts::unauthorized(&publish_as(&hub, t).await);
@@ -71,9 +75,20 @@ async fn a_auth_2_token_source_precedence_subscribe() {
         (None, None, Some(&good), 200),
     ];
     for (h, q, c, status) in cases {
-        let r = req(h.map(|s| s.as_str()), q.map(|s| s.as_str()), c.map(|s| s.as_str())).await;
-        assert_eq!(r.status, status, "header ok={:?} query ok={:?} cookie ok={:?}: {r:?}",
-            h.map(|t| t == &good), q.map(|t| t == &good), c.map(|t| t == &good));
+        let r = req(
+            h.map(|s| s.as_str()),
+            q.map(|s| s.as_str()),
+            c.map(|s| s.as_str()),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            status,
+            "header ok={:?} query ok={:?} cookie ok={:?}: {r:?}",
+            h.map(|t| t == &good),
+            q.map(|t| t == &good),
+            c.map(|t| t == &good)
+        );
     }
 }
 
@@ -113,7 +128,11 @@ async fn a_auth_3_authorization_header_format() {
         send(rb)
     };
     assert_eq!(post(vec![format!("Bearer {good}")]).await.status, 200);
-    assert_eq!(post(vec![format!("bearer {good}")]).await.status, 200, "scheme is case-insensitive");
+    assert_eq!(
+        post(vec![format!("bearer {good}")]).await.status,
+        200,
+        "scheme is case-insensitive"
+    );
     for v in [
         vec![format!("Basic {good}")],
         vec![format!("Bearer  {good}")],
@@ -124,7 +143,11 @@ async fn a_auth_3_authorization_header_format() {
         asserts::unauthorized(&post(v).await);
     }
     // A malformed header on an anonymous subscription is still a 401.
-    let r = send_sub(hub.sub_req(&["x"]).header("Authorization", format!("Basic {good}"))).await;
+    let r = send_sub(
+        hub.sub_req(&["x"])
+            .header("Authorization", format!("Basic {good}")),
+    )
+    .await;
     asserts::unauthorized(&r);
 }
 
@@ -150,9 +173,15 @@ async fn a_auth_4_query_parameter() {
     let st = hub.subscriber_token(&json!({ "mercure": { "subscribe": [topic] } }));
     let q = form_encode(&[("topic", &topic), ("authorization", &st)]);
     let mut sub = crate::sse::SseStream::open(hub.hub_req(reqwest::Method::GET, &q)).await;
-    let id = hub.publish_ok(&[("topic", &topic), ("private", "on")]).await;
+    let id = hub
+        .publish_ok(&[("topic", &topic), ("private", "on")])
+        .await;
     sub.expect_event(&id).await;
-    let q = form_encode(&[("topic", &topic), ("authorization", &st), ("authorization", &st)]);
+    let q = form_encode(&[
+        ("topic", &topic),
+        ("authorization", &st),
+        ("authorization", &st),
+    ]);
     asserts::unauthorized(&send_sub(hub.hub_req(reqwest::Method::GET, &q)).await);
 }
 
@@ -163,13 +192,22 @@ async fn a_auth_5_cookie() {
     let hub = Hub::start_default().await;
     let topic = uniq("a-auth-5");
     let st = hub.subscriber_token_for(&[&topic]);
-    let rb = hub.sub_req(&[&topic]).header("Cookie", format!("other=1; mercureAuthorization={st}"));
+    let rb = hub
+        .sub_req(&[&topic])
+        .header("Cookie", format!("other=1; mercureAuthorization={st}"));
     let mut sub = crate::sse::SseStream::open(rb).await;
-    let id = hub.publish_ok(&[("topic", &topic), ("private", "on")]).await;
+    let id = hub
+        .publish_ok(&[("topic", &topic), ("private", "on")])
+        .await;
     sub.expect_event(&id).await;
     let expired = hub.subscriber_token(&json!({ "exp": now() - 10 }));
-    for c in [expired.as_str(), "garbage-garbage-garbage-garbage-garbage-garbage"] {
-        let rb = hub.sub_req(&[&topic]).header("Cookie", format!("mercureAuthorization={c}"));
+    for c in [
+        expired.as_str(),
+        "garbage-garbage-garbage-garbage-garbage-garbage",
+    ] {
+        let rb = hub
+            .sub_req(&[&topic])
+            .header("Cookie", format!("mercureAuthorization={c}"));
         asserts::unauthorized(&send_sub(rb).await);
     }
 }
@@ -187,14 +225,27 @@ async fn a_auth_5_custom_cookie_name() {
     };
     let topic = uniq("a-auth-5");
     let st = hub.subscriber_token_for(&[&topic]);
-    let rb = hub.sub_req(&[&topic]).header("Cookie", format!("qsAuth={st}"));
+    let rb = hub
+        .sub_req(&[&topic])
+        .header("Cookie", format!("qsAuth={st}"));
     let mut sub = crate::sse::SseStream::open(rb).await;
-    let id = hub.publish_ok(&[("topic", &topic), ("private", "on")]).await;
+    let id = hub
+        .publish_ok(&[("topic", &topic), ("private", "on")])
+        .await;
     sub.expect_event(&id).await;
-    let rb = hub.sub_req(&[&topic]).header("Cookie", "qsAuth=garbage-garbage-garbage-garbage-garbage");
+    let rb = hub
+        .sub_req(&[&topic])
+        .header("Cookie", "qsAuth=garbage-garbage-garbage-garbage-garbage");
     asserts::unauthorized(&send_sub(rb).await);
-    let rb = hub.sub_req(&[&topic]).header("Cookie", "mercureAuthorization=garbage-garbage-garbage-garbage");
-    assert_eq!(send_sub(rb).await.status, 200, "default cookie must be ignored");
+    let rb = hub.sub_req(&[&topic]).header(
+        "Cookie",
+        "mercureAuthorization=garbage-garbage-garbage-garbage",
+    );
+    assert_eq!(
+        send_sub(rb).await.status,
+        200,
+        "default cookie must be ignored"
+    );
 }
 
 /// A-AUTH-7: the token's `alg` must equal the configured one; keys are per role.
@@ -209,14 +260,24 @@ async fn a_auth_7_algorithm_and_key_pinned() {
     asserts::unauthorized(&publish_as(&hub, &hub.subscriber_token(&all)).await);
     // a publisher-key token cannot subscribe
     asserts::unauthorized(&subscribe_as(&hub, &hub.publisher_token(&all)).await);
-    assert_eq!(publish_as(&hub, &hub.publisher_token(&all)).await.status, 200);
-    assert_eq!(subscribe_as(&hub, &hub.subscriber_token(&all)).await.status, 200);
+    assert_eq!(
+        publish_as(&hub, &hub.publisher_token(&all)).await.status,
+        200
+    );
+    assert_eq!(
+        subscribe_as(&hub, &hub.subscriber_token(&all)).await.status,
+        200
+    );
 }
 
 /// A-AUTH-7: a configured HMAC algorithm other than HS256 is honoured and pinned.
 #[tokio::test]
 async fn a_auth_7_hs512_configured() {
-    let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let Some(hub) = Hub::builder()
         .anonymous(true)
         .publisher_key(Some(&key), Some("HS512"))
@@ -226,7 +287,12 @@ async fn a_auth_7_hs512_configured() {
         return;
     };
     let claims = publish_claims(json!(["*"]));
-    assert_eq!(publish_as(&hub, &sign_hs("HS512", &key, &claims)).await.status, 200);
+    assert_eq!(
+        publish_as(&hub, &sign_hs("HS512", &key, &claims))
+            .await
+            .status,
+        200
+    );
     asserts::unauthorized(&publish_as(&hub, &sign_hs("HS256", &key, &claims)).await);
 }
 
@@ -234,8 +300,14 @@ async fn a_auth_7_hs512_configured() {
 #[tokio::test]
 async fn a_auth_7_asymmetric_keys() {
     let cases: [(&str, &[&str]); 3] = [
-        ("RS256", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
-        ("ES256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+        (
+            "RS256",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        ),
+        (
+            "ES256",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        ),
         ("EdDSA", &["-algorithm", "ed25519"]),
     ];
     for (alg, args) in cases {
@@ -264,7 +336,9 @@ async fn a_auth_8_time_and_ignored_claims() {
     let n = now();
     let with = |extra: Value| {
         let mut c = publish_claims(json!(["*"]));
-        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         hub.publisher_token(&c)
     };
     let accepted = [
@@ -294,7 +368,11 @@ async fn a_auth_8_time_and_ignored_claims() {
     header.typ = Some("something/else".into());
     let key = jsonwebtoken::EncodingKey::from_secret(hub.publisher_key.as_bytes()).unwrap();
     let t = jsonwebtoken::encode(&header, &publish_claims(json!(["*"])), &key).unwrap();
-    assert_eq!(publish_as(&hub, &t).await.status, 200, "typ must be ignored");
+    assert_eq!(
+        publish_as(&hub, &t).await.status,
+        200,
+        "typ must be ignored"
+    );
     let expired = hub.subscriber_token(&json!({ "exp": n - 5 }));
     asserts::unauthorized(&subscribe_as(&hub, &expired).await);
 }
@@ -339,7 +417,12 @@ async fn a_auth_11_subscriber_token_required() {
     };
     asserts::unauthorized(&send_sub(hub.sub_req(&["x"])).await);
     asserts::unauthorized(&subscribe_as(&hub, &hub.publisher_token_all()).await);
-    assert_eq!(subscribe_as(&hub, &hub.subscriber_token(&json!({}))).await.status, 200);
+    assert_eq!(
+        subscribe_as(&hub, &hub.subscriber_token(&json!({})))
+            .await
+            .status,
+        200
+    );
 }
 
 /// A-AUTH-11: without a subscriber key (anonymous on) tokens are not read on subscriptions.
@@ -355,9 +438,15 @@ async fn a_auth_11_no_subscriber_key_ignores_tokens() {
     };
     let r = subscribe_as(&hub, "not-a-token-not-a-token-not-a-token-not-a-token").await;
     assert_eq!(r.status, 200, "{r:?}");
-    let rb = hub.sub_req(&["x"]).header("Cookie", "mercureAuthorization=garbage-garbage-garbage-garbage");
+    let rb = hub.sub_req(&["x"]).header(
+        "Cookie",
+        "mercureAuthorization=garbage-garbage-garbage-garbage",
+    );
     assert_eq!(send_sub(rb).await.status, 200);
-    assert_eq!(publish_as(&hub, &hub.publisher_token_all()).await.status, 200);
+    assert_eq!(
+        publish_as(&hub, &hub.publisher_token_all()).await.status,
+        200
+    );
 }
 
 /// A-AUTH-16: the hub refuses to start without a publisher key, or without a subscriber
@@ -379,7 +468,10 @@ async fn a_auth_16_required_keys() {
         .start_expect_failure()
         .await
         .unwrap();
-    assert!(!status.success(), "no subscriber key without anonymous must fail");
+    assert!(
+        !status.success(),
+        "no subscriber key without anonymous must fail"
+    );
     let (_, public) = openssl_keypair(&["-algorithm", "ed25519"]);
     let (status, _) = Hub::builder()
         .anonymous(true)
@@ -393,7 +485,11 @@ async fn a_auth_16_required_keys() {
 /// A-AUTH-16: the two verifiers may share one key.
 #[tokio::test]
 async fn a_auth_16_same_key_for_both_roles() {
-    let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let Some(hub) = Hub::builder()
         .publisher_key(Some(&key), None)
         .subscriber_key(Some(&key), None)
@@ -435,4 +531,63 @@ async fn x_11_bare_challenge_on_subscribe() {
     let r = send_sub(hub.sub_req(&["x"])).await;
     asserts::unauthorized(&r);
     asserts::challenge(&r, None);
+}
+
+/// X-6, A-AUTH-5: without a configured `cookie_name`, `__Secure-mercure_access_token` is the
+/// fallback cookie when `mercureAuthorization` is absent.
+#[tokio::test]
+async fn x_6_secure_cookie_fallback() {
+    let hub = Hub::start_default().await;
+    let topic = uniq("x-6");
+    let st = hub.subscriber_token_for(&[&topic]);
+    let rb = hub
+        .sub_req(&[&topic])
+        .header("Cookie", format!("__Secure-mercure_access_token={st}"));
+    let mut sub = crate::sse::SseStream::open(rb).await;
+    let id = hub
+        .publish_ok(&[("topic", &topic), ("private", "on")])
+        .await;
+    sub.expect_event(&id).await;
+    // mercureAuthorization comes first: an invalid one fails even with a valid fallback
+    let cookie = format!("__Secure-mercure_access_token={st}; mercureAuthorization=bad-bad-bad-bad-bad-bad-bad-bad-bad");
+    let rb = hub.sub_req(&[&topic]).header("Cookie", cookie);
+    asserts::unauthorized(&send_sub(rb).await);
+}
+
+/// A-AUTH-7: a JWK Set (`file://` URL) as publisher verifier; the key is chosen by `kid`.
+#[tokio::test]
+async fn a_auth_7_jwks_file() {
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let dir = std::env::temp_dir().join(format!("qs-spec-jwks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    let jwks = json!({ "keys": [
+        { "kty": "oct", "kid": "k1", "alg": "HS256", "k": crate::tokens::b64(&secret) }
+    ] });
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    let url = format!("file://{}", path.display());
+    let hub = Hub::builder()
+        .anonymous(true)
+        .publisher_key(None, None)
+        .env("QUICKSILVER_PUBLISHER_JWKS_URL", &url)
+        .start()
+        .await;
+    let Some(hub) = hub else {
+        return;
+    };
+    let sign = |kid: Option<&str>, alg: jsonwebtoken::Algorithm| {
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = kid.map(str::to_string);
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &publish_claims(json!(["*"])), &key).unwrap()
+    };
+    use jsonwebtoken::Algorithm::{HS256, HS512};
+    assert_eq!(publish_as(&hub, &sign(Some("k1"), HS256)).await.status, 200);
+    asserts::unauthorized(&publish_as(&hub, &sign(Some("k2"), HS256)).await);
+    asserts::unauthorized(&publish_as(&hub, &sign(Some("k1"), HS512)).await);
+    let _ = std::fs::remove_dir_all(&dir);
 }

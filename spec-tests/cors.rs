@@ -5,7 +5,8 @@ use reqwest::Method;
 use crate::asserts;
 use crate::harness::{form_encode, send, send_sub, uniq, Hub, Resp};
 
-const VARY_PREFLIGHT: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+const VARY_PREFLIGHT: &str =
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
 async fn cors_hub(origins: &str) -> Option<Hub> {
     Hub::builder()
@@ -54,7 +55,11 @@ fn no_cors_headers(r: &Resp) {
 
 #[track_caller]
 fn allowed(r: &Resp, origin: &str, credentials: bool) {
-    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some(origin), "{r:?}");
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some(origin),
+        "{r:?}"
+    );
     let cred = r.header("access-control-allow-credentials");
     assert_eq!(cred.as_deref(), credentials.then_some("true"), "{r:?}");
 }
@@ -87,8 +92,13 @@ async fn a_cors_2_allowed_preflight() {
         assert_eq!(r.status, 204, "{method}: {r:?}");
         assert_eq!(r.header("vary").as_deref(), Some(VARY_PREFLIGHT));
         allowed(&r, "https://app.example.com", true);
-        assert_eq!(r.header("access-control-allow-methods").as_deref(), Some(method));
-        let got = r.header("access-control-allow-headers").map(|h| h.to_lowercase());
+        assert_eq!(
+            r.header("access-control-allow-methods").as_deref(),
+            Some(method)
+        );
+        let got = r
+            .header("access-control-allow-headers")
+            .map(|h| h.to_lowercase());
         assert_eq!(got, headers.map(str::to_lowercase), "{r:?}");
         asserts::security_headers(&r.headers, "preflight");
     }
@@ -105,13 +115,23 @@ async fn a_cors_2_refused_preflights() {
         ("https://app.example.com", "PUT", None),
         ("https://app.example.com", "DELETE", None),
         ("https://app.example.com", "GET", Some("x-custom")),
-        ("https://app.example.com", "GET", Some("authorization, x-custom")),
+        (
+            "https://app.example.com",
+            "GET",
+            Some("authorization, x-custom"),
+        ),
     ] {
         let r = preflight(&hub, origin, method, headers).await;
         assert_eq!(r.status, 204, "{origin} {method} {headers:?}: {r:?}");
         assert_eq!(r.header("vary").as_deref(), Some(VARY_PREFLIGHT));
         no_cors_headers(&r);
     }
+    // OPTIONS without Access-Control-Request-Method is not a preflight: A-EP-5 applies.
+    let rb = hub
+        .hub_req(Method::OPTIONS, "")
+        .header("Origin", "https://app.example.com");
+    let r = send(rb).await;
+    assert_eq!(r.status, 405, "{r:?}");
 }
 
 /// A-CORS-3, A-CORS-6: allowed actual requests get origin, credentials and exposed headers;
@@ -139,7 +159,10 @@ async fn a_cors_3_actual_requests() {
     no_cors_headers(&r);
     assert!(vary_has_origin(&r), "{r:?}");
     let r = send_sub(hub.sub_req(&["x"])).await;
-    assert!(vary_has_origin(&r), "Vary: Origin without an Origin header: {r:?}");
+    assert!(
+        vary_has_origin(&r),
+        "Vary: Origin without an Origin header: {r:?}"
+    );
 }
 
 /// A-CORS-3: publishing from an allowed origin gets the CORS headers.
@@ -163,11 +186,20 @@ async fn a_cors_4_origin_matching() {
     let Some(hub) = cors_hub("https://App.Example.com https://*.example.org null").await else {
         return;
     };
-    for origin in ["https://app.example.com", "https://APP.example.COM", "https://a.b.example.org", "null"] {
+    for origin in [
+        "https://app.example.com",
+        "https://APP.example.COM",
+        "https://a.b.example.org",
+        "null",
+    ] {
         let r = get_from(&hub, origin).await;
         allowed(&r, origin, true);
     }
-    for origin in ["https://example.org", "https://app.example.com.evil", "http://app.example.com"] {
+    for origin in [
+        "https://example.org",
+        "https://app.example.com.evil",
+        "http://app.example.com",
+    ] {
         no_cors_headers(&get_from(&hub, origin).await);
     }
 }
@@ -195,7 +227,11 @@ async fn a_cors_7_errors_carry_cors_headers() {
     let r = send(hub.hub_req(Method::GET, "").header("Origin", origin)).await;
     assert_eq!(r.status, 400);
     allowed(&r, origin, true);
-    let r = send(hub.pub_req(None, &[("topic", "x")]).header("Origin", origin)).await;
+    let r = send(
+        hub.pub_req(None, &[("topic", "x")])
+            .header("Origin", origin),
+    )
+    .await;
     assert_eq!(r.status, 401);
     allowed(&r, origin, true);
     let q = form_encode(&[("topic", "x\u{1}")]);
@@ -207,7 +243,11 @@ async fn a_cors_7_errors_carry_cors_headers() {
 /// A-CORS-4: entries are validated at startup.
 #[tokio::test]
 async fn a_cors_4_invalid_entries_refused_at_startup() {
-    for bad in ["https://example.com/path", "example.com", "https://user@example.com"] {
+    for bad in [
+        "https://example.com/path",
+        "example.com",
+        "https://user@example.com",
+    ] {
         let Some((status, _)) = Hub::builder()
             .anonymous(true)
             .env("QUICKSILVER_CORS_ORIGINS", bad)

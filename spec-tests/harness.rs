@@ -49,7 +49,7 @@ pub struct Hub {
     pub subscriber_key: Option<String>,
     pub subscriber_alg: String,
     pub client: reqwest::Client,
-    process: Option<HubProcess>,
+    _process: Option<HubProcess>,
 }
 
 struct HubProcess {
@@ -187,6 +187,10 @@ impl HubBuilder {
         let data = dir.join("data");
         cmd.env("QUICKSILVER_DATA_DIR", &data);
         cmd.env("QUICKSILVER_ANONYMOUS", self.anonymous.to_string());
+        // Optional: run the whole suite on another history transport.
+        if let Ok(t) = std::env::var("SPEC_TRANSPORT") {
+            cmd.env("QUICKSILVER_TRANSPORT", t);
+        }
         let pairs = [
             ("QUICKSILVER_PUBLISHER_JWT_KEY", &self.publisher_key),
             ("QUICKSILVER_PUBLISHER_JWT_ALG", &self.publisher_alg),
@@ -242,7 +246,7 @@ impl HubBuilder {
             subscriber_key: self.subscriber_key.clone(),
             subscriber_alg: self.subscriber_alg.clone().unwrap_or("HS256".into()),
             client,
-            process: Some(HubProcess { child, dir }),
+            _process: Some(HubProcess { child, dir }),
         })
     }
 }
@@ -338,12 +342,8 @@ impl Hub {
             subscriber_key: var("SPEC_SUBSCRIBER_JWT_KEY"),
             subscriber_alg: var("SPEC_SUBSCRIBER_JWT_ALG").unwrap_or("HS256".into()),
             client: http_client(),
-            process: None,
+            _process: None,
         }
-    }
-
-    pub fn is_external(&self) -> bool {
-        self.process.is_none()
     }
 
     pub fn url(&self, path_and_query: &str) -> String {

@@ -126,10 +126,19 @@ async fn a_pub_6_private_flag_any_value() {
         let f = [("topic", t.as_str()), ("private", v)];
         let id = hub.publish_ok(&f).await;
         let seen = |evs: Vec<crate::sse::Event>| evs.iter().any(|e| e.id.as_deref() == Some(&id));
-        assert!(!seen(anon.drain(&hub).await), "private={v:?} reached an anonymous subscriber");
-        assert!(seen(authed.drain(&hub).await), "private={v:?} not delivered to an authorized one");
+        assert!(
+            !seen(anon.drain(&hub).await),
+            "private={v:?} reached an anonymous subscriber"
+        );
+        assert!(
+            seen(authed.drain(&hub).await),
+            "private={v:?} not delivered to an authorized one"
+        );
     }
-    assert!(anon.receives(&hub, &[("topic", &t)]).await, "public update not delivered");
+    assert!(
+        anon.receives(&hub, &[("topic", &t)]).await,
+        "public update not delivered"
+    );
 }
 
 /// A-PUB-7, A-PUB-11, C-ID-1: generated ids are `urn:uuid:` + lower-case UUIDv7.
@@ -138,13 +147,20 @@ async fn a_pub_7_generated_id_is_urn_uuid_v7() {
     let hub = Hub::start_default().await;
     let t = uniq("a-pub-7");
     let mut sub = SseStream::open(hub.sub_req(&[&t])).await;
-    for fields in [vec![("topic", t.as_str())], vec![("topic", t.as_str()), ("id", "")]] {
+    for fields in [
+        vec![("topic", t.as_str())],
+        vec![("topic", t.as_str()), ("id", "")],
+    ] {
         let r = hub.publish(&fields).await;
         assert_eq!(r.status, 200, "{r:?}");
         let uuid = r.body.strip_prefix("urn:uuid:").expect("urn:uuid: prefix");
         let parsed = uuid::Uuid::parse_str(uuid).expect("uuid");
         assert_eq!(parsed.get_version_num(), 7, "{uuid}");
-        assert_eq!(uuid, parsed.hyphenated().to_string(), "lower-case hyphenated");
+        assert_eq!(
+            uuid,
+            parsed.hyphenated().to_string(),
+            "lower-case hyphenated"
+        );
         sub.expect_event(&r.body).await;
     }
 }
@@ -184,12 +200,16 @@ async fn a_pub_8_type_field() {
     let t = uniq("a-pub-8");
     let mut sub = SseStream::open(hub.sub_req(&[&t])).await;
     let id = hub.publish_ok(&[("topic", &t), ("type", "my type")]).await;
-    assert_eq!(sub.expect_event(&id).await.event.as_deref(), Some("my type"));
+    assert_eq!(
+        sub.expect_event(&id).await.event.as_deref(),
+        Some("my type")
+    );
     for c in ["\0", "\r", "\n", "\x02", "\x7f"] {
         let ty = format!("a{c}b");
-        hub.publish(&[("topic", &t), ("type", &ty)])
-            .await
-            .expect(400, "\"type\" field contains a forbidden control character\n");
+        hub.publish(&[("topic", &t), ("type", &ty)]).await.expect(
+            400,
+            "\"type\" field contains a forbidden control character\n",
+        );
     }
 }
 
@@ -205,9 +225,23 @@ async fn a_pub_9_retry_validation() {
         ("", None),
     ] {
         let id = hub.publish_ok(&[("topic", &t), ("retry", v)]).await;
-        assert_eq!(sub.expect_event(&id).await.retry.as_deref(), line, "retry={v:?}");
+        assert_eq!(
+            sub.expect_event(&id).await.retry.as_deref(),
+            line,
+            "retry={v:?}"
+        );
     }
-    for v in ["-1", "+1", " 1", "1 ", "0x10", "1.5", "abc", "18446744073709551616", "１"] {
+    for v in [
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "0x10",
+        "1.5",
+        "abc",
+        "18446744073709551616",
+        "１",
+    ] {
         hub.publish(&[("topic", &t), ("retry", v)])
             .await
             .expect(400, "Invalid \"retry\" parameter\n");
@@ -246,9 +280,14 @@ async fn a_pub_10_first_occurrence_counts() {
 async fn a_pub_11_success_response() {
     let hub = Hub::start_default().await;
     let id = format!("urn:example:{}", uuid::Uuid::new_v4());
-    let r = hub.publish(&[("topic", &uniq("a-pub-11")), ("id", &id)]).await;
+    let r = hub
+        .publish(&[("topic", &uniq("a-pub-11")), ("id", &id)])
+        .await;
     r.expect(200, &id);
-    assert_eq!(r.header("content-type").as_deref(), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
     asserts::security_headers(&r.headers, "publish 200");
 }
 
@@ -327,7 +366,9 @@ async fn a_pub_12_check_order() {
     // step 4 before 7
     hub.publish(&[("retry", "x")]).await.expect(400, MISSING);
     // step 5 before 6
-    hub.publish(&too_many).await.expect(400, "too many topics in update\n");
+    hub.publish(&too_many)
+        .await
+        .expect(400, "too many topics in update\n");
     // step 6 before 7
     hub.publish(&[("topic", &ctl), ("retry", "x")])
         .await

@@ -6,9 +6,10 @@ use crate::harness::{send, uniq, Hub, Resp};
 /// Publishes with the publisher token in the `mercureAuthorization` cookie and the given
 /// extra headers (`Origin`, `Referer`, `Authorization`…).
 async fn cookie_publish(hub: &Hub, headers: &[(&str, &str)]) -> Resp {
-    let mut rb = hub
-        .pub_req(None, &[("topic", &uniq("a-auth-6"))])
-        .header("Cookie", format!("mercureAuthorization={}", hub.publisher_token_all()));
+    let mut rb = hub.pub_req(None, &[("topic", &uniq("a-auth-6"))]).header(
+        "Cookie",
+        format!("mercureAuthorization={}", hub.publisher_token_all()),
+    );
     for (k, v) in headers {
         rb = rb.header(*k, *v);
     }
@@ -42,7 +43,10 @@ async fn a_auth_6_origin_and_referer() {
         &[("Origin", "https://a.example.org")],
         &[("Referer", "https://app.example.com/page?x=1#f")],
         &[("Origin", ""), ("Referer", "https://app.example.com/")],
-        &[("Origin", "https://app.example.com"), ("Referer", "https://evil.com/")],
+        &[
+            ("Origin", "https://app.example.com"),
+            ("Referer", "https://evil.com/"),
+        ],
     ];
     for h in ok {
         let r = cookie_publish(&hub, h).await;
@@ -55,7 +59,10 @@ async fn a_auth_6_origin_and_referer() {
         &[("Origin", "https://example.org")],
         &[("Referer", "https://evil.com/page")],
         &[("Referer", "::not a url::")],
-        &[("Origin", "https://evil.com"), ("Referer", "https://app.example.com/")],
+        &[
+            ("Origin", "https://evil.com"),
+            ("Referer", "https://app.example.com/"),
+        ],
     ];
     for h in refused {
         asserts::unauthorized(&cookie_publish(&hub, h).await);
@@ -87,14 +94,23 @@ async fn a_auth_6_header_token_wins_over_cookie() {
     };
     let token = hub.publisher_token_all();
     let bearer = format!("Bearer {token}");
-    let r = cookie_publish(&hub, &[("Authorization", &bearer), ("Origin", "https://evil.com")]).await;
+    let r = cookie_publish(
+        &hub,
+        &[("Authorization", &bearer), ("Origin", "https://evil.com")],
+    )
+    .await;
     assert_eq!(r.status, 200, "{r:?}");
 }
 
 /// A-AUTH-6: invalid `publish_origins` entries are startup errors.
 #[tokio::test]
 async fn a_auth_6_invalid_entries_refused_at_startup() {
-    for bad in ["https://example.com/path", "example.com", "https://u@example.com", "https://example.com?q"] {
+    for bad in [
+        "https://example.com/path",
+        "example.com",
+        "https://u@example.com",
+        "https://example.com?q",
+    ] {
         let Some((status, _)) = Hub::builder()
             .anonymous(true)
             .env("QUICKSILVER_PUBLISH_ORIGINS", bad)

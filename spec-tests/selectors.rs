@@ -30,31 +30,131 @@ async fn check_rows(rows: &[Row<'_>]) {
 #[tokio::test]
 async fn a_sel_4_test_vectors() {
     check_rows(&[
-        ("https://example.com/books/{id}", "https://example.com/books/1", true),
-        ("https://example.com/books/{id}", "https://example.com/books/", true),
-        ("https://example.com/books/{id}", "https://example.com/books/a%20b", true),
-        ("https://example.com/books/{id}", "https://example.com/books/1,2", true),
-        ("https://example.com/books/{id}", "https://example.com/books/1/2", false),
-        ("https://example.com/books/{id}", "https://example.com/books/1?x=y", false),
-        ("https://example.com/books/{id}", "https://example.com/books/a=b", false),
-        ("https://example.com/books/{id}", "https://example.com/books/é", false),
-        ("https://example.com/{id}/bar", "https://example.com/foo/bar/baz", false),
-        ("https://example.com/{fistname}/{lastname}", "https://example.com/kevin/dunglas", true),
-        ("https://example.com/{+path}", "https://example.com/a/b?c=d#e", true),
-        ("https://example.com/{+path}", "https://example.com/a b", false),
-        ("https://example.com/books{/segments*}", "https://example.com/books", true),
-        ("https://example.com/books{/segments*}", "https://example.com/books/a/b/c", true),
-        ("https://example.com/books{/a,b}", "https://example.com/books/x/y", true),
-        ("https://example.com/books{/a,b}", "https://example.com/books/x/y/z", false),
-        ("https://example.com/file{.ext}", "https://example.com/file.tar.gz", true),
-        ("https://example.com/search{?q}", "https://example.com/search", true),
-        ("https://example.com/search{?q}", "https://example.com/search?anything=x", true),
-        ("https://example.com/search{?q}", "https://example.com/search?q=x&r=y", false),
-        ("https://example.com/search{?q,r}", "https://example.com/search?q=1&r=2", true),
-        ("https://example.com/search{?list*}", "https://example.com/search?a=1&b=2&c=3", true),
-        ("https://example.com/x{;p}", "https://example.com/x;zzz", true),
-        ("https://example.com/page{#frag}", "https://example.com/page#a/b", true),
-        ("https://example.com/{var:3}", "https://example.com/abcdef", true),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/1",
+            true,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/",
+            true,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/a%20b",
+            true,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/1,2",
+            true,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/1/2",
+            false,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/1?x=y",
+            false,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/a=b",
+            false,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/é",
+            false,
+        ),
+        (
+            "https://example.com/{id}/bar",
+            "https://example.com/foo/bar/baz",
+            false,
+        ),
+        (
+            "https://example.com/{fistname}/{lastname}",
+            "https://example.com/kevin/dunglas",
+            true,
+        ),
+        (
+            "https://example.com/{+path}",
+            "https://example.com/a/b?c=d#e",
+            true,
+        ),
+        (
+            "https://example.com/{+path}",
+            "https://example.com/a b",
+            false,
+        ),
+        (
+            "https://example.com/books{/segments*}",
+            "https://example.com/books",
+            true,
+        ),
+        (
+            "https://example.com/books{/segments*}",
+            "https://example.com/books/a/b/c",
+            true,
+        ),
+        (
+            "https://example.com/books{/a,b}",
+            "https://example.com/books/x/y",
+            true,
+        ),
+        (
+            "https://example.com/books{/a,b}",
+            "https://example.com/books/x/y/z",
+            false,
+        ),
+        (
+            "https://example.com/file{.ext}",
+            "https://example.com/file.tar.gz",
+            true,
+        ),
+        (
+            "https://example.com/search{?q}",
+            "https://example.com/search",
+            true,
+        ),
+        (
+            "https://example.com/search{?q}",
+            "https://example.com/search?anything=x",
+            true,
+        ),
+        (
+            "https://example.com/search{?q}",
+            "https://example.com/search?q=x&r=y",
+            false,
+        ),
+        (
+            "https://example.com/search{?q,r}",
+            "https://example.com/search?q=1&r=2",
+            true,
+        ),
+        (
+            "https://example.com/search{?list*}",
+            "https://example.com/search?a=1&b=2&c=3",
+            true,
+        ),
+        (
+            "https://example.com/x{;p}",
+            "https://example.com/x;zzz",
+            true,
+        ),
+        (
+            "https://example.com/page{#frag}",
+            "https://example.com/page#a/b",
+            true,
+        ),
+        (
+            "https://example.com/{var:3}",
+            "https://example.com/abcdef",
+            true,
+        ),
         (
             "https://example.com/users/foo/{?topic}",
             "https://example.com/users/foo/?topic=https%3A%2F%2Fexample.com%2Fbooks%2F1",
@@ -99,7 +199,11 @@ async fn a_sel_1_exact_matching_is_bytewise() {
     check_rows(&[
         ("https://example.com/Foo", "https://example.com/Foo", true),
         ("https://example.com/Foo", "https://example.com/foo", false),
-        ("https://example.com/a%20b", "https://example.com/a b", false),
+        (
+            "https://example.com/a%20b",
+            "https://example.com/a b",
+            false,
+        ),
         ("https://example.com/a%7E", "https://example.com/a~", false),
         ("HTTPS://EXAMPLE.COM/x", "https://example.com/x", false),
         ("https://example.com/x ", "https://example.com/x", false),
@@ -107,7 +211,11 @@ async fn a_sel_1_exact_matching_is_bytewise() {
         ("/relative", "https://example.com/relative", false),
         ("urn:isbn:0451450523", "urn:isbn:0451450523", true),
         // a template matches itself byte for byte
-        ("https://example.com/b/{id}", "https://example.com/b/{id}", true),
+        (
+            "https://example.com/b/{id}",
+            "https://example.com/b/{id}",
+            true,
+        ),
     ])
     .await;
 }
@@ -149,10 +257,22 @@ async fn a_sel_2_invalid_templates_are_exact() {
 #[tokio::test]
 async fn a_sel_2_valid_template_forms() {
     check_rows(&[
-        ("https://example.com/{x:9999}", "https://example.com/abc", true),
+        (
+            "https://example.com/{x:9999}",
+            "https://example.com/abc",
+            true,
+        ),
         ("https://example.com/{a.b}", "https://example.com/abc", true),
-        ("https://example.com/{a%20b}", "https://example.com/abc", true),
-        ("https://example.com/é/{x}", "https://example.com/é/abc", true),
+        (
+            "https://example.com/{a%20b}",
+            "https://example.com/abc",
+            true,
+        ),
+        (
+            "https://example.com/é/{x}",
+            "https://example.com/é/abc",
+            true,
+        ),
         ("https://example.com/{x}{y}", "https://example.com/ab", true),
     ])
     .await;
@@ -162,30 +282,114 @@ async fn a_sel_2_valid_template_forms() {
 #[tokio::test]
 async fn a_sel_3_template_compilation() {
     check_rows(&[
-        ("https://example.com/books/{id}", "xhttps://example.com/books/1", false),
-        ("https://example.com/books/{id}", "https://example.com/books/1x/", false),
-        ("https://example.com/a.c/{id}", "https://example.com/abc/1", false),
-        ("https://example.com/a%2Fb/{id}", "https://example.com/a%2Fb/1", true),
-        ("https://example.com/a%2Fb/{id}", "https://example.com/a%2fb/1", false),
-        ("https://example.com/books/{id}", "https://example.com/books/a%2Fb", true),
-        ("https://example.com/books/{id}", "https://example.com/books/a%2", false),
-        ("https://example.com/books/{id*}", "https://example.com/books/a=b", true),
-        ("https://example.com/books/{id}", "https://example.com/books/~-._", true),
+        (
+            "https://example.com/books/{id}",
+            "xhttps://example.com/books/1",
+            false,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/1x/",
+            false,
+        ),
+        (
+            "https://example.com/a.c/{id}",
+            "https://example.com/abc/1",
+            false,
+        ),
+        (
+            "https://example.com/a%2Fb/{id}",
+            "https://example.com/a%2Fb/1",
+            true,
+        ),
+        (
+            "https://example.com/a%2Fb/{id}",
+            "https://example.com/a%2fb/1",
+            false,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/a%2Fb",
+            true,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/a%2",
+            false,
+        ),
+        (
+            "https://example.com/books/{id*}",
+            "https://example.com/books/a=b",
+            true,
+        ),
+        (
+            "https://example.com/books/{id}",
+            "https://example.com/books/~-._",
+            true,
+        ),
         ("https://example.com/{x}", "https://example.com/a:b", false),
-        ("https://example.com/{+x}", "https://example.com/a:b@c!$&'()*+,;=", true),
+        (
+            "https://example.com/{+x}",
+            "https://example.com/a:b@c!$&'()*+,;=",
+            true,
+        ),
         ("https://example.com/{#x}", "https://example.com/#a", true),
         ("https://example.com/{#x}", "https://example.com/a", false),
-        ("https://example.com/f{.x}", "https://example.com/f.a,b", true),
-        ("https://example.com/f{.x}", "https://example.com/f.a/b", false),
-        ("https://example.com/f{.x,y}", "https://example.com/f.a.b", true),
-        ("https://example.com/p{;x}", "https://example.com/p;x=1", true),
-        ("https://example.com/p{;x,y}", "https://example.com/p;x=1;y=2", true),
-        ("https://example.com/p{;x,y}", "https://example.com/p;x=1;y=2;z=3", false),
-        ("https://example.com/q{&x}", "https://example.com/q&x=1", true),
-        ("https://example.com/q{?x}", "https://example.com/q?x=a/b", false),
-        ("https://example.com/q{?x*}", "https://example.com/q?x=1&y=2&z=3&w=4", true),
-        ("https://example.com/s{/x}", "https://example.com/s/a/b", false),
-        ("https://example.com/s{/x*}", "https://example.com/s/a/b", true),
+        (
+            "https://example.com/f{.x}",
+            "https://example.com/f.a,b",
+            true,
+        ),
+        (
+            "https://example.com/f{.x}",
+            "https://example.com/f.a/b",
+            false,
+        ),
+        (
+            "https://example.com/f{.x,y}",
+            "https://example.com/f.a.b",
+            true,
+        ),
+        (
+            "https://example.com/p{;x}",
+            "https://example.com/p;x=1",
+            true,
+        ),
+        (
+            "https://example.com/p{;x,y}",
+            "https://example.com/p;x=1;y=2",
+            true,
+        ),
+        (
+            "https://example.com/p{;x,y}",
+            "https://example.com/p;x=1;y=2;z=3",
+            false,
+        ),
+        (
+            "https://example.com/q{&x}",
+            "https://example.com/q&x=1",
+            true,
+        ),
+        (
+            "https://example.com/q{?x}",
+            "https://example.com/q?x=a/b",
+            false,
+        ),
+        (
+            "https://example.com/q{?x*}",
+            "https://example.com/q?x=1&y=2&z=3&w=4",
+            true,
+        ),
+        (
+            "https://example.com/s{/x}",
+            "https://example.com/s/a/b",
+            false,
+        ),
+        (
+            "https://example.com/s{/x*}",
+            "https://example.com/s/a/b",
+            true,
+        ),
     ])
     .await;
 }

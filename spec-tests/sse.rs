@@ -27,7 +27,7 @@ impl Event {
 }
 
 /// How a stream ended.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum End {
     Clean,
     Error(String),
@@ -192,10 +192,10 @@ impl SseStream {
     }
 
     /// Reads until the stream ends; `None` if it is still open after `timeout`.
-    pub async fn wait_end(&mut self, timeout: Duration) -> Option<&End> {
+    pub async fn wait_end(&mut self, timeout: Duration) -> Option<End> {
         let deadline = Instant::now() + timeout;
         while self.fill(deadline).await {}
-        self.ended.as_ref()
+        self.ended.clone()
     }
 }
 

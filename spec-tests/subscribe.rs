@@ -13,7 +13,9 @@ const MISSING: &str = "Missing \"topic\" parameter.\n";
 #[tokio::test]
 async fn a_sub_1_missing_topic_is_400_with_period() {
     let hub = Hub::start_default().await;
-    send(hub.hub_req(Method::GET, "")).await.expect(400, MISSING);
+    send(hub.hub_req(Method::GET, ""))
+        .await
+        .expect(400, MISSING);
     send(hub.hub_req(Method::GET, "foo=bar&lastEventID=x"))
         .await
         .expect(400, MISSING);
@@ -40,7 +42,9 @@ async fn a_sub_6_names_case_sensitive_unknown_ignored() {
     let hub = Hub::start_default().await;
     let topic = uniq("a-sub-6");
     let q = form_encode(&[("Topic", &topic), ("TOPIC", &topic)]);
-    send(hub.hub_req(Method::GET, &q)).await.expect(400, MISSING);
+    send(hub.hub_req(Method::GET, &q))
+        .await
+        .expect(400, MISSING);
     let q = form_encode(&[("foo", "bar"), ("topic", &topic), ("x", "")]);
     let mut sub = SseStream::open(hub.hub_req(Method::GET, &q)).await;
     let id = hub.publish_ok(&[("topic", &topic)]).await;
@@ -105,7 +109,10 @@ async fn a_sub_7_updates_arrive_in_order() {
     let mut sub = SseStream::open(hub.sub_req(&[&t])).await;
     let mut ids = Vec::new();
     for i in 0..30 {
-        ids.push(hub.publish_ok(&[("topic", &t), ("data", &i.to_string())]).await);
+        ids.push(
+            hub.publish_ok(&[("topic", &t), ("data", &i.to_string())])
+                .await,
+        );
     }
     let got: Vec<String> = sub
         .events_until(ids.last().unwrap())

@@ -94,6 +94,7 @@ pub fn openssl_keypair(genpkey_args: &[&str]) -> (String, String) {
         .args(genpkey_args)
         .arg("-out")
         .arg(&private)
+        .stderr(std::process::Stdio::null())
         .status()
         .expect("run openssl")
         .success();
