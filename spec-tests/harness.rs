@@ -49,18 +49,25 @@ pub struct Hub {
     pub subscriber_key: Option<String>,
     pub subscriber_alg: String,
     pub client: reqwest::Client,
-    _process: Option<HubProcess>,
+    process: Option<HubProcess>,
 }
 
+/// A hub child process; the temp directory and port survive `stop`/`kill9`/`restart`.
 struct HubProcess {
-    child: Child,
+    /// `None` while stopped.
+    child: Option<Child>,
     dir: PathBuf,
+    port: u16,
+    /// The configuration it was started with, for restarts.
+    spec: HubBuilder,
 }
 
 impl Drop for HubProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         if std::thread::panicking() {
             eprintln!("hub log kept in {}", self.dir.join("hub.log").display());
             eprintln!("--- hub log tail ---\n{}", log_tail(&self.dir));
@@ -77,6 +84,7 @@ fn log_tail(dir: &Path) -> String {
 }
 
 /// Configuration of a hub started by a test.
+#[derive(Clone)]
 pub struct HubBuilder {
     anonymous: bool,
     env: Vec<(String, String)>,
@@ -171,10 +179,20 @@ impl HubBuilder {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("quicksilver-spec-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("create temp dir");
-        let log = std::fs::File::create(dir.join("hub.log")).expect("create log");
+        let child = self.spawn_at(&dir, port);
+        (child, dir, port)
+    }
+
+    /// Starts the binary on `port` in `dir` (data in `dir/data`, log appended to `dir/hub.log`).
+    fn spawn_at(&self, dir: &Path, port: u16) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("hub.log"))
+            .expect("open log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("clone log")))
             .stderr(Stdio::from(log));
@@ -205,8 +223,7 @@ impl HubBuilder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn quicksilver");
-        (child, dir, port)
+        cmd.spawn().expect("spawn quicksilver")
     }
 
     async fn spawn(&self) -> Result<Hub, SpawnError> {
@@ -246,7 +263,12 @@ impl HubBuilder {
             subscriber_key: self.subscriber_key.clone(),
             subscriber_alg: self.subscriber_alg.clone().unwrap_or("HS256".into()),
             client,
-            _process: Some(HubProcess { child, dir }),
+            process: Some(HubProcess {
+                child: Some(child),
+                dir,
+                port,
+                spec: self.clone(),
+            }),
         })
     }
 }
@@ -342,7 +364,7 @@ impl Hub {
             subscriber_key: var("SPEC_SUBSCRIBER_JWT_KEY"),
             subscriber_alg: var("SPEC_SUBSCRIBER_JWT_ALG").unwrap_or("HS256".into()),
             client: http_client(),
-            _process: None,
+            process: None,
         }
     }
 
@@ -483,4 +505,117 @@ pub async fn send_sub(rb: RequestBuilder) -> Resp {
     tokio::time::timeout(WAIT, fut)
         .await
         .expect("request timed out")
+}
+
+/// Whether this run targets an external hub (`SPEC_HUB_URL`).
+pub fn external_mode() -> bool {
+    external_url().is_some()
+}
+
+/// Prints the SKIP line and returns true in external mode (for tests that restart the hub or
+/// need a configuration an external hub does not have).
+pub fn skip_if_external() -> bool {
+    if external_mode() {
+        skip_external();
+        return true;
+    }
+    false
+}
+
+/// Restarting, stopping and killing a hub started by the test (not available in external mode).
+/// The temporary directory (so the data dir and `hub.log`) and the port are kept.
+impl Hub {
+    fn proc_mut(&mut self) -> &mut HubProcess {
+        self.process
+            .as_mut()
+            .expect("stop/kill/restart need a hub started by the test")
+    }
+
+    /// The process id of the running hub.
+    pub fn pid(&self) -> Option<u32> {
+        self.process
+            .as_ref()
+            .and_then(|p| p.child.as_ref())
+            .map(Child::id)
+    }
+
+    fn signal(&mut self, sig: libc::c_int) {
+        let pid = self.pid().expect("hub is not running");
+        // SAFETY: plain kill(2) on our own child process id.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
+    }
+
+    /// Waits for the child to exit (at most `timeout`) and returns its status.
+    async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        let p = self.proc_mut();
+        let child = p.child.as_mut().expect("hub is not running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                p.child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "hub did not exit within {timeout:?}; log {}:\n{}",
+                    p.dir.join("hub.log").display(),
+                    log_tail(&p.dir)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Graceful stop: SIGTERM, then waits (up to 30 s) for the process to exit.
+    /// Open event streams keep a hub alive until their own deadline (C-SHUT-1), so close them
+    /// first or start the hub with `QUICKSILVER_WRITE_TIMEOUT=0s`.
+    pub async fn stop(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(Duration::from_secs(30)).await
+    }
+
+    /// Crash: SIGKILL, then reaps the process.
+    pub async fn kill9(&mut self) {
+        self.signal(libc::SIGKILL);
+        self.wait_exit(Duration::from_secs(10)).await;
+    }
+
+    /// Starts the hub again (after `stop` or `kill9`; a running hub is stopped first) with the
+    /// same configuration, keys, data directory and port, and waits until `/healthz` answers.
+    pub async fn restart(&mut self) {
+        if self.pid().is_some() {
+            self.stop().await;
+        }
+        let client = self.client.clone();
+        let p = self.proc_mut();
+        // The port was ours a moment ago; retry for a while if the kernel still holds it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut child = p.spec.spawn_at(&p.dir, p.port);
+            loop {
+                if let Some(status) = child.try_wait().expect("try_wait") {
+                    let tail = log_tail(&p.dir);
+                    if tail.to_lowercase().contains("in use") && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                    panic!("restarted hub exited ({status}); log:\n{tail}");
+                }
+                if healthy(&client, p.port).await {
+                    p.child = Some(child);
+                    return;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "restarted hub did not answer /healthz; log:\n{}",
+                        log_tail(&p.dir)
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 }

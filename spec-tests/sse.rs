@@ -248,3 +248,56 @@ impl Probe {
         }
     }
 }
+
+/// A bare-bones subscription over raw TCP (HTTP/1.1): cheap enough to hold a thousand of them.
+/// The response head is read and checked; the body is never parsed. Dropping it closes the
+/// connection, which ends the subscription.
+pub struct RawSse {
+    _stream: tokio::net::TcpStream,
+    /// The response head (status line and headers), without the final empty line.
+    pub head: String,
+}
+
+impl RawSse {
+    /// `GET path_and_query` with extra header lines (e.g. `("Authorization", "Bearer …")`);
+    /// panics unless the answer is 200.
+    pub async fn open(hub: &Hub, path_and_query: &str, headers: &[(&str, &str)]) -> RawSse {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let fut = async {
+            let mut stream = tokio::net::TcpStream::connect(hub.authority())
+                .await
+                .expect("connect");
+            let mut req = format!(
+                "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n",
+                hub.authority()
+            );
+            for (k, v) in headers {
+                req.push_str(&format!("{k}: {v}\r\n"));
+            }
+            req.push_str("\r\n");
+            stream.write_all(req.as_bytes()).await.expect("write");
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            let end = loop {
+                if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break p;
+                }
+                let n = stream.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "connection closed before the response head");
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            assert!(
+                head.starts_with("HTTP/1.1 200"),
+                "subscription refused: {head}"
+            );
+            RawSse {
+                _stream: stream,
+                head,
+            }
+        };
+        tokio::time::timeout(WAIT, fut)
+            .await
+            .expect("raw subscription head did not arrive in time")
+    }
+}

@@ -1,6 +1,7 @@
 //! Quicksilver: a hub for the Mercure protocol.
 
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod event;

@@ -13,7 +13,7 @@ use crate::log::{Durability, EventLog, LogError, MemoryLog, Retention, SledLog};
 
 #[derive(Debug, Error)]
 pub enum SettingsError {
-    #[error("no publisher key: set publisher_jwt_key (QUICKSILVER_PUBLISHER_JWT_KEY)")]
+    #[error("no publisher key: set publisher_jwt_key (QUICKSILVER_PUBLISHER_JWT_KEY) or publisher_jwks_url")]
     MissingPublisherKey,
     #[error("no subscriber key: set subscriber_jwt_key (QUICKSILVER_SUBSCRIBER_JWT_KEY), or allow anonymous subscribers with anonymous = true")]
     MissingSubscriberKey,
@@ -113,21 +113,9 @@ impl Settings {
 }
 
 fn auth_settings(config: &Config) -> Result<AuthSettings, SettingsError> {
-    let publisher_key = config
-        .publisher_jwt_key
-        .as_deref()
-        .filter(|k| !k.is_empty())
-        .ok_or(SettingsError::MissingPublisherKey)?;
-    let publisher = Verifier::new(publisher_key, &config.publisher_jwt_alg)
-        .map_err(SettingsError::PublisherKey)?;
-    let subscriber = match config
-        .subscriber_jwt_key
-        .as_deref()
-        .filter(|k| !k.is_empty())
-    {
-        Some(key) => Some(
-            Verifier::new(key, &config.subscriber_jwt_alg).map_err(SettingsError::SubscriberKey)?,
-        ),
+    let publisher = publisher_verifier(config)?;
+    let subscriber = match subscriber_verifier(config)? {
+        Some(verifier) => Some(verifier),
         None if config.anonymous => None,
         None => return Err(SettingsError::MissingSubscriberKey),
     };
@@ -147,6 +135,41 @@ fn auth_settings(config: &Config) -> Result<AuthSettings, SettingsError> {
         publish_origins: OriginList::parse(&config.publish_origins)
             .map_err(SettingsError::PublishOrigins)?,
     })
+}
+
+/// The publisher verifier: the JWK Set when `publisher_jwks_url` is set, else the key.
+pub fn publisher_verifier(config: &Config) -> Result<Verifier, SettingsError> {
+    verifier(
+        config.publisher_jwks_url.as_deref(),
+        config.publisher_jwt_key.as_deref(),
+        &config.publisher_jwt_alg,
+    )
+    .map_err(SettingsError::PublisherKey)?
+    .ok_or(SettingsError::MissingPublisherKey)
+}
+
+/// The subscriber verifier, `None` when neither a JWK Set nor a key is configured.
+pub fn subscriber_verifier(config: &Config) -> Result<Option<Verifier>, SettingsError> {
+    verifier(
+        config.subscriber_jwks_url.as_deref(),
+        config.subscriber_jwt_key.as_deref(),
+        &config.subscriber_jwt_alg,
+    )
+    .map_err(SettingsError::SubscriberKey)
+}
+
+fn verifier(
+    jwks_url: Option<&str>,
+    key: Option<&str>,
+    alg: &str,
+) -> Result<Option<Verifier>, KeyError> {
+    fn present(value: Option<&str>) -> Option<&str> {
+        value.filter(|v| !v.trim().is_empty())
+    }
+    if let Some(url) = present(jwks_url) {
+        return Verifier::from_jwks_url(url.trim()).map(Some);
+    }
+    present(key).map(|key| Verifier::new(key, alg)).transpose()
 }
 
 fn non_zero(duration: Duration) -> Option<Duration> {

@@ -1,10 +1,14 @@
 //! Verification keys, each pinned to one algorithm (protocol.md A-AUTH-7, C-HARD-6).
 
 use std::str::FromStr;
+use std::sync::Arc;
+
+use dashmap::DashMap;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use thiserror::Error;
 
+use super::jwks::{JwkSetVerifier, JwksError};
 use super::{Claims, TokenError};
 
 #[derive(Debug, Error)]
@@ -24,12 +28,21 @@ pub enum KeyError {
     },
     #[error("the key is not a valid PEM public key for {alg}: {reason}")]
     InvalidPem { alg: String, reason: String },
+    #[error("{0}")]
+    Jwks(#[from] JwksError),
 }
+
+/// Verified tokens remembered per verifier, so a client reusing its token (every publish of an
+/// app, every reconnect) skips signature checks and JSON parsing.
+const VERIFIED_CACHE: usize = 10_000;
 
 /// Checks tokens of one role with one key and exactly one algorithm.
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    verified: DashMap<Box<str>, Arc<Claims>>,
+    /// When set, tokens are checked against this JWK Set and `key`/`validation` are unused.
+    jwks: Option<Arc<JwkSetVerifier>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -84,14 +97,63 @@ impl Verifier {
         Ok(Self {
             key: decoding_key,
             validation,
+            verified: DashMap::new(),
+            jwks: None,
         })
     }
 
+    /// Builds a verifier from a JWK Set URL (`file://` read now, `https://` fetched now and
+    /// refreshed in the background; see `auth::jwks`).
+    pub fn from_jwks_url(url: &str) -> Result<Self, KeyError> {
+        Ok(Self::from_jwks(JwkSetVerifier::from_url(url)?))
+    }
+
+    /// A verifier that checks tokens against a JWK Set.
+    pub fn from_jwks(set: Arc<JwkSetVerifier>) -> Self {
+        Self {
+            // Never used: `verify` goes to the set. This key verifies nothing.
+            key: DecodingKey::from_rsa_raw_components(&[], &[]),
+            validation: Validation::new(Algorithm::RS256),
+            verified: DashMap::new(),
+            jwks: Some(set),
+        }
+    }
+
+    /// The pinned algorithm of a static key; `None` for a JWK Set.
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        match self.jwks {
+            Some(_) => None,
+            None => self.validation.algorithms.first().copied(),
+        }
+    }
+
     /// Verifies the signature and algorithm, then reads the classic claims.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        Claims::from_payload(&data.claims)
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
+        if let Some(known) = self.verified.get(token).map(|entry| entry.value().clone()) {
+            // Only successes are cached; expiry is the one thing that changes with time.
+            if known
+                .expires_at
+                .is_some_and(|exp| exp <= super::now_seconds())
+            {
+                self.verified.remove(token);
+                return Err(TokenError::Expired);
+            }
+            return Ok(known);
+        }
+        let payload = match &self.jwks {
+            Some(set) => set.decode(token)?,
+            None => {
+                jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+                    .map_err(|e| TokenError::Invalid(e.to_string()))?
+                    .claims
+            }
+        };
+        let claims = Arc::new(Claims::from_payload(&payload)?);
+        if self.verified.len() >= VERIFIED_CACHE {
+            self.verified.clear();
+        }
+        self.verified.insert(token.into(), claims.clone());
+        Ok(claims)
     }
 }
 

@@ -2,6 +2,7 @@
 //! (protocol.md A.6).
 
 mod claims;
+pub mod jwks;
 mod keys;
 pub mod origin;
 mod token;
@@ -13,6 +14,8 @@ pub use token::{
     extract, Source, TokenSources, CLASSIC_COOKIE as CLASSIC_COOKIE_NAME, MIN_TOKEN_LENGTH,
     V1_COOKIE as V1_COOKIE_FALLBACK,
 };
+
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -33,6 +36,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("invalid mercure claim: {0}")]
     BadClaim(&'static str),
+    #[error("valid token without the needed right: {0}")]
+    InsufficientScope(&'static str),
 }
 
 impl TokenError {
@@ -40,6 +45,7 @@ impl TokenError {
     pub fn challenge(&self) -> &'static str {
         match self {
             Self::Missing => "Bearer",
+            Self::InsufficientScope(_) => "Bearer error=\"insufficient_scope\"",
             _ => "Bearer error=\"invalid_token\"",
         }
     }
@@ -50,7 +56,7 @@ pub fn subscriber_claims(
     verifier: Option<&Verifier>,
     anonymous: bool,
     sources: &TokenSources<'_>,
-) -> Result<Option<Claims>, TokenError> {
+) -> Result<Option<Arc<Claims>>, TokenError> {
     let Some(verifier) = verifier else {
         return Ok(None);
     };
@@ -67,7 +73,7 @@ pub fn publisher_claims(
     verifier: &Verifier,
     sources: &TokenSources<'_>,
     origin_allowed: impl FnOnce() -> bool,
-) -> Result<Claims, TokenError> {
+) -> Result<Arc<Claims>, TokenError> {
     let (source, token) = extract(sources)?.ok_or(TokenError::Missing)?;
     if source == Source::Cookie && !origin_allowed() {
         return Err(TokenError::OriginNotAllowed);

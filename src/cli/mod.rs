@@ -1,6 +1,13 @@
-//! The command line: `quicksilver serve`.
+//! The command line: `quicksilver serve | token | publish | subscribe | config`.
 
+mod client;
+mod config_check;
+mod inspect;
+mod publish;
 mod serve;
+mod sse;
+mod subscribe;
+mod token;
 
 use std::path::PathBuf;
 
@@ -17,6 +24,31 @@ pub struct Cli {
 pub enum Command {
     /// Run the hub.
     Serve(ServeArgs),
+    /// Create or check JWTs for publishers and subscribers.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Publish an update to a running hub and print its id.
+    Publish(publish::PublishArgs),
+    /// Print the updates of a running hub as they arrive (resumes after disconnects).
+    Subscribe(subscribe::SubscribeArgs),
+    /// Work with the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a signed token (JWS) granting publish and/or subscribe rights.
+    Issue(Box<token::IssueArgs>),
+    /// Decode a token and say whether the configured hub would accept it, and why not.
+    Inspect(inspect::InspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file + environment) and print the effective one, secrets
+    /// masked.
+    Check(config_check::CheckArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -32,9 +64,44 @@ pub struct ServeArgs {
     pub no_persist: bool,
 }
 
+/// Parses the command line. `--help` and `--version` print and exit 0; a usage error prints a
+/// one-line reason on stderr and exits 1 (protocol.md C-CLI-2).
+pub fn parse_args() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = error.print();
+                let help_asked =
+                    error.kind() != ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+                std::process::exit(if help_asked { 0 } else { 1 });
+            }
+            let rendered = error.render().to_string();
+            let reason = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("quicksilver: {reason} (see --help)");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Token(TokenCommand::Issue(args)) => token::issue(&args),
+        Command::Token(TokenCommand::Inspect(args)) => inspect::run(&args),
+        Command::Publish(args) => publish::run(&args),
+        Command::Subscribe(args) => subscribe::run(&args),
+        Command::Config(ConfigCommand::Check(args)) => config_check::run(&args),
     }
 }

@@ -5,19 +5,22 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::ServeArgs;
-use crate::config::Config;
+use crate::config::{Config, Overrides, Transport};
 use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::settings::Settings;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = Config::load(args.config.as_deref()).context("configuration")?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
+    let loaded = Config::load_layers(args.config.as_deref(), &|name| std::env::var(name).ok())
+        .context("configuration")?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
     }
-    if args.no_persist {
-        config.transport = crate::config::Transport::Memory;
-    }
+    let mut config = loaded.config;
+    config.apply_overrides(&Overrides {
+        listen: args.listen,
+        transport: args.no_persist.then_some(Transport::Memory),
+    });
     let settings = Settings::from_config(&config).context("configuration")?;
     if config.uses_development_key() {
         tracing::warn!(

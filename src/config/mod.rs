@@ -1,9 +1,13 @@
-//! Configuration: built-in defaults < `config.toml` (or `--config`) < `QUICKSILVER_*` environment
-//! variables < command-line flags. Unknown keys are errors.
+//! Configuration, in layers, each overriding the previous one: built-in defaults < `config.toml`
+//! (or `--config PATH`) < the reference Docker image's `MERCURE_*`/`SERVER_NAME` variables <
+//! `QUICKSILVER_*` variables < command-line flags (docs/configuration-layers.md). Unknown keys
+//! are errors; every error names the file and line, or the variable, that caused it.
 
+mod effective;
+mod layers;
+mod mercure;
 mod units;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,6 +42,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("sled_cache_size", Kind::Text),
     ("subscriptions", Kind::Bool),
     ("ui", Kind::Bool),
+    ("publisher_jwks_url", Kind::Text),
+    ("subscriber_jwks_url", Kind::Text),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +62,17 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid configuration file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("invalid value for {key}: {message}")]
-    Value { key: String, message: String },
+    /// An error in the file, shown as `path:line: key `name`: message`.
+    #[error("{}", layers::describe_file_error(path, *line, key.as_deref(), message))]
+    File {
+        path: PathBuf,
+        line: Option<usize>,
+        key: Option<String>,
+        message: String,
+    },
+    /// An error in an environment variable (or a line of `MERCURE_EXTRA_DIRECTIVES`).
+    #[error("{variable}: {message}")]
+    Env { variable: String, message: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -113,6 +126,10 @@ pub struct Config {
     pub sled_cache_size: u64,
     pub subscriptions: bool,
     pub ui: bool,
+    /// A JWK Set (`file://` or `https://`) that verifies publisher tokens instead of the key.
+    pub publisher_jwks_url: Option<String>,
+    /// A JWK Set that verifies subscriber tokens instead of the key.
+    pub subscriber_jwks_url: Option<String>,
 }
 
 impl Default for Config {
@@ -139,6 +156,8 @@ impl Default for Config {
             sled_cache_size: 64 << 20,
             subscriptions: false,
             ui: false,
+            publisher_jwks_url: None,
+            subscriber_jwks_url: None,
         }
     }
 }
@@ -146,17 +165,27 @@ impl Default for Config {
 impl Config {
     /// Loads `path` (else `./config.toml` when present, else nothing), then the environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let default_path = Path::new("config.toml");
-        let file = match path {
-            Some(path) => Some(path),
-            None => default_path.exists().then_some(default_path),
-        };
-        let mut table = match file {
-            Some(path) => read_table(path)?,
+        Self::load_layers(path, &|name| std::env::var(name).ok()).map(|loaded| loaded.config)
+    }
+
+    /// Loads every layer but the command-line flags: built-in defaults < the file < the
+    /// reference image's `MERCURE_*` variables < `QUICKSILVER_*` variables.
+    pub fn load_layers(path: Option<&Path>, env: &Lookup<'_>) -> Result<Loaded, ConfigError> {
+        let file = layers::config_file(path);
+        let mut table = match &file {
+            Some(path) => layers::read_file(path)?,
             None => toml::Table::new(),
         };
-        apply_environment(&mut table, |name| std::env::var(name).ok())?;
-        Self::from_table(table)
+        let mut warnings = Vec::new();
+        let mut settings = mercure::overlay(env, &mut warnings)?;
+        settings.extend(layers::quicksilver_overlay(env)?);
+        layers::apply(&mut table, settings)?;
+        let config = Self::from_table(table)?;
+        Ok(Loaded {
+            config,
+            file,
+            warnings,
+        })
     }
 
     fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
@@ -167,6 +196,16 @@ impl Config {
             })
     }
 
+    /// The last layer: command-line flags.
+    pub fn apply_overrides(&mut self, overrides: &Overrides) {
+        if let Some(listen) = &overrides.listen {
+            self.listen = listen.clone();
+        }
+        if let Some(transport) = overrides.transport {
+            self.transport = transport;
+        }
+    }
+
     /// True when a key still holds the public development secret.
     pub fn uses_development_key(&self) -> bool {
         [&self.publisher_jwt_key, &self.subscriber_jwt_key]
@@ -175,62 +214,29 @@ impl Config {
     }
 }
 
-fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+/// Reads one environment variable; `None` when unset.
+pub type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// A loaded configuration and where it came from.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// Accepted but ignored settings (e.g. Caddy-only variables), to be logged.
+    pub warnings: Vec<String>,
+}
+
+/// Command-line flags that override the configuration (the last layer).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub transport: Option<Transport>,
 }
 
 /// Environment variable name of a key.
 pub fn env_name(key: &str) -> String {
     format!("QUICKSILVER_{}", key.to_ascii_uppercase())
-}
-
-fn apply_environment(
-    table: &mut toml::Table,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
-    let overrides: BTreeMap<&str, toml::Value> = KEYS
-        .iter()
-        .filter_map(|(key, kind)| {
-            let name = env_name(key);
-            lookup(&name).map(|text| env_value(&name, *kind, &text).map(|v| (*key, v)))
-        })
-        .collect::<Result<_, _>>()?;
-    for (key, value) in overrides {
-        table.insert(key.to_owned(), value);
-    }
-    Ok(())
-}
-
-fn env_value(name: &str, kind: Kind, text: &str) -> Result<toml::Value, ConfigError> {
-    let invalid = |message: &str| ConfigError::Value {
-        key: name.to_owned(),
-        message: message.to_owned(),
-    };
-    Ok(match kind {
-        Kind::Text => toml::Value::String(text.to_owned()),
-        Kind::Bool => toml::Value::Boolean(match text.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => true,
-            "false" | "0" | "no" | "off" | "" => false,
-            _ => return Err(invalid("expected true or false")),
-        }),
-        Kind::Integer => toml::Value::Integer(
-            text.trim()
-                .parse()
-                .map_err(|_| invalid("expected a non-negative whole number"))?,
-        ),
-        Kind::List => toml::Value::Array(
-            text.split_whitespace()
-                .map(|s| toml::Value::String(s.to_owned()))
-                .collect(),
-        ),
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! `POST /.well-known/mercure`: publication, checked in the order of protocol.md A-PUB-12.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
@@ -44,7 +46,11 @@ async fn publish(
     }
 }
 
-fn authenticate(request: &HttpRequest, query: &Pairs, state: &AppState) -> Result<Claims, Refusal> {
+fn authenticate(
+    request: &HttpRequest,
+    query: &Pairs,
+    state: &AppState,
+) -> Result<Arc<Claims>, Refusal> {
     let auth = &state.settings.auth;
     let cookie = tokens::cookie_value(request, &auth.cookie_name);
     let sources = tokens::sources(request, query, cookie.as_deref());

@@ -69,7 +69,7 @@ pub async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
     let mut response = stream_head(subscription.cursor_echo.as_deref());
     let options = StreamOptions {
         heartbeat: state.settings.heartbeat,
-        lifetime: lifetime(state.settings.write_timeout, claims.as_ref()),
+        lifetime: lifetime(state.settings.write_timeout, claims.as_deref()),
     };
     tracing::debug!("subscriber connected");
     response.streaming(EventStream::new(subscription, options))

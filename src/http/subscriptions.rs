@@ -88,7 +88,7 @@ fn authorize(request: &HttpRequest, state: &AppState) -> Result<(), TokenError> 
     {
         Ok(())
     } else {
-        Err(TokenError::BadClaim(
+        Err(TokenError::InsufficientScope(
             "mercure.subscribe does not cover the request target",
         ))
     }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs one quicksilver-bench scenario RUNS times against a fresh release hub and prints one JSON
+# report per line. The hub is pinned to CPU $HUB_CPU, the generator to CPU $BENCH_CPU.
+#
+#   bench/quicksilver.sh SCENARIO [quicksilver-bench options...]
+#   RUNS=3 TRANSPORT=sled DURABILITY=fsync bench/quicksilver.sh publish -c 256 -d 10s
+#
+# Build first: cargo build --release --bins. Each run gets a new data dir (deleted afterwards).
+# Extra hub settings go in the environment as usual (QUICKSILVER_HISTORY_SIZE=0 ...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scenario=${1:?usage: bench/quicksilver.sh SCENARIO [options]}
+shift
+runs=${RUNS:-1}
+port=${PORT:-39300}
+key=${KEY:-bench-secret-0123456789abcdef0123}
+hub_bin=${HUB_BIN:-target/release/quicksilver}
+bench_bin=${BENCH_BIN:-target/release/quicksilver-bench}
+
+wait_healthy() {
+  for _ in $(seq 1 400); do
+    curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && return 0
+    sleep 0.05
+  done
+  echo "hub did not become healthy" >&2
+  return 1
+}
+
+for run in $(seq 1 "$runs"); do
+  data=$(mktemp -d /tmp/qs-bench.XXXXXX)
+  (cd "$data" && exec env QUICKSILVER_PUBLISHER_JWT_KEY="$key" QUICKSILVER_SUBSCRIBER_JWT_KEY="$key" \
+    QUICKSILVER_ANONYMOUS=true QUICKSILVER_DATA_DIR="$data/data" \
+    QUICKSILVER_TRANSPORT="${TRANSPORT:-sled}" QUICKSILVER_DURABILITY="${DURABILITY:-fsync}" \
+    taskset -c "${HUB_CPU:-0}" "$OLDPWD/$hub_bin" serve --listen "127.0.0.1:$port" >"$data/hub.log" 2>&1) &
+  hub=$!
+  trap 'kill $hub 2>/dev/null || true' EXIT
+  wait_healthy
+  echo "run $run/$runs: $scenario $*" >&2
+  taskset -c "${BENCH_CPU:-1}" "$bench_bin" "$scenario" --hub "http://127.0.0.1:$port" \
+    --publisher-key "$key" --hub-pid "$hub" --json --quiet "$@" | jq -c . || true
+  kill "$hub" 2>/dev/null || true
+  wait "$hub" 2>/dev/null || true
+  trap - EXIT
+  rm -rf "$data"
+done

@@ -1,0 +1,39 @@
+//! Errors of the load generator.
+
+use std::io;
+
+/// Anything that can stop a benchmark run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("invalid hub URL {url:?}: {reason}")]
+    HubUrl { url: String, reason: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("hub answered HTTP {status} to {what}: {body}")]
+    Status {
+        what: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error("malformed HTTP from the hub: {0}")]
+    Protocol(&'static str),
+    #[error("connection closed by the hub during {0}")]
+    Closed(&'static str),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("cannot sign a token: {0}")]
+    Token(String),
+    #[error("invalid options: {0}")]
+    Options(String),
+}
+
+impl BenchError {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(what: &'static str) -> impl FnOnce(io::Error) -> BenchError {
+        move |source| BenchError::Io { what, source }
+    }
+}

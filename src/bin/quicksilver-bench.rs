@@ -1,0 +1,300 @@
+//! `quicksilver-bench`: a load generator for any Mercure hub (see docs/benchmarks.md).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use quicksilver::bench::{
+    self, fanout, history, idle, publish_scenario, resume, Report, Scenario, Target,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "quicksilver-bench",
+    version,
+    about = "Load generator for Mercure hubs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Max durable publish rate with C concurrent keep-alive publishers.
+    Publish {
+        #[command(flatten)]
+        common: Common,
+        /// Concurrent publishers (one connection each).
+        #[arg(short = 'c', long, default_value_t = 64)]
+        publishers: usize,
+        /// Total publishes (stops at whichever of --events and --duration comes first).
+        #[arg(short = 'n', long)]
+        events: Option<u64>,
+        /// Run for this long, e.g. 10s (default 10s when --events is not given).
+        #[arg(short = 'd', long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Payload size in bytes.
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+    },
+    /// Replay of N stored events to one subscriber (Last-Event-ID: earliest).
+    History {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 'n', long, default_value_t = 200_000)]
+        events: u64,
+        /// Publishers used to fill the history.
+        #[arg(short = 'c', long, default_value_t = 64)]
+        publishers: usize,
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+        /// The events exist already: do not publish them.
+        #[arg(long)]
+        skip_fill: bool,
+        /// Topic selector to fill and replay (default: a fresh topic; `*` with --skip-fill).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Last-Event-ID to replay from.
+        #[arg(long, default_value = "earliest")]
+        from: String,
+        /// Give up when no event arrives for this long.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        idle_timeout: Duration,
+    },
+    /// Disconnect, publish M events, reconnect with Last-Event-ID; R rounds.
+    Resume {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 'r', long, default_value_t = 200)]
+        rounds: usize,
+        /// Events published while disconnected, per round.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        events: usize,
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+        idle_timeout: Duration,
+    },
+    /// N subscribers over T topics; M events at R events/s.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 's', long, default_value_t = 1_000)]
+        subscribers: usize,
+        #[arg(short = 't', long, default_value_t = 10)]
+        topics: usize,
+        #[arg(long, value_enum, default_value_t = SelectorArg::Exact)]
+        selector: SelectorArg,
+        #[arg(short = 'n', long, default_value_t = 1_000)]
+        events: u64,
+        /// Events per second, all topics together.
+        #[arg(short = 'r', long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+        /// Publishing connections.
+        #[arg(short = 'c', long, default_value_t = 4)]
+        publishers: usize,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+        drain_timeout: Duration,
+    },
+    /// N idle SSE connections: hub RSS per connection.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 'n', long, default_value_t = 10_000)]
+        connections: usize,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+        settle: Duration,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Hub URL, e.g. http://127.0.0.1:3000/.well-known/mercure (path defaults to that).
+    #[arg(long)]
+    hub: String,
+    /// HS256 secret to sign the publisher token with.
+    #[arg(long, env = "QUICKSILVER_PUBLISHER_JWT_KEY", hide_env_values = true)]
+    publisher_key: Option<String>,
+    /// HS256 secret to sign a subscriber token with (anonymous subscribers otherwise).
+    #[arg(long)]
+    subscriber_key: Option<String>,
+    /// The hub's process id: adds hub CPU per operation and RSS.
+    #[arg(long)]
+    hub_pid: Option<u32>,
+    /// New connections per second.
+    #[arg(long, default_value_t = 5_000)]
+    connect_rate: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SelectorArg {
+    Exact,
+    Template,
+    Wildcard,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("quicksilver-bench: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Err(e) = bench::raise_fd_limit() {
+        eprintln!("quicksilver-bench: cannot raise the open-file limit: {e}");
+    }
+    let (common, scenario) = scenario(cli.scenario);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = runtime.block_on(async {
+        let target = target(&common).await?;
+        bench::run(&target, &scenario)
+            .await
+            .context("benchmark failed")
+    })?;
+    if common.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(exit_code(&report))
+}
+
+async fn target(common: &Common) -> anyhow::Result<Target> {
+    let mut target = Target::new(&common.hub).await?.with_keys(
+        common.publisher_key.as_deref(),
+        common.subscriber_key.as_deref(),
+    )?;
+    target.hub_pid = common.hub_pid;
+    target.connect_rate = common.connect_rate;
+    target.progress = !common.quiet;
+    Ok(target)
+}
+
+/// Exit status 3 when events were lost, duplicated or reordered.
+fn exit_code(report: &Report) -> ExitCode {
+    if report.integrity().is_none_or(|i| i.is_exact()) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("quicksilver-bench: delivery was not exact (see integrity)");
+        ExitCode::from(3)
+    }
+}
+
+fn scenario(command: Command) -> (Common, Scenario) {
+    match command {
+        Command::Publish {
+            common,
+            publishers,
+            events,
+            duration,
+            payload,
+        } => {
+            let duration = duration.or(if events.is_none() {
+                Some(Duration::from_secs(10))
+            } else {
+                None
+            });
+            let options = publish_scenario::Options {
+                publishers,
+                events,
+                duration,
+                payload,
+                topics: None,
+            };
+            (common, Scenario::Publish(options))
+        }
+        Command::History {
+            common,
+            events,
+            publishers,
+            payload,
+            skip_fill,
+            topic,
+            from,
+            idle_timeout,
+        } => {
+            let options = history::Options {
+                events,
+                publishers,
+                payload,
+                skip_fill,
+                topic,
+                from,
+                idle_timeout,
+            };
+            (common, Scenario::History(options))
+        }
+        Command::Resume {
+            common,
+            rounds,
+            events,
+            payload,
+            idle_timeout,
+        } => {
+            let options = resume::Options {
+                rounds,
+                events,
+                payload,
+                idle_timeout,
+            };
+            (common, Scenario::Resume(options))
+        }
+        Command::Fanout {
+            common,
+            subscribers,
+            topics,
+            selector,
+            events,
+            rate,
+            payload,
+            publishers,
+            drain_timeout,
+        } => {
+            let selector = match selector {
+                SelectorArg::Exact => fanout::Selector::Exact,
+                SelectorArg::Template => fanout::Selector::Template,
+                SelectorArg::Wildcard => fanout::Selector::Wildcard,
+            };
+            let options = fanout::Options {
+                subscribers,
+                topics,
+                selector,
+                events,
+                rate,
+                payload,
+                publishers,
+                drain_timeout,
+            };
+            (common, Scenario::Fanout(options))
+        }
+        Command::Idle {
+            common,
+            connections,
+            settle,
+        } => (
+            common,
+            Scenario::Idle(idle::Options {
+                connections,
+                settle,
+            }),
+        ),
+    }
+}
