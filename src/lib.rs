@@ -9,5 +9,6 @@ pub mod form;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod metrics;
 pub mod settings;
 pub mod topic;

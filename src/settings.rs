@@ -27,6 +27,8 @@ pub enum SettingsError {
     PublishOrigins(OriginError),
     #[error("cookie_name must be a non-empty cookie name without spaces, ';', ',' or '='")]
     CookieName,
+    #[error("tls_cert and tls_key go together: set both for HTTPS, or neither")]
+    TlsPair,
     #[error("subscriber_queue_size must be at least 1")]
     QueueSize,
     #[error("{0} is not available in this version of Quicksilver yet")]
@@ -61,20 +63,47 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub durability: Durability,
     pub sled_cache_size: u64,
+    /// The debugging UI at `/.well-known/mercure/ui/` (protocol.md C-UI-1).
+    pub ui: bool,
+    /// Longest a write to a subscriber may stall before its connection is closed (C-TMO-2).
+    pub dispatch_timeout: Option<Duration>,
+    /// Longest a graceful shutdown waits for streams to end on their own (C-SHUT-1).
+    pub shutdown_timeout: Duration,
+    /// Subscription connections allowed in total and per client address; 0 = no limit.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Longest accepted selector, in bytes; 0 = no limit.
+    pub max_selector_length: usize,
+    /// Serve `/metrics` on the main listener.
+    pub metrics: bool,
+    /// The admin listener (metrics and health checks), when configured.
+    pub admin_listen: Option<String>,
+    /// Certificate chain and private key files: HTTPS when set.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Settings {
     pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
-        if config.ui {
-            return Err(SettingsError::NotAvailable("ui = true (the debugging UI)"));
-        }
         if config.transport == Transport::Redis {
             return Err(SettingsError::NotAvailable("transport = \"redis\""));
         }
         if config.subscriber_queue_size == 0 {
             return Err(SettingsError::QueueSize);
         }
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => return Err(SettingsError::TlsPair),
+        };
         Ok(Self {
+            tls,
+            dispatch_timeout: non_zero(config.dispatch_timeout),
+            shutdown_timeout: config.shutdown_timeout,
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            max_selector_length: config.max_selector_length,
+            metrics: config.metrics,
+            admin_listen: config.admin_listen.clone().filter(|a| !a.is_empty()),
             listen: config.listen.clone(),
             auth: auth_settings(config)?,
             cors_origins: OriginList::parse(&config.cors_origins)
@@ -95,6 +124,7 @@ impl Settings {
                 config::Durability::Periodic => Durability::Periodic,
             },
             sled_cache_size: config.sled_cache_size,
+            ui: config.ui,
         })
     }
 

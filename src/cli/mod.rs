@@ -3,6 +3,7 @@
 mod client;
 mod config_check;
 mod inspect;
+mod logging;
 mod publish;
 mod serve;
 mod sse;
@@ -96,6 +97,10 @@ pub fn parse_args() -> Cli {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // `serve` sets up logging itself, once it knows the configured format.
+    if !matches!(cli.command, Command::Serve(_)) {
+        logging::init(crate::config::LogFormat::Text);
+    }
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(TokenCommand::Issue(args)) => token::issue(&args),

@@ -1,18 +1,21 @@
 //! `quicksilver serve`: load the configuration, open the history, serve until a signal.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
+use super::logging;
 use super::ServeArgs;
-use crate::config::{Config, Overrides, Transport};
-use crate::http::{self, AppState};
+use crate::config::{Config, LogFormat, Overrides, Transport};
+use crate::http::{self, AppState, CertificateStore};
 use crate::hub::Hub;
 use crate::settings::Settings;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = Config::load_layers(args.config.as_deref(), &|name| std::env::var(name).ok())
+        .inspect_err(|_| logging::init(LogFormat::Text))
         .context("configuration")?;
+    logging::init(loaded.config.log_format);
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
@@ -47,25 +50,88 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let log = settings.open_log().context("history store")?;
     let hub = Hub::new(log, settings.subscriber_queue_size, settings.subscriptions);
     let listen = settings.listen.clone();
-    let state = Arc::new(AppState {
-        hub: hub.clone(),
-        settings,
-    });
+    let admin_listen = settings.admin_listen.clone();
+    let drain = match settings.write_timeout {
+        // Streams without a lifetime cap would never end on their own (C-SHUT-1).
+        None => Duration::ZERO,
+        Some(_) => settings.shutdown_timeout,
+    };
+    let certificates = match &settings.tls {
+        Some((cert, key)) => Some(CertificateStore::load(cert, key).context("TLS")?),
+        None => None,
+    };
+    let tls = certificates
+        .as_ref()
+        .map(|store| store.server_config())
+        .transpose()
+        .context("TLS")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let state = AppState::new(hub.clone(), settings);
     let (server, addresses) =
-        http::bind(state).with_context(|| format!("cannot listen on {listen}"))?;
+        http::bind(state.clone(), tls).with_context(|| format!("cannot listen on {listen}"))?;
+    if let Some(store) = certificates {
+        tokio::spawn(reload_certificates_on_sighup(store));
+    }
+    let admin = match &admin_listen {
+        Some(address) => {
+            let (admin, admin_addresses) = http::admin::bind(state.clone(), address)
+                .with_context(|| format!("cannot listen on {address} (admin_listen)"))?;
+            for address in &admin_addresses {
+                tracing::info!("admin listener (metrics, health) on http://{address}");
+            }
+            Some((admin.handle(), tokio::spawn(admin)))
+        }
+        None => None,
+    };
     for address in &addresses {
-        tracing::info!("Quicksilver listening on http://{address}");
+        tracing::info!("Quicksilver listening on {scheme}://{address}");
     }
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     wait_for_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!(
+        "shutting down: no new connections; open streams end on their own deadlines, at most {drain:?}"
+    );
+    handle.pause().await;
+    tokio::select! {
+        _ = tokio::time::sleep(drain) => {}
+        _ = hub.until_idle() => {}
+        _ = wait_for_signal() => tracing::info!("second signal: ending every stream now"),
+    }
     http::stop(&hub, handle).await;
+    if let Some((admin_handle, admin_task)) = admin {
+        admin_handle.stop(true).await;
+        let _ = admin_task.await;
+    }
     server_task
         .await
         .context("server task")?
         .context("server")?;
+    drop(state);
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP re-reads the certificate and key; open connections keep theirs.
+async fn reload_certificates_on_sighup(store: std::sync::Arc<CertificateStore>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: certificates will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match store.reload() {
+                Ok(()) => tracing::info!("TLS certificate and key reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, "TLS reload failed; keeping the previous certificate")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(store);
 }
 
 async fn wait_for_signal() {

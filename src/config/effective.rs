@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use toml::Value;
 
-use super::{Config, Durability, Transport, KEYS};
+use super::{Config, Durability, LogFormat, Transport, KEYS};
 
 /// What replaces a secret in the output.
 pub const MASK: &str = "***";
@@ -57,6 +57,25 @@ impl Config {
             "ui" => Some(Value::Boolean(self.ui)),
             "publisher_jwks_url" => optional(&self.publisher_jwks_url),
             "subscriber_jwks_url" => optional(&self.subscriber_jwks_url),
+            "dispatch_timeout" => Some(duration(self.dispatch_timeout)),
+            "shutdown_timeout" => Some(duration(self.shutdown_timeout)),
+            "max_connections" => Some(integer(self.max_connections as u64)),
+            "max_connections_per_ip" => Some(integer(self.max_connections_per_ip as u64)),
+            "max_selector_length" => Some(integer(self.max_selector_length as u64)),
+            "metrics" => Some(Value::Boolean(self.metrics)),
+            "admin_listen" => optional(&self.admin_listen),
+            "log_format" => text(match self.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            }),
+            "tls_cert" => self
+                .tls_cert
+                .as_ref()
+                .and_then(|p| text(&p.display().to_string())),
+            "tls_key" => self
+                .tls_key
+                .as_ref()
+                .and_then(|p| text(&p.display().to_string())),
             _ => None,
         }
     }

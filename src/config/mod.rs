@@ -44,6 +44,16 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("ui", Kind::Bool),
     ("publisher_jwks_url", Kind::Text),
     ("subscriber_jwks_url", Kind::Text),
+    ("dispatch_timeout", Kind::Text),
+    ("shutdown_timeout", Kind::Text),
+    ("max_connections", Kind::Integer),
+    ("max_connections_per_ip", Kind::Integer),
+    ("max_selector_length", Kind::Integer),
+    ("metrics", Kind::Bool),
+    ("admin_listen", Kind::Text),
+    ("log_format", Kind::Text),
+    ("tls_cert", Kind::Text),
+    ("tls_key", Kind::Text),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +140,26 @@ pub struct Config {
     pub publisher_jwks_url: Option<String>,
     /// A JWK Set that verifies subscriber tokens instead of the key.
     pub subscriber_jwks_url: Option<String>,
+    #[serde(deserialize_with = "units::duration")]
+    pub dispatch_timeout: Duration,
+    #[serde(deserialize_with = "units::duration")]
+    pub shutdown_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_selector_length: usize,
+    pub metrics: bool,
+    pub admin_listen: Option<String>,
+    pub log_format: LogFormat,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -158,6 +188,16 @@ impl Default for Config {
             ui: false,
             publisher_jwks_url: None,
             subscriber_jwks_url: None,
+            dispatch_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            max_selector_length: 16 * 1024,
+            metrics: false,
+            admin_listen: None,
+            log_format: LogFormat::Text,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

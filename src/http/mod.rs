@@ -1,11 +1,16 @@
 //! The HTTP surface: thin actix handlers over the hub. Only this module knows actix.
 
+pub mod admin;
+pub use tls::{CertificateStore, TlsError};
 mod cors;
+mod limits;
 mod publish;
 mod respond;
 mod subscribe;
 mod subscriptions;
+mod tls;
 mod tokens;
+mod ui;
 
 use std::sync::Arc;
 
@@ -23,11 +28,30 @@ pub const HUB_PATH: &str = "/.well-known/mercure";
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub settings: Settings,
+    pub limiter: Arc<limits::ConnectionLimiter>,
+    pub health: admin::Health,
+}
+
+impl AppState {
+    pub fn new(hub: Arc<Hub>, settings: Settings) -> Arc<Self> {
+        let limiter = limits::ConnectionLimiter::new(
+            settings.max_connections,
+            settings.max_connections_per_ip,
+        );
+        Arc::new(Self {
+            hub,
+            settings,
+            limiter,
+            health: admin::Health::default(),
+        })
+    }
 }
 
 /// Binds the listener and returns the running server with its handle.
+/// Binds the main listener (HTTPS when `tls` is given) and returns the running server.
 pub fn bind(
     state: Arc<AppState>,
+    tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
     let listen = state.settings.listen.clone();
     let app_state = state.clone();
@@ -55,16 +79,45 @@ pub fn bind(
             .wrap(security_headers())
             .default_service(web::to(route))
     })
+    .on_connect(watch_stalled_writes(state.settings.dispatch_timeout))
     .disable_signals()
     .h1_allow_half_closed(false)
-    .shutdown_timeout(5)
-    .bind(&listen)?;
+    .shutdown_timeout(5);
+    let server = match tls {
+        Some(config) => server.bind_rustls_0_23(&listen, config)?,
+        None => server.bind(&listen)?,
+    };
     let addresses = server.addrs();
     Ok((server.run(), addresses))
 }
 
+/// C-TMO-2: the kernel aborts a connection whose sent data stays unacknowledged (a peer that
+/// stopped reading, a dead network path) for longer than `dispatch_timeout`. The portable actix
+/// body cannot time its own writes, and a stalled stream is never polled again, so the socket
+/// itself enforces it.
+fn watch_stalled_writes(
+    dispatch_timeout: Option<std::time::Duration>,
+) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + Clone + 'static {
+    move |connection, _| {
+        let Some(timeout) = dispatch_timeout else {
+            return;
+        };
+        let tls = connection
+            .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>()
+            .map(|stream| stream.get_ref().0);
+        let tcp = connection
+            .downcast_ref::<actix_web::rt::net::TcpStream>()
+            .or(tls);
+        if let Some(tcp) = tcp {
+            if let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout)) {
+                tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
+            }
+        }
+    }
+}
+
 /// protocol.md C-HDR-1, on every response.
-fn security_headers() -> DefaultHeaders {
+pub(crate) fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add(("X-Frame-Options", "DENY"))
         .add(("X-Content-Type-Options", "nosniff"))
@@ -89,6 +142,14 @@ async fn route(
         }
         "/healthz" if request.method() == Method::GET || request.method() == Method::HEAD => {
             HttpResponse::Ok().finish()
+        }
+        "/metrics" if state.settings.metrics && request.method() == Method::GET => {
+            admin::metrics(&state)
+        }
+        path if state.settings.ui
+            && (path.starts_with(ui::UI_PATH) || path.starts_with(ui::DEBUG_PATH)) =>
+        {
+            ui::handle(&request, &state.settings)
         }
         _ => respond::not_found(),
     }

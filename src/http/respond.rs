@@ -64,6 +64,7 @@ pub enum Refusal {
     Unauthorized(TokenError),
     Forbidden(String),
     TooLarge,
+    TooManyRequests,
     Unavailable,
 }
 
@@ -78,6 +79,13 @@ impl Refusal {
             Self::Unauthorized(reason) => unauthorized(&reason),
             Self::Forbidden(body) => forbidden(body),
             Self::TooLarge => too_large(),
+            Self::TooManyRequests => {
+                let mut response = text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response
+            }
             Self::Unavailable => unavailable(),
         }
     }

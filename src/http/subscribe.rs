@@ -6,10 +6,13 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 
-use super::{respond, tokens, AppState};
+use super::limits::Limited;
+use super::respond::Refusal;
+use super::{tokens, AppState};
 use crate::auth::{self, Claims};
 use crate::form::{self, Pairs};
 use crate::hub::{Cursor, EventStream, Request, StreamOptions};
+use crate::metrics::Disconnect;
 use crate::topic::has_control_chars;
 
 /// Most `topic` parameters per subscription (A-SUB-3).
@@ -19,60 +22,62 @@ const MAX_SELECTORS: usize = 1000;
 const MATCHER_PARAMETERS: [&str; 3] = ["match", "match_exact", "match_urlpattern"];
 
 pub async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
-    let query = match form::parse(request.query_string().as_bytes()) {
-        Ok(query) => query,
-        Err(_) => return respond::bad_request("Bad Request\n"),
-    };
+    subscribe(&request, state).unwrap_or_else(Refusal::response)
+}
+
+/// The checks of A-SUB-9 in order: token (401), selectors (400), registration (429, 503).
+fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Refusal> {
+    let query =
+        form::parse(request.query_string().as_bytes()).map_err(|_| Refusal::bad_request())?;
     if query.iter().any(|(name, _)| in_reserved_namespace(name)) {
-        return respond::bad_request("Bad Request\n");
+        return Err(Refusal::bad_request());
     }
-    let Ok(header_cursor) = header_cursor(&request) else {
-        return respond::bad_request("Bad Request\n");
-    };
-    let cookie = tokens::cookie_value(&request, &state.settings.auth.cookie_name);
-    let sources = tokens::sources(&request, &query, cookie.as_deref());
+    let header_cursor = header_cursor(request).map_err(|()| Refusal::bad_request())?;
     let auth = &state.settings.auth;
-    let claims = match auth::subscriber_claims(auth.subscriber.as_ref(), auth.anonymous, &sources) {
-        Ok(claims) => claims,
-        Err(reason) => return respond::unauthorized(&reason),
-    };
+    let cookie = tokens::cookie_value(request, &auth.cookie_name);
+    let sources = tokens::sources(request, &query, cookie.as_deref());
+    let claims = auth::subscriber_claims(auth.subscriber.as_ref(), auth.anonymous, &sources)
+        .map_err(Refusal::Unauthorized)?;
     let topics: Vec<&str> = form::values(&query, "topic").collect();
-    if let Err(body) = check_selectors(&topics) {
-        return respond::bad_request(body);
-    }
+    check_selectors(&topics, state.settings.max_selector_length)
+        .map_err(|body| Refusal::BadRequest(body.to_owned()))?;
     let cursor = cursor(header_cursor, &query);
     let hub = &state.hub;
     if request.method() == Method::HEAD {
-        return match hub.cursor_echo(&cursor) {
-            Ok(echo) => stream_head(echo.as_deref()).finish(),
-            Err(_) => respond::unavailable(),
-        };
+        let echo = hub.cursor_echo(&cursor).map_err(|_| Refusal::Unavailable)?;
+        return Ok(stream_head(echo.as_deref()).finish());
     }
+    let permit = state
+        .limiter
+        .acquire(request.peer_addr().map(|a| a.ip()))
+        .ok_or(Refusal::TooManyRequests)?;
     let private_access = claims
         .as_ref()
         .and_then(|c| c.subscribe.as_deref())
         .map(|grants| hub.selectors(grants.iter().map(String::as_str)))
         .unwrap_or_default();
-    let request = Request {
-        selectors: hub.selectors(topics),
-        private_access,
-        payload: claims.as_ref().and_then(|c| c.payload.clone()),
-        cursor,
-    };
-    let subscription = match hub.subscribe(request) {
-        Ok(subscription) => subscription,
-        Err(error) => {
+    let subscription = hub
+        .subscribe(Request {
+            selectors: hub.selectors(topics),
+            private_access,
+            payload: claims.as_ref().and_then(|c| c.payload.clone()),
+            cursor,
+        })
+        .map_err(|error| {
             tracing::warn!(%error, "cannot register a subscriber");
-            return respond::unavailable();
-        }
-    };
+            Refusal::Unavailable
+        })?;
     let mut response = stream_head(subscription.cursor_echo.as_deref());
     let options = StreamOptions {
         heartbeat: state.settings.heartbeat,
         lifetime: lifetime(state.settings.write_timeout, claims.as_deref()),
     };
     tracing::debug!("subscriber connected");
-    response.streaming(EventStream::new(subscription, options))
+    let inner = EventStream::new(subscription, options);
+    Ok(response.streaming(Limited {
+        inner,
+        _permit: permit,
+    }))
 }
 
 /// Names that start with `match` (any case) but are not a supported matcher parameter.
@@ -82,14 +87,17 @@ fn in_reserved_namespace(name: &str) -> bool {
         && !MATCHER_PARAMETERS.contains(&name)
 }
 
-fn check_selectors(topics: &[&str]) -> Result<(), &'static str> {
+fn check_selectors(topics: &[&str], max_length: usize) -> Result<(), &'static str> {
     if topics.is_empty() {
         return Err("Missing \"topic\" parameter.\n");
     }
     if topics.len() > MAX_SELECTORS {
         return Err("Too many \"topic\" parameters.\n");
     }
-    if topics.iter().any(|t| has_control_chars(t)) {
+    if topics
+        .iter()
+        .any(|t| has_control_chars(t) || (max_length > 0 && t.len() > max_length))
+    {
         return Err("Invalid \"topic\" parameter.\n");
     }
     Ok(())
@@ -143,14 +151,19 @@ fn stream_head(cursor_echo: Option<&str>) -> HttpResponseBuilder {
 
 /// C-TMO-1 / A-AUTH-14: 80–100 % of `write_timeout`, or of the token's remaining lifetime when
 /// that ends first.
-fn lifetime(write_timeout: Option<Duration>, claims: Option<&Claims>) -> Option<Duration> {
+fn lifetime(
+    write_timeout: Option<Duration>,
+    claims: Option<&Claims>,
+) -> Option<(Duration, Disconnect)> {
     let jitter = |d: Duration| d.mul_f64(0.8 + 0.2 * fastrand::f64());
     let until_expiry = claims
         .and_then(|c| c.expires_at)
         .map(|exp| Duration::from_secs_f64((exp - auth::now_seconds()).max(0.0)));
     match (write_timeout, until_expiry) {
-        (Some(timeout), Some(left)) if left < timeout => Some(jitter(left)),
-        (Some(timeout), _) => Some(jitter(timeout)),
-        (None, left) => left.map(jitter),
+        (Some(timeout), Some(left)) if left < timeout => {
+            Some((jitter(left), Disconnect::TokenExpiry))
+        }
+        (Some(timeout), _) => Some((jitter(timeout), Disconnect::Timeout)),
+        (None, left) => left.map(|left| (jitter(left), Disconnect::TokenExpiry)),
     }
 }

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::event::{Event, Update};
 use crate::log::{EventLog, LogError, Position};
+use crate::metrics::{Disconnect, Metrics};
 use crate::topic::{Matcher, Selector};
 
 pub use queue::{Closed, Queue};
@@ -73,13 +74,6 @@ impl Subscriber {
     }
 }
 
-/// Counters for metrics (protocol.md C-MET-2).
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub subscribers_total: AtomicU64,
-    pub updates_total: AtomicU64,
-}
-
 pub struct Hub {
     log: Arc<dyn EventLog>,
     matcher: Matcher,
@@ -87,7 +81,7 @@ pub struct Hub {
     queue_capacity: usize,
     next_key: AtomicU64,
     shutting_down: std::sync::atomic::AtomicBool,
-    pub counters: Counters,
+    pub metrics: Metrics,
     /// Publish subscription events (the `subscriptions` setting, A-SUBS-1).
     subscription_events: bool,
 }
@@ -95,6 +89,8 @@ pub struct Hub {
 /// A registered subscriber; dropping it unregisters.
 pub struct Subscription {
     hub: Arc<Hub>,
+    /// Why it ended, when the stream ended it; otherwise the client went away.
+    pub ended: Option<Disconnect>,
     key: Key,
     pub subscriber: Arc<Subscriber>,
     /// Replay plan: events after `after` (from the start when `None`) up to `upto`.
@@ -106,6 +102,8 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.registry.lock().remove(self.key);
+        let reason = self.ended.unwrap_or(Disconnect::Client);
+        self.hub.metrics.subscriber_disconnected(reason);
         self.hub.announce(&self.subscriber, false);
     }
 }
@@ -131,7 +129,7 @@ impl Hub {
             queue_capacity,
             next_key: AtomicU64::new(1),
             shutting_down: Default::default(),
-            counters: Counters::default(),
+            metrics: Metrics::default(),
             subscription_events,
         })
     }
@@ -155,9 +153,10 @@ impl Hub {
     /// Stores the update, queues it for every subscriber it is for, and returns once it is
     /// durable (A-PUB-14). Publishing never waits for a subscriber.
     pub async fn publish(&self, update: Update) -> Result<Arc<Event>, HubError> {
+        let started = std::time::Instant::now();
         let (event, position) = self.append_and_dispatch(update)?;
         self.log.durable(position).await?;
-        self.counters.updates_total.fetch_add(1, Ordering::Relaxed);
+        self.metrics.published(started.elapsed());
         Ok(event)
     }
 
@@ -169,8 +168,9 @@ impl Hub {
         let event = Arc::new(Event::new(update));
         let mut registry = self.registry.lock();
         let position = self.log.append(event.clone())?;
-        registry.dispatch(&event, &self.matcher);
+        let delivered = registry.dispatch(&event, &self.matcher);
         drop(registry);
+        self.metrics.delivered(delivered);
         Ok((event, position))
     }
 
@@ -193,12 +193,11 @@ impl Hub {
         let (start, cursor_echo) = self.resolve(&request.cursor)?;
         registry.insert(key, subscriber.clone());
         drop(registry);
-        self.counters
-            .subscribers_total
-            .fetch_add(1, Ordering::Relaxed);
+        self.metrics.subscriber_connected();
         self.announce(&subscriber, true);
         Ok(Subscription {
             hub: self.clone(),
+            ended: None,
             key,
             subscriber,
             replay: start.zip(bound),
@@ -249,6 +248,13 @@ impl Hub {
                 None => (None, Some("earliest".to_owned())),
             },
         })
+    }
+
+    /// Resolves once no subscriber is connected.
+    pub async fn until_idle(&self) {
+        while self.subscribers_connected() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     pub fn subscribers_connected(&self) -> usize {

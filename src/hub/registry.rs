@@ -68,8 +68,9 @@ impl Registry {
         keyed.into_iter().map(|(_, s)| s.clone()).collect()
     }
 
-    /// Hands the event to every subscriber it is for, once each (A-SUB-4, A-SUB-5).
-    pub fn dispatch(&mut self, event: &Event, matcher: &Matcher) {
+    /// Hands the event to every subscriber it is for, once each (A-SUB-4, A-SUB-5); returns
+    /// how many queues took it.
+    pub fn dispatch(&mut self, event: &Event, matcher: &Matcher) -> u64 {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         for topic in event.topics() {
@@ -88,14 +89,16 @@ impl Registry {
         candidates.extend_from_slice(&self.wildcard);
         candidates.sort_unstable();
         candidates.dedup();
+        let mut delivered = 0;
         for key in &candidates {
             if let Some(subscriber) = self.subscribers.get(key) {
                 if !event.update.private || subscriber.may_read_private(event, matcher) {
-                    subscriber.queue.push(&event.frame);
+                    delivered += u64::from(subscriber.queue.push(&event.frame));
                 }
             }
         }
         self.candidates = candidates;
+        delivered
     }
 }
 

@@ -12,8 +12,9 @@ use bytes::Bytes;
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
-use super::Subscription;
+use super::{Closed, Subscription};
 use crate::log::Position;
+use crate::metrics::Disconnect;
 
 /// Events read from history per step of a replay.
 const REPLAY_BATCH: usize = 256;
@@ -24,8 +25,8 @@ static COMMENT: Bytes = Bytes::from_static(b":\n");
 pub struct StreamOptions {
     /// Silence after which `:\n` is written; `None` disables heartbeats.
     pub heartbeat: Option<Duration>,
-    /// When the stream ends on its own (write_timeout and token expiry), if ever.
-    pub lifetime: Option<Duration>,
+    /// When the stream ends on its own (write_timeout or token expiry), if ever, and why.
+    pub lifetime: Option<(Duration, Disconnect)>,
 }
 
 struct Replay {
@@ -41,6 +42,7 @@ pub struct EventStream {
     heartbeat_every: Option<Duration>,
     heartbeat: Option<Pin<Box<Sleep>>>,
     deadline: Option<Pin<Box<Sleep>>>,
+    deadline_reason: Disconnect,
 }
 
 impl EventStream {
@@ -60,8 +62,14 @@ impl EventStream {
                 .map(|every| Box::pin(tokio::time::sleep(every))),
             deadline: options
                 .lifetime
-                .map(|lifetime| Box::pin(tokio::time::sleep(lifetime))),
+                .map(|(lifetime, _)| Box::pin(tokio::time::sleep(lifetime))),
+            deadline_reason: options.lifetime.map_or(Disconnect::Timeout, |(_, r)| r),
         }
+    }
+
+    fn end(&mut self, reason: Disconnect) -> Poll<Option<Result<Bytes, Infallible>>> {
+        self.subscription.ended.get_or_insert(reason);
+        Poll::Ready(None)
     }
 
     fn wrote(&mut self) {
@@ -116,14 +124,14 @@ impl Stream for EventStream {
             .as_mut()
             .is_some_and(|d| d.as_mut().poll(cx).is_ready())
         {
-            return Poll::Ready(None);
+            return this.end(this.deadline_reason);
         }
         match this.next_replayed() {
             Some(Ok(frame)) => {
                 this.wrote();
                 return Poll::Ready(Some(Ok(frame)));
             }
-            Some(Err(())) => return Poll::Ready(None),
+            Some(Err(())) => return this.end(Disconnect::StorageError),
             None => {}
         }
         match this.subscription.subscriber.queue.poll_pop(cx) {
@@ -131,7 +139,18 @@ impl Stream for EventStream {
                 this.wrote();
                 return Poll::Ready(Some(Ok(frame)));
             }
-            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(None) => {
+                let reason = match this.subscription.subscriber.queue.closed() {
+                    Some(Closed::Overflow) => Disconnect::SlowConsumer,
+                    _ => Disconnect::Shutdown,
+                };
+                if reason == Disconnect::SlowConsumer {
+                    tracing::info!(
+                        "subscriber unable to receive updates fast enough: disconnected"
+                    );
+                }
+                return this.end(reason);
+            }
             Poll::Pending => {}
         }
         if this

@@ -89,6 +89,10 @@ impl EventLog for MemoryLog {
         Ok(Position(position))
     }
 
+    fn retained(&self) -> u64 {
+        self.state.read().events.len() as u64
+    }
+
     fn last_position(&self) -> Option<Position> {
         let state = self.state.read();
         (!state.events.is_empty()).then(|| Position(state.next() - 1))

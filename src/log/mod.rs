@@ -55,6 +55,14 @@ pub trait EventLog: Send + Sync {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// Whether the store accepts reads and writes now (health checks, C-HEALTH-1).
+    fn check(&self) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    /// How many events are retained.
+    fn retained(&self) -> u64;
+
     /// Position of the most recent event, `None` when the log is empty.
     fn last_position(&self) -> Option<Position>;
 

@@ -4,7 +4,8 @@
 //! an event without its index entry or the reverse:
 //! - `e` + position (8 bytes, big-endian) → the encoded event;
 //! - `i` + id + `0x00` + position → nothing (ids never contain NUL, so prefixes don't collide);
-//! - `m:last-id` → the id of the most recent event ever stored.
+//! - `m:last-id` → the id of the most recent event ever stored;
+//! - `m:health` → the time of the last health check (proves the store accepts writes).
 
 use std::future::Future;
 use std::path::Path;
@@ -21,6 +22,7 @@ use crate::event::Event;
 const EVENT: u8 = b'e';
 const INDEX: u8 = b'i';
 const LAST_ID: &[u8] = b"m:last-id";
+const HEALTH: &[u8] = b"m:health";
 
 /// When an append counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +244,19 @@ impl EventLog for SledLog {
             Some(flusher) => Box::pin(flusher.clone().wait(position.0)),
             None => Box::pin(std::future::ready(Ok(()))),
         }
+    }
+
+    fn check(&self) -> Result<(), LogError> {
+        self.tree
+            .insert(HEALTH, &now_ms().to_be_bytes())
+            .map_err(storage)?;
+        self.tree.get(LAST_ID).map_err(storage)?;
+        Ok(())
+    }
+
+    fn retained(&self) -> u64 {
+        let state = self.state.lock();
+        state.next - state.first
     }
 
     fn last_position(&self) -> Option<Position> {
