@@ -285,7 +285,7 @@ fn skip_external() {
     );
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
@@ -529,6 +529,13 @@ impl Hub {
         self.process
             .as_mut()
             .expect("stop/kill/restart need a hub started by the test")
+    }
+
+    /// Everything the hub wrote to stdout/stderr so far (`None` for an external hub).
+    pub fn log(&self) -> Option<String> {
+        self.process
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p.dir.join("hub.log")).unwrap_or_default())
     }
 
     /// The process id of the running hub.

@@ -21,3 +21,4 @@ mod selectors;
 mod stream;
 mod subscribe;
 mod subscriptions;
+mod operations;

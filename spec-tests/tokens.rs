@@ -115,3 +115,25 @@ pub fn openssl_keypair(genpkey_args: &[&str]) -> (String, String) {
     let _ = std::fs::remove_dir_all(&dir);
     keys
 }
+
+/// A token with a hand-written header and payload, HMAC-signed with raw key bytes
+/// (for header fields `jsonwebtoken::Header` would normalise, and for non-UTF-8 keys).
+pub fn sign_raw_hs(alg: &str, key: &[u8], header: &str, payload: &str) -> String {
+    let message = format!("{}.{}", b64(header), b64(payload));
+    let alg = Algorithm::from_str(alg).expect("algorithm");
+    let key = EncodingKey::from_secret(key).expect("key");
+    let sig = jsonwebtoken::crypto::sign(message.as_bytes(), &key, alg).expect("sign");
+    format!("{message}.{sig}")
+}
+
+/// The DER bytes inside a PEM block.
+pub fn pem_der(pem: &str) -> Vec<u8> {
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("PEM base64")
+}

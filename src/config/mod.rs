@@ -192,7 +192,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             max_connections: 0,
             max_connections_per_ip: 0,
-            max_selector_length: 16 * 1024,
+            max_selector_length: 64 * 1024,
             metrics: false,
             admin_listen: None,
             log_format: LogFormat::Text,

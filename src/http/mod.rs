@@ -85,7 +85,8 @@ pub fn bind(
     .shutdown_timeout(5);
     let server = match tls {
         Some(config) => server.bind_rustls_0_23(&listen, config)?,
-        None => server.bind(&listen)?,
+        // HTTP/1.1, and cleartext HTTP/2 with prior knowledge (what TLS-terminating proxies use).
+        None => server.bind_auto_h2c(&listen)?,
     };
     let addresses = server.addrs();
     Ok((server.run(), addresses))

@@ -1,0 +1,427 @@
+//! Operating the hub (issue 6): metrics, health checks, connection limits, selector length,
+//! graceful shutdown, TLS with HTTP/2 and certificate reload. Protocol ids: C-MET-*, C-HEALTH-*,
+//! C-LIM-3, C-SHUT-1, A-SUB-10.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::harness::{free_port, send, uniq, Hub, WAIT};
+use crate::sse::{End, SseStream};
+
+async fn metrics(hub: &Hub) -> String {
+    let response = send(hub.client.get(hub.url("/metrics"))).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    response.body
+}
+
+/// The value of an unlabelled sample in a Prometheus text exposition.
+fn sample(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+}
+
+/// Waits until `/metrics` shows `name` at `value`.
+async fn wait_for_sample(hub: &Hub, name: &str, value: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = metrics(hub).await;
+        if sample(&text, name) == value {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never reached {value}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// C-MET-1, C-MET-2: the reference names and types; connections counted; successful publishes
+/// only; subscription events not counted.
+#[tokio::test]
+async fn c_met_1_metrics_names_types_and_semantics() {
+    let Some(hub) = Hub::builder()
+        .anonymous(true)
+        .env("QUICKSILVER_METRICS", "true")
+        .env("QUICKSILVER_SUBSCRIPTIONS", "true")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let text = metrics(&hub).await;
+    for (name, kind) in [
+        ("mercure_subscribers_connected", "gauge"),
+        ("mercure_subscribers_total", "counter"),
+        ("mercure_updates_total", "counter"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name}: {text}"
+        );
+        assert_eq!(sample(&text, name), 0);
+    }
+    let topic = uniq("metrics");
+    let mut stream = SseStream::open(hub.sub_req(&[&topic])).await;
+    wait_for_sample(&hub, "mercure_subscribers_connected", 1).await;
+    let id = hub.publish_ok(&[("topic", &topic)]).await;
+    stream.expect_event(&id).await;
+    let refused = hub.publish(&[("topic", "/.well-known/mercure/x")]).await;
+    assert_eq!(refused.status, 403);
+    let text = metrics(&hub).await;
+    assert_eq!(sample(&text, "mercure_subscribers_total"), 1);
+    assert_eq!(
+        sample(&text, "mercure_updates_total"),
+        1,
+        "subscription events and refusals are not counted"
+    );
+    assert!(!text.contains(&topic), "no per-topic labels");
+    drop(stream);
+    wait_for_sample(&hub, "mercure_subscribers_connected", 0).await;
+    assert_eq!(sample(&metrics(&hub).await, "mercure_subscribers_total"), 1);
+}
+
+/// C-MET-1: `/metrics` is served on the main listener only when `metrics` is on.
+#[tokio::test]
+async fn c_met_1_metrics_off_by_default() {
+    let Some(hub) = Hub::builder().anonymous(true).start().await else {
+        return;
+    };
+    send(hub.client.get(hub.url("/metrics")))
+        .await
+        .expect(404, "404 page not found\n");
+}
+
+/// C-HEALTH-1, C-MET-1: the admin listener serves health checks and metrics.
+#[tokio::test]
+async fn c_health_1_admin_listener() {
+    let admin = format!("127.0.0.1:{}", free_port());
+    let Some(hub) = Hub::builder()
+        .anonymous(true)
+        .env("QUICKSILVER_ADMIN_LISTEN", &admin)
+        .start()
+        .await
+    else {
+        return;
+    };
+    let get = |path: &str| send(hub.client.get(format!("http://{admin}{path}")));
+    for path in [
+        "/mercure/health/ready",
+        "/mercure/health/live",
+        "/mercure/health/default/ready",
+        "/mercure/health/live/",
+    ] {
+        let response = get(path).await;
+        response.expect(200, r#"{"status":"ok"}"#);
+        assert_eq!(
+            response.header("content-type").as_deref(),
+            Some("application/json")
+        );
+    }
+    get("/mercure/health/other/ready")
+        .await
+        .expect(404, "404 page not found\n");
+    let post = send(
+        hub.client
+            .post(format!("http://{admin}/mercure/health/ready")),
+    )
+    .await;
+    assert_eq!(post.status, 405);
+    let metrics = get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics
+        .body
+        .contains("# TYPE mercure_updates_total counter"));
+}
+
+/// C-LIM-3, B-SUB-8: per-address and total connection limits answer 429 with Retry-After, and a
+/// freed place can be taken again.
+#[tokio::test]
+async fn c_lim_3_connection_limits() {
+    for (variable, limit) in [
+        ("QUICKSILVER_MAX_CONNECTIONS_PER_IP", 2),
+        ("QUICKSILVER_MAX_CONNECTIONS", 3),
+    ] {
+        let Some(hub) = Hub::builder()
+            .anonymous(true)
+            .env(variable, &limit.to_string())
+            .start()
+            .await
+        else {
+            return;
+        };
+        let topic = uniq("limits");
+        let mut open = Vec::new();
+        for _ in 0..limit {
+            open.push(SseStream::open(hub.sub_req(&[&topic])).await);
+        }
+        let refused = send(hub.sub_req(&[&topic])).await;
+        assert_eq!(refused.status, 429, "{variable}: {refused:?}");
+        assert!(refused.header("retry-after").is_some(), "{refused:?}");
+        open.pop();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let again = hub.sub_req(&[&topic]).send().await.expect("request");
+            if again.status() == StatusCode::OK {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{variable}: the freed place was never reused"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A-LIM-5, C-HARD-7: selectors longer than `max_selector_length` are refused with 400.
+#[tokio::test]
+async fn c_hard_7_selector_length_limit() {
+    let Some(hub) = Hub::builder()
+        .anonymous(true)
+        .env("QUICKSILVER_MAX_SELECTOR_LENGTH", "64")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let long = format!("https://example.com/{}", "x".repeat(64));
+    send(hub.sub_req(&[&long]))
+        .await
+        .expect(400, "Invalid \"topic\" parameter.\n");
+    let short = uniq("ok");
+    SseStream::open(hub.sub_req(&[&short])).await;
+}
+
+/// C-SHUT-1: on SIGTERM open streams end cleanly (at once with `write_timeout` 0, else no later
+/// than `shutdown_timeout`) and the hub exits successfully.
+#[tokio::test]
+async fn c_shut_1_graceful_shutdown_ends_streams_cleanly() {
+    for (write_timeout, bound) in [
+        ("0s", Duration::from_secs(3)),
+        ("600s", Duration::from_secs(5)),
+    ] {
+        let Some(mut hub) = Hub::builder()
+            .anonymous(true)
+            .env("QUICKSILVER_WRITE_TIMEOUT", write_timeout)
+            .env("QUICKSILVER_SHUTDOWN_TIMEOUT", "1s")
+            .start()
+            .await
+        else {
+            return;
+        };
+        let topic = uniq("shutdown");
+        let mut stream = SseStream::open(hub.sub_req(&[&topic])).await;
+        let started = Instant::now();
+        let status = hub.stop().await;
+        assert!(status.success(), "exit status {status}");
+        assert_eq!(
+            stream.wait_end(WAIT).await,
+            Some(End::Clean),
+            "write_timeout {write_timeout}"
+        );
+        assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
+    }
+}
+
+/// A hub serving HTTPS, started directly (the harness polls plain HTTP).
+struct TlsHub {
+    child: Child,
+    dir: std::path::PathBuf,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Drop for TlsHub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            // rustls refuses a CA certificate as the server's own (CaUsedAsEndEntity).
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
+async fn start_tls_hub(publisher_key: &str) -> TlsHub {
+    let dir = std::env::temp_dir().join(format!("quicksilver-tls-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = self_signed(&dir, "first");
+    std::fs::copy(&cert, dir.join("live.crt")).expect("copy");
+    std::fs::copy(&key, dir.join("live.key")).expect("copy");
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("hub.log")).expect("log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&dir)
+        .stdout(Stdio::from(log.try_clone().expect("log")))
+        .stderr(Stdio::from(log));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("QUICKSILVER_PUBLISHER_JWT_KEY", publisher_key)
+        .env("QUICKSILVER_ANONYMOUS", "true")
+        .env("QUICKSILVER_DATA_DIR", dir.join("data"))
+        .env("QUICKSILVER_TLS_CERT", dir.join("live.crt"))
+        .env("QUICKSILVER_TLS_KEY", dir.join("live.key"));
+    let child = command.spawn().expect("spawn hub");
+    let pem = std::fs::read(&cert).expect("cert");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .tls_info(true)
+        .build()
+        .expect("client");
+    let hub = TlsHub {
+        child,
+        dir,
+        base: format!("https://127.0.0.1:{port}"),
+        client,
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(response) = hub.client.get(format!("{}/healthz", hub.base)).send().await {
+            if response.status() == StatusCode::OK {
+                return hub;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "TLS hub did not answer; log:\n{}",
+        std::fs::read_to_string(hub.dir.join("hub.log")).unwrap_or_default()
+    );
+}
+
+fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
+    response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .map(<[u8]>::to_vec)
+        .expect("TLS info")
+}
+
+/// A-SUB-10, B-SUB-12: HTTPS with HTTP/2 (ALPN); subscribe and publish over h2; SIGHUP reloads
+/// the certificate for new connections without dropping an open stream.
+#[tokio::test]
+async fn a_sub_10_tls_http2_and_certificate_reload() {
+    if crate::harness::skip_if_external() {
+        return;
+    }
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let hub = start_tls_hub(&key).await;
+    let topic = uniq("tls");
+    let url = format!(
+        "{}/.well-known/mercure?topic={}",
+        hub.base,
+        crate::harness::pct(&topic)
+    );
+    let subscription = hub.client.get(&url);
+    let mut stream = SseStream::open(subscription).await;
+    let token = crate::tokens::sign_hs(
+        "HS256",
+        &key,
+        &crate::tokens::publish_claims(serde_json::json!(["*"])),
+    );
+    let publish = |data: &'static str| {
+        hub.client
+            .post(format!("{}/.well-known/mercure", hub.base))
+            .bearer_auth(&token)
+            .form(&[("topic", topic.as_str()), ("data", data)])
+            .send()
+    };
+    let first = publish("before reload").await.expect("publish");
+    assert_eq!(
+        first.version(),
+        reqwest::Version::HTTP_2,
+        "ALPN must select h2"
+    );
+    let old_certificate = peer_certificate(&first);
+    let id = first.text().await.expect("id");
+    assert_eq!(stream.expect_event(&id).await.data(), "before reload");
+
+    let (cert, key_file) = self_signed(&hub.dir, "second");
+    std::fs::copy(&cert, hub.dir.join("live.crt")).expect("copy");
+    std::fs::copy(&key_file, hub.dir.join("live.key")).expect("copy");
+    // SAFETY: kill(2) on our own child.
+    let rc = unsafe { libc::kill(hub.child.id() as libc::pid_t, libc::SIGHUP) };
+    assert_eq!(rc, 0);
+    let pem = std::fs::read(&cert).expect("cert");
+    let fresh_client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .tls_info(true)
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + WAIT;
+    let new_certificate = loop {
+        if let Ok(response) = fresh_client
+            .get(format!("{}/healthz", hub.base))
+            .send()
+            .await
+        {
+            break peer_certificate(&response);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reloaded certificate was never presented"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_ne!(new_certificate, old_certificate);
+    let second = publish("after reload")
+        .await
+        .expect("publish on the old connection");
+    let id = second.text().await.expect("id");
+    assert_eq!(
+        stream.expect_event(&id).await.data(),
+        "after reload",
+        "the open stream survives the reload"
+    );
+}
