@@ -1,16 +1,18 @@
 //! The classic `mercure` claim (protocol.md A-AUTH-8, A-AUTH-9, A-LIM-3).
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
 use super::TokenError;
+use crate::topic::{Matcher, Selector};
 
 /// Most entries in `mercure.publish` or `mercure.subscribe` (A-LIM-3).
 pub const MAX_CLAIM_ENTRIES: usize = 1000;
 
 /// Rights carried by a verified classic token.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Claims {
     /// `mercure.publish`; `None` when absent or null.
     pub publish: Option<Vec<String>>,
@@ -20,9 +22,41 @@ pub struct Claims {
     pub payload: Option<Value>,
     /// `exp` in seconds since the epoch.
     pub expires_at: Option<f64>,
+    /// `publish` and `subscribe` compiled once per verified token (tokens are cached), not
+    /// once per request.
+    publish_grants: OnceLock<Vec<Selector>>,
+    subscribe_grants: OnceLock<Vec<Selector>>,
+}
+
+impl PartialEq for Claims {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.publish,
+            &self.subscribe,
+            &self.payload,
+            self.expires_at,
+        ) == (
+            &other.publish,
+            &other.subscribe,
+            &other.payload,
+            other.expires_at,
+        )
+    }
 }
 
 impl Claims {
+    /// `mercure.publish` as selectors (none when absent).
+    pub fn publish_grants(&self, matcher: &Matcher) -> &[Selector] {
+        self.publish_grants
+            .get_or_init(|| compile(matcher, self.publish.as_deref()))
+    }
+
+    /// `mercure.subscribe` as selectors (none when absent).
+    pub fn subscribe_grants(&self, matcher: &Matcher) -> &[Selector] {
+        self.subscribe_grants
+            .get_or_init(|| compile(matcher, self.subscribe.as_deref()))
+    }
+
     /// Reads and checks the claims of a token whose signature is already verified.
     pub fn from_payload(payload: &Value) -> Result<Self, TokenError> {
         let object = payload
@@ -55,6 +89,14 @@ impl Claims {
         }
         Ok(claims)
     }
+}
+
+fn compile(matcher: &Matcher, sources: Option<&[String]>) -> Vec<Selector> {
+    sources
+        .unwrap_or_default()
+        .iter()
+        .map(|source| matcher.selector(source))
+        .collect()
 }
 
 fn numeric_date(

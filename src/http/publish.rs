@@ -127,7 +127,7 @@ fn update_from(fields: &Pairs) -> Result<Update, InvalidUpdate> {
 /// Steps 8–9 of A-PUB-12: every topic covered by `mercure.publish`, none reserved.
 fn authorize(update: &Update, claims: &Claims, state: &AppState) -> Result<(), Refusal> {
     let hub = &state.hub;
-    let grants = hub.selectors(claims.publish.iter().flatten().map(String::as_str));
+    let grants = claims.publish_grants(hub.matcher());
     let covered = update.topics.iter().all(|topic| {
         grants
             .iter()

@@ -53,8 +53,7 @@ fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Re
         .ok_or(Refusal::TooManyRequests)?;
     let private_access = claims
         .as_ref()
-        .and_then(|c| c.subscribe.as_deref())
-        .map(|grants| hub.selectors(grants.iter().map(String::as_str)))
+        .map(|c| c.subscribe_grants(hub.matcher()).to_vec())
         .unwrap_or_default();
     let subscription = hub
         .subscribe(Request {

@@ -81,7 +81,7 @@ fn authorize(request: &HttpRequest, state: &AppState) -> Result<(), TokenError> 
         auth::subscriber_claims(Some(verifier), false, &sources)?.ok_or(TokenError::Missing)?;
     let target = request_target(request);
     let hub = &state.hub;
-    let grants = hub.selectors(claims.subscribe.iter().flatten().map(String::as_str));
+    let grants = claims.subscribe_grants(hub.matcher());
     if grants
         .iter()
         .any(|grant| hub.matcher().matches(grant, &target))
