@@ -1,0 +1,742 @@
+//! Real clients against the real hub binary: headless Chromium (native `EventSource`, restart and
+//! resume, cookie, CORS, the debugger UI), Node's `eventsource` package, the Symfony Mercure
+//! component (PHP), and NGINX as a reverse proxy in front of the hub.
+//!
+//! Each test starts `quicksilver serve` on a free port in a temporary directory, then runs the
+//! client as a child process (`node --test`, `php`, `nginx`) and asserts its exit status. A test
+//! whose tool is not installed prints `SKIP: …` and passes: `bash .ci/run` installs everything.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// The shared secret of the test hubs (publisher and subscriber keys alike).
+const KEY: &str = "clients-test-secret-0123456789abcdef0123456789";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn browser_dir() -> PathBuf {
+    repo().join("tests").join("browser")
+}
+
+// ---- Skipping when a tool is absent -----------------------------------------------------------
+
+fn skip(tool: &str) {
+    // Written to the real stderr, past the test harness's output capture, so that a skipped
+    // client test is visible in a plain `cargo test` run.
+    let stars = "*".repeat(78);
+    let message =
+        format!("\n{stars}\nSKIP: {tool} not installed (bash .ci/run installs it)\n{stars}\n");
+    let _ = std::io::stderr().write_all(message.as_bytes());
+}
+
+fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// `node` and `tests/browser/node_modules/<package>`, or a SKIP message.
+fn node_with(package: &str) -> bool {
+    if !runs("node", &["--version"]) {
+        skip("node");
+        return false;
+    }
+    if !browser_dir().join("node_modules").join(package).exists() {
+        skip(&format!(
+            "tests/browser/node_modules/{package} (npm ci --prefix tests/browser)"
+        ));
+        return false;
+    }
+    true
+}
+
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("CHROMIUM_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if path.exists() {
+        Some(path)
+    } else {
+        skip("chromium");
+        None
+    }
+}
+
+fn nginx() -> Option<PathBuf> {
+    for candidate in ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"] {
+        if Path::new(candidate).exists() {
+            return Some(PathBuf::from(candidate));
+        }
+    }
+    if runs("nginx", &["-v"]) {
+        return Some(PathBuf::from("nginx"));
+    }
+    skip("nginx");
+    None
+}
+
+// ---- Temporary directories, ports, the hub ------------------------------------------------------
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "qs-clients-{label}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// The status of `GET /healthz`, with a raw HTTP/1.1 request.
+fn healthz(port: u16) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A hub process on a fixed port and data directory, restartable, killed on drop.
+struct Hub {
+    port: u16,
+    dir: TempDir,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Hub {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let dir = TempDir::new("hub");
+        let mut hub = Self {
+            port: free_port(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            dir,
+            child: None,
+        };
+        hub.spawn();
+        hub
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
+        command.current_dir(&self.dir.0);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("QUICKSILVER_LOG", "warn")
+            .env("QUICKSILVER_PUBLISHER_JWT_KEY", KEY)
+            .env("QUICKSILVER_SUBSCRIBER_JWT_KEY", KEY)
+            .env("QUICKSILVER_DATA_DIR", self.dir.0.join("data"))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.0.join("hub.log"))
+                    .expect("hub log file"),
+            );
+        let mut child = command.spawn().expect("start the hub");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while healthz(self.port) != Some(200) {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the hub exited with {status}:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "the hub never became healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child = Some(child);
+    }
+
+    /// Kills the hub (SIGKILL: acknowledged events must survive anything) and starts it again on
+    /// the same port with the same data directory.
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("hub.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A tiny HTTP control endpoint for the Node tests: `POST /restart` restarts the hub and answers
+/// once it is healthy again.
+struct Control {
+    url: String,
+    stop: Arc<Mutex<bool>>,
+    port: u16,
+}
+
+impl Control {
+    fn start(hub: Weak<Mutex<Hub>>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the control port");
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(Mutex::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if *stopped.lock().unwrap() {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut request_line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                // Skip the headers.
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let hub = hub.upgrade();
+                let status =
+                    if let (true, Some(hub)) = (request_line.starts_with("POST /restart "), hub) {
+                        hub.lock().unwrap().restart();
+                        "204 No Content"
+                    } else {
+                        "404 Not Found"
+                    };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            stop,
+            port,
+        }
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        *self.stop.lock().unwrap() = true;
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+// ---- Running the clients ------------------------------------------------------------------------
+
+/// Runs a client to completion (bounded by `limit`) and panics with its output unless it succeeds.
+fn run_client(mut command: Command, what: &str, limit: Duration, hub_log: impl Fn() -> String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the client") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = Output {
+        status: status.unwrap_or_else(|| child.wait().unwrap()),
+        stdout: out.join().unwrap().into_bytes(),
+        stderr: err.join().unwrap().into_bytes(),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if status.is_none() || !output.status.success() {
+        panic!(
+            "{what} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- hub log ---\n{}",
+            if status.is_none() {
+                format!("killed after {limit:?}")
+            } else {
+                output.status.to_string()
+            },
+            hub_log()
+        );
+    }
+    // Visible with --nocapture; the test runner's summary lines show what ran.
+    println!("{stdout}{stderr}");
+}
+
+fn node_test(files: &[&str], env: &[(&str, String)]) -> Command {
+    let mut command = Command::new("node");
+    command
+        .current_dir(browser_dir())
+        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .args(files);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("HUB_KEY", KEY);
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    command
+}
+
+// ---- The tests ----------------------------------------------------------------------------------
+
+/// Chromium: native EventSource, resume across a hub restart, cookie authorization, CORS from
+/// another origin, and the debugger UI clicked through (screenshots in target/browser-results/).
+#[test]
+fn browser() {
+    if !node_with("playwright-core") {
+        return;
+    }
+    let Some(chromium) = chromium() else { return };
+    let static_port = free_port();
+    let static_origin = format!("http://127.0.0.1:{static_port}");
+    let hub = Hub::start(&[
+        ("QUICKSILVER_UI", "true"),
+        ("QUICKSILVER_ANONYMOUS", "true"),
+        ("QUICKSILVER_SUBSCRIPTIONS", "true"),
+        ("QUICKSILVER_CORS_ORIGINS", &static_origin),
+        ("QUICKSILVER_HEARTBEAT", "5s"),
+    ]);
+    let hub_url = hub.url();
+    let hub = Arc::new(Mutex::new(hub));
+    let control = Control::start(Arc::downgrade(&hub));
+    let results = repo().join("target").join("browser-results");
+    std::fs::create_dir_all(&results).expect("create target/browser-results");
+    let command = node_test(
+        &["browser.test.js", "ui.test.js", "restart.test.js"],
+        &[
+            ("HUB_URL", hub_url),
+            ("CONTROL_URL", control.url.clone()),
+            ("STATIC_PORT", static_port.to_string()),
+            ("CHROMIUM_PATH", chromium.display().to_string()),
+            ("RESULTS_DIR", results.display().to_string()),
+        ],
+    );
+    let log_hub = hub.clone();
+    run_client(
+        command,
+        "node --test (Chromium)",
+        Duration::from_secs(150),
+        || log_hub.lock().map(|h| h.log()).unwrap_or_default(),
+    );
+}
+
+/// Node's `eventsource` package with an `Authorization` header, private updates and resume.
+#[test]
+fn node_eventsource() {
+    if !node_with("eventsource") {
+        return;
+    }
+    let hub = Hub::start(&[("QUICKSILVER_TRANSPORT", "memory")]);
+    let command = node_test(&["node.test.js"], &[("HUB_URL", hub.url())]);
+    run_client(
+        command,
+        "node --test (eventsource)",
+        Duration::from_secs(60),
+        || hub.log(),
+    );
+}
+
+/// The Symfony Mercure component publishes with its own token handling, as a Symfony app would.
+#[test]
+fn php_symfony_mercure() {
+    if !runs("php", &["--version"]) {
+        return skip("php");
+    }
+    if !Path::new("/usr/share/php/Symfony/Component/Mercure/autoload.php").exists() {
+        return skip("php-symfony-mercure");
+    }
+    let hub = Hub::start(&[("QUICKSILVER_TRANSPORT", "memory")]);
+    let mut command = Command::new("php");
+    command
+        .arg(repo().join("tests").join("php").join("symfony_mercure.php"))
+        .env("HUB_URL", hub.url())
+        .env("HUB_KEY", KEY);
+    run_client(
+        command,
+        "php symfony_mercure.php",
+        Duration::from_secs(60),
+        || hub.log(),
+    );
+}
+
+// ---- NGINX in front ------------------------------------------------------------------------------
+
+/// The `location` block of docs/nginx.md, as tested (the doc must contain each of these lines).
+const NGINX_LOCATION: &str = "
+        location /.well-known/mercure {
+            proxy_pass http://quicksilver;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_buffering off;
+            proxy_cache off;
+            proxy_read_timeout 3s;
+        }
+";
+
+struct Nginx {
+    child: Child,
+    dir: TempDir,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(binary: &Path, hub_port: u16) -> Self {
+        let dir = TempDir::new("nginx");
+        let port = free_port();
+        let root = dir.0.display();
+        // proxy_read_timeout is 3 s here and the hub's heartbeat 1 s: only the heartbeats keep
+        // an idle stream open (docs/nginx.md uses 1h/40s).
+        let config = format!(
+            "daemon off;
+master_process off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {root}/access.log;
+    client_body_temp_path {root}/client_body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream quicksilver {{
+        server 127.0.0.1:{hub_port};
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        server_name localhost;
+{NGINX_LOCATION}
+        location / {{ return 404; }}
+    }}
+}}
+"
+        );
+        let config_path = dir.0.join("nginx.conf");
+        std::fs::write(&config_path, config).expect("write nginx.conf");
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-c")
+            .arg(&config_path)
+            .arg("-e")
+            .arg(dir.0.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let mut nginx = Self { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = nginx.child.try_wait() {
+                panic!("nginx exited with {status}:\n{}", nginx.log());
+            }
+            assert!(Instant::now() < deadline, "nginx never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        nginx
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An event stream read line by line on a thread.
+struct Stream {
+    lines: mpsc::Receiver<String>,
+    status: u16,
+    headers: String,
+}
+
+impl Stream {
+    fn open(port: u16, target: &str, last_event_id: Option<&str>) -> Self {
+        let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let cursor = last_event_id
+            .map(|id| format!("Last-Event-ID: {id}\r\n"))
+            .unwrap_or_default();
+        write!(
+            socket,
+            "GET {target} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n{cursor}\r\n"
+        )
+        .expect("send the request");
+        let mut reader = BufReader::new(socket);
+        let mut headers = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read the head");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            headers.push_str(&line);
+        }
+        let status = headers
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let (sender, lines) = mpsc::channel();
+        let chunked = headers
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                let text = line.trim_end_matches(['\r', '\n']).to_owned();
+                line.clear();
+                // Chunk-size lines are hex digits only; SSE lines never are (they have a colon
+                // or are empty).
+                if chunked && !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    continue;
+                }
+                if sender.send(text).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            lines,
+            status,
+            headers,
+        }
+    }
+
+    /// The next line, `None` after `timeout` or when the stream ended.
+    fn line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// The ids of the next `count` events (skipping comments), within `timeout`.
+    fn ids(&self, count: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut ids = Vec::new();
+        while ids.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.line(left) {
+                Some(line) => {
+                    if let Some(id) = line.strip_prefix("id: ") {
+                        ids.push(id.to_owned());
+                    }
+                }
+                None => break,
+            }
+        }
+        ids
+    }
+}
+
+fn publish(hub_port: u16, token: &str, topic: &str, id: &str) {
+    let body = format!("topic={topic}&id={id}&data=hello+{id}");
+    let mut socket = TcpStream::connect(("127.0.0.1", hub_port)).expect("connect to publish");
+    write!(
+        socket,
+        "POST /.well-known/mercure HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("publish");
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).expect("publish answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "publish: {answer}");
+}
+
+fn publisher_token() -> String {
+    let claims = serde_json::json!({"mercure": {"publish": ["*"], "subscribe": ["*"]}});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(KEY.as_bytes()).expect("an HMAC key"),
+    )
+    .expect("sign a token")
+}
+
+/// NGINX in front, configured as docs/nginx.md says: events stream through unbuffered, the
+/// hub's heartbeats keep idle streams open past `proxy_read_timeout`, and `Last-Event-ID`
+/// reaches the hub so that a reconnecting client resumes without loss.
+#[test]
+fn nginx_reverse_proxy() {
+    let Some(binary) = nginx() else { return };
+    let doc = std::fs::read_to_string(repo().join("docs").join("nginx.md")).expect("docs/nginx.md");
+    for line in NGINX_LOCATION
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if line.starts_with("proxy_read_timeout") {
+            continue; // shortened here so that the test is quick
+        }
+        assert!(
+            doc.contains(line),
+            "docs/nginx.md lacks the tested line {line:?}"
+        );
+    }
+    let hub = Hub::start(&[
+        ("QUICKSILVER_TRANSPORT", "memory"),
+        ("QUICKSILVER_HEARTBEAT", "1s"),
+        ("QUICKSILVER_ANONYMOUS", "true"),
+    ]);
+    let nginx = Nginx::start(&binary, hub.port);
+    let token = publisher_token();
+    let topic = "https://example.com/proxied";
+    let target = "/.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fproxied";
+
+    // Streaming: each event arrives through the proxy on its own, promptly.
+    let stream = Stream::open(nginx.port, target, None);
+    assert_eq!(
+        stream.status,
+        200,
+        "{}\n{}\n{}",
+        stream.headers,
+        nginx.log(),
+        hub.log()
+    );
+    assert!(
+        stream
+            .headers
+            .to_ascii_lowercase()
+            .contains("text/event-stream"),
+        "{}",
+        stream.headers
+    );
+    // The opening comment, flushed at once.
+    assert_eq!(
+        stream.line(Duration::from_secs(5)).as_deref(),
+        Some(":"),
+        "the stream's opening comment must pass through unbuffered"
+    );
+    for id in ["p-1", "p-2"] {
+        let sent = Instant::now();
+        publish(hub.port, &token, topic, id);
+        assert_eq!(stream.ids(1, Duration::from_secs(2)), vec![id.to_owned()]);
+        assert!(
+            sent.elapsed() < Duration::from_millis(1500),
+            "the proxy held the event back"
+        );
+    }
+
+    // Heartbeats: idle for longer than proxy_read_timeout (3 s), the stream stays open.
+    let idle_until = Instant::now() + Duration::from_secs(4);
+    let mut heartbeats = 0;
+    while Instant::now() < idle_until {
+        match stream.line(Duration::from_millis(500)) {
+            Some(line) if line.starts_with(':') => heartbeats += 1,
+            Some(_) => {}
+            None => {}
+        }
+    }
+    assert!(
+        heartbeats >= 2,
+        "expected heartbeats through the proxy, got {heartbeats}"
+    );
+    publish(hub.port, &token, topic, "p-3");
+    assert_eq!(
+        stream.ids(1, Duration::from_secs(3)),
+        vec!["p-3".to_owned()],
+        "the idle stream survived proxy_read_timeout thanks to heartbeats\n{}",
+        nginx.log()
+    );
+    drop(stream);
+
+    // Resume: events published while disconnected are replayed after Last-Event-ID.
+    publish(hub.port, &token, topic, "p-4");
+    publish(hub.port, &token, topic, "p-5");
+    let resumed = Stream::open(nginx.port, target, Some("p-3"));
+    assert_eq!(resumed.status, 200);
+    assert!(
+        resumed.headers.contains("p-3"),
+        "Last-Event-ID echoed back through the proxy: {}",
+        resumed.headers
+    );
+    assert_eq!(
+        resumed.ids(2, Duration::from_secs(3)),
+        vec!["p-4".to_owned(), "p-5".to_owned()]
+    );
+}
