@@ -31,9 +31,7 @@ const NO_OP_DIRECTIVES: &[&str] = &[
 /// Directives of the reference hub that have no Quicksilver equivalent yet.
 const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "demo",
-    "debugger",
     "playground",
-    "dispatch_timeout",
     "resource_identifier",
     "name",
 ];
@@ -198,12 +196,14 @@ fn directive(
     match name {
         "anonymous" => flag("anonymous"),
         "subscriptions" => flag("subscriptions"),
-        "ui" => flag("ui"),
+        // `debugger` is the 1.0 name of `ui` (C-UI-1).
+        "ui" | "debugger" => flag("ui"),
         "cors_origins" => list("cors_origins", args, origin),
         "publish_origins" => list("publish_origins", args, origin),
         "cookie_name" => one("cookie_name"),
         "heartbeat" => one("heartbeat"),
         "write_timeout" => one("write_timeout"),
+        "dispatch_timeout" => one("dispatch_timeout"),
         "max_request_body_size" => one("max_request_body_size"),
         "publisher_jwks_url" => one("publisher_jwks_url"),
         "subscriber_jwks_url" => one("subscriber_jwks_url"),
