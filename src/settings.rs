@@ -65,6 +65,8 @@ pub struct Settings {
     pub sled_cache_size: u64,
     /// The debugging UI at `/.well-known/mercure/ui/` (protocol.md C-UI-1).
     pub ui: bool,
+    /// The demo echo endpoints (A-DISC-3, C-UI-3); implies `ui`.
+    pub demo: bool,
     /// Longest a write to a subscriber may stall before its connection is closed (C-TMO-2).
     pub dispatch_timeout: Option<Duration>,
     /// Longest a graceful shutdown waits for streams to end on their own (C-SHUT-1).
@@ -124,7 +126,8 @@ impl Settings {
                 config::Durability::Periodic => Durability::Periodic,
             },
             sled_cache_size: config.sled_cache_size,
-            ui: config.ui,
+            ui: config.ui || config.demo,
+            demo: config.demo,
         })
     }
 

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 pub use error::BenchError;
 pub use scenario::{fanout, history, idle, publish as publish_scenario, resume};
-pub use target::{raise_fd_limit, Target};
+pub use target::{raise_fd_limit, Flavor, Target};
 
 /// A scenario and its options.
 #[derive(Debug, Clone)]
@@ -50,6 +50,7 @@ pub enum Report {
 
 /// Runs a scenario on the current runtime (the binary uses a current-thread runtime).
 pub async fn run(target: &Target, scenario: &Scenario) -> Result<Report, BenchError> {
+    check_flavor(target, scenario)?;
     local(async {
         Ok(match scenario {
             Scenario::Publish(o) => Report::Publish(publish_scenario::run(target, o).await?),
@@ -60,6 +61,21 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Report, BenchEr
         })
     })
     .await
+}
+
+/// Nchan has no event ids in publish responses and no selectors: only some scenarios fit.
+fn check_flavor(target: &Target, scenario: &Scenario) -> Result<(), BenchError> {
+    let fits = match scenario {
+        Scenario::Publish(_) | Scenario::Idle(_) => true,
+        Scenario::Fanout(o) => o.selector == fanout::Selector::Exact,
+        Scenario::History(_) | Scenario::Resume(_) => false,
+    };
+    if target.flavor == Flavor::Nchan && !fits {
+        return Err(BenchError::Options(
+            "with --flavor nchan only publish, idle and fanout --selector exact run".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `future` inside a `LocalSet`, so that scenarios can `spawn_local` tasks sharing `Rc` state.

@@ -7,7 +7,7 @@ use tokio::io::AsyncWriteExt;
 use super::error::BenchError;
 use super::http::Conn;
 use super::subscribe::status_error;
-use super::target::Target;
+use super::target::{nchan_channel, Flavor, Target};
 
 /// One HTTP/1.1 connection that publishes updates; reconnects after the hub closes it.
 pub struct Publisher {
@@ -71,13 +71,16 @@ impl Publisher {
         if head.close {
             self.conn = None;
         }
-        if head.status != 200 {
+        if !(200..300).contains(&head.status) {
             return Err(status_error("publish", head.status, &self.response));
         }
         Ok(())
     }
 
     fn build_request(&mut self, topic: &str, data: &[u8]) {
+        if self.target.flavor == Flavor::Nchan {
+            return self.build_nchan_request(topic, data);
+        }
         self.form.clear();
         self.form.extend_from_slice(b"topic=");
         encode_into(&mut self.form, topic.as_bytes());
@@ -96,6 +99,20 @@ impl Publisher {
         }
         self.request.extend_from_slice(b"\r\n");
         self.request.extend_from_slice(&self.form);
+    }
+}
+
+impl Publisher {
+    fn build_nchan_request(&mut self, topic: &str, data: &[u8]) {
+        self.request.clear();
+        let _ = write!(
+            self.request,
+            "POST /pub/{} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            nchan_channel(topic),
+            self.target.host,
+            data.len()
+        );
+        self.request.extend_from_slice(data);
     }
 }
 

@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 use super::error::BenchError;
 use super::http::{ChunkDecoder, Conn, Framing};
 use super::sse::{Event, Parser};
-use super::target::Target;
+use super::target::{nchan_channel, Flavor, Target};
 
 /// Read buffer of a subscription; grows only if a single event is larger.
 const READ_BUFFER: usize = 16 * 1024;
@@ -147,14 +147,11 @@ impl Subscription {
 
 fn request_bytes(target: &Target, request: Request<'_>) -> Vec<u8> {
     let mut wire = Vec::with_capacity(256);
-    let _ = write!(wire, "GET {}?", target.path);
-    for (i, topic) in request.topics.iter().enumerate() {
-        if i > 0 {
-            wire.push(b'&');
-        }
-        wire.extend_from_slice(b"topic=");
-        for piece in url::form_urlencoded::byte_serialize(topic.as_bytes()) {
-            wire.extend_from_slice(piece.as_bytes());
+    match target.flavor {
+        Flavor::Mercure => mercure_target(&mut wire, target, request),
+        Flavor::Nchan => {
+            let channel = nchan_channel(request.topics.first().copied().unwrap_or_default());
+            let _ = write!(wire, "GET /sub/{channel}");
         }
     }
     let _ = write!(
@@ -170,6 +167,19 @@ fn request_bytes(target: &Target, request: Request<'_>) -> Vec<u8> {
     }
     wire.extend_from_slice(b"\r\n");
     wire
+}
+
+fn mercure_target(wire: &mut Vec<u8>, target: &Target, request: Request<'_>) {
+    let _ = write!(wire, "GET {}?", target.path);
+    for (i, topic) in request.topics.iter().enumerate() {
+        if i > 0 {
+            wire.push(b'&');
+        }
+        wire.extend_from_slice(b"topic=");
+        for piece in url::form_urlencoded::byte_serialize(topic.as_bytes()) {
+            wire.extend_from_slice(piece.as_bytes());
+        }
+    }
 }
 
 pub(crate) fn status_error(what: &'static str, status: u16, body: &[u8]) -> BenchError {

@@ -10,6 +10,27 @@ use super::error::BenchError;
 /// Connections per source address before spreading over 127.0.0.x (the ephemeral range holds ~28k).
 const PER_SOURCE_ADDRESS: usize = 20_000;
 
+/// Which publish/subscribe API the hub speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// The Mercure protocol: `POST path` with a form, `GET path?topic=…`.
+    #[default]
+    Mercure,
+    /// Nginx + Nchan, for comparison: `POST /pub/<channel>` with the raw payload,
+    /// `GET /sub/<channel>`; a channel is the topic with non-alphanumerics replaced by `_`.
+    /// Exact selectors only; no event ids are returned, so `resume` cannot run.
+    Nchan,
+}
+
+/// The Nchan channel id for a topic.
+pub fn nchan_channel(topic: &str) -> String {
+    topic
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
 /// A Mercure hub endpoint and the credentials to use against it.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -29,6 +50,7 @@ pub struct Target {
     pub connect_rate: u32,
     /// Print a progress line on stderr every few seconds.
     pub progress: bool,
+    pub flavor: Flavor,
 }
 
 impl Target {
@@ -66,6 +88,7 @@ impl Target {
             hub_pid: None,
             connect_rate: 5_000,
             progress: false,
+            flavor: Flavor::Mercure,
         })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use quicksilver::bench::{
-    self, fanout, history, idle, publish_scenario, resume, Report, Scenario, Target,
+    self, fanout, history, idle, publish_scenario, resume, Flavor, Report, Scenario, Target,
 };
 
 #[derive(Parser)]
@@ -128,12 +128,21 @@ struct Common {
     /// New connections per second.
     #[arg(long, default_value_t = 5_000)]
     connect_rate: u32,
+    /// The hub's API: mercure, or nchan (Nginx + Nchan, for comparison).
+    #[arg(long, value_enum, default_value_t = FlavorArg::Mercure)]
+    flavor: FlavorArg,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
     /// No progress lines on stderr.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FlavorArg {
+    Mercure,
+    Nchan,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -185,6 +194,10 @@ async fn target(common: &Common) -> anyhow::Result<Target> {
     target.hub_pid = common.hub_pid;
     target.connect_rate = common.connect_rate;
     target.progress = !common.quiet;
+    target.flavor = match common.flavor {
+        FlavorArg::Mercure => Flavor::Mercure,
+        FlavorArg::Nchan => Flavor::Nchan,
+    };
     Ok(target)
 }
 

@@ -55,6 +55,7 @@ impl Config {
             "sled_cache_size" => Some(integer(self.sled_cache_size)),
             "subscriptions" => Some(Value::Boolean(self.subscriptions)),
             "ui" => Some(Value::Boolean(self.ui)),
+            "demo" => Some(Value::Boolean(self.demo)),
             "publisher_jwks_url" => optional(&self.publisher_jwks_url),
             "subscriber_jwks_url" => optional(&self.subscriber_jwks_url),
             "dispatch_timeout" => Some(duration(self.dispatch_timeout)),

@@ -29,12 +29,7 @@ const NO_OP_DIRECTIVES: &[&str] = &[
 ];
 
 /// Directives of the reference hub that have no Quicksilver equivalent yet.
-const UNSUPPORTED_DIRECTIVES: &[&str] = &[
-    "demo",
-    "playground",
-    "resource_identifier",
-    "name",
-];
+const UNSUPPORTED_DIRECTIVES: &[&str] = &["resource_identifier", "name"];
 
 /// The settings given by the image's variables, in application order.
 pub(super) fn overlay(
@@ -198,6 +193,8 @@ fn directive(
         "subscriptions" => flag("subscriptions"),
         // `debugger` is the 1.0 name of `ui` (C-UI-1).
         "ui" | "debugger" => flag("ui"),
+        // `playground` is the 1.0 name of `demo` (C-UI-3).
+        "demo" | "playground" => flag("demo"),
         "cors_origins" => list("cors_origins", args, origin),
         "publish_origins" => list("publish_origins", args, origin),
         "cookie_name" => one("cookie_name"),

@@ -42,6 +42,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("sled_cache_size", Kind::Text),
     ("subscriptions", Kind::Bool),
     ("ui", Kind::Bool),
+    ("demo", Kind::Bool),
     ("publisher_jwks_url", Kind::Text),
     ("subscriber_jwks_url", Kind::Text),
     ("dispatch_timeout", Kind::Text),
@@ -136,6 +137,8 @@ pub struct Config {
     pub sled_cache_size: u64,
     pub subscriptions: bool,
     pub ui: bool,
+    /// Development-only echo endpoints for discovery and cookies (implies `ui`).
+    pub demo: bool,
     /// A JWK Set (`file://` or `https://`) that verifies publisher tokens instead of the key.
     pub publisher_jwks_url: Option<String>,
     /// A JWK Set that verifies subscriber tokens instead of the key.
@@ -186,6 +189,7 @@ impl Default for Config {
             sled_cache_size: 64 << 20,
             subscriptions: false,
             ui: false,
+            demo: false,
             publisher_jwks_url: None,
             subscriber_jwks_url: None,
             dispatch_timeout: Duration::from_secs(5),

@@ -162,9 +162,12 @@ fn extra_directive_errors_name_the_line_and_directive() {
         message,
         "MERCURE_EXTRA_DIRECTIVES line 2: frobnicate: unknown directive"
     );
-    let message = error("", &env("demo"));
+    let message = error(
+        "",
+        &env("resource_identifier https://hub.example.com/.well-known/mercure"),
+    );
     assert!(
-        message.contains("demo: not supported by Quicksilver yet"),
+        message.contains("resource_identifier: not supported by Quicksilver yet"),
         "{message}"
     );
     let message = error("", &env("heartbeat soon"));

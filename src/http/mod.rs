@@ -3,6 +3,7 @@
 pub mod admin;
 pub use tls::{CertificateStore, TlsError};
 mod cors;
+mod demo;
 mod limits;
 mod publish;
 mod respond;
@@ -147,6 +148,10 @@ async fn route(
         "/metrics" if state.settings.metrics && request.method() == Method::GET => {
             admin::metrics(&state)
         }
+        path if state.settings.demo && demo::is_demo_path(path) => {
+            demo::handle(&request, &state.settings)
+        }
+        "/" if state.settings.demo && request.method() == Method::GET => demo::redirect_to_ui(),
         path if state.settings.ui
             && (path.starts_with(ui::UI_PATH) || path.starts_with(ui::DEBUG_PATH)) =>
         {
