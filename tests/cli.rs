@@ -757,8 +757,8 @@ fn config_check_names_the_error_location() {
             "MERCURE_EXTRA_DIRECTIVES line 2: mystery: unknown directive",
         ),
         (
-            &[("MERCURE_EXTRA_DIRECTIVES", "demo")],
-            "demo: not supported by Quicksilver yet",
+            &[("MERCURE_EXTRA_DIRECTIVES", "name other")],
+            "name: not supported by Quicksilver yet",
         ),
         (
             &[(

@@ -366,7 +366,7 @@ proptest! {
             select(vec!["a", "Z", "0", "-", ".", "_", "~", ",", "%20", "%2f", "%C3%A9"]),
             0..8,
         ).prop_map(|v| v.concat()),
-        bad in select(vec!["/", "?", "é", " ", "=", "#", "%", "%G0", "{", "}"]),
+        bad in select(vec!["/", "?", "é", " ", "=", "#", "%Z", "%G0", "{", "}"]),
         pos in 0usize..3,
     ) {
         let m = Matcher::default();
