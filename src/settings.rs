@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::auth::{KeyError, OriginError, OriginList, Verifier};
 use crate::config::{self, Config, Transport};
-use crate::log::{Durability, EventLog, LogError, MemoryLog, Retention, SledLog};
+use crate::log::{Durability, EventLog, LogError, MemoryLog, RedisLog, Retention, SledLog};
 
 #[derive(Debug, Error)]
 pub enum SettingsError {
@@ -31,8 +31,6 @@ pub enum SettingsError {
     TlsPair,
     #[error("subscriber_queue_size must be at least 1")]
     QueueSize,
-    #[error("{0} is not available in this version of Quicksilver yet")]
-    NotAvailable(&'static str),
 }
 
 /// How requests are authorized.
@@ -63,6 +61,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub durability: Durability,
     pub sled_cache_size: u64,
+    pub redis_url: String,
+    pub redis_key_prefix: String,
     /// The debugging UI at `/.well-known/mercure/ui/` (protocol.md C-UI-1).
     pub ui: bool,
     /// The demo echo endpoints (A-DISC-3, C-UI-3); implies `ui`.
@@ -86,9 +86,6 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(config: &Config) -> Result<Self, SettingsError> {
-        if config.transport == Transport::Redis {
-            return Err(SettingsError::NotAvailable("transport = \"redis\""));
-        }
         if config.subscriber_queue_size == 0 {
             return Err(SettingsError::QueueSize);
         }
@@ -126,6 +123,8 @@ impl Settings {
                 config::Durability::Periodic => Durability::Periodic,
             },
             sled_cache_size: config.sled_cache_size,
+            redis_url: config.redis_url.clone(),
+            redis_key_prefix: config.redis_key_prefix.clone(),
             ui: config.ui || config.demo,
             demo: config.demo,
         })
@@ -140,7 +139,12 @@ impl Settings {
                 self.durability,
                 self.sled_cache_size,
             )?),
-            Transport::Memory | Transport::Redis => Arc::new(MemoryLog::new(self.retention)),
+            Transport::Redis => Arc::new(RedisLog::open(
+                &self.redis_url,
+                &self.redis_key_prefix,
+                self.retention,
+            )?),
+            Transport::Memory => Arc::new(MemoryLog::new(self.retention)),
         })
     }
 }

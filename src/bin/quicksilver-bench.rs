@@ -62,6 +62,9 @@ enum Command {
         /// Give up when no event arrives for this long.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
         idle_timeout: Duration,
+        /// Pause between filling and replaying.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+        settle: Duration,
     },
     /// Disconnect, publish M events, reconnect with Last-Event-ID; R rounds.
     Resume {
@@ -243,6 +246,7 @@ fn scenario(command: Command) -> (Common, Scenario) {
             topic,
             from,
             idle_timeout,
+            settle,
         } => {
             let options = history::Options {
                 events,
@@ -252,6 +256,7 @@ fn scenario(command: Command) -> (Common, Scenario) {
                 topic,
                 from,
                 idle_timeout,
+                settle,
             };
             (common, Scenario::History(options))
         }

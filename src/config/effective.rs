@@ -53,6 +53,8 @@ impl Config {
                 Durability::Periodic => "periodic",
             }),
             "sled_cache_size" => Some(integer(self.sled_cache_size)),
+            "redis_url" => text(&mask_password(&self.redis_url)),
+            "redis_key_prefix" => text(&self.redis_key_prefix),
             "subscriptions" => Some(Value::Boolean(self.subscriptions)),
             "ui" => Some(Value::Boolean(self.ui)),
             "demo" => Some(Value::Boolean(self.demo)),
@@ -79,6 +81,17 @@ impl Config {
                 .and_then(|p| text(&p.display().to_string())),
             _ => None,
         }
+    }
+}
+
+/// `redis://user:secret@host` → `redis://user:***@host`.
+fn mask_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some(MASK));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -39,6 +39,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("history_size", Kind::Integer),
     ("history_max_age", Kind::Text),
     ("durability", Kind::Text),
+    ("redis_url", Kind::Text),
+    ("redis_key_prefix", Kind::Text),
     ("sled_cache_size", Kind::Text),
     ("subscriptions", Kind::Bool),
     ("ui", Kind::Bool),
@@ -133,6 +135,10 @@ pub struct Config {
     #[serde(deserialize_with = "units::duration")]
     pub history_max_age: Duration,
     pub durability: Durability,
+    /// The shared Redis of `transport = "redis"`: `redis://[user:password@]host:port/db`.
+    pub redis_url: String,
+    /// Prefix of every Redis key of this hub cluster.
+    pub redis_key_prefix: String,
     #[serde(deserialize_with = "units::size")]
     pub sled_cache_size: u64,
     pub subscriptions: bool,
@@ -186,6 +192,8 @@ impl Default for Config {
             history_size: 1_000_000,
             history_max_age: Duration::from_secs(30 * 24 * 3600),
             durability: Durability::Fsync,
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            redis_key_prefix: "quicksilver".into(),
             sled_cache_size: 64 << 20,
             subscriptions: false,
             ui: false,

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::{respond, tokens, AppState};
 use crate::auth::{self, TokenError};
 use crate::form;
-use crate::hub::presence::{render, Collection, SubscriptionDocument};
+use crate::hub::presence::{render, ActiveSubscription, Collection, SubscriptionDocument};
 
 pub const API_PATH: &str = "/.well-known/mercure/subscriptions";
 
@@ -127,39 +127,30 @@ fn answer(request: &HttpRequest, state: &AppState, target: &Target) -> HttpRespo
 }
 
 fn body(state: &AppState, target: &Target, id: &str, last_event_id: &str) -> Option<String> {
-    let subscribers = state.hub.active_subscribers();
-    let documents = subscribers.iter().flat_map(|subscriber| {
-        subscriber
-            .selectors
-            .iter()
-            .map(move |selector| (subscriber, selector.source()))
-    });
-    match target {
-        Target::All => {
-            let all = documents.map(|(s, selector)| SubscriptionDocument::new(s, selector, true));
-            Some(render(&Collection::new(id, last_event_id, all.collect())))
-        }
-        Target::Selector(wanted) => {
-            let matching = documents
-                .filter(|(_, selector)| selector == wanted)
-                .map(|(s, selector)| SubscriptionDocument::new(s, selector, true));
-            Some(render(&Collection::new(
-                id,
-                last_event_id,
-                matching.collect(),
-            )))
-        }
+    let active = state.hub.active_subscriptions();
+    let wanted = |subscription: &&ActiveSubscription| match target {
+        Target::All => true,
+        Target::Selector(selector) => subscription.topic == *selector,
         Target::One {
             selector,
             subscriber,
-        } => {
-            let (found, source) = documents
-                .into_iter()
-                .find(|(s, source)| s.id == *subscriber && source == selector)?;
-            let mut document = SubscriptionDocument::new(found, source, true);
+        } => subscription.topic == *selector && subscription.subscriber == *subscriber,
+    };
+    let mut documents = active
+        .iter()
+        .filter(wanted)
+        .map(|subscription| SubscriptionDocument::new(subscription, true));
+    match target {
+        Target::One { .. } => {
+            let mut document = documents.next()?;
             document.last_event_id = Some(last_event_id);
             Some(render(&document))
         }
+        _ => Some(render(&Collection::new(
+            id,
+            last_event_id,
+            documents.collect(),
+        ))),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::log::{EventLog, LogError, Position};
 use crate::metrics::{Disconnect, Metrics};
 use crate::topic::{Matcher, Selector};
 
+pub use presence::ActiveSubscription;
 pub use queue::{Closed, Queue};
 pub use stream::{EventStream, StreamOptions};
 
@@ -54,6 +55,9 @@ pub struct Subscriber {
     /// `mercure.subscribe` of its token: the topics whose private updates it may read.
     pub private_access: Vec<Selector>,
     pub queue: Queue,
+    /// With a shared log, a cursor can be ahead of what this node has delivered: live events
+    /// up to it were already seen by the client and are skipped.
+    pub skip_until: Option<Position>,
 }
 
 impl Subscriber {
@@ -122,10 +126,11 @@ impl Hub {
         queue_capacity: usize,
         subscription_events: bool,
     ) -> Arc<Self> {
+        let registry = Registry::starting_at(log.last_position());
         Arc::new(Self {
             log,
             matcher: Matcher::default(),
-            registry: Mutex::new(Registry::default()),
+            registry: Mutex::new(registry),
             queue_capacity,
             next_key: AtomicU64::new(1),
             shutting_down: Default::default(),
@@ -154,24 +159,62 @@ impl Hub {
     /// durable (A-PUB-14). Publishing never waits for a subscriber.
     pub async fn publish(&self, update: Update) -> Result<Arc<Event>, HubError> {
         let started = std::time::Instant::now();
-        let (event, position) = self.append_and_dispatch(update)?;
+        let (event, position) = self.store(update)?;
         self.log.durable(position).await?;
         self.metrics.published(started.elapsed());
         Ok(event)
     }
 
-    /// History order and delivery order are the same because both happen under one lock.
-    fn append_and_dispatch(&self, update: Update) -> Result<(Arc<Event>, Position), HubError> {
+    /// Appends the update. With a local log it is dispatched under the same lock, so history
+    /// order and delivery order are the same; a shared log's feed dispatches it instead, on
+    /// every node, in the log's order.
+    fn store(&self, update: Update) -> Result<(Arc<Event>, Position), HubError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(HubError::ShuttingDown);
         }
         let event = Arc::new(Event::new(update));
+        if self.log.shared() {
+            let position = self.log.append(event.clone())?;
+            return Ok((event, position));
+        }
         let mut registry = self.registry.lock();
         let position = self.log.append(event.clone())?;
-        let delivered = registry.dispatch(&event, &self.matcher);
-        drop(registry);
-        self.metrics.delivered(delivered);
+        self.dispatch(&mut registry, &event, position);
         Ok((event, position))
+    }
+
+    /// Delivers an event a shared log's feed read, in the log's order.
+    pub fn deliver(&self, position: Position, event: &Event) {
+        let mut registry = self.registry.lock();
+        if registry.delivered.is_some_and(|done| position <= done) {
+            return;
+        }
+        self.dispatch(&mut registry, event, position);
+    }
+
+    fn dispatch(&self, registry: &mut Registry, event: &Event, position: Position) {
+        let delivered = registry.dispatch(event, position, &self.matcher);
+        registry.delivered = Some(position);
+        self.metrics.delivered(delivered);
+    }
+
+    /// Starts the feed of a shared log from what this hub has delivered; nothing for a local
+    /// log.
+    pub fn start_feed(self: &Arc<Self>) -> Result<(), HubError> {
+        if !self.log.shared() {
+            return Ok(());
+        }
+        let from = self.registry.lock().delivered;
+        let hub = Arc::downgrade(self);
+        self.log.start_feed(
+            from,
+            Arc::new(move |position, event| {
+                if let Some(hub) = hub.upgrade() {
+                    hub.deliver(position, &event);
+                }
+            }),
+        )?;
+        Ok(())
     }
 
     /// Registers a subscriber for live events and plans its replay, atomically with respect
@@ -180,17 +223,19 @@ impl Hub {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(HubError::ShuttingDown);
         }
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let mut registry = self.registry.lock();
+        let bound = registry.delivered;
+        let (start, cursor_echo) = self.resolve(&request.cursor)?;
+        let cursor_position = start.flatten();
         let subscriber = Arc::new(Subscriber {
             id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
             payload: request.payload,
             selectors: request.selectors,
             private_access: request.private_access,
             queue: Queue::new(self.queue_capacity),
+            skip_until: cursor_position.filter(|cursor| bound.is_none_or(|b| *cursor > b)),
         });
-        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let mut registry = self.registry.lock();
-        let bound = self.log.last_position();
-        let (start, cursor_echo) = self.resolve(&request.cursor)?;
         registry.insert(key, subscriber.clone());
         drop(registry);
         self.metrics.subscriber_connected();
@@ -205,14 +250,23 @@ impl Hub {
         })
     }
 
-    /// Publishes one subscription event per selector (A-SUBS-2, A-SUBS-3) when enabled.
+    /// Publishes one subscription event per selector (A-SUBS-2, A-SUBS-3) and keeps the
+    /// cluster-wide presence list of a shared log, when enabled.
     fn announce(&self, subscriber: &Subscriber, active: bool) {
         if !self.subscription_events {
             return;
         }
-        for selector in &subscriber.selectors {
-            let update = presence::subscription_event(subscriber, selector.source(), active);
-            if let Err(error) = self.append_and_dispatch(update) {
+        for (index, subscription) in ActiveSubscription::of(subscriber).enumerate() {
+            let presence = if active {
+                self.log.presence_add(&subscriber.id, index, &subscription)
+            } else {
+                self.log.presence_remove(&subscriber.id, index)
+            };
+            if let Err(error) = presence {
+                tracing::warn!(%error, "cannot update the presence list");
+            }
+            let update = presence::subscription_event(&subscription, active);
+            if let Err(error) = self.store(update) {
                 tracing::warn!(%error, "cannot publish a subscription event");
             }
         }
@@ -225,7 +279,23 @@ impl Hub {
             .unwrap_or_else(|| "earliest".to_owned())
     }
 
-    /// Active subscribers in connection order.
+    /// Open subscriptions: of the whole cluster with a shared log, else of this hub, in
+    /// connection order.
+    pub fn active_subscriptions(&self) -> Vec<ActiveSubscription> {
+        match self.log.presence_list() {
+            Ok(Some(cluster)) => return cluster,
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the cluster presence list; listing this node only")
+            }
+        }
+        self.active_subscribers()
+            .iter()
+            .flat_map(|subscriber| ActiveSubscription::of(subscriber).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Subscribers connected to this hub, in connection order.
     pub fn active_subscribers(&self) -> Vec<Arc<Subscriber>> {
         self.registry.lock().in_connection_order()
     }

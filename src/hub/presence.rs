@@ -1,6 +1,6 @@
 //! Active subscriptions (protocol.md A.8): subscription events and the API documents.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Subscriber;
@@ -17,6 +17,29 @@ pub fn subscription_topic(selector: &str, subscriber_id: &str) -> String {
         escape_component(selector),
         escape_component(subscriber_id)
     )
+}
+
+/// One open subscription, on this node or (with a shared log) on any node of the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveSubscription {
+    pub subscriber: String,
+    pub topic: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+impl ActiveSubscription {
+    /// One entry per selector of a connection, in the connection's selector order.
+    pub fn of(subscriber: &Subscriber) -> impl Iterator<Item = ActiveSubscription> + '_ {
+        subscriber
+            .selectors
+            .iter()
+            .map(|selector| ActiveSubscription {
+                subscriber: subscriber.id.clone(),
+                topic: selector.source().to_owned(),
+                payload: subscriber.payload.clone(),
+            })
+    }
 }
 
 /// One subscription as the API and the events describe it (A-SUBS-6, A-SUBS-14).
@@ -37,16 +60,16 @@ pub struct SubscriptionDocument<'a> {
 }
 
 impl<'a> SubscriptionDocument<'a> {
-    pub fn new(subscriber: &'a Subscriber, selector: &'a str, active: bool) -> Self {
+    pub fn new(subscription: &'a ActiveSubscription, active: bool) -> Self {
         Self {
             context: Some(CONTEXT),
-            id: subscription_topic(selector, &subscriber.id),
+            id: subscription_topic(&subscription.topic, &subscription.subscriber),
             kind: "Subscription",
-            subscriber: &subscriber.id,
-            topic: selector,
+            subscriber: &subscription.subscriber,
+            topic: &subscription.topic,
             active,
             last_event_id: None,
-            payload: subscriber.payload.as_ref(),
+            payload: subscription.payload.as_ref(),
         }
     }
 }
@@ -92,8 +115,8 @@ pub fn render<T: Serialize>(document: &T) -> String {
 }
 
 /// The private update announcing that a subscription started or ended (A-SUBS-7).
-pub fn subscription_event(subscriber: &Subscriber, selector: &str, active: bool) -> Update {
-    let document = SubscriptionDocument::new(subscriber, selector, active);
+pub fn subscription_event(subscription: &ActiveSubscription, active: bool) -> Update {
+    let document = SubscriptionDocument::new(subscription, active);
     Update {
         id: generate_id(),
         topics: vec![document.id.clone()],

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::Subscriber;
 use crate::event::Event;
+use crate::log::Position;
 use crate::topic::{Matcher, Selector, Template};
 
 pub type Key = u64;
@@ -18,9 +19,18 @@ pub struct Registry {
     wildcard: Vec<Key>,
     /// Reused between publishes so dispatch allocates nothing once warm.
     candidates: Vec<Key>,
+    /// The position of the last event dispatched: the replay bound of new subscribers.
+    pub delivered: Option<Position>,
 }
 
 impl Registry {
+    pub fn starting_at(delivered: Option<Position>) -> Self {
+        Self {
+            delivered,
+            ..Self::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.subscribers.len()
     }
@@ -70,7 +80,7 @@ impl Registry {
 
     /// Hands the event to every subscriber it is for, once each (A-SUB-4, A-SUB-5); returns
     /// how many queues took it.
-    pub fn dispatch(&mut self, event: &Event, matcher: &Matcher) -> u64 {
+    pub fn dispatch(&mut self, event: &Event, position: Position, matcher: &Matcher) -> u64 {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         for topic in event.topics() {
@@ -92,6 +102,9 @@ impl Registry {
         let mut delivered = 0;
         for key in &candidates {
             if let Some(subscriber) = self.subscribers.get(key) {
+                if subscriber.skip_until.is_some_and(|skip| position <= skip) {
+                    continue;
+                }
                 if !event.update.private || subscriber.may_read_private(event, matcher) {
                     delivered += u64::from(subscriber.queue.push(&event.frame));
                 }

@@ -3,6 +3,7 @@
 mod codec;
 mod flusher;
 mod memory;
+mod redis_log;
 mod sled_log;
 #[cfg(test)]
 pub(crate) mod suite;
@@ -15,8 +16,10 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::event::Event;
+use crate::hub::ActiveSubscription;
 
 pub use memory::MemoryLog;
+pub use redis_log::RedisLog;
 pub use sled_log::{Durability, SledLog};
 
 /// Where an event sits in a log. Opaque to the hub: only compared and handed back to the log.
@@ -38,6 +41,9 @@ pub struct Retention {
     pub max_age: Duration,
 }
 
+/// Receives the events of a shared log, in the log's order.
+pub type Deliver = Arc<dyn Fn(Position, Arc<Event>) + Send + Sync>;
+
 /// An ordered, append-only history of events.
 ///
 /// Calls are synchronous and short; the hub serialises `append` with fan-out so that history
@@ -53,6 +59,37 @@ pub trait EventLog: Send + Sync {
         _position: Position,
     ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// True when other hub nodes append to the same log: then every node dispatches what its
+    /// feed reads, in the log's order, instead of dispatching on append.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Starts delivering every event appended after `from` (by any node), in order, forever.
+    fn start_feed(&self, _from: Option<Position>, _deliver: Deliver) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    /// Records an open subscription in the cluster-wide presence list (shared logs only).
+    fn presence_add(
+        &self,
+        _subscriber: &str,
+        _index: usize,
+        _subscription: &ActiveSubscription,
+    ) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    /// Removes a subscription from the cluster-wide presence list (shared logs only).
+    fn presence_remove(&self, _subscriber: &str, _index: usize) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    /// Every open subscription of the cluster; `None` for a log that is not shared.
+    fn presence_list(&self) -> Result<Option<Vec<ActiveSubscription>>, LogError> {
+        Ok(None)
     }
 
     /// Whether the store accepts reads and writes now (health checks, C-HEALTH-1).

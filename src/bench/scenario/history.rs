@@ -30,6 +30,8 @@ pub struct Options {
     pub from: String,
     /// Give up when no event arrives for this long.
     pub idle_timeout: Duration,
+    /// Pause between the fill and the replay (lets the hub finish background flushing).
+    pub settle: Duration,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
             topic: None,
             from: "earliest".into(),
             idle_timeout: Duration::from_secs(10),
+            settle: Duration::from_secs(1),
         }
     }
 }
@@ -81,6 +84,7 @@ pub async fn run(target: &Target, options: &Options) -> Result<Report, BenchErro
             )
             .await?;
             let published = report.published;
+            tokio::time::sleep(options.settle).await;
             (Some(report), published)
         }
     };

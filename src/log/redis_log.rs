@@ -1,0 +1,531 @@
+//! A history shared by several hub nodes, on a Redis stream (issue 7, docs/scaling.md).
+//!
+//! Keys, under a configurable prefix:
+//! - `{prefix}:stream` — the events, one stream entry each (field `e` = the encoded event);
+//! - `{prefix}:id:{event id}` — the stream id of the earliest entry with that event id (the
+//!   cursor index; it expires with `history_max_age`);
+//! - `{prefix}:last-id` — the id of the most recent event ever stored;
+//! - `{prefix}:presence:{node}` — the open subscriptions of one node (a hash whose lifetime each
+//!   node renews every few seconds, so a node that dies leaves the list within `PRESENCE_TTL`).
+//!
+//! An append is one Lua script (atomic on the server): add, index, trim. Every node reads the
+//! stream with a dedicated blocking connection and dispatches what it reads, in stream order, so
+//! all nodes deliver the same events in the same order with the same ids.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::{codec, Deliver, EventLog, LogError, Position, Retention};
+use crate::event::Event;
+use crate::hub::ActiveSubscription;
+
+/// Stream ids are `ms-seq`; a position packs them as `ms << SEQ_BITS | seq`.
+const SEQ_BITS: u32 = 20;
+const READ_BATCH: usize = 512;
+/// How long one `XREAD` blocks before it looks again (it returns at once when events arrive).
+const BLOCK_MS: u64 = 2000;
+/// How long a node's presence list outlives its last renewal.
+const PRESENCE_TTL: Duration = Duration::from_secs(30);
+const PRESENCE_RENEWAL: Duration = Duration::from_secs(10);
+
+const APPEND: &str = r#"
+local sid
+if tonumber(ARGV[3]) > 0 then
+  sid = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '*', 'e', ARGV[1])
+else
+  sid = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+end
+local max_age_ms = tonumber(ARGV[4])
+if max_age_ms > 0 then
+  local now = redis.call('TIME')
+  local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age_ms
+  if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', oldest) end
+  redis.call('SET', KEYS[2], sid, 'NX', 'PX', max_age_ms)
+else
+  redis.call('SET', KEYS[2], sid, 'NX')
+end
+redis.call('SET', KEYS[3], ARGV[2])
+return sid
+"#;
+
+pub struct RedisLog {
+    client: redis::Client,
+    /// Idle connections for appends and reads; one is opened when none is free.
+    pool: Mutex<Vec<redis::Connection>>,
+    prefix: String,
+    retention: Retention,
+    append: redis::Script,
+    /// This node's presence hash.
+    presence_key: String,
+}
+
+type Entry = (String, Vec<Vec<u8>>);
+
+fn storage(error: impl std::fmt::Display) -> LogError {
+    LogError::Storage(format!("redis: {error}"))
+}
+
+/// `ms-seq` → position.
+fn position_of(stream_id: &str) -> Result<Position, LogError> {
+    let (ms, seq) = stream_id
+        .split_once('-')
+        .and_then(|(ms, seq)| Some((ms.parse::<u64>().ok()?, seq.parse::<u64>().ok()?)))
+        .ok_or_else(|| storage(format!("unexpected stream id {stream_id:?}")))?;
+    if seq >= 1 << SEQ_BITS || ms >= 1 << (64 - SEQ_BITS) {
+        return Err(storage(format!("stream id {stream_id:?} out of range")));
+    }
+    Ok(Position(ms << SEQ_BITS | seq))
+}
+
+fn stream_id(position: Position) -> String {
+    format!(
+        "{}-{}",
+        position.0 >> SEQ_BITS,
+        position.0 & ((1 << SEQ_BITS) - 1)
+    )
+}
+
+fn decode(entry: &Entry) -> Result<(Position, Arc<Event>), LogError> {
+    let position = position_of(&entry.0)?;
+    let bytes = match entry.1.as_slice() {
+        [field, value, ..] if field.as_slice() == b"e" => value,
+        _ => return Err(storage("stream entry without an event")),
+    };
+    let update = codec::decode(bytes).ok_or_else(|| storage("corrupt event record"))?;
+    Ok((position, Arc::new(Event::new(update))))
+}
+
+impl RedisLog {
+    /// Connects to `url` (`redis://…`) and checks that the server answers.
+    pub fn open(url: &str, prefix: &str, retention: Retention) -> Result<Self, LogError> {
+        let client = redis::Client::open(url).map_err(storage)?;
+        let presence_key = format!("{prefix}:presence:{}", uuid::Uuid::new_v4());
+        let log = Self {
+            client,
+            pool: Mutex::new(Vec::new()),
+            prefix: prefix.to_owned(),
+            retention,
+            append: redis::Script::new(APPEND),
+            presence_key,
+        };
+        log.check()?;
+        log.renew_presence_forever()?;
+        Ok(log)
+    }
+
+    /// Keeps this node's presence hash alive while the process runs.
+    fn renew_presence_forever(&self) -> Result<(), LogError> {
+        let client = self.client.clone();
+        let key = self.presence_key.clone();
+        std::thread::Builder::new()
+            .name("quicksilver-presence".into())
+            .spawn(move || loop {
+                std::thread::sleep(PRESENCE_RENEWAL);
+                let renewed = client.get_connection().and_then(|mut c| {
+                    redis::cmd("PEXPIRE")
+                        .arg(&key)
+                        .arg(PRESENCE_TTL.as_millis() as u64)
+                        .query::<i64>(&mut c)
+                });
+                if let Err(error) = renewed {
+                    tracing::warn!(%error, "cannot renew this node's presence list");
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| storage(format!("cannot start the presence thread: {e}")))
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.prefix)
+    }
+
+    /// Runs `work` on a pooled connection; a connection that failed is dropped, not reused.
+    fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, LogError> {
+        let pooled = self.pool.lock().pop();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => self
+                .client
+                .get_connection_with_timeout(Duration::from_secs(2))
+                .map_err(storage)?,
+        };
+        let _ = connection.set_read_timeout(Some(Duration::from_secs(5)));
+        let result = work(&mut connection).map_err(storage);
+        if result.is_ok() {
+            self.pool.lock().push(connection);
+        }
+        result
+    }
+
+    fn range(&self, start: &str, end: &str, count: usize) -> Result<Vec<Entry>, LogError> {
+        let stream = self.key("stream");
+        self.with_connection(|c| {
+            redis::cmd("XRANGE")
+                .arg(&stream)
+                .arg(start)
+                .arg(end)
+                .arg("COUNT")
+                .arg(count)
+                .query(c)
+        })
+    }
+}
+
+impl EventLog for RedisLog {
+    fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
+        let record = codec::encode(&event.update, 0);
+        let id = &event.update.id;
+        let keys = [
+            self.key("stream"),
+            self.key(&format!("id:{id}")),
+            self.key("last-id"),
+        ];
+        let max_age_ms = self.retention.max_age.as_millis() as u64;
+        let stream_id: String = self.with_connection(|c| {
+            self.append
+                .key(&keys[0])
+                .key(&keys[1])
+                .key(&keys[2])
+                .arg(record)
+                .arg(id)
+                .arg(self.retention.max_events)
+                .arg(max_age_ms)
+                .invoke(c)
+        })?;
+        position_of(&stream_id)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn start_feed(&self, from: Option<Position>, deliver: Deliver) -> Result<(), LogError> {
+        let reader = Reader {
+            client: self.client.clone(),
+            stream: self.key("stream"),
+            after: from.map_or_else(|| "0-0".to_owned(), stream_id),
+            deliver,
+        };
+        std::thread::Builder::new()
+            .name("quicksilver-redis-feed".into())
+            .spawn(move || reader.run())
+            .map_err(|e| storage(format!("cannot start the feed thread: {e}")))?;
+        Ok(())
+    }
+
+    fn presence_add(
+        &self,
+        subscriber: &str,
+        index: usize,
+        subscription: &ActiveSubscription,
+    ) -> Result<(), LogError> {
+        let document = serde_json::to_string(subscription).map_err(storage)?;
+        self.with_connection(|c| {
+            redis::pipe()
+                .atomic()
+                .cmd("HSET")
+                .arg(&self.presence_key)
+                .arg(format!("{subscriber} {index}"))
+                .arg(&document)
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&self.presence_key)
+                .arg(PRESENCE_TTL.as_millis() as u64)
+                .ignore()
+                .query::<()>(c)
+        })
+    }
+
+    fn presence_remove(&self, subscriber: &str, index: usize) -> Result<(), LogError> {
+        self.with_connection(|c| {
+            redis::cmd("HDEL")
+                .arg(&self.presence_key)
+                .arg(format!("{subscriber} {index}"))
+                .query::<i64>(c)
+        })
+        .map(|_| ())
+    }
+
+    fn presence_list(&self) -> Result<Option<Vec<ActiveSubscription>>, LogError> {
+        let pattern = format!("{}:presence:*", self.prefix);
+        let keys: Vec<String> = self.with_connection(|c| {
+            let keys: redis::Iter<String> = redis::cmd("SCAN")
+                .cursor_arg(0)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .clone()
+                .iter(c)?;
+            keys.collect()
+        })?;
+        let mut all = Vec::new();
+        for key in keys {
+            let entries: Vec<(String, String)> =
+                self.with_connection(|c| redis::cmd("HGETALL").arg(&key).query(c))?;
+            let mut entries: Vec<_> = entries
+                .into_iter()
+                .filter_map(|(field, json)| Some((field, serde_json::from_str(&json).ok()?)))
+                .collect();
+            // `{subscriber} {index}`: keep each connection's selectors in order.
+            entries.sort_by(|a: &(String, ActiveSubscription), b| a.0.cmp(&b.0));
+            all.extend(entries.into_iter().map(|(_, subscription)| subscription));
+        }
+        Ok(Some(all))
+    }
+
+    fn check(&self) -> Result<(), LogError> {
+        self.with_connection(|c| redis::cmd("PING").query::<String>(c))
+            .map(|_| ())
+    }
+
+    fn retained(&self) -> u64 {
+        let stream = self.key("stream");
+        self.with_connection(|c| redis::cmd("XLEN").arg(&stream).query::<u64>(c))
+            .unwrap_or_default()
+    }
+
+    fn last_position(&self) -> Option<Position> {
+        let stream = self.key("stream");
+        let last: Vec<Entry> = self
+            .with_connection(|c| {
+                redis::cmd("XREVRANGE")
+                    .arg(&stream)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query(c)
+            })
+            .ok()?;
+        last.first().and_then(|entry| position_of(&entry.0).ok())
+    }
+
+    fn last_event_id(&self) -> Option<String> {
+        let key = self.key("last-id");
+        self.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))
+            .ok()
+            .flatten()
+    }
+
+    fn find(&self, id: &str) -> Result<Option<Position>, LogError> {
+        let key = self.key(&format!("id:{id}"));
+        let Some(sid) =
+            self.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))?
+        else {
+            return Ok(None);
+        };
+        // The index may outlive its entry (count-based trimming): check it is still there.
+        let found = self.range(&sid, &sid, 1)?;
+        found.first().map(|entry| position_of(&entry.0)).transpose()
+    }
+
+    fn read_after(
+        &self,
+        after: Option<Position>,
+        upto: Position,
+        max: usize,
+    ) -> Result<Vec<(Position, Arc<Event>)>, LogError> {
+        let start = after.map_or_else(|| "-".to_owned(), |p| format!("({}", stream_id(p)));
+        self.range(&start, &stream_id(upto), max)?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+}
+
+/// One node's dedicated reader of the shared stream.
+struct Reader {
+    client: redis::Client,
+    stream: String,
+    after: String,
+    deliver: Deliver,
+}
+
+impl Reader {
+    fn run(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.follow() {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "redis feed interrupted; reconnecting");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Reads and delivers until the connection fails; resumes after the last delivered entry,
+    /// so a Redis outage leaves no gap.
+    fn follow(&mut self) -> Result<(), LogError> {
+        let mut connection = self.client.get_connection().map_err(storage)?;
+        // XREAD BLOCK must not be cut by a client-side timeout.
+        connection.set_read_timeout(None).map_err(storage)?;
+        loop {
+            let reply: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(READ_BATCH)
+                .arg("BLOCK")
+                .arg(BLOCK_MS)
+                .arg("STREAMS")
+                .arg(&self.stream)
+                .arg(&self.after)
+                .query(&mut connection)
+                .map_err(storage)?;
+            for (_, entries) in reply.unwrap_or_default() {
+                for entry in &entries {
+                    self.after.clone_from(&entry.0);
+                    match decode(entry) {
+                        Ok((position, event)) => (self.deliver)(position, event),
+                        Err(error) => {
+                            tracing::error!(%error, "skipping an unreadable stream entry")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A real `redis-server` on a free loopback port, stopped on drop.
+    pub struct TestRedis {
+        child: std::process::Child,
+        dir: std::path::PathBuf,
+        pub url: String,
+    }
+
+    impl Drop for TestRedis {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    impl TestRedis {
+        /// `None`, after a loud message, when `redis-server` is not installed.
+        pub fn start() -> Option<Self> {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .ok()?;
+            let dir = std::env::temp_dir().join(format!("qs-redis-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).ok()?;
+            let spawned = std::process::Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .current_dir(&dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            let Ok(child) = spawned else {
+                eprintln!("SKIP: redis-server is not installed (bash .ci/run installs it)");
+                return None;
+            };
+            let redis = Self {
+                child,
+                dir,
+                url: format!("redis://127.0.0.1:{port}/"),
+            };
+            let client = redis::Client::open(redis.url.as_str()).ok()?;
+            for _ in 0..200 {
+                if let Ok(mut c) = client.get_connection() {
+                    if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                        return Some(redis);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("redis-server did not start on port {port}");
+        }
+    }
+
+    #[test]
+    fn shared_suite() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        super::super::suite::run_all(&|retention| {
+            let prefix = format!("test-{}", uuid::Uuid::new_v4());
+            Box::new(RedisLog::open(&redis.url, &prefix, retention).expect("open"))
+        });
+    }
+
+    #[test]
+    fn the_feed_delivers_appends_of_every_writer_in_order() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let unlimited = Retention {
+            max_events: 0,
+            max_age: Duration::ZERO,
+        };
+        let prefix = format!("feed-{}", uuid::Uuid::new_v4());
+        let writer_a = RedisLog::open(&redis.url, &prefix, unlimited).expect("open");
+        let writer_b = RedisLog::open(&redis.url, &prefix, unlimited).expect("open");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        writer_a
+            .start_feed(
+                None,
+                Arc::new(move |p, e: Arc<Event>| {
+                    let _ = sender.send((p, e.update.id.clone()));
+                }),
+            )
+            .expect("feed");
+        let event = |id: &str| {
+            Arc::new(Event::new(crate::event::Update {
+                id: id.into(),
+                topics: vec!["t".into()],
+                data: String::new(),
+                private: false,
+                event_type: None,
+                retry: 0,
+            }))
+        };
+        let mut expected = Vec::new();
+        for i in 0..20 {
+            let writer = if i % 2 == 0 { &writer_a } else { &writer_b };
+            expected.push((
+                writer.append(event(&i.to_string())).expect("append"),
+                i.to_string(),
+            ));
+        }
+        let got: Vec<_> = (0..20)
+            .map(|_| {
+                receiver
+                    .recv_timeout(Duration::from_secs(5))
+                    .expect("delivered")
+            })
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn positions_round_trip_stream_ids() {
+        for sid in ["0-0", "1700000000000-0", "1700000000000-17", "1-1048575"] {
+            assert_eq!(stream_id(position_of(sid).expect("valid")), sid);
+        }
+        assert!(position_of("1-1048576").is_err());
+        assert!(position_of("nonsense").is_err());
+        let at = |sid| position_of(sid).expect("valid");
+        assert!(at("1700000000000-1") > at("1700000000000-0"));
+        assert!(at("1700000000001-0") > at("1700000000000-5"));
+    }
+}
