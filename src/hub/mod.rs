@@ -224,9 +224,11 @@ impl Hub {
             return Err(HubError::ShuttingDown);
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        // A cursor's position never changes, so it is looked up before taking the lock (with a
+        // shared log this is network I/O); only the bound must be read under it.
+        let (start, cursor_echo) = self.resolve(&request.cursor)?;
         let mut registry = self.registry.lock();
         let bound = registry.delivered;
-        let (start, cursor_echo) = self.resolve(&request.cursor)?;
         let cursor_position = start.flatten();
         let subscriber = Arc::new(Subscriber {
             id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
