@@ -207,6 +207,18 @@ impl HubBuilder {
         cmd.env("QUICKSILVER_ANONYMOUS", self.anonymous.to_string());
         // Optional: run the whole suite on another history transport.
         if let Ok(t) = std::env::var("SPEC_TRANSPORT") {
+            if t == "redis" {
+                // A shared Redis (SPEC_REDIS_URL) with one key prefix per hub, derived from its
+                // temporary directory so that a restart finds the same history.
+                if let Ok(url) = std::env::var("SPEC_REDIS_URL") {
+                    cmd.env("QUICKSILVER_REDIS_URL", url);
+                }
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                cmd.env(
+                    "QUICKSILVER_REDIS_KEY_PREFIX",
+                    name.unwrap_or_else(|| "quicksilver-spec".into()),
+                );
+            }
             cmd.env("QUICKSILVER_TRANSPORT", t);
         }
         let pairs = [

@@ -9,6 +9,7 @@ mod sse;
 mod tokens;
 
 mod access;
+mod admin;
 mod authorization;
 mod cors;
 mod discovery;
@@ -24,3 +25,4 @@ mod slow;
 mod stream;
 mod subscribe;
 mod subscriptions;
+mod ui;
