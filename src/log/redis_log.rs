@@ -2,8 +2,8 @@
 //!
 //! Keys, under a configurable prefix:
 //! - `{prefix}:stream` — the events, one stream entry each (field `e` = the encoded event);
-//! - `{prefix}:id:{event id}` — the stream id of the earliest entry with that event id (the
-//!   cursor index; it expires with `history_max_age`);
+//! - `{prefix}:id:{event id}` — the stream id of the earliest retained entry with that event id
+//!   (the cursor index; removed when retention trims that entry);
 //! - `{prefix}:last-id` — the id of the most recent event ever stored;
 //! - `{prefix}:presence:{node}` — the open subscriptions of one node (a hash whose lifetime each
 //!   node renews every few seconds, so a node that dies leaves the list within `PRESENCE_TTL`).
@@ -30,21 +30,43 @@ const BLOCK_MS: u64 = 2000;
 const PRESENCE_TTL: Duration = Duration::from_secs(30);
 const PRESENCE_RENEWAL: Duration = Duration::from_secs(10);
 
+/// KEYS: stream, index key of this id, last-id. ARGV: record, id, max events, max age (ms),
+/// index key prefix. Trimmed entries leave the index too (each entry carries its id in `i`), so
+/// the index never outgrows the stream.
 const APPEND: &str = r#"
-local sid
-if tonumber(ARGV[3]) > 0 then
-  sid = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '*', 'e', ARGV[1])
-else
-  sid = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+local function unindex(entries)
+  for _, entry in ipairs(entries) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'i' then
+        local key = ARGV[5] .. fields[i + 1]
+        if redis.call('GET', key) == entry[1] then redis.call('DEL', key) end
+      end
+    end
+  end
+end
+local sid = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1], 'i', ARGV[2])
+redis.call('SET', KEYS[2], sid, 'NX')
+local max_events = tonumber(ARGV[3])
+if max_events > 0 then
+  local excess = redis.call('XLEN', KEYS[1]) - max_events
+  if excess > 0 then
+    unindex(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess))
+    redis.call('XTRIM', KEYS[1], 'MAXLEN', max_events)
+  end
 end
 local max_age_ms = tonumber(ARGV[4])
 if max_age_ms > 0 then
   local now = redis.call('TIME')
   local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age_ms
-  if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', oldest) end
-  redis.call('SET', KEYS[2], sid, 'NX', 'PX', max_age_ms)
-else
-  redis.call('SET', KEYS[2], sid, 'NX')
+  if oldest > 0 then
+    local expired
+    repeat
+      expired = redis.call('XRANGE', KEYS[1], '-', '(' .. oldest .. '-0', 'COUNT', 1000)
+      unindex(expired)
+      redis.call('XTRIM', KEYS[1], 'MINID', oldest)
+    until #expired < 1000
+  end
 end
 redis.call('SET', KEYS[3], ARGV[2])
 return sid
@@ -195,6 +217,7 @@ impl EventLog for RedisLog {
                 .arg(id)
                 .arg(self.retention.max_events)
                 .arg(max_age_ms)
+                .arg(self.key("id:"))
                 .invoke(c)
         })?;
         position_of(&stream_id)
@@ -339,6 +362,14 @@ impl EventLog for RedisLog {
     }
 }
 
+/// Compares stream ids numerically (`ms-seq`).
+fn stream_id_before(a: &str, b: &str) -> bool {
+    match (position_of(a), position_of(b)) {
+        (Ok(a), Ok(b)) => a < b,
+        _ => false,
+    }
+}
+
 /// One node's dedicated reader of the shared stream.
 struct Reader {
     client: redis::Client,
@@ -348,6 +379,43 @@ struct Reader {
 }
 
 impl Reader {
+    /// A reader that was away longer than the stream keeps events (Redis down, node paused)
+    /// cannot deliver what retention trimmed meanwhile; say so loudly.
+    fn warn_about_trimmed_gap(&self, connection: &mut redis::Connection) -> Result<(), LogError> {
+        if self.after == "0-0" {
+            return Ok(());
+        }
+        let oldest: Vec<Entry> = redis::cmd("XRANGE")
+            .arg(&self.stream)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query(connection)
+            .map_err(storage)?;
+        if let Some((first, _)) = oldest.first() {
+            if stream_id_before(&self.after, first) && self.after_was_trimmed(connection)? {
+                tracing::error!(
+                    last_delivered = %self.after,
+                    oldest_retained = %first,
+                    "redis feed gap: retention may have trimmed events before this node could deliver them; raise history_size or history_max_age"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the last delivered entry is gone, so entries after it may be gone too.
+    fn after_was_trimmed(&self, connection: &mut redis::Connection) -> Result<bool, LogError> {
+        let still_there: Vec<Entry> = redis::cmd("XRANGE")
+            .arg(&self.stream)
+            .arg(&self.after)
+            .arg(&self.after)
+            .query(connection)
+            .map_err(storage)?;
+        Ok(still_there.is_empty())
+    }
+
     fn run(mut self) {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -368,6 +436,7 @@ impl Reader {
         let mut connection = self.client.get_connection().map_err(storage)?;
         // XREAD BLOCK must not be cut by a client-side timeout.
         connection.set_read_timeout(None).map_err(storage)?;
+        self.warn_about_trimmed_gap(&mut connection)?;
         loop {
             let reply: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREAD")
                 .arg("COUNT")
@@ -398,6 +467,27 @@ impl Reader {
 pub(crate) mod tests {
     use super::*;
 
+    fn make_certificate(dir: &std::path::Path) {
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1",
+            ])
+            .args(["-subj", "/CN=127.0.0.1"])
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(made, "openssl could not make a test certificate");
+    }
+
     /// A real `redis-server` on a free loopback port, stopped on drop.
     pub struct TestRedis {
         child: std::process::Child,
@@ -416,21 +506,33 @@ pub(crate) mod tests {
     impl TestRedis {
         /// `None`, after a loud message, when `redis-server` is not installed.
         pub fn start() -> Option<Self> {
+            Self::start_with(false)
+        }
+
+        /// The same, serving TLS only (a self-signed certificate made with `openssl`).
+        pub fn start_tls() -> Option<Self> {
+            Self::start_with(true)
+        }
+
+        fn start_with(tls: bool) -> Option<Self> {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .map(|a| a.port())
                 .ok()?;
             let dir = std::env::temp_dir().join(format!("qs-redis-{}", uuid::Uuid::new_v4()));
             std::fs::create_dir_all(&dir).ok()?;
+            let port_text = port.to_string();
+            let mut args = vec!["--bind", "127.0.0.1", "--save", ""];
+            if tls {
+                make_certificate(&dir);
+                args.extend(["--port", "0", "--tls-port", &port_text]);
+                args.extend(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem"]);
+                args.extend(["--tls-auth-clients", "no"]);
+            } else {
+                args.extend(["--port", &port_text]);
+            }
             let spawned = std::process::Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                ])
+                .args(&args)
                 .current_dir(&dir)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -439,10 +541,12 @@ pub(crate) mod tests {
                 eprintln!("SKIP: redis-server is not installed (bash .ci/run installs it)");
                 return None;
             };
+            let scheme = if tls { "rediss" } else { "redis" };
+            let fragment = if tls { "#insecure" } else { "" };
             let redis = Self {
                 child,
                 dir,
-                url: format!("redis://127.0.0.1:{port}/"),
+                url: format!("{scheme}://127.0.0.1:{port}/{fragment}"),
             };
             let client = redis::Client::open(redis.url.as_str()).ok()?;
             for _ in 0..200 {
@@ -466,6 +570,68 @@ pub(crate) mod tests {
             let prefix = format!("test-{}", uuid::Uuid::new_v4());
             Box::new(RedisLog::open(&redis.url, &prefix, retention).expect("open"))
         });
+    }
+
+    #[test]
+    fn works_over_tls() {
+        let Some(redis) = TestRedis::start_tls() else {
+            return;
+        };
+        let unlimited = Retention {
+            max_events: 0,
+            max_age: Duration::ZERO,
+        };
+        let log = RedisLog::open(&redis.url, "tls", unlimited).expect("open over TLS");
+        let update = crate::event::Update {
+            id: "over-tls".into(),
+            topics: vec!["t".into()],
+            data: String::new(),
+            private: false,
+            event_type: None,
+            retry: 0,
+        };
+        let position = log.append(Arc::new(Event::new(update))).expect("append");
+        assert_eq!(log.find("over-tls").expect("find"), Some(position));
+    }
+
+    #[test]
+    fn trimming_removes_index_entries() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let prefix = format!("trim-{}", uuid::Uuid::new_v4());
+        let retention = Retention {
+            max_events: 2,
+            max_age: Duration::ZERO,
+        };
+        let log = RedisLog::open(&redis.url, &prefix, retention).expect("open");
+        for i in 0..5 {
+            let update = crate::event::Update {
+                id: format!("id-{i}"),
+                topics: vec!["t".into()],
+                data: String::new(),
+                private: false,
+                event_type: None,
+                retry: 0,
+            };
+            log.append(Arc::new(Event::new(update))).expect("append");
+        }
+        let client = redis::Client::open(redis.url.as_str()).expect("client");
+        let mut connection = client.get_connection().expect("connection");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:id:*"))
+            .query(&mut connection)
+            .expect("keys");
+        let mut keys: Vec<_> = keys
+            .iter()
+            .map(|k| k.rsplit(':').next().unwrap_or_default())
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["id-3", "id-4"],
+            "the index holds only retained events"
+        );
     }
 
     #[test]
