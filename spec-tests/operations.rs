@@ -197,8 +197,8 @@ async fn c_hard_7_selector_length_limit() {
     SseStream::open(hub.sub_req(&[&short])).await;
 }
 
-/// C-SHUT-1: on SIGTERM open streams end cleanly (at once with `write_timeout` 0, else no later
-/// than `shutdown_timeout`) and the hub exits successfully.
+/// C-SHUT-1: on SIGTERM open streams end cleanly, after a final `:` line (at once with
+/// `write_timeout` 0, else no later than `shutdown_timeout`), and the hub exits successfully.
 #[tokio::test]
 async fn c_shut_1_graceful_shutdown_ends_streams_cleanly() {
     for (write_timeout, bound) in [
@@ -225,6 +225,11 @@ async fn c_shut_1_graceful_shutdown_ends_streams_cleanly() {
             "write_timeout {write_timeout}"
         );
         assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
+        assert!(
+            stream.raw().ends_with("\n:\n") || stream.raw().ends_with(":\n:\n"),
+            "a final `:` line before the end: {:?}",
+            stream.raw()
+        );
     }
 }
 

@@ -149,6 +149,12 @@ impl Stream for EventStream {
                         "subscriber unable to receive updates fast enough: disconnected"
                     );
                 }
+                if reason == Disconnect::Shutdown && this.subscription.ended.is_none() {
+                    // A last `:` line (the same bytes as a heartbeat, A-SSE-10) before the clean
+                    // end, so that clients and proxies see the stream was ended on purpose.
+                    this.subscription.ended = Some(reason);
+                    return Poll::Ready(Some(Ok(COMMENT.clone())));
+                }
                 return this.end(reason);
             }
             Poll::Pending => {}

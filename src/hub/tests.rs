@@ -231,3 +231,26 @@ async fn subscription_events_follow_registration_and_removal() {
     );
     assert!(frames.iter().all(|f| !f.contains("event:")));
 }
+
+#[tokio::test]
+async fn shutdown_ends_streams_with_a_final_comment_after_queued_events() {
+    let hub = hub(10);
+    let mut stream = open(&hub, &["t"], &[], Cursor::None);
+    let mut cx = Context::from_waker(Waker::noop());
+    let _opening = Pin::new(&mut stream).poll_next(&mut cx);
+    hub.publish(update("queued", &["t"], false))
+        .await
+        .expect("publish");
+    hub.shutdown();
+    let mut frames = Vec::new();
+    while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut stream).poll_next(&mut cx) {
+        frames.push(String::from_utf8(frame.to_vec()).expect("utf8"));
+    }
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert!(frames[0].starts_with("id: queued\n"));
+    assert_eq!(frames[1], ":\n");
+    assert!(matches!(
+        Pin::new(&mut stream).poll_next(&mut cx),
+        Poll::Ready(None)
+    ));
+}
