@@ -7,15 +7,16 @@
 #
 # Build first: cargo build --release --bins. Each run gets a new data dir (deleted afterwards).
 # Extra hub settings go in the environment as usual (QUICKSILVER_HISTORY_SIZE=0 ...).
+# FILL=N stores N events on unrelated topics before the measured scenario.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:?usage: bench/quicksilver.sh SCENARIO [options]}
 shift
 runs=${RUNS:-1}
-port=${PORT:-39300}
+port=${PORT:-29300}
 key=${KEY:-bench-secret-0123456789abcdef0123}
-hub_bin=${HUB_BIN:-target/release/quicksilver}
-bench_bin=${BENCH_BIN:-target/release/quicksilver-bench}
+hub_bin=$(realpath "${HUB_BIN:-target/release/quicksilver}")
+bench_bin=$(realpath "${BENCH_BIN:-target/release/quicksilver-bench}")
 
 wait_healthy() {
   for _ in $(seq 1 400); do
@@ -31,14 +32,23 @@ for run in $(seq 1 "$runs"); do
   (cd "$data" && exec env QUICKSILVER_PUBLISHER_JWT_KEY="$key" QUICKSILVER_SUBSCRIBER_JWT_KEY="$key" \
     QUICKSILVER_ANONYMOUS=true QUICKSILVER_DATA_DIR="$data/data" \
     QUICKSILVER_TRANSPORT="${TRANSPORT:-sled}" QUICKSILVER_DURABILITY="${DURABILITY:-fsync}" \
-    taskset -c "${HUB_CPU:-0}" "$OLDPWD/$hub_bin" serve --listen "127.0.0.1:$port" >"$data/hub.log" 2>&1) &
+    taskset -c "${HUB_CPU:-0}" "$hub_bin" serve --listen "127.0.0.1:$port" >"$data/hub.log" 2>&1) &
   hub=$!
   trap 'kill $hub 2>/dev/null || true' EXIT
   wait_healthy
+  if [ -n "${FILL:-}" ]; then
+    echo "run $run/$runs: storing $FILL events on other topics first" >&2
+    taskset -c "${BENCH_CPU:-1}" "$bench_bin" publish --hub "http://127.0.0.1:$port" \
+      --publisher-key "$key" -c 64 -n "$FILL" --json --quiet | jq -c '{fill: .published}' >&2
+  fi
   echo "run $run/$runs: $scenario $*" >&2
   taskset -c "${BENCH_CPU:-1}" "$bench_bin" "$scenario" --hub "http://127.0.0.1:$port" \
     --publisher-key "$key" --hub-pid "$hub" --json --quiet "$@" | jq -c . || true
-  kill "$hub" 2>/dev/null || true
+  if ! kill "$hub" 2>/dev/null; then
+    echo "the hub exited during the run; its log and data stay in $data" >&2
+    trap - EXIT
+    continue
+  fi
   wait "$hub" 2>/dev/null || true
   trap - EXIT
   rm -rf "$data"

@@ -7,16 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${EVENTS:-1000000}
 runs=${RUNS:-3}
-port=${PORT:-39301}
+port=${PORT:-29301}
 key=${KEY:-bench-secret-0123456789abcdef0123}
-hub_bin=$PWD/${HUB_BIN:-target/release/quicksilver}
-bench_bin=$PWD/${BENCH_BIN:-target/release/quicksilver-bench}
+hub_bin=$(realpath "${HUB_BIN:-target/release/quicksilver}")
+bench_bin=$(realpath "${BENCH_BIN:-target/release/quicksilver-bench}")
 data=$(mktemp -d /tmp/qs-startup.XXXXXX)
 trap 'rm -rf "$data"' EXIT
 
 start_hub() {
   (cd "$data" && exec env QUICKSILVER_PUBLISHER_JWT_KEY="$key" QUICKSILVER_ANONYMOUS=true \
     QUICKSILVER_DATA_DIR="$data/data" QUICKSILVER_TRANSPORT=sled QUICKSILVER_HISTORY_SIZE=0 \
+    QUICKSILVER_DURABILITY="${DURABILITY:-periodic}" \
     taskset -c "${HUB_CPU:-0}" "$hub_bin" serve --listen "127.0.0.1:$port" >>"$data/hub.log" 2>&1) &
   hub=$!
 }
