@@ -10,6 +10,10 @@ use tokio::sync::watch;
 
 use super::LogError;
 
+/// The shortest time between two flushes: it bounds the flush rate under load, while a lone
+/// publish waits at most this much longer.
+const MIN_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_micros(500);
+
 #[derive(Debug, Clone, Default)]
 struct Durable {
     /// Everything at or below this position is on disk.
@@ -74,7 +78,14 @@ impl Flusher {
 
     fn run(&self, db: &sled::Db) {
         let mut flushed = self.durable.borrow().flushed;
+        let mut last_flush = std::time::Instant::now();
         loop {
+            // Group commit: give concurrent publishers a moment to join the next flush instead
+            // of paying one flush each.
+            let since = last_flush.elapsed();
+            if since < MIN_FLUSH_INTERVAL {
+                std::thread::sleep(MIN_FLUSH_INTERVAL - since);
+            }
             let target = {
                 let mut appended = self.appended.lock();
                 while *appended <= flushed && !self.stopping.load(Ordering::Acquire) {
@@ -85,6 +96,7 @@ impl Flusher {
                 }
                 *appended
             };
+            last_flush = std::time::Instant::now();
             match db.flush() {
                 Ok(_) => {
                     flushed = target;

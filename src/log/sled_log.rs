@@ -4,7 +4,8 @@
 //! an event without its index entry or the reverse:
 //! - `e` + position (8 bytes, big-endian) → the encoded event;
 //! - `i` + id + `0x00` + position → nothing (ids never contain NUL, so prefixes don't collide);
-//! - `m:last-id` → the id of the most recent event ever stored;
+//! - `m:last-id` → the id of the most recent event, written when retention empties the history
+//!   (otherwise the newest retained event gives it);
 //! - `m:health` → the time of the last health check (proves the store accepts writes).
 
 use std::future::Future;
@@ -46,6 +47,9 @@ struct State {
     first: u64,
     next: u64,
     last_event_id: Option<String>,
+    /// When the oldest retained event was stored: age retention looks no further while it is
+    /// young, so an append reads nothing.
+    oldest_stored_at: Option<u64>,
 }
 
 fn storage(error: impl std::fmt::Display) -> LogError {
@@ -117,10 +121,20 @@ impl SledLog {
             .as_ref()
             .and_then(|(key, _)| position_of(key))
             .unwrap_or(next);
-        let last_event_id = tree
-            .get(LAST_ID)
-            .map_err(storage)?
-            .map(|id| String::from_utf8_lossy(&id).into_owned());
+        // The newest event's id; `m:last-id` only matters once retention emptied the history.
+        let last_event_id = match last_event
+            .as_ref()
+            .and_then(|(_, bytes)| codec::decode(bytes))
+        {
+            Some(update) => Some(update.id),
+            None => tree
+                .get(LAST_ID)
+                .map_err(storage)?
+                .map(|id| String::from_utf8_lossy(&id).into_owned()),
+        };
+        let oldest_stored_at = first_event
+            .as_ref()
+            .and_then(|(_, bytes)| codec::stored_at_ms(bytes));
         let (flusher, flush_thread) = match durability {
             Durability::Fsync => {
                 let (flusher, thread) = Flusher::start(tree.clone(), next - 1)?;
@@ -135,6 +149,7 @@ impl SledLog {
                 first,
                 next,
                 last_event_id,
+                oldest_stored_at,
             }),
             flusher,
             flush_thread,
@@ -162,6 +177,20 @@ impl SledLog {
             state.first += 1;
             removed += 1;
         }
+        if removed > 0 {
+            state.oldest_stored_at = self
+                .tree
+                .get(event_key(state.first))
+                .map_err(storage)?
+                .as_deref()
+                .and_then(codec::stored_at_ms);
+            if state.first == state.next {
+                // Nothing left to recover the last id from at the next start (A-SUBS-15).
+                if let Some(id) = &state.last_event_id {
+                    batch.insert(LAST_ID, id.as_bytes());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -176,6 +205,12 @@ impl SledLog {
             return Ok(over_count);
         }
         let max_age = self.retention.max_age.as_millis() as u64;
+        if state
+            .oldest_stored_at
+            .is_some_and(|at| now.saturating_sub(at) <= max_age)
+        {
+            return Ok(over_count);
+        }
         let mut expired = over_count;
         // Ages only grow from the front, so count old events from the front, in small steps.
         while state.first + expired < state.next {
@@ -219,14 +254,18 @@ impl EventLog for SledLog {
         let mut batch = sled::Batch::default();
         batch.insert(&event_key(position)[..], codec::encode(&event.update, now));
         batch.insert(index_key(id, position), &[][..]);
-        batch.insert(LAST_ID, id.as_bytes());
         let mut next_state = State {
             first: state.first,
             next: position + 1,
             last_event_id: Some(id.clone()),
+            oldest_stored_at: state.oldest_stored_at.or(Some(now)),
         };
         let expired = self.expired(&next_state, now)?;
         self.evict(&mut next_state, &mut batch, expired)?;
+        if next_state.first == position {
+            // Only the new event is left, and it is not in the tree yet.
+            next_state.oldest_stored_at = Some(now);
+        }
         self.tree.apply_batch(batch).map_err(storage)?;
         *state = next_state;
         drop(state);
@@ -376,6 +415,34 @@ mod tests {
         let replay = log.read_after(Some(b), last, 10).expect("read");
         assert_eq!(replay.len(), 1);
         assert_eq!(replay[0].1.update.id, "c");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_last_id_survives_a_restart_after_retention_emptied_the_history() {
+        let dir = temp_dir();
+        let short = Retention {
+            max_events: 0,
+            max_age: std::time::Duration::from_millis(30),
+        };
+        {
+            let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("open");
+            let update = crate::event::Update {
+                id: "the-last".into(),
+                topics: vec!["t".into()],
+                data: String::new(),
+                private: false,
+                event_type: None,
+                retry: 0,
+            };
+            log.append(Arc::new(Event::new(update))).expect("append");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("reopen");
+        assert_eq!(log.retained(), 0, "expired at start-up");
+        drop(log);
+        let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("reopen");
+        assert_eq!(log.last_event_id().as_deref(), Some("the-last"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
