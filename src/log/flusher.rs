@@ -12,7 +12,7 @@ use super::LogError;
 
 /// The shortest time between two flushes: it bounds the flush rate under load, while a lone
 /// publish waits at most this much longer.
-const MIN_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_micros(500);
+const MIN_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
 
 #[derive(Debug, Clone, Default)]
 struct Durable {
