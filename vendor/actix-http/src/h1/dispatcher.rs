@@ -397,13 +397,11 @@ where
             }
         }
 
-        // All bytes have been accepted by the I/O stream, so the buffer can be reused or released.
-        if *write_buf_needs_reset {
-            *write_buf = BytesMut::with_capacity(HW_BUFFER_SIZE);
-            *write_buf_needs_reset = false;
-        } else {
-            write_buf.clear();
-        }
+        // All bytes have been accepted by the I/O stream, so the buffer can be released.
+        // Quicksilver patch: an idle connection (an event stream waiting for its next event)
+        // keeps no empty 8 KiB buffer; the next write allocates what it needs.
+        *write_buf = BytesMut::new();
+        *write_buf_needs_reset = false;
 
         // flush the I/O and check if get blocked
         io.poll_flush(cx)
@@ -1234,9 +1232,12 @@ where
                 return Ok(false);
             }
 
-            // grow buffer if necessary.
+            // grow buffer if necessary (Quicksilver patch: a released buffer comes back small,
+            // so polling an idle connection for a disconnect costs little memory).
             let remaining = this.read_buf.capacity() - this.read_buf.len();
-            if remaining < LW_BUFFER_SIZE {
+            if this.read_buf.capacity() == 0 {
+                this.read_buf.reserve(LW_BUFFER_SIZE);
+            } else if remaining < LW_BUFFER_SIZE {
                 this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
             }
 
@@ -1256,6 +1257,11 @@ where
                 }
 
                 Poll::Pending => {
+                    // Quicksilver patch: nothing buffered and nothing to read: release the
+                    // read buffer of an idle connection.
+                    if this.read_buf.is_empty() {
+                        *this.read_buf = BytesMut::new();
+                    }
                     return Ok(false);
                 }
 
