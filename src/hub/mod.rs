@@ -158,6 +158,9 @@ impl Hub {
     /// Stores the update, queues it for every subscriber it is for, and returns once it is
     /// durable (A-PUB-14). Publishing never waits for a subscriber.
     pub async fn publish(&self, update: Update) -> Result<Arc<Event>, HubError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(HubError::ShuttingDown);
+        }
         let started = std::time::Instant::now();
         let (event, position) = self.store(update)?;
         self.log.durable(position).await?;
@@ -168,10 +171,10 @@ impl Hub {
     /// Appends the update. With a local log it is dispatched under the same lock, so history
     /// order and delivery order are the same; a shared log's feed dispatches it instead, on
     /// every node, in the log's order.
+    ///
+    /// Subscription events are stored during shutdown too: every subscription that ends gets
+    /// its `active: false` event (A-SUBS-2).
     fn store(&self, update: Update) -> Result<(Arc<Event>, Position), HubError> {
-        if self.shutting_down.load(Ordering::Acquire) {
-            return Err(HubError::ShuttingDown);
-        }
         let event = Arc::new(Event::new(update));
         if self.log.shared() {
             let position = self.log.append(event.clone())?;
