@@ -175,6 +175,20 @@ async fn pace(target: &Target, start: Instant, index: usize) {
     tokio::time::sleep_until(at.into()).await;
 }
 
+/// Awaits connection tasks in order; fails with the first connection that could not be opened.
+async fn join_opened<T>(
+    tasks: Vec<tokio::task::JoinHandle<Result<T, error::BenchError>>>,
+) -> Result<Vec<T>, error::BenchError> {
+    let mut opened = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let result = task
+            .await
+            .map_err(|e| error::BenchError::Options(format!("connect task: {e}")))?;
+        opened.push(result?);
+    }
+    Ok(opened)
+}
+
 fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }

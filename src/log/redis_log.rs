@@ -171,12 +171,18 @@ impl RedisLog {
         let pooled = self.pool.lock().pop();
         let mut connection = match pooled {
             Some(connection) => connection,
-            None => self
-                .client
-                .get_connection_with_timeout(Duration::from_secs(2))
-                .map_err(storage)?,
+            None => {
+                let connection = self
+                    .client
+                    .get_connection_with_timeout(Duration::from_secs(2))
+                    .map_err(storage)?;
+                // Set once per connection, not per command.
+                connection
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .map_err(storage)?;
+                connection
+            }
         };
-        let _ = connection.set_read_timeout(Some(Duration::from_secs(5)));
         let result = work(&mut connection).map_err(storage);
         if result.is_ok() {
             self.pool.lock().push(connection);

@@ -15,7 +15,7 @@ use crate::bench::progress::Progress;
 use crate::bench::publish::Publisher;
 use crate::bench::stats::{self, Integrity, Latency, Tracker};
 use crate::bench::subscribe::{Request, Subscription};
-use crate::bench::{pace, per_second, run_tag, seconds, topic_url, Clock, Target};
+use crate::bench::{join_opened, pace, per_second, run_tag, seconds, topic_url, Clock, Target};
 
 /// How subscribers select their topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -249,14 +249,7 @@ async fn connect_all(target: &Target, state: &Rc<State>) -> Result<Vec<Subscript
             })
         })
         .collect();
-    let mut subscriptions = Vec::with_capacity(total);
-    for task in tasks {
-        let opened = task
-            .await
-            .map_err(|e| BenchError::Options(format!("connect task: {e}")))?;
-        subscriptions.push(opened?);
-    }
-    Ok(subscriptions)
+    join_opened(tasks).await
 }
 
 async fn read_loop(state: Rc<State>, mut subscription: Subscription, index: usize) {

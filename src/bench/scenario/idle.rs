@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::bench::error::BenchError;
 use crate::bench::procfs::{self, Meter, Usage};
 use crate::bench::subscribe::{Request, Subscription};
-use crate::bench::{pace, run_tag, seconds, topic_url, Target};
+use crate::bench::{join_opened, pace, run_tag, seconds, topic_url, Target};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -81,12 +81,5 @@ async fn open_all(target: &Target, total: usize) -> Result<Vec<Subscription>, Be
             })
         })
         .collect();
-    let mut subscriptions = Vec::with_capacity(total);
-    for task in tasks {
-        let opened = task
-            .await
-            .map_err(|e| BenchError::Options(format!("connect task: {e}")))?;
-        subscriptions.push(opened?);
-    }
-    Ok(subscriptions)
+    join_opened(tasks).await
 }
