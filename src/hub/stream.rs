@@ -1,14 +1,13 @@
 //! A subscriber's event stream: the opening comment, the history replay, then live events,
 //! with heartbeats and a bounded lifetime (protocol.md A.4, C-HB-1, C-TMO-1, C-HAND-1).
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
@@ -32,7 +31,6 @@ pub struct StreamOptions {
 struct Replay {
     after: Option<Position>,
     upto: Position,
-    ready: VecDeque<Bytes>,
 }
 
 pub struct EventStream {
@@ -47,11 +45,10 @@ pub struct EventStream {
 
 impl EventStream {
     pub fn new(mut subscription: Subscription, options: StreamOptions) -> Self {
-        let replay = subscription.replay.take().map(|(after, upto)| Replay {
-            after,
-            upto,
-            ready: VecDeque::new(),
-        });
+        let replay = subscription
+            .replay
+            .take()
+            .map(|(after, upto)| Replay { after, upto });
         Self {
             subscription,
             opened: false,
@@ -78,13 +75,11 @@ impl EventStream {
         }
     }
 
-    /// The next replayed frame, reading history in batches; `None` once the replay is over.
+    /// The frames of the next replayed batch, joined so that one write carries them all;
+    /// `None` once the replay is over.
     fn next_replayed(&mut self) -> Option<Result<Bytes, ()>> {
         let replay = self.replay.as_mut()?;
         loop {
-            if let Some(frame) = replay.ready.pop_front() {
-                return Some(Ok(frame));
-            }
             let hub = &self.subscription.hub;
             let batch = match hub.log.read_after(replay.after, replay.upto, REPLAY_BATCH) {
                 Ok(batch) => batch,
@@ -99,12 +94,18 @@ impl EventStream {
             };
             replay.after = Some(*last);
             let subscriber = &self.subscription.subscriber;
-            replay.ready.extend(
-                batch
+            let wanted: Vec<&Bytes> = batch
+                .iter()
+                .filter(|(_, event)| subscriber.wants(event, &hub.matcher))
+                .map(|(_, event)| &event.frame)
+                .collect();
+            if !wanted.is_empty() {
+                let mut joined = BytesMut::with_capacity(wanted.iter().map(|f| f.len()).sum());
+                wanted
                     .iter()
-                    .filter(|(_, event)| subscriber.wants(event, &hub.matcher))
-                    .map(|(_, event)| event.frame.clone()),
-            );
+                    .for_each(|frame| joined.extend_from_slice(frame));
+                return Some(Ok(joined.freeze()));
+            }
         }
     }
 }

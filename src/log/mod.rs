@@ -1,7 +1,6 @@
-//! The event history: one `EventLog` trait, implemented in memory now (sled and Redis later).
+//! The event history: one `EventLog` trait, implemented in memory, on sled and on Redis.
 
 mod codec;
-mod flusher;
 mod memory;
 mod redis_log;
 mod sled_log;

@@ -1,0 +1,472 @@
+//! The default, persistent history on sled (protocol.md A-HIST-13, C-STORE-1).
+//!
+//! An append only queues the event in memory and indexes its id; a writer thread stores what
+//! was queued as one chunk (one sled key for many events) and fsyncs once for all of them (group
+//! commit). sled's cost is per key, so this is what makes durable publishing fast; see
+//! `layout` for the keys and docs/history.md for the trade-offs.
+
+mod index;
+mod layout;
+mod migrate;
+mod writer;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::watch;
+
+use super::{codec, EventLog, LogError, Position, Retention};
+use crate::event::Event;
+use index::IdIndex;
+use layout::{id_hash, CHUNK, HEALTH, LAST_ID, RUN};
+
+/// When an append counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After an fsync; concurrent appends share one (group commit).
+    Fsync,
+    /// At once; sled writes to disk every 500 ms, so a crash may lose the last moments.
+    Periodic,
+}
+
+pub struct SledLog {
+    shared: Arc<Shared>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    db: sled::Db,
+    retention: Retention,
+    durability: Durability,
+    state: Mutex<State>,
+    /// Wakes the writer when something is queued or the log closes.
+    wake: Condvar,
+    stopping: AtomicBool,
+    durable: watch::Sender<Durable>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Durable {
+    /// Everything at or below this position is on disk.
+    flushed: u64,
+    /// Positions at or below this one were in a write that failed.
+    failed_upto: u64,
+}
+
+struct State {
+    /// Position of the oldest retained event (== `next` when empty).
+    first: u64,
+    next: u64,
+    /// Every position at or below this one is in sled (or was lost with a failed write).
+    written: u64,
+    /// Appended events not written yet: positions `written + 1 ..`.
+    pending: VecDeque<Queued>,
+    last_event_id: Option<String>,
+    /// When the oldest retained event was stored: age retention reads nothing while it is young.
+    oldest_stored_at: Option<u64>,
+    index: IdIndex,
+}
+
+struct Queued {
+    stored_at: u64,
+    event: Arc<Event>,
+}
+
+/// Most appended events waiting for the writer: past this, appends fail (503) instead of
+/// growing memory without bound while the disk does not keep up.
+const MAX_QUEUED: usize = 1 << 18;
+
+fn storage(error: impl std::fmt::Display) -> LogError {
+    LogError::Storage(error.to_string())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn corrupt() -> LogError {
+    LogError::Storage("corrupt history record".into())
+}
+
+impl SledLog {
+    /// Opens (or creates) the history in `dir`, recovering its positions and id index.
+    pub fn open(
+        dir: &Path,
+        retention: Retention,
+        durability: Durability,
+        cache_bytes: u64,
+    ) -> Result<Self, LogError> {
+        let flush_every = match durability {
+            Durability::Fsync => None,
+            Durability::Periodic => Some(500),
+        };
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(flush_every)
+            .open()
+            .map_err(|e| {
+                LogError::Storage(format!("cannot open the history in {}: {e}", dir.display()))
+            })?;
+        migrate::to_current_layout(&db)?;
+        let state = recover(&db)?;
+        let flushed = state.written;
+        let shared = Arc::new(Shared {
+            db,
+            retention,
+            durability,
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            durable: watch::Sender::new(Durable {
+                flushed,
+                failed_upto: 0,
+            }),
+        });
+        shared.expire(&mut shared.state.lock(), now_ms())?;
+        let worker = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("quicksilver-history".into())
+            .spawn(move || worker.write_loop())
+            .map_err(|e| LogError::Storage(format!("cannot start the history writer: {e}")))?;
+        Ok(Self {
+            shared,
+            writer: Some(writer),
+        })
+    }
+}
+
+/// Reads the positions, the last id and the recent part of the id index back from disk.
+fn recover(db: &sled::Db) -> Result<State, LogError> {
+    let first_chunk = first_key(db, CHUNK)?;
+    let last_chunk = db
+        .scan_prefix([CHUNK])
+        .next_back()
+        .transpose()
+        .map_err(storage)?;
+    let stored_next = db
+        .get(layout::NEXT)
+        .map_err(storage)?
+        .and_then(|bytes| Some(u64::from_be_bytes(bytes.as_ref().try_into().ok()?)))
+        .unwrap_or(1);
+    let last = match &last_chunk {
+        Some((key, chunk)) => Some((layout::span_of(key).ok_or_else(corrupt)?, chunk)),
+        None => None,
+    };
+    let next = last.map_or(1, |((last, _), _)| last + 1).max(stored_next);
+    let first = first_chunk.map_or(next, |(_, first)| first);
+    let last_event_id = match last.and_then(|(_, chunk)| layout::records(chunk).last()) {
+        Some(record) => Some(codec::decode(record).ok_or_else(corrupt)?.id),
+        None => db
+            .get(LAST_ID)
+            .map_err(storage)?
+            .map(|id| String::from_utf8_lossy(&id).into_owned()),
+    };
+    let runs: VecDeque<(u64, u64)> = db
+        .scan_prefix([RUN])
+        .keys()
+        .map(|key| {
+            let key = key.map_err(storage)?;
+            let (last, first) = layout::span_of(&key).ok_or_else(corrupt)?;
+            Ok((first, last))
+        })
+        .collect::<Result<_, LogError>>()?;
+    let active_from = runs.back().map_or(first.min(next), |run| run.1 + 1);
+    let mut index = IdIndex::new(runs, active_from);
+    for chunk in db.range(layout::chunk_from(active_from)..) {
+        let (key, chunk) = chunk.map_err(storage)?;
+        if key.first() != Some(&CHUNK) {
+            break;
+        }
+        let (_, chunk_first) = layout::span_of(&key).ok_or_else(corrupt)?;
+        for (position, record) in (chunk_first..).zip(layout::records(&chunk)) {
+            if position >= active_from {
+                let update = codec::decode(record).ok_or_else(corrupt)?;
+                index.insert(id_hash(&update.id), position);
+            }
+        }
+    }
+    let mut state = State {
+        first,
+        next,
+        written: next - 1,
+        pending: VecDeque::new(),
+        last_event_id,
+        oldest_stored_at: None,
+        index,
+    };
+    state.oldest_stored_at = stored_at_of(db, &state, first)?;
+    Ok(state)
+}
+
+/// (last, first) of the first key with this prefix.
+fn first_key(db: &sled::Db, prefix: u8) -> Result<Option<(u64, u64)>, LogError> {
+    match db
+        .scan_prefix([prefix])
+        .keys()
+        .next()
+        .transpose()
+        .map_err(storage)?
+    {
+        Some(key) => Ok(Some(layout::span_of(&key).ok_or_else(corrupt)?)),
+        None => Ok(None),
+    }
+}
+
+/// The stored record of a written position, `None` when it is gone.
+fn read_record(db: &sled::Db, position: u64) -> Result<Option<Vec<u8>>, LogError> {
+    let Some(entry) = db.range(layout::chunk_from(position)..).next() else {
+        return Ok(None);
+    };
+    let (key, chunk) = entry.map_err(storage)?;
+    if key.first() != Some(&CHUNK) {
+        return Ok(None);
+    }
+    let (_, first) = layout::span_of(&key).ok_or_else(corrupt)?;
+    Ok(layout::record_at(&chunk, first, position).map(<[u8]>::to_vec))
+}
+
+/// When the event at `position` was stored, `None` when there is no such event.
+fn stored_at_of(db: &sled::Db, state: &State, position: u64) -> Result<Option<u64>, LogError> {
+    if position >= state.next {
+        return Ok(None);
+    }
+    if position > state.written {
+        let queued = usize::try_from(position - state.written - 1)
+            .ok()
+            .and_then(|i| state.pending.get(i));
+        return Ok(queued.map(|q| q.stored_at));
+    }
+    Ok(read_record(db, position)?
+        .as_deref()
+        .and_then(layout::stored_at))
+}
+
+impl Shared {
+    /// Moves `first` past what retention drops now (A-HIST-11, C-STORE-1); the writer deletes
+    /// the chunks and index runs left entirely behind.
+    fn expire(&self, state: &mut State, now: u64) -> Result<(), LogError> {
+        let before = state.first;
+        if self.retention.max_events > 0 {
+            let retained = state.next - state.first;
+            state.first += retained.saturating_sub(self.retention.max_events);
+        }
+        if state.first != before {
+            state.oldest_stored_at = stored_at_of(&self.db, state, state.first)?;
+        }
+        if self.retention.max_age.is_zero() {
+            return Ok(());
+        }
+        let max_age = self.retention.max_age.as_millis() as u64;
+        // Ages only grow from the front: count old events from the front.
+        while state.first < state.next {
+            let old = state
+                .oldest_stored_at
+                .is_none_or(|at| now.saturating_sub(at) > max_age);
+            if !old {
+                break;
+            }
+            state.first += 1;
+            state.oldest_stored_at = stored_at_of(&self.db, state, state.first)?;
+        }
+        Ok(())
+    }
+
+    /// The id of the event at `position`, `None` when it is gone.
+    fn id_at(&self, position: u64) -> Result<Option<String>, LogError> {
+        {
+            let state = self.state.lock();
+            if position > state.written {
+                let queued = usize::try_from(position - state.written - 1)
+                    .ok()
+                    .and_then(|i| state.pending.get(i));
+                return Ok(queued.map(|q| q.event.update.id.clone()));
+            }
+        }
+        match read_record(&self.db, position)? {
+            Some(record) => Ok(Some(codec::decode(&record).ok_or_else(corrupt)?.id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Candidate positions of `hash` in the stored index runs that retention still keeps.
+    fn stored_candidates(
+        &self,
+        runs: &[(u64, u64)],
+        hash: u64,
+        first: u64,
+    ) -> Result<Vec<u64>, LogError> {
+        let mut candidates = Vec::new();
+        for &(_, run_last) in runs.iter().filter(|run| run.1 >= first) {
+            let page = self
+                .db
+                .range(layout::page_key(run_last, 0)..=layout::page_key(run_last, hash))
+                .next_back()
+                .transpose()
+                .map_err(storage)?;
+            if let Some((_, page)) = page {
+                candidates.extend(layout::page_positions(&page, hash));
+            }
+        }
+        Ok(candidates)
+    }
+
+    /// Written events in `from..=to`, at most `max`.
+    fn read_written(
+        &self,
+        from: u64,
+        to: u64,
+        max: usize,
+        out: &mut Vec<(Position, Arc<Event>)>,
+    ) -> Result<(), LogError> {
+        for entry in self.db.range(layout::chunk_from(from)..) {
+            let (key, chunk) = entry.map_err(storage)?;
+            if key.first() != Some(&CHUNK) {
+                break;
+            }
+            let (_, chunk_first) = layout::span_of(&key).ok_or_else(corrupt)?;
+            for (position, record) in (chunk_first..).zip(layout::records(&chunk)) {
+                if position > to || out.len() >= max {
+                    return Ok(());
+                }
+                if position >= from {
+                    let update = codec::decode(record).ok_or_else(corrupt)?;
+                    out.push((Position(position), Arc::new(Event::new(update))));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EventLog for SledLog {
+    fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
+        let now = now_ms();
+        let hash = id_hash(&event.update.id);
+        let mut state = self.shared.state.lock();
+        if state.pending.len() >= MAX_QUEUED {
+            return Err(LogError::Storage(
+                "the history writer is behind: the disk does not keep up".into(),
+            ));
+        }
+        let position = state.next;
+        if state.first == position {
+            state.oldest_stored_at = Some(now);
+        }
+        state.next += 1;
+        state.last_event_id = Some(event.update.id.clone());
+        state.index.insert(hash, position);
+        state.pending.push_back(Queued {
+            stored_at: now,
+            event,
+        });
+        self.shared.expire(&mut state, now)?;
+        drop(state);
+        self.shared.wake.notify_one();
+        Ok(Position(position))
+    }
+
+    fn durable(
+        &self,
+        position: Position,
+    ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> {
+        match self.shared.durability {
+            Durability::Fsync => Box::pin(self.shared.clone().wait(position.0)),
+            Durability::Periodic => Box::pin(std::future::ready(Ok(()))),
+        }
+    }
+
+    fn check(&self) -> Result<(), LogError> {
+        let db = &self.shared.db;
+        db.insert(HEALTH, &now_ms().to_be_bytes())
+            .map_err(storage)?;
+        db.get(LAST_ID).map_err(storage)?;
+        Ok(())
+    }
+
+    fn retained(&self) -> u64 {
+        let state = self.shared.state.lock();
+        state.next - state.first
+    }
+
+    fn last_position(&self) -> Option<Position> {
+        let state = self.shared.state.lock();
+        (state.next > state.first).then(|| Position(state.next - 1))
+    }
+
+    fn last_event_id(&self) -> Option<String> {
+        self.shared.state.lock().last_event_id.clone()
+    }
+
+    fn find(&self, id: &str) -> Result<Option<Position>, LogError> {
+        let hash = id_hash(id);
+        let (first, runs, recent) = {
+            let state = self.shared.state.lock();
+            let index = &state.index;
+            (state.first, index.stored_runs(), index.in_memory(hash))
+        };
+        let mut candidates = self.shared.stored_candidates(&runs, hash, first)?;
+        candidates.extend(recent);
+        for position in candidates.into_iter().filter(|p| *p >= first) {
+            if self.shared.id_at(position)?.as_deref() == Some(id) {
+                return Ok(Some(Position(position)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_after(
+        &self,
+        after: Option<Position>,
+        upto: Position,
+        max: usize,
+    ) -> Result<Vec<(Position, Arc<Event>)>, LogError> {
+        let (from, written, queued) = {
+            let state = self.shared.state.lock();
+            let from = after.map_or(0, |p| p.0 + 1).max(state.first);
+            let queued_from = from.max(state.written + 1);
+            let queued: Vec<(Position, Arc<Event>)> = (queued_from..=upto.0.min(state.next - 1))
+                .zip(
+                    state
+                        .pending
+                        .iter()
+                        .skip((queued_from - state.written - 1) as usize),
+                )
+                .take(max)
+                .map(|(position, q)| (Position(position), q.event.clone()))
+                .collect();
+            (from, state.written, queued)
+        };
+        let mut out = Vec::new();
+        if from <= upto.0.min(written) {
+            self.shared
+                .read_written(from, upto.0.min(written), max, &mut out)?;
+        }
+        let room = max - out.len();
+        out.extend(queued.into_iter().take(room));
+        Ok(out)
+    }
+}
+
+impl Drop for SledLog {
+    fn drop(&mut self) {
+        self.shared.stop();
+        // The writer holds the database open and writes what is queued; wait for it so the
+        // lock is released and nothing appended is dropped.
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        let _ = self.shared.db.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+use super::*;
+
+fn temp_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("qs-sled-{}", uuid::Uuid::new_v4()))
+}
+
+#[test]
+fn shared_suite() {
+    super::super::suite::run_all(&|retention| {
+        Box::new(
+            SledLog::open(&temp_dir(), retention, Durability::Periodic, 8 << 20).expect("open"),
+        )
+    });
+    super::super::suite::run_all(&|retention| {
+        Box::new(SledLog::open(&temp_dir(), retention, Durability::Fsync, 8 << 20).expect("open"))
+    });
+}
+
+#[test]
+fn reopening_recovers_positions_index_and_last_id() {
+    let dir = temp_dir();
+    let unlimited = Retention {
+        max_events: 0,
+        max_age: std::time::Duration::ZERO,
+    };
+    let (b, last) = {
+        let log = SledLog::open(&dir, unlimited, Durability::Fsync, 8 << 20).expect("open");
+        let event = |id: &str| {
+            Arc::new(Event::new(crate::event::Update {
+                id: id.into(),
+                topics: vec!["t".into()],
+                data: "d".into(),
+                private: false,
+                event_type: None,
+                retry: 0,
+            }))
+        };
+        log.append(event("a")).expect("append");
+        let b = log.append(event("b")).expect("append");
+        let last = log.append(event("c")).expect("append");
+        (b, last)
+    };
+    let log = SledLog::open(&dir, unlimited, Durability::Fsync, 8 << 20).expect("reopen");
+    assert_eq!(log.last_position(), Some(last));
+    assert_eq!(log.find("b").expect("find"), Some(b));
+    assert_eq!(log.last_event_id().as_deref(), Some("c"));
+    let replay = log.read_after(Some(b), last, 10).expect("read");
+    assert_eq!(replay.len(), 1);
+    assert_eq!(replay[0].1.update.id, "c");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_last_id_survives_a_restart_after_retention_emptied_the_history() {
+    let dir = temp_dir();
+    let short = Retention {
+        max_events: 0,
+        max_age: std::time::Duration::from_millis(30),
+    };
+    {
+        let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("open");
+        let update = crate::event::Update {
+            id: "the-last".into(),
+            topics: vec!["t".into()],
+            data: String::new(),
+            private: false,
+            event_type: None,
+            retry: 0,
+        };
+        log.append(Arc::new(Event::new(update))).expect("append");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("reopen");
+    assert_eq!(log.retained(), 0, "expired at start-up");
+    drop(log);
+    let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("reopen");
+    assert_eq!(log.last_event_id().as_deref(), Some("the-last"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_locked_data_dir_is_a_clear_error() {
+    let dir = temp_dir();
+    let unlimited = Retention {
+        max_events: 0,
+        max_age: std::time::Duration::ZERO,
+    };
+    let _first = SledLog::open(&dir, unlimited, Durability::Periodic, 8 << 20).expect("open");
+    let second = SledLog::open(&dir, unlimited, Durability::Periodic, 8 << 20);
+    assert!(
+        matches!(second, Err(LogError::Storage(message)) if message.contains("cannot open the history"))
+    );
+}
+
+fn update(id: &str) -> crate::event::Update {
+    crate::event::Update {
+        id: id.into(),
+        topics: vec!["t".into()],
+        data: format!("data of {id}"),
+        private: false,
+        event_type: None,
+        retry: 0,
+    }
+}
+
+const UNLIMITED: Retention = Retention {
+    max_events: 0,
+    max_age: std::time::Duration::ZERO,
+};
+
+/// Waits until `position` is on disk.
+fn settle(log: &SledLog, position: Position) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(log.durable(position))
+        .expect("durable");
+}
+
+fn keys_with_prefix(log: &SledLog, prefix: u8) -> usize {
+    log.shared.db.scan_prefix([prefix]).count()
+}
+
+#[test]
+fn ids_are_found_in_stored_index_runs_after_a_restart() {
+    let dir = temp_dir();
+    let count = index::RUN_SIZE * 4 + 10;
+    let positions: Vec<Position> = {
+        let log = SledLog::open(&dir, UNLIMITED, Durability::Fsync, 8 << 20).expect("open");
+        let positions: Vec<Position> = (0..count)
+            .map(|i| {
+                // Every tenth id repeats an earlier one: lookups must anchor on the earliest.
+                let id = if i % 10 == 9 {
+                    format!("id-{}", i - 5)
+                } else {
+                    format!("id-{i}")
+                };
+                log.append(Arc::new(Event::new(update(&id))))
+                    .expect("append")
+            })
+            .collect();
+        settle(&log, positions[positions.len() - 1]);
+        assert!(keys_with_prefix(&log, layout::RUN) >= 3, "runs were stored");
+        positions
+    };
+    let log = SledLog::open(&dir, UNLIMITED, Durability::Fsync, 8 << 20).expect("reopen");
+    for i in (0..count).filter(|i| i % 10 != 9) {
+        let found = log.find(&format!("id-{i}")).expect("find");
+        assert_eq!(found, Some(positions[i as usize]), "id-{i}");
+    }
+    assert_eq!(log.find("id-unknown").expect("find"), None);
+    let last = log.last_position().expect("not empty");
+    let replay = log
+        .read_after(Some(positions[100]), last, 1000)
+        .expect("read");
+    assert_eq!(replay.len() as u64, count - 101);
+    assert_eq!(replay[0].0, positions[101]);
+    assert!(replay.windows(2).all(|w| w[0].0 < w[1].0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn retention_deletes_old_chunks_and_runs_from_disk() {
+    let dir = temp_dir();
+    let keep_ten = Retention {
+        max_events: 10,
+        max_age: std::time::Duration::ZERO,
+    };
+    let log = SledLog::open(&dir, keep_ten, Durability::Fsync, 8 << 20).expect("open");
+    let mut last = Position(0);
+    for i in 0..index::RUN_SIZE * 5 {
+        last = log
+            .append(Arc::new(Event::new(update(&format!("e{i}")))))
+            .expect("append");
+        if i % 50 == 0 {
+            settle(&log, last);
+        }
+    }
+    settle(&log, last);
+    // One more write so the writer deletes what the last append expired.
+    settle(
+        &log,
+        log.append(Arc::new(Event::new(update("final"))))
+            .expect("append"),
+    );
+    assert_eq!(log.retained(), 10);
+    assert!(keys_with_prefix(&log, layout::CHUNK) <= 11);
+    assert!(keys_with_prefix(&log, layout::RUN) <= 1);
+    let newest = log.last_position().expect("not empty");
+    let ids: Vec<String> = log
+        .read_after(None, newest, 100)
+        .expect("read")
+        .into_iter()
+        .map(|(_, e)| e.update.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 10);
+    assert_eq!(ids.last().map(String::as_str), Some("final"));
+    assert_eq!(log.find("e0").expect("find"), None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_history_in_the_old_one_key_per_event_layout_is_upgraded() {
+    let dir = temp_dir();
+    {
+        let db = sled::open(&dir).expect("sled");
+        for (position, id) in [(5u64, "a"), (6, "b"), (7, "c")] {
+            let mut key = vec![b'e'];
+            key.extend_from_slice(&position.to_be_bytes());
+            db.insert(key, codec::encode(&update(id), now_ms()))
+                .expect("insert");
+            let mut index = vec![b'i'];
+            index.extend_from_slice(id.as_bytes());
+            index.push(0);
+            index.extend_from_slice(&position.to_be_bytes());
+            db.insert(index, &[][..]).expect("insert");
+        }
+        db.flush().expect("flush");
+    }
+    let log = SledLog::open(&dir, UNLIMITED, Durability::Fsync, 8 << 20).expect("open");
+    assert_eq!(log.find("b").expect("find"), Some(Position(6)));
+    assert_eq!(log.last_event_id().as_deref(), Some("c"));
+    let replay = log
+        .read_after(Some(Position(5)), Position(7), 10)
+        .expect("read");
+    let ids: Vec<&str> = replay.iter().map(|(_, e)| e.update.id.as_str()).collect();
+    assert_eq!(ids, ["b", "c"]);
+    assert_eq!(
+        keys_with_prefix(&log, b'e') + keys_with_prefix(&log, b'i'),
+        0
+    );
+    let next = log
+        .append(Arc::new(Event::new(update("d"))))
+        .expect("append");
+    assert_eq!(next, Position(8));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failed_write_fails_the_waiting_publishes_only() {
+    let dir = temp_dir();
+    let log = SledLog::open(&dir, UNLIMITED, Durability::Fsync, 8 << 20).expect("open");
+    let first = log
+        .append(Arc::new(Event::new(update("ok"))))
+        .expect("append");
+    settle(&log, first);
+    log.shared
+        .durable
+        .send_modify(|d| d.failed_upto = first.0 + 1);
+    let second = log
+        .append(Arc::new(Event::new(update("lost"))))
+        .expect("append");
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(log.durable(second));
+    assert!(outcome.is_err());
+    settle(&log, first);
+    let _ = std::fs::remove_dir_all(&dir);
+}

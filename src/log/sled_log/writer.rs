@@ -1,0 +1,177 @@
+//! The writer thread: stores what appends queued as one chunk, fsyncs once for the whole group
+//! (group commit), answers every publisher waiting on it, and deletes what retention dropped.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::index::Run;
+use super::layout::{self, CHUNK, LAST_ID, NEXT, PAGE, RUN};
+use super::{storage, Durability, LogError, Shared};
+use crate::event::Event;
+use crate::log::codec;
+
+/// The shortest time between two writes: it bounds the fsync rate under load, while a lone
+/// publish waits at most this much longer.
+const MIN_WRITE_INTERVAL: Duration = Duration::from_millis(2);
+
+/// Most events in one chunk: bounds one write and one replay read.
+const MAX_CHUNK_EVENTS: usize = 4096;
+
+/// One write's worth of work, taken from the state under its lock.
+struct Work {
+    first: u64,
+    events: Vec<(u64, Arc<Event>)>,
+    runs: Vec<Arc<Run>>,
+    expired_runs: Vec<(u64, u64)>,
+    first_retained: u64,
+}
+
+impl Shared {
+    pub(super) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let _guard = self.state.lock();
+        self.wake.notify_one();
+    }
+
+    /// Resolves once `position` is on disk, or fails if the write holding it failed.
+    pub(super) async fn wait(self: Arc<Self>, position: u64) -> Result<(), LogError> {
+        let mut receiver = self.durable.subscribe();
+        let state = receiver
+            .wait_for(|d| d.flushed >= position || d.failed_upto >= position)
+            .await
+            .map_err(|_| LogError::Storage("the history writer stopped".into()))?;
+        if state.flushed >= position {
+            Ok(())
+        } else {
+            Err(LogError::Storage(
+                "writing the history to disk failed".into(),
+            ))
+        }
+    }
+
+    pub(super) fn write_loop(&self) {
+        let mut last_write = Instant::now() - MIN_WRITE_INTERVAL;
+        let mut cleaned_below = 0;
+        loop {
+            // Group commit: give concurrent publishers a moment to join the next write instead
+            // of paying one fsync each.
+            let since = last_write.elapsed();
+            if since < MIN_WRITE_INTERVAL {
+                std::thread::sleep(MIN_WRITE_INTERVAL - since);
+            }
+            let Some(work) = self.next_work() else {
+                return;
+            };
+            last_write = Instant::now();
+            let last = work.first + work.events.len() as u64 - 1;
+            let result = self.write(&work, &mut cleaned_below);
+            self.written(&work, last, result);
+        }
+    }
+
+    /// Waits for queued events and takes up to one chunk of them; `None` once stopped and idle.
+    fn next_work(&self) -> Option<Work> {
+        let mut state = self.state.lock();
+        while state.pending.is_empty() && !self.stopping.load(Ordering::Acquire) {
+            self.wake.wait(&mut state);
+        }
+        if state.pending.is_empty() {
+            return None;
+        }
+        let count = state.pending.len().min(MAX_CHUNK_EVENTS);
+        let first = state.written + 1;
+        let events = state
+            .pending
+            .iter()
+            .take(count)
+            .map(|queued| (queued.stored_at, queued.event.clone()))
+            .collect();
+        let runs = state.index.writable(state.written + count as u64);
+        let first_retained = state.first;
+        let expired_runs = state.index.take_expired(first_retained);
+        Some(Work {
+            first,
+            events,
+            runs,
+            expired_runs,
+            first_retained,
+        })
+    }
+
+    fn write(&self, work: &Work, cleaned_below: &mut u64) -> Result<(), LogError> {
+        let last = work.first + work.events.len() as u64 - 1;
+        let mut batch = sled::Batch::default();
+        let mut chunk = Vec::new();
+        for (stored_at, event) in &work.events {
+            layout::push_record(&mut chunk, &codec::encode(&event.update, *stored_at));
+        }
+        batch.insert(&layout::span_key(CHUNK, last, work.first)[..], chunk);
+        if let Some((_, newest)) = work.events.last() {
+            batch.insert(LAST_ID, newest.update.id.as_bytes());
+        }
+        batch.insert(NEXT, &(last + 1).to_be_bytes()[..]);
+        for run in &work.runs {
+            for page in layout::pages(&run.entries) {
+                let key = layout::page_key(run.last, page[0].0);
+                batch.insert(&key[..], layout::encode_page(page));
+            }
+            batch.insert(&layout::span_key(RUN, run.last, run.first)[..], &[][..]);
+        }
+        for &(first, last) in &work.expired_runs {
+            self.delete_run(&mut batch, first, last)?;
+        }
+        if work.first_retained > *cleaned_below {
+            self.delete_chunks_before(&mut batch, work.first_retained)?;
+            *cleaned_below = work.first_retained;
+        }
+        self.db.apply_batch(batch).map_err(storage)?;
+        if self.durability == Durability::Fsync {
+            self.db.flush().map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the chunks retention left entirely behind.
+    fn delete_chunks_before(&self, batch: &mut sled::Batch, first: u64) -> Result<(), LogError> {
+        for key in self.db.scan_prefix([CHUNK]).keys() {
+            let key = key.map_err(storage)?;
+            match layout::span_of(&key) {
+                Some((last, _)) if last < first => batch.remove(key),
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_run(&self, batch: &mut sled::Batch, first: u64, last: u64) -> Result<(), LogError> {
+        let mut prefix = vec![PAGE];
+        prefix.extend_from_slice(&last.to_be_bytes());
+        for key in self.db.scan_prefix(prefix).keys() {
+            batch.remove(key.map_err(storage)?);
+        }
+        batch.remove(&layout::span_key(RUN, last, first)[..]);
+        Ok(())
+    }
+
+    /// Records the outcome of a write and answers the publishers waiting for it.
+    fn written(&self, work: &Work, last: u64, result: Result<(), LogError>) {
+        {
+            let mut state = self.state.lock();
+            state.pending.drain(..work.events.len());
+            state.written = last;
+            if result.is_ok() {
+                state.index.runs_stored(work.runs.len());
+            }
+        }
+        match result {
+            Ok(()) => self.durable.send_modify(|d| d.flushed = last),
+            Err(error) => {
+                tracing::error!(%error, "writing the history to disk failed");
+                self.durable.send_modify(|d| d.failed_upto = last);
+                // Later appends get their own attempt; don't spin on a broken disk.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
