@@ -2,7 +2,8 @@
 //! into a run that the writer stores as sorted pages (an LSM with one level: lookups read one
 //! page per run, appends never touch sled).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Positions per run: bounds the memory index and what start-up re-reads to rebuild it.
@@ -12,18 +13,73 @@ pub const RUN_SIZE: u64 = 1 << 17;
 #[cfg(test)]
 pub const RUN_SIZE: u64 = 64;
 
-/// A run of the index waiting to be written: entries sorted by (hash, position).
+/// The keys are already FNV hashes: hashing them again would only cost time.
+#[derive(Debug, Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// Positions of the ids of a range of positions: the first position of each hash in a map,
+/// later positions of a hash already seen (a repeated id, or a rare collision) in a list.
+#[derive(Debug, Default)]
+pub struct Entries {
+    first: HashMap<u64, u64, BuildHasherDefault<Identity>>,
+    repeats: Vec<(u64, u64)>,
+}
+
+impl Entries {
+    fn insert(&mut self, hash: u64, position: u64) {
+        if let Some(&earlier) = self.first.get(&hash) {
+            if earlier != position {
+                self.repeats.push((hash, position));
+            }
+            return;
+        }
+        self.first.insert(hash, position);
+    }
+
+    fn positions(&self, hash: u64) -> impl Iterator<Item = u64> + '_ {
+        let repeats = self
+            .repeats
+            .iter()
+            .filter(move |(h, _)| *h == hash)
+            .map(|(_, position)| *position);
+        self.first.get(&hash).copied().into_iter().chain(repeats)
+    }
+
+    /// Every entry, sorted by (hash, position): the order of a stored run's pages.
+    pub fn sorted(&self) -> Vec<(u64, u64)> {
+        let mut all: Vec<(u64, u64)> = self.first.iter().map(|(h, p)| (*h, *p)).collect();
+        all.extend_from_slice(&self.repeats);
+        all.sort_unstable();
+        all
+    }
+}
+
+/// A run of the index waiting to be written.
 #[derive(Debug)]
 pub struct Run {
     pub first: u64,
     pub last: u64,
-    pub entries: Vec<(u64, u64)>,
+    pub entries: Entries,
 }
 
 #[derive(Debug, Default)]
 pub struct IdIndex {
     /// Entries of positions at or after `active_from`.
-    active: BTreeSet<(u64, u64)>,
+    active: Entries,
     active_from: u64,
     /// Sealed runs not yet on disk, oldest first.
     sealed: VecDeque<Arc<Run>>,
@@ -34,7 +90,7 @@ pub struct IdIndex {
 impl IdIndex {
     pub fn new(stored: VecDeque<(u64, u64)>, active_from: u64) -> Self {
         Self {
-            active: BTreeSet::new(),
+            active: Entries::default(),
             active_from,
             sealed: VecDeque::new(),
             stored,
@@ -43,28 +99,26 @@ impl IdIndex {
 
     pub fn insert(&mut self, hash: u64, position: u64) {
         if position >= self.active_from.saturating_add(RUN_SIZE) {
-            let entries: Vec<(u64, u64)> = std::mem::take(&mut self.active).into_iter().collect();
             self.sealed.push_back(Arc::new(Run {
                 first: self.active_from,
                 last: position - 1,
-                entries,
+                entries: std::mem::take(&mut self.active),
             }));
             self.active_from = position;
         }
-        self.active.insert((hash, position));
+        self.active.insert(hash, position);
     }
 
-    /// Positions of `hash` known in memory (sealed runs, then active), in order.
+    /// Positions of `hash` known in memory (sealed runs, then active), oldest run first.
     pub fn in_memory(&self, hash: u64) -> Vec<u64> {
-        let sealed = self.sealed.iter().flat_map(|run| {
-            let start = run.entries.partition_point(|e| e.0 < hash);
-            run.entries[start..]
-                .iter()
-                .take_while(move |e| e.0 == hash)
-                .map(|e| e.1)
-        });
-        let active = self.active.range((hash, 0)..=(hash, u64::MAX)).map(|e| e.1);
-        sealed.chain(active).collect()
+        let mut positions: Vec<u64> = self
+            .sealed
+            .iter()
+            .flat_map(|run| run.entries.positions(hash))
+            .chain(self.active.positions(hash))
+            .collect();
+        positions.sort_unstable();
+        positions
     }
 
     pub fn stored_runs(&self) -> Vec<(u64, u64)> {
@@ -116,6 +170,7 @@ mod tests {
         assert!(index.writable(RUN_SIZE - 1).is_empty());
         let runs = index.writable(RUN_SIZE);
         assert_eq!((runs[0].first, runs[0].last), (1, RUN_SIZE));
+        assert_eq!(runs[0].entries.sorted(), vec![(7, 1), (7, 2)]);
         index.runs_stored(runs.len());
         assert_eq!(index.stored_runs(), vec![(1, RUN_SIZE)]);
         assert_eq!(index.in_memory(7), Vec::<u64>::new());

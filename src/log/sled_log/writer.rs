@@ -107,12 +107,9 @@ impl Shared {
             layout::push_record(&mut chunk, &codec::encode(&event.update, *stored_at));
         }
         batch.insert(&layout::span_key(CHUNK, last, work.first)[..], chunk);
-        if let Some((_, newest)) = work.events.last() {
-            batch.insert(LAST_ID, newest.update.id.as_bytes());
-        }
-        batch.insert(NEXT, &(last + 1).to_be_bytes()[..]);
         for run in &work.runs {
-            for page in layout::pages(&run.entries) {
+            let entries = run.entries.sorted();
+            for page in layout::pages(&entries) {
                 let key = layout::page_key(run.last, page[0].0);
                 batch.insert(&key[..], layout::encode_page(page));
             }
@@ -124,6 +121,11 @@ impl Shared {
         if work.first_retained > *cleaned_below {
             self.delete_chunks_before(&mut batch, work.first_retained)?;
             *cleaned_below = work.first_retained;
+            // The last chunk may go with this batch: keep what start-up needs without it.
+            if let Some((_, newest)) = work.events.last() {
+                batch.insert(LAST_ID, newest.update.id.as_bytes());
+            }
+            batch.insert(NEXT, &(last + 1).to_be_bytes()[..]);
         }
         self.db.apply_batch(batch).map_err(storage)?;
         if self.durability == Durability::Fsync {
