@@ -30,10 +30,13 @@ fn ready_ids(stream: &mut EventStream) -> Vec<String> {
     let mut cx = Context::from_waker(Waker::noop());
     let mut ids = Vec::new();
     while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut *stream).poll_next(&mut cx) {
+        // A replayed batch arrives as one chunk of several frames.
         let text = String::from_utf8(frame.to_vec()).expect("utf8");
-        if let Some(line) = text.lines().find(|l| l.starts_with("id: ")) {
-            ids.push(line["id: ".len()..].to_owned());
-        }
+        ids.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix("id: "))
+                .map(str::to_owned),
+        );
     }
     ids
 }
