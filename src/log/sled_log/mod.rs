@@ -67,6 +67,9 @@ struct State {
     written: u64,
     /// Appended events not written yet: positions `written + 1 ..`.
     pending: VecDeque<Queued>,
+    /// How many queued events wake the writer: it sleeps until its group is complete, so
+    /// appends do not wake it one by one.
+    wake_writer_at: usize,
     last_event_id: Option<String>,
     /// When the oldest retained event was stored: age retention reads nothing while it is young.
     oldest_stored_at: Option<u64>,
@@ -199,6 +202,7 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
         next,
         written: next - 1,
         pending: VecDeque::new(),
+        wake_writer_at: 1,
         last_event_id,
         oldest_stored_at: None,
         index,
@@ -369,8 +373,11 @@ impl EventLog for SledLog {
             event,
         });
         self.shared.expire(&mut state, now)?;
+        let wake = state.pending.len() >= state.wake_writer_at;
         drop(state);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
         Ok(Position(position))
     }
 

@@ -11,9 +11,9 @@ use super::{storage, Durability, LogError, Shared};
 use crate::event::Event;
 use crate::log::codec;
 
-/// The shortest time between two writes: it bounds the fsync rate under load, while a lone
+/// The longest a queued event waits for others to join its write (group commit); a lone
 /// publish waits at most this much longer.
-const MIN_WRITE_INTERVAL: Duration = Duration::from_millis(2);
+const MAX_GATHER: Duration = Duration::from_millis(2);
 
 /// Most events in one chunk: bounds one write and one replay read.
 const MAX_CHUNK_EVENTS: usize = 4096;
@@ -51,19 +51,15 @@ impl Shared {
     }
 
     pub(super) fn write_loop(&self) {
-        let mut last_write = Instant::now() - MIN_WRITE_INTERVAL;
+        let mut last_write = Instant::now() - MAX_GATHER;
+        let mut expected = 1;
         let mut cleaned_below = 0;
         loop {
-            // Group commit: give concurrent publishers a moment to join the next write instead
-            // of paying one fsync each.
-            let since = last_write.elapsed();
-            if since < MIN_WRITE_INTERVAL {
-                std::thread::sleep(MIN_WRITE_INTERVAL - since);
-            }
-            let Some(work) = self.next_work() else {
+            let Some(work) = self.next_work(expected, last_write + MAX_GATHER) else {
                 return;
             };
             last_write = Instant::now();
+            expected = work.events.len();
             let last = work.first + work.events.len() as u64 - 1;
             let result = self.write(&work, &mut cleaned_below);
             self.written(&work, last, result);
@@ -71,14 +67,31 @@ impl Shared {
     }
 
     /// Waits for queued events and takes up to one chunk of them; `None` once stopped and idle.
-    fn next_work(&self) -> Option<Work> {
+    ///
+    /// Group commit without a fixed delay: as many publishers as joined the previous write are
+    /// expected again, so the write starts once that many events are queued, or at `deadline`.
+    /// Under steady load each write carries about one event per concurrent publisher; a lone
+    /// publisher is written at once.
+    fn next_work(&self, expected: usize, deadline: Instant) -> Option<Work> {
         let mut state = self.state.lock();
-        while state.pending.is_empty() && !self.stopping.load(Ordering::Acquire) {
-            self.wake.wait(&mut state);
+        loop {
+            let stopping = self.stopping.load(Ordering::Acquire);
+            let queued = state.pending.len();
+            if queued == 0 && stopping {
+                return None;
+            }
+            if queued > 0 && (queued >= expected || stopping || Instant::now() >= deadline) {
+                break;
+            }
+            if queued == 0 {
+                state.wake_writer_at = 1;
+                self.wake.wait(&mut state);
+            } else {
+                state.wake_writer_at = expected;
+                self.wake.wait_until(&mut state, deadline);
+            }
         }
-        if state.pending.is_empty() {
-            return None;
-        }
+        state.wake_writer_at = usize::MAX;
         let count = state.pending.len().min(MAX_CHUNK_EVENTS);
         let first = state.written + 1;
         let events = state
