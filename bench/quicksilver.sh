@@ -8,6 +8,8 @@
 # Build first: cargo build --release --bins. Each run gets a new data dir (deleted afterwards).
 # Extra hub settings go in the environment as usual (QUICKSILVER_HISTORY_SIZE=0 ...).
 # FILL=N stores N events on unrelated topics before the measured scenario.
+# FLOOR=1 first measures, in the same run, the CPU of one loopback write() of 1, 4 and 16 SSE
+# frames (quicksilver-bench floor; writer on $HUB_CPU, reader on $BENCH_CPU) and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:?usage: bench/quicksilver.sh SCENARIO [options]}
@@ -28,6 +30,9 @@ wait_healthy() {
 }
 
 for run in $(seq 1 "$runs"); do
+  if [ -n "${FLOOR:-}" ]; then
+    taskset -c "${HUB_CPU:-0},${BENCH_CPU:-1}" "$bench_bin" floor --json | jq -c .
+  fi
   data=$(mktemp -d /tmp/qs-bench.XXXXXX)
   (cd "$data" && exec env QUICKSILVER_PUBLISHER_JWT_KEY="$key" QUICKSILVER_SUBSCRIBER_JWT_KEY="$key" \
     QUICKSILVER_ANONYMOUS=true QUICKSILVER_DATA_DIR="$data/data" \

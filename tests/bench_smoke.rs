@@ -221,3 +221,31 @@ async fn idle_scenario() {
     assert_eq!(report.connections, 20);
     assert!(report.rss_per_connection_bytes.is_some());
 }
+
+#[test]
+fn floor_command_reports_every_batch_size_as_json() {
+    let output = Command::new(env!("CARGO_BIN_EXE_quicksilver-bench"))
+        .args([
+            "floor",
+            "-n",
+            "2000",
+            "-s",
+            "8",
+            "--batches",
+            "1,4",
+            "--json",
+        ])
+        .output()
+        .expect("run quicksilver-bench floor");
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["scenario"], "floor");
+    let rows = report["floor"]["rows"].as_array().expect("rows");
+    let batches: Vec<u64> = rows
+        .iter()
+        .map(|row| row["events_per_write"].as_u64().expect("batch"))
+        .collect();
+    assert_eq!(batches, [1, 4]);
+    assert_eq!(rows[1]["writes"], 500);
+    assert!(rows.iter().all(|row| row["cpu_us_per_event"].is_number()));
+}

@@ -22,6 +22,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Hub(HubCommand),
+    /// The floor: CPU of one loopback write() of N SSE frames, measured on this machine
+    /// without a hub (the lower bound of CPU per delivery).
+    Floor {
+        /// Events written per batch size.
+        #[arg(short = 'n', long, default_value_t = 400_000)]
+        events: u64,
+        /// Bytes of data per event.
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+        /// Events per write() to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        batches: Vec<usize>,
+        /// Connections written round-robin, as a hub fans out.
+        #[arg(short = 's', long, default_value_t = 1000)]
+        connections: usize,
+        /// Print JSON instead of `key: value` lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The scenarios that run against a hub.
+#[derive(Subcommand)]
+enum HubCommand {
     /// Max durable publish rate with C concurrent keep-alive publishers.
     Publish {
         #[command(flatten)]
@@ -170,7 +196,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Err(e) = bench::raise_fd_limit() {
         eprintln!("quicksilver-bench: cannot raise the open-file limit: {e}");
     }
-    let (common, scenario) = scenario(cli.scenario);
+    let (common, scenario) = match job(cli.scenario) {
+        Job::Floor(options, json) => return floor(&options, json),
+        Job::Hub(common, scenario) => (common, scenario),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -187,6 +216,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print!("{}", report.to_text());
     }
     Ok(exit_code(&report))
+}
+
+fn floor(options: &bench::floor::Options, json: bool) -> anyhow::Result<ExitCode> {
+    let report = bench::floor::run(options).context("floor measurement failed")?;
+    let value = serde_json::to_value(&report).context("encoding the report")?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"scenario": "floor", "floor": value})
+        );
+    } else {
+        for row in &report.rows {
+            println!(
+                "{} events per write: {:.2} µs CPU per event, {:.2} µs per write ({} writes, {:.0} events/s)",
+                row.events_per_write, row.cpu_us_per_event, row.cpu_us_per_write, row.writes, row.events_per_s
+            );
+        }
+        println!("frame: {} bytes", report.frame_bytes);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn target(common: &Common) -> anyhow::Result<Target> {
@@ -214,9 +263,39 @@ fn exit_code(report: &Report) -> ExitCode {
     }
 }
 
-fn scenario(command: Command) -> (Common, Scenario) {
+/// What a command runs: the floor needs no hub.
+enum Job {
+    Floor(bench::floor::Options, bool),
+    Hub(Common, Scenario),
+}
+
+fn job(command: Command) -> Job {
     match command {
-        Command::Publish {
+        Command::Hub(hub) => {
+            let (common, scenario) = scenario(hub);
+            Job::Hub(common, scenario)
+        }
+        Command::Floor {
+            events,
+            payload,
+            batches,
+            connections,
+            json,
+        } => {
+            let options = bench::floor::Options {
+                events,
+                payload,
+                batches,
+                connections,
+            };
+            Job::Floor(options, json)
+        }
+    }
+}
+
+fn scenario(command: HubCommand) -> (Common, Scenario) {
+    match command {
+        HubCommand::Publish {
             common,
             publishers,
             events,
@@ -237,7 +316,7 @@ fn scenario(command: Command) -> (Common, Scenario) {
             };
             (common, Scenario::Publish(options))
         }
-        Command::History {
+        HubCommand::History {
             common,
             events,
             publishers,
@@ -260,7 +339,7 @@ fn scenario(command: Command) -> (Common, Scenario) {
             };
             (common, Scenario::History(options))
         }
-        Command::Resume {
+        HubCommand::Resume {
             common,
             rounds,
             events,
@@ -275,7 +354,7 @@ fn scenario(command: Command) -> (Common, Scenario) {
             };
             (common, Scenario::Resume(options))
         }
-        Command::Fanout {
+        HubCommand::Fanout {
             common,
             subscribers,
             topics,
@@ -303,7 +382,7 @@ fn scenario(command: Command) -> (Common, Scenario) {
             };
             (common, Scenario::Fanout(options))
         }
-        Command::Idle {
+        HubCommand::Idle {
             common,
             connections,
             settle,

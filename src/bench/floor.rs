@@ -1,0 +1,213 @@
+//! `floor`: what one `write()` of SSE-sized events costs on loopback TCP on this machine, the
+//! lower bound of a hub's CPU per delivery (issue 9). No hub is involved: a writer thread sends
+//! pre-encoded frames round-robin over many connections, `events_per_write` at a time, as a hub
+//! fanning out does (each write finds its socket idle, so it leaves as its own packet), and its
+//! own CPU time is measured: user + system, which on loopback includes the receiving side's
+//! kernel work, as it does for a hub. A reader thread drains every connection.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::error::BenchError;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Events written per batch size.
+    pub events: u64,
+    /// Bytes of `data` per event.
+    pub payload: usize,
+    /// Events per `write()` to measure, e.g. 1, 4 and 16.
+    pub batches: Vec<usize>,
+    /// Connections written round-robin.
+    pub connections: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            events: 400_000,
+            payload: 100,
+            batches: vec![1, 4, 16],
+            connections: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Bytes of one SSE frame (`id:` + `data:` lines).
+    pub frame_bytes: usize,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub events_per_write: usize,
+    pub writes: u64,
+    /// The writer thread's CPU time per event: the floor of a hub's CPU per delivery.
+    pub cpu_us_per_event: f64,
+    pub cpu_us_per_write: f64,
+    pub events_per_s: f64,
+}
+
+pub fn run(options: &Options) -> Result<Report, BenchError> {
+    let frame = sse_frame(options.payload);
+    let rows = options
+        .batches
+        .iter()
+        .map(|&batch| measure(&frame, batch.max(1), options))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Report {
+        frame_bytes: frame.len(),
+        rows,
+    })
+}
+
+/// A frame shaped like a hub's: a `urn:uuid:` id and one data line.
+fn sse_frame(payload: usize) -> Vec<u8> {
+    let mut frame = b"id: urn:uuid:0190d3a2-7b4c-7def-8a01-23456789abcd\ndata: ".to_vec();
+    frame.resize(frame.len() + payload, b'x');
+    frame.extend_from_slice(b"\n\n");
+    frame
+}
+
+fn measure(frame: &[u8], batch: usize, options: &Options) -> Result<Row, BenchError> {
+    let io = |source: std::io::Error| BenchError::Io {
+        what: "floor measurement",
+        source,
+    };
+    let (writers, readers) = connect_pairs(options.connections.max(1)).map_err(io)?;
+    let cpus = allowed_cpus();
+    let reader_cpu = cpus.get(1).copied();
+    let drain = std::thread::spawn(move || drain_all(readers, reader_cpu));
+    if let Some(&cpu) = cpus.first() {
+        pin_to(cpu);
+    }
+    let block: Vec<u8> = frame.repeat(batch);
+    let writes = options.events.div_ceil(batch as u64);
+    let start = Instant::now();
+    let cpu_before = thread_cpu_us();
+    let count = writers.len() as u64;
+    for write in 0..writes {
+        // `&TcpStream` implements `Write`: no mutable borrow of the list is needed.
+        let mut writer = &writers[(write % count) as usize];
+        writer.write_all(&block).map_err(io)?;
+    }
+    let cpu = thread_cpu_us().saturating_sub(cpu_before) as f64;
+    let elapsed = start.elapsed().as_secs_f64();
+    drop(writers);
+    let received = drain.join().unwrap_or(0);
+    if received != writes * block.len() as u64 {
+        return Err(BenchError::Protocol("the floor's reader lost bytes"));
+    }
+    let sent = writes * batch as u64;
+    Ok(Row {
+        events_per_write: batch,
+        writes,
+        cpu_us_per_event: cpu / sent as f64,
+        cpu_us_per_write: cpu / writes as f64,
+        events_per_s: sent as f64 / elapsed.max(f64::EPSILON),
+    })
+}
+
+/// `count` connected loopback pairs: (writing ends, non-blocking reading ends).
+fn connect_pairs(count: usize) -> std::io::Result<(Vec<TcpStream>, Vec<TcpStream>)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?;
+    let mut writers = Vec::with_capacity(count);
+    let mut readers = Vec::with_capacity(count);
+    for _ in 0..count {
+        writers.push(TcpStream::connect(address)?);
+        let (reader, _) = listener.accept()?;
+        reader.set_nonblocking(true)?;
+        readers.push(reader);
+    }
+    Ok((writers, readers))
+}
+
+/// Reads every connection until all are closed; returns the bytes read.
+fn drain_all(mut readers: Vec<TcpStream>, cpu: Option<usize>) -> u64 {
+    if let Some(cpu) = cpu {
+        pin_to(cpu);
+    }
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    while !readers.is_empty() {
+        let mut idle = true;
+        readers.retain_mut(|reader| loop {
+            match reader.read(&mut buffer) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    total += n as u64;
+                    idle = false;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        });
+        if idle {
+            std::thread::yield_now();
+        }
+    }
+    total
+}
+
+/// CPU time (user + system) of the calling thread.
+fn thread_cpu_us() -> u64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given; RUSAGE_THREAD is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return 0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// The CPUs this process may run on (its `taskset`), in order.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity fills the zeroed set it is given.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// Pins the calling thread, so the writer and the reader do not share a core when two are
+/// allowed (as a hub and its clients would not).
+fn pin_to(cpu: usize) {
+    // SAFETY: CPU_SET on a zeroed set with cpu < CPU_SETSIZE; pid 0 is the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_every_batch_size_and_delivers_every_byte() {
+        let report = run(&Options {
+            events: 2_000,
+            payload: 100,
+            batches: vec![1, 16],
+            connections: 10,
+        })
+        .expect("floor");
+        assert!(report.frame_bytes > 100);
+        assert_eq!(report.rows.len(), 2);
+        assert_eq!(report.rows[0].writes, 2_000);
+        assert_eq!(report.rows[1].writes, 125);
+        assert!(report.rows.iter().all(|row| row.events_per_s > 0.0));
+    }
+}
