@@ -67,6 +67,8 @@ struct State {
     written: u64,
     /// Appended events not written yet: positions `written + 1 ..`.
     pending: VecDeque<Queued>,
+    /// When the last write failed, while appends are refused.
+    failed_at: Option<std::time::Instant>,
     /// How many queued events wake the writer: it sleeps until its group is complete, so
     /// appends do not wake it one by one.
     wake_writer_at: usize,
@@ -80,6 +82,10 @@ struct Queued {
     stored_at: u64,
     event: Arc<Event>,
 }
+
+/// How long appends are refused after a failed write: publishers get `503` at once instead of an
+/// acknowledgement the disk cannot keep (with `periodic`, one that would be lost).
+const REFUSE_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Most appended events waiting for the writer: past this, appends fail (503) instead of
 /// growing memory without bound while the disk does not keep up.
@@ -203,6 +209,7 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
         written: next - 1,
         pending: VecDeque::new(),
         wake_writer_at: 1,
+        failed_at: None,
         last_event_id,
         oldest_stored_at: None,
         index,
@@ -359,6 +366,14 @@ impl EventLog for SledLog {
         if state.pending.len() >= MAX_QUEUED {
             return Err(LogError::Storage(
                 "the history writer is behind: the disk does not keep up".into(),
+            ));
+        }
+        if state
+            .failed_at
+            .is_some_and(|at| at.elapsed() < REFUSE_AFTER_FAILURE)
+        {
+            return Err(LogError::Storage(
+                "writing the history to disk failed moments ago".into(),
             ));
         }
         let position = state.next;

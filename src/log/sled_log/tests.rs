@@ -260,3 +260,17 @@ fn a_failed_write_fails_the_waiting_publishes_only() {
     settle(&log, first);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn appends_are_refused_for_a_moment_after_a_failed_write() {
+    let dir = temp_dir();
+    let log = SledLog::open(&dir, UNLIMITED, Durability::Periodic, 8 << 20).expect("open");
+    log.append(Arc::new(Event::new(update("before"))))
+        .expect("append");
+    log.shared.state.lock().failed_at = Some(std::time::Instant::now());
+    assert!(log.append(Arc::new(Event::new(update("refused")))).is_err());
+    log.shared.state.lock().failed_at = Some(std::time::Instant::now() - REFUSE_AFTER_FAILURE);
+    log.append(Arc::new(Event::new(update("after"))))
+        .expect("accepted again");
+    let _ = std::fs::remove_dir_all(&dir);
+}

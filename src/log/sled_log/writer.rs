@@ -51,7 +51,9 @@ impl Shared {
     }
 
     pub(super) fn write_loop(&self) {
-        let mut last_write = Instant::now() - MAX_GATHER;
+        let mut last_write = Instant::now()
+            .checked_sub(MAX_GATHER)
+            .unwrap_or_else(Instant::now);
         let mut expected = 1;
         let mut cleaned_below = 0;
         loop {
@@ -177,6 +179,9 @@ impl Shared {
             state.written = last;
             if result.is_ok() {
                 state.index.runs_stored(work.runs.len());
+                state.failed_at = None;
+            } else {
+                state.failed_at = Some(Instant::now());
             }
         }
         match result {
