@@ -9,7 +9,8 @@
 # Extra hub settings go in the environment as usual (QUICKSILVER_HISTORY_SIZE=0 ...).
 # FILL=N stores N events on unrelated topics before the measured scenario.
 # FLOOR=1 first measures, in the same run, the CPU of one loopback write() of 1, 4 and 16 SSE
-# frames (quicksilver-bench floor; writer on $HUB_CPU, reader on $BENCH_CPU) and prints it.
+# frames (quicksilver-bench floor; writer on $HUB_CPU, reader on $BENCH_CPU) and prints it;
+# FLOOR="-s 1000 -r 100" passes those options to the floor instead (e.g. the scenario's pacing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:?usage: bench/quicksilver.sh SCENARIO [options]}
@@ -31,7 +32,9 @@ wait_healthy() {
 
 for run in $(seq 1 "$runs"); do
   if [ -n "${FLOOR:-}" ]; then
-    taskset -c "${HUB_CPU:-0},${BENCH_CPU:-1}" "$bench_bin" floor --json | jq -c .
+    floor_args=()
+    [ "$FLOOR" = 1 ] || read -ra floor_args <<<"$FLOOR"
+    taskset -c "${HUB_CPU:-0},${BENCH_CPU:-1}" "$bench_bin" floor --json "${floor_args[@]}" | jq -c .
   fi
   data=$(mktemp -d /tmp/qs-bench.XXXXXX)
   (cd "$data" && exec env QUICKSILVER_PUBLISHER_JWT_KEY="$key" QUICKSILVER_SUBSCRIBER_JWT_KEY="$key" \

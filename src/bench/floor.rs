@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -23,6 +23,9 @@ pub struct Options {
     pub batches: Vec<usize>,
     /// Connections written round-robin.
     pub connections: usize,
+    /// Rounds (one write to every connection) per second, as a hub fans out events published
+    /// at this rate; 0 writes back to back.
+    pub rate: u32,
 }
 
 impl Default for Options {
@@ -32,6 +35,7 @@ impl Default for Options {
             payload: 100,
             batches: vec![1, 4, 16],
             connections: 1000,
+            rate: 0,
         }
     }
 }
@@ -92,6 +96,12 @@ fn measure(frame: &[u8], batch: usize, options: &Options) -> Result<Row, BenchEr
     let cpu_before = thread_cpu_us();
     let count = writers.len() as u64;
     for write in 0..writes {
+        if options.rate > 0 && write > 0 && write % count == 0 {
+            // The next round starts on the next tick, as the next published event would.
+            let round = write / count;
+            let due = start + Duration::from_secs_f64(round as f64 / f64::from(options.rate));
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         // `&TcpStream` implements `Write`: no mutable borrow of the list is needed.
         let mut writer = &writers[(write % count) as usize];
         writer.write_all(&block).map_err(io)?;
@@ -128,30 +138,62 @@ fn connect_pairs(count: usize) -> std::io::Result<(Vec<TcpStream>, Vec<TcpStream
     Ok((writers, readers))
 }
 
-/// Reads every connection until all are closed; returns the bytes read.
+/// Reads every connection until all are closed; returns the bytes read. The reader sleeps in
+/// `epoll_wait` like a real client, so each write pays for waking it, as a hub's writes do
+/// (on loopback the wake-up is charged to the writer).
 fn drain_all(mut readers: Vec<TcpStream>, cpu: Option<usize>) -> u64 {
+    use std::os::fd::AsRawFd;
     if let Some(cpu) = cpu {
         pin_to(cpu);
     }
+    // SAFETY: epoll_create1 has no preconditions; the descriptor is closed below.
+    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if epoll < 0 {
+        return 0;
+    }
+    for (index, reader) in readers.iter().enumerate() {
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: index as u64,
+        };
+        // SAFETY: both descriptors are open; `event` outlives the call.
+        unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, reader.as_raw_fd(), &mut event) };
+    }
     let mut buffer = vec![0u8; 1 << 16];
+    let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut open = readers.len();
     let mut total = 0u64;
-    while !readers.is_empty() {
-        let mut idle = true;
-        readers.retain_mut(|reader| loop {
-            match reader.read(&mut buffer) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    total += n as u64;
-                    idle = false;
+    while open > 0 {
+        // SAFETY: `ready` has room for the 1,024 events asked for.
+        let count = unsafe { libc::epoll_wait(epoll, ready.as_mut_ptr(), 1024, 1000) };
+        for event in ready.iter().take(count.max(0) as usize) {
+            let Some(reader) = readers.get_mut(event.u64 as usize) else {
+                continue;
+            };
+            loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => {
+                        // SAFETY: the descriptor is registered and still open.
+                        unsafe {
+                            libc::epoll_ctl(
+                                epoll,
+                                libc::EPOLL_CTL_DEL,
+                                reader.as_raw_fd(),
+                                std::ptr::null_mut(),
+                            )
+                        };
+                        open -= 1;
+                        break;
+                    }
+                    Ok(n) => total += n as u64,
+                    Err(_) => break,
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
-                Err(_) => return false,
             }
-        });
-        if idle {
-            std::thread::yield_now();
         }
     }
+    // SAFETY: closing the epoll descriptor opened above.
+    unsafe { libc::close(epoll) };
+    readers.clear();
     total
 }
 
@@ -202,6 +244,7 @@ mod tests {
             payload: 100,
             batches: vec![1, 16],
             connections: 10,
+            rate: 0,
         })
         .expect("floor");
         assert!(report.frame_bytes > 100);
@@ -209,5 +252,24 @@ mod tests {
         assert_eq!(report.rows[0].writes, 2_000);
         assert_eq!(report.rows[1].writes, 125);
         assert!(report.rows.iter().all(|row| row.events_per_s > 0.0));
+    }
+
+    #[test]
+    fn a_paced_floor_writes_one_round_per_tick() {
+        let report = run(&Options {
+            events: 200,
+            payload: 100,
+            batches: vec![1],
+            connections: 10,
+            rate: 1000,
+        })
+        .expect("floor");
+        // 20 rounds at 1,000 rounds/s take at least 19 ms: at most about 10,500 events/s.
+        assert!(
+            report.rows[0].events_per_s < 12_000.0,
+            "{:?}",
+            report.rows[0]
+        );
+        assert_eq!(report.rows[0].writes, 200);
     }
 }

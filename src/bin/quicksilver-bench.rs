@@ -39,6 +39,10 @@ enum Command {
         /// Connections written round-robin, as a hub fans out.
         #[arg(short = 's', long, default_value_t = 1000)]
         connections: usize,
+        /// Rounds (one write to every connection) per second, like events published at this
+        /// rate; 0 writes back to back.
+        #[arg(short = 'r', long, default_value_t = 0)]
+        rate: u32,
         /// Print JSON instead of `key: value` lines.
         #[arg(long)]
         json: bool,
@@ -280,6 +284,7 @@ fn job(command: Command) -> Job {
             payload,
             batches,
             connections,
+            rate,
             json,
         } => {
             let options = bench::floor::Options {
@@ -287,6 +292,7 @@ fn job(command: Command) -> Job {
                 payload,
                 batches,
                 connections,
+                rate,
             };
             Job::Floor(options, json)
         }
