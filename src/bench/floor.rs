@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::error::BenchError;
+use super::procfs::thread_cpu_us;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -195,17 +196,6 @@ fn drain_all(mut readers: Vec<TcpStream>, cpu: Option<usize>) -> u64 {
     unsafe { libc::close(epoll) };
     readers.clear();
     total
-}
-
-/// CPU time (user + system) of the calling thread.
-fn thread_cpu_us() -> u64 {
-    // SAFETY: getrusage writes into the zeroed struct it is given; RUSAGE_THREAD is valid.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
-        return 0;
-    }
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// The CPUs this process may run on (its `taskset`), in order.

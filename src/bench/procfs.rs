@@ -21,10 +21,20 @@ pub fn sample(pid: u32) -> Option<Sample> {
 
 /// CPU time of this process (all threads), from getrusage.
 pub fn own_cpu_us() -> u64 {
+    rusage_cpu_us(libc::RUSAGE_SELF)
+}
+
+/// CPU time of the calling thread, from getrusage.
+pub fn thread_cpu_us() -> u64 {
+    rusage_cpu_us(libc::RUSAGE_THREAD)
+}
+
+/// User + system CPU time of `who` (RUSAGE_SELF or RUSAGE_THREAD), 0 when unknown.
+fn rusage_cpu_us(who: libc::c_int) -> u64 {
     // SAFETY: getrusage writes into the zeroed struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; RUSAGE_SELF is always valid.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+    // SAFETY: as above; `who` is one of the two values getrusage accepts here.
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
         return 0;
     }
     let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;

@@ -10,8 +10,6 @@
 //! - `m:last-id` (id of the newest event ever written), `m:next` (next position), `m:health`;
 //!   `m:layout` = 2 marks this layout.
 
-use crate::log::codec;
-
 pub const CHUNK: u8 = b'c';
 pub const RUN: u8 = b'R';
 pub const PAGE: u8 = b'r';
@@ -143,11 +141,6 @@ fn partition(count: usize, before: impl Fn(usize) -> bool) -> usize {
 
 pub fn page_key(run_last: u64, first_hash: u64) -> [u8; 17] {
     span_key(PAGE, run_last, first_hash)
-}
-
-/// The stored time of a record without decoding the rest.
-pub fn stored_at(record: &[u8]) -> Option<u64> {
-    codec::stored_at_ms(record)
 }
 
 #[cfg(test)]

@@ -83,6 +83,14 @@ struct Queued {
     event: Arc<Event>,
 }
 
+impl State {
+    /// The queued (not yet written) event at `position`.
+    fn queued(&self, position: u64) -> Option<&Queued> {
+        let index = position.checked_sub(self.written + 1)?;
+        self.pending.get(usize::try_from(index).ok()?)
+    }
+}
+
 /// How long appends are refused after a failed write: publishers get `503` at once instead of an
 /// acknowledgement the disk cannot keep (with `periodic`, one that would be lost).
 const REFUSE_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -188,7 +196,7 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
             Ok((first, last))
         })
         .collect::<Result<_, LogError>>()?;
-    let active_from = runs.back().map_or(first.min(next), |run| run.1 + 1);
+    let active_from = runs.back().map_or(first, |run| run.1 + 1);
     let mut index = IdIndex::new(runs, active_from);
     for chunk in db.range(layout::chunk_from(active_from)..) {
         let (key, chunk) = chunk.map_err(storage)?;
@@ -251,14 +259,11 @@ fn stored_at_of(db: &sled::Db, state: &State, position: u64) -> Result<Option<u6
         return Ok(None);
     }
     if position > state.written {
-        let queued = usize::try_from(position - state.written - 1)
-            .ok()
-            .and_then(|i| state.pending.get(i));
-        return Ok(queued.map(|q| q.stored_at));
+        return Ok(state.queued(position).map(|q| q.stored_at));
     }
     Ok(read_record(db, position)?
         .as_deref()
-        .and_then(layout::stored_at))
+        .and_then(codec::stored_at_ms))
 }
 
 impl Shared {
@@ -296,10 +301,7 @@ impl Shared {
         {
             let state = self.state.lock();
             if position > state.written {
-                let queued = usize::try_from(position - state.written - 1)
-                    .ok()
-                    .and_then(|i| state.pending.get(i));
-                return Ok(queued.map(|q| q.event.update.id.clone()));
+                return Ok(state.queued(position).map(|q| q.event.update.id.clone()));
             }
         }
         match read_record(&self.db, position)? {
