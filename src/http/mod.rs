@@ -4,6 +4,7 @@ pub mod admin;
 pub use tls::{CertificateStore, TlsError};
 mod cors;
 mod demo;
+mod direct;
 mod limits;
 mod publish;
 mod respond;
@@ -83,7 +84,7 @@ pub fn bind(
     .on_connect(watch_stalled_writes(state.settings.dispatch_timeout))
     .disable_signals()
     .h1_allow_half_closed(false)
-    .shutdown_timeout(5);
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let server = match tls {
         Some(config) => server.bind_rustls_0_23(&listen, config)?,
         // HTTP/1.1, and cleartext HTTP/2 with prior knowledge (what TLS-terminating proxies use).
@@ -164,5 +165,16 @@ async fn route(
 /// Stops the server: streams end once their queued events are written, then connections close.
 pub async fn stop(hub: &Hub, handle: ServerHandle) {
     hub.shutdown();
+    // Streams taken over by the direct writer are not actix's to wait for; they run on its
+    // workers, so the workers stay up until the streams have ended (or the grace time is over).
+    let deadline = tokio::time::Instant::now() + STREAM_GRACE;
+    while hub.subscribers_connected() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     handle.stop(true).await;
 }
+
+/// How long streams get to write what they have queued once the hub shuts down; actix's own
+/// `shutdown_timeout` for the connections it still owns.
+const STREAM_GRACE: std::time::Duration = std::time::Duration::from_secs(SHUTDOWN_TIMEOUT_SECS);
+const SHUTDOWN_TIMEOUT_SECS: u64 = 5;

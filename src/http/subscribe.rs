@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 
 use super::limits::Limited;
 use super::respond::Refusal;
-use super::{tokens, AppState};
+use super::{direct, tokens, AppState};
 use crate::auth::{self, Claims};
 use crate::form::{self, Pairs};
 use crate::hub::{Cursor, EventStream, Request, StreamOptions};
@@ -66,17 +66,20 @@ fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Re
             tracing::warn!(%error, "cannot register a subscriber");
             Refusal::Unavailable
         })?;
-    let mut response = stream_head(subscription.cursor_echo.as_deref());
+    let response = stream_head(subscription.cursor_echo.as_deref());
     let options = StreamOptions {
         heartbeat: state.settings.heartbeat,
         lifetime: lifetime(state.settings.write_timeout, claims.as_deref()),
     };
     tracing::debug!("subscriber connected");
     let inner = EventStream::new(subscription, options);
-    Ok(response.streaming(Limited {
-        inner,
-        _permit: permit,
-    }))
+    Ok(direct::respond(
+        response,
+        Limited {
+            inner,
+            _permit: permit,
+        },
+    ))
 }
 
 /// Names that start with `match` (any case) but are not a supported matcher parameter.

@@ -64,7 +64,7 @@ impl EventStream {
         }
     }
 
-    fn end(&mut self, reason: Disconnect) -> Poll<Option<Result<Bytes, Infallible>>> {
+    fn end(&mut self, reason: Disconnect) -> Poll<Option<Bytes>> {
         self.subscription.ended.get_or_insert(reason);
         Poll::Ready(None)
     }
@@ -108,17 +108,47 @@ impl EventStream {
             }
         }
     }
-}
 
-impl Stream for EventStream {
-    type Item = Result<Bytes, Infallible>;
+    /// Moves what is ready to be written, at most `max` frames, to `out`: `Ready(true)` when
+    /// it moved some, `Ready(false)` once the stream has ended. One call per write, so that a
+    /// subscriber with several events queued gets them all in one write.
+    pub fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Bytes>,
+        max: usize,
+    ) -> Poll<bool> {
+        let before = out.len();
+        while out.len() - before < max {
+            match self.next_frame(cx) {
+                Poll::Ready(Some(frame)) => out.push(frame),
+                Poll::Ready(None) if out.len() == before => return Poll::Ready(false),
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        if out.len() == before {
+            return Poll::Pending;
+        }
+        self.wrote();
+        Poll::Ready(true)
+    }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
+    /// Whether the subscriber fell too far behind and is being disconnected (C-SLOW-1).
+    pub fn overflowed(&self) -> bool {
+        self.subscription.subscriber.queue.closed() == Some(Closed::Overflow)
+    }
+
+    /// Records why the stream ended when the writer, not the stream, ends it.
+    pub fn end_with(&mut self, reason: Disconnect) {
+        self.subscription.ended.get_or_insert(reason);
+    }
+
+    /// The next frame to write, without re-arming the heartbeat; `None` once ended.
+    fn next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self;
         if !this.opened {
             this.opened = true;
-            this.wrote();
-            return Poll::Ready(Some(Ok(COMMENT.clone())));
+            return Poll::Ready(Some(COMMENT.clone()));
         }
         if this
             .deadline
@@ -128,18 +158,12 @@ impl Stream for EventStream {
             return this.end(this.deadline_reason);
         }
         match this.next_replayed() {
-            Some(Ok(frame)) => {
-                this.wrote();
-                return Poll::Ready(Some(Ok(frame)));
-            }
+            Some(Ok(frame)) => return Poll::Ready(Some(frame)),
             Some(Err(())) => return this.end(Disconnect::StorageError),
             None => {}
         }
         match this.subscription.subscriber.queue.poll_pop(cx) {
-            Poll::Ready(Some(frame)) => {
-                this.wrote();
-                return Poll::Ready(Some(Ok(frame)));
-            }
+            Poll::Ready(Some(frame)) => return Poll::Ready(Some(frame)),
             Poll::Ready(None) => {
                 let reason = match this.subscription.subscriber.queue.closed() {
                     Some(Closed::Overflow) => Disconnect::SlowConsumer,
@@ -154,7 +178,7 @@ impl Stream for EventStream {
                     // A last `:` line (the same bytes as a heartbeat, A-SSE-10) before the clean
                     // end, so that clients and proxies see the stream was ended on purpose.
                     this.subscription.ended = Some(reason);
-                    return Poll::Ready(Some(Ok(COMMENT.clone())));
+                    return Poll::Ready(Some(COMMENT.clone()));
                 }
                 return this.end(reason);
             }
@@ -165,9 +189,20 @@ impl Stream for EventStream {
             .as_mut()
             .is_some_and(|h| h.as_mut().poll(cx).is_ready())
         {
-            this.wrote();
-            return Poll::Ready(Some(Ok(COMMENT.clone())));
+            return Poll::Ready(Some(COMMENT.clone()));
         }
         Poll::Pending
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let frame = self.next_frame(cx);
+        if let Poll::Ready(Some(_)) = frame {
+            self.wrote();
+        }
+        frame.map(|frame| frame.map(Ok))
     }
 }

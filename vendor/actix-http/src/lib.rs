@@ -54,6 +54,7 @@ mod requests;
 mod responses;
 mod service;
 pub mod test;
+pub mod takeover; // Quicksilver patch
 #[cfg(feature = "ws")]
 pub mod ws;
 

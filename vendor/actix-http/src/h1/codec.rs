@@ -103,6 +103,11 @@ impl Codec {
     pub fn config(&self) -> &ServiceConfig {
         &self.config
     }
+
+    /// Quicksilver patch: whether the last encoded head announced a chunked body.
+    pub(crate) fn body_is_chunked(&self) -> bool {
+        self.encoder.te.is_chunked()
+    }
 }
 
 impl Decoder for Codec {

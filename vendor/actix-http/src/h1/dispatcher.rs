@@ -320,7 +320,7 @@ where
 
 impl<T, S, B, X, U> InnerDispatcher<T, S, B, X, U>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin + 'static, // Quicksilver patch: see `crate::takeover`
 
     S: Service<Request>,
     S::Error: Into<Response<BoxBody>>,
@@ -510,6 +510,7 @@ where
             res.head_mut().set_connection_type(ConnectionType::Close);
         }
 
+        let takeover = res.extensions_mut().remove::<crate::takeover::TakeOver>();
         let size = self.as_mut().send_response_inner(res, &body)?;
         match size {
             BodySize::None | BodySize::Sized(0) => {
@@ -526,6 +527,24 @@ where
                 }
 
                 this.state.set(State::None);
+            }
+            // Quicksilver patch: offer the connection; once taken, this dispatcher is done.
+            BodySize::Stream if takeover.is_some() && !close_after_response => {
+                let mut this = self.as_mut().project();
+                let chunked = this.codec.body_is_chunked();
+                if let Some(takeover) = takeover {
+                    takeover.offer(crate::takeover::Connection {
+                        io: this.io as &mut dyn std::any::Any,
+                        unwritten: this.write_buf,
+                        chunked,
+                    });
+                }
+                if this.io.is_none() {
+                    this.flags.insert(Flags::FINISHED);
+                    this.state.set(State::None);
+                } else {
+                    this.state.set(State::SendPayload { body });
+                }
             }
             _ => self
                 .as_mut()
@@ -599,6 +618,10 @@ where
     ) -> Result<PollResponse, DispatchError> {
         'res: loop {
             let mut this = self.as_mut().project();
+            // Quicksilver patch: a response took the connection over (see `crate::takeover`).
+            if this.io.is_none() {
+                return Ok(PollResponse::DoNothing);
+            }
             match this.state.as_mut().project() {
                 StateProj::None if this.flags.contains(Flags::DRAINING) => {
                     this.messages.clear();
@@ -1296,7 +1319,7 @@ where
 
 impl<T, S, B, X, U> Future for Dispatcher<T, S, B, X, U>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin + 'static, // Quicksilver patch: see `crate::takeover`
 
     S: Service<Request>,
     S::Error: Into<Response<BoxBody>>,
@@ -1396,7 +1419,12 @@ where
                     loop {
                         // poll response to populate write buffer
                         // drain indicates whether write buffer should be emptied before next run
-                        let drain = match inner.as_mut().poll_response(cx)? {
+                        let polled = inner.as_mut().poll_response(cx)?;
+                        // Quicksilver patch: the connection was taken over (`crate::takeover`).
+                        if inner.io.is_none() {
+                            return Poll::Ready(Ok(()));
+                        }
+                        let drain = match polled {
                             PollResponse::DrainWriteBuf => true,
 
                             PollResponse::DoNothing => {

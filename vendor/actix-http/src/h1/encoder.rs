@@ -431,6 +431,11 @@ enum TransferEncodingKind {
 }
 
 impl TransferEncoding {
+    /// Quicksilver patch: whether a streamed body is sent as chunks (see `crate::takeover`).
+    pub(crate) fn is_chunked(&self) -> bool {
+        matches!(self.kind, TransferEncodingKind::Chunked(_))
+    }
+
     #[inline]
     pub fn empty() -> TransferEncoding {
         TransferEncoding {

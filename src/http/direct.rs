@@ -1,0 +1,183 @@
+//! The direct writer: once actix has encoded an event stream's response head on a plain
+//! HTTP/1.x connection, the stream takes the socket over and writes straight to it, everything a
+//! subscriber has queued in one `writev`, with neither actix's per-chunk body path nor its
+//! per-connection buffers (design.md, "Delivery, measured"). TLS and HTTP/2 streams keep the
+//! portable path: an actix body over the same `EventStream`.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll};
+
+use actix_web::rt::net::TcpStream;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use bytes::Bytes;
+use futures_core::Stream;
+
+use super::limits::Limited;
+use crate::hub::EventStream;
+use crate::metrics::Disconnect;
+
+mod outgoing;
+use outgoing::Outgoing;
+
+/// Most frames per write; their slices live on the stack.
+const MAX_FRAMES: usize = 64;
+
+type Slot = Rc<Cell<Option<Limited<EventStream>>>>;
+
+/// The streaming response for `stream`: taken over by the direct writer where it can be,
+/// otherwise sent as an actix body.
+pub fn respond(mut head: HttpResponseBuilder, stream: Limited<EventStream>) -> HttpResponse {
+    let slot: Slot = Rc::new(Cell::new(Some(stream)));
+    let hook_slot = slot.clone();
+    let mut response = head.streaming(Portable { slot, stream: None });
+    response
+        .extensions_mut()
+        .insert(actix_http::takeover::TakeOver::new(move |connection| {
+            take_over(connection, &hook_slot)
+        }));
+    response
+}
+
+fn take_over(connection: actix_http::takeover::Connection<'_>, slot: &Slot) {
+    let Some(io) = connection.io.downcast_mut::<Option<TcpStream>>() else {
+        return; // TLS: the portable path.
+    };
+    let (Some(socket), Some(stream)) = (io.take(), slot.take()) else {
+        return;
+    };
+    let head = connection.unwritten.split().freeze();
+    actix_web::rt::spawn(DirectStream::new(socket, head, connection.chunked, stream));
+}
+
+/// The portable path: the stream as an actix response body.
+struct Portable {
+    slot: Slot,
+    stream: Option<Limited<EventStream>>,
+}
+
+impl Stream for Portable {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.stream.is_none() {
+            self.stream = self.slot.take();
+        }
+        match self.stream.as_mut() {
+            Some(stream) => Pin::new(stream).poll_next(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// One subscriber's connection after the takeover.
+struct DirectStream {
+    socket: TcpStream,
+    stream: Limited<EventStream>,
+    outgoing: Outgoing,
+    chunked: bool,
+    ending: bool,
+}
+
+impl DirectStream {
+    fn new(socket: TcpStream, head: Bytes, chunked: bool, stream: Limited<EventStream>) -> Self {
+        Self {
+            socket,
+            stream,
+            outgoing: Outgoing::new(head),
+            chunked,
+            ending: false,
+        }
+    }
+
+    /// Whether the client closed its side (or the connection broke). Anything it sends after
+    /// its request is read and dropped, so that the socket never reports stale readiness.
+    fn client_gone(&self, cx: &mut Context<'_>) -> bool {
+        let mut scratch = [0u8; 256];
+        loop {
+            match self.socket.poll_read_ready(cx) {
+                Poll::Pending => return false,
+                Poll::Ready(Err(_)) => return true,
+                Poll::Ready(Ok(())) => match self.socket.try_read(&mut scratch) {
+                    Ok(0) => return true,
+                    Ok(_) => {}
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return true,
+                },
+            }
+        }
+    }
+
+    /// Writes what is outgoing; `Ready(Ok)` once all of it is written.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.outgoing.is_written() {
+            let result = {
+                let mut slices = [IoSlice::new(&[]); outgoing::MAX_SLICES];
+                let count = self.outgoing.slices(&mut slices);
+                self.socket.try_write_vectored(&slices[..count])
+            };
+            match result {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(written) => self.outgoing.advance(written),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // Registers for writability; loops if it came back meanwhile.
+                    if let Err(error) = ready!(self.socket.poll_write_ready(cx)) {
+                        return Poll::Ready(Err(error));
+                    }
+                }
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn close(&mut self) -> Poll<()> {
+        // A clean end: the peer reads everything written, then the end of the stream.
+        let _ = socket2::SockRef::from(&self.socket).shutdown(Shutdown::Write);
+        Poll::Ready(())
+    }
+}
+
+impl Future for DirectStream {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.client_gone(cx) {
+            return Poll::Ready(());
+        }
+        loop {
+            if this.outgoing.is_written() {
+                if this.ending {
+                    return this.close();
+                }
+                let events = &mut this.stream.inner;
+                match events.poll_batch(cx, this.outgoing.frames(), MAX_FRAMES) {
+                    Poll::Ready(true) => this.outgoing.frame(this.chunked),
+                    Poll::Ready(false) => {
+                        this.outgoing.finish(this.chunked);
+                        this.ending = true;
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            match this.poll_flush(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending if this.stream.inner.overflowed() => {
+                    // C-SLOW-1: it resumes from history rather than holding the hub's memory.
+                    this.stream.inner.end_with(Disconnect::SlowConsumer);
+                    tracing::info!(
+                        "subscriber unable to receive updates fast enough: disconnected"
+                    );
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
