@@ -104,7 +104,7 @@ impl StalledSub {
 }
 
 /// Decodes `Transfer-Encoding: chunked`; a truncated last chunk is kept as far as it goes.
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+pub(crate) fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     loop {
         let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {

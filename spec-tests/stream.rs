@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::asserts;
-use crate::harness::{uniq, Hub, WAIT};
+use crate::harness::{form_encode, uniq, Hub, HUB_PATH, WAIT};
 use crate::sse::{End, SseStream};
 use crate::tokens::now;
 
@@ -296,4 +296,63 @@ async fn a_sse_8_large_event_intact() {
     let data: String = (0..20_000).map(|i| format!("{i:05}|")).collect();
     let (raw, ids) = raw_after(&hub, &[&[("data", &data)]]).await;
     assert_eq!(raw, format!(":\nid: {}\ndata: {data}\n\n", ids[0]));
+}
+
+/// A-SSE-3, A-SSE-4, A-SSE-8: over a raw HTTP/1.1 connection, a burst of events arrives whole, in
+/// order and byte-exact after the opening comment, however the hub groups them into writes; bytes
+/// the client sends after its request (here a second, pipelined request) do not disturb the
+/// stream.
+#[tokio::test]
+async fn a_sse_8_burst_arrives_whole_in_order_over_raw_http() {
+    use tokio::io::AsyncWriteExt;
+    let hub = Hub::start_default().await;
+    let topic = uniq("a-sse-8-raw");
+    let mut stream = tokio::net::TcpStream::connect(hub.authority())
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET {HUB_PATH}?{} HTTP/1.1\r\nHost: {}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        form_encode(&[("topic", &topic)]),
+        hub.authority()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut received = Vec::new();
+    read_until(&mut stream, &mut received, b"\r\n\r\n").await;
+    let mut expected = String::from(":\n");
+    for i in 0..200 {
+        let data = format!("event {i}\nline two");
+        let id = hub.publish_ok(&[("topic", &topic), ("data", &data)]).await;
+        expected.push_str(&format!("id: {id}\ndata: event {i}\ndata: line two\n\n"));
+    }
+    read_until(
+        &mut stream,
+        &mut received,
+        b"data: event 199\ndata: line two\n\n\r\n",
+    )
+    .await;
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head")
+        + 4;
+    let head = String::from_utf8_lossy(&received[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let body = crate::slow::dechunk(&received[head_end..]);
+    assert_eq!(String::from_utf8_lossy(&body), expected);
+}
+
+/// Reads `stream` into `received` until `needle` appears in it.
+async fn read_until(stream: &mut tokio::net::TcpStream, received: &mut Vec<u8>, needle: &[u8]) {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 4096];
+    tokio::time::timeout(WAIT, async {
+        while !received.windows(needle.len()).any(|w| w == needle) {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(received));
+            received.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .expect("timed out reading the stream");
 }
