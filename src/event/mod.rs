@@ -5,7 +5,7 @@ mod sse;
 use bytes::Bytes;
 use thiserror::Error;
 
-pub use sse::encode;
+pub use sse::{encode, unchunked};
 
 /// Most topics one update may carry (protocol.md A-LIM-2).
 pub const MAX_TOPICS: usize = 1000;
@@ -22,7 +22,8 @@ pub struct Update {
 }
 
 /// An update once accepted: the update plus its SSE frame, encoded once and shared by every
-/// subscriber (cloning `Bytes` is a reference-count increment).
+/// subscriber (cloning `Bytes` is a reference-count increment). The frame is already an HTTP/1.1
+/// chunk ([`encode`]); [`unchunked`] gives the bare event.
 #[derive(Debug)]
 pub struct Event {
     pub update: Update,

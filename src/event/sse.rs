@@ -4,9 +4,17 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Update;
 
-/// Encodes an update as one complete SSE event: `event:`, `retry:`, `id:`, `data:` lines, blank line.
+/// Room kept in front of an event for its chunk-size line: 16 hex digits and CRLF.
+const SIZE_LINE_ROOM: usize = 18;
+
+/// Encodes an update as one complete SSE event (`event:`, `retry:`, `id:`, `data:` lines, blank
+/// line), framed as one HTTP/1.1 chunk (`{size:x}\r\n`, the event, `\r\n`): a subscriber
+/// connection that writes straight to its socket sends these bytes as they are, in one write
+/// with any others queued; [`unchunked`] gives the bare event.
 pub fn encode(update: &Update) -> Bytes {
-    let mut frame = BytesMut::with_capacity(update.data.len() + update.id.len() + 32);
+    let mut frame =
+        BytesMut::with_capacity(SIZE_LINE_ROOM + update.data.len() + update.id.len() + 34);
+    frame.resize(SIZE_LINE_ROOM, 0);
     if let Some(event_type) = update.event_type.as_deref().filter(|t| !t.is_empty()) {
         field(&mut frame, "event", event_type);
     }
@@ -18,7 +26,30 @@ pub fn encode(update: &Update) -> Bytes {
         field(&mut frame, "data", line);
     }
     frame.put_u8(b'\n');
-    frame.freeze()
+    let size = frame.len() - SIZE_LINE_ROOM;
+    frame.put_slice(b"\r\n");
+    let start = size_line_before(size, &mut frame[..SIZE_LINE_ROOM]);
+    frame.freeze().slice(start..)
+}
+
+/// The bare SSE event inside a frame made by [`encode`] (shares its bytes).
+pub fn unchunked(frame: &Bytes) -> Bytes {
+    let start = frame
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(0, |eol| eol + 1);
+    frame.slice(start..frame.len().saturating_sub(2).max(start))
+}
+
+/// Writes `{size:x}\r\n` at the end of `room`; returns where it starts.
+fn size_line_before(size: usize, room: &mut [u8]) -> usize {
+    let digits = ((usize::BITS - size.leading_zeros()).div_ceil(4) as usize).max(1);
+    let start = room.len() - digits - 2;
+    for (index, slot) in room[start..start + digits].iter_mut().enumerate() {
+        *slot = b"0123456789abcdef"[(size >> (4 * (digits - 1 - index))) & 0xf];
+    }
+    room[start + digits..].copy_from_slice(b"\r\n");
+    start
 }
 
 fn field(frame: &mut BytesMut, name: &str, value: &str) {
@@ -67,7 +98,16 @@ mod tests {
     }
 
     fn text(update: &Update) -> String {
-        String::from_utf8(encode(update).to_vec()).expect("utf8")
+        String::from_utf8(unchunked(&encode(update)).to_vec()).expect("utf8")
+    }
+
+    #[test]
+    fn frames_are_one_http_chunk() {
+        let frame = encode(&update("1", "x"));
+        assert_eq!(&frame[..], b"f\r\nid: 1\ndata: x\n\n\r\n");
+        let long = encode(&update("1", &"y".repeat(300)));
+        assert!(long.starts_with(b"13a\r\nid: 1\ndata: yyy"));
+        assert_eq!(unchunked(&long).len(), 0x13a);
     }
 
     #[test]

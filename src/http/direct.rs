@@ -47,9 +47,16 @@ fn take_over(connection: actix_http::takeover::Connection<'_>, slot: &Slot) {
     let Some(io) = connection.io.downcast_mut::<Option<TcpStream>>() else {
         return; // TLS: the portable path.
     };
-    let (Some(socket), Some(stream)) = (io.take(), slot.take()) else {
+    let Some(mut stream) = slot.take() else {
         return;
     };
+    let Some(socket) = io.take() else {
+        slot.set(Some(stream));
+        return;
+    };
+    if connection.chunked {
+        stream.inner.send_chunked();
+    }
     let head = connection.unwritten.split().freeze();
     actix_web::rt::spawn(DirectStream::new(socket, head, connection.chunked, stream));
 }
@@ -157,7 +164,7 @@ impl Future for DirectStream {
                 }
                 let events = &mut this.stream.inner;
                 match events.poll_batch(cx, this.outgoing.frames(), MAX_FRAMES) {
-                    Poll::Ready(true) => this.outgoing.frame(this.chunked),
+                    Poll::Ready(true) => this.outgoing.batched(),
                     Poll::Ready(false) => {
                         this.outgoing.finish(this.chunked);
                         this.ending = true;

@@ -12,13 +12,16 @@ use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
 use super::{Closed, Subscription};
+use crate::event::unchunked;
 use crate::log::Position;
 use crate::metrics::Disconnect;
 
 /// Events read from history per step of a replay.
 const REPLAY_BATCH: usize = 256;
 
+/// The `:` comment line (opening, heartbeat, last words), bare and as an HTTP/1.1 chunk.
 static COMMENT: Bytes = Bytes::from_static(b":\n");
+static COMMENT_CHUNK: Bytes = Bytes::from_static(b"2\r\n:\n\r\n");
 
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
@@ -36,11 +39,96 @@ struct Replay {
 pub struct EventStream {
     subscription: Subscription,
     opened: bool,
+    /// Frames go out as HTTP/1.1 chunks (written straight to the socket) or bare (an actix body).
+    chunked: bool,
     replay: Option<Replay>,
+    timers: Option<Timers>,
+}
+
+/// The heartbeat and the end of the stream share one timer, re-armed lazily: it is never set
+/// later than the next thing due, and a write only moves `heartbeat_due`, so the timer wheel is
+/// touched once per heartbeat period rather than once per event.
+struct Timers {
+    sleep: Pin<Box<Sleep>>,
+    armed_at: Instant,
+    /// Whether `sleep` was polled since it was last set, so that it will wake the task.
+    registered: bool,
     heartbeat_every: Option<Duration>,
-    heartbeat: Option<Pin<Box<Sleep>>>,
-    deadline: Option<Pin<Box<Sleep>>>,
-    deadline_reason: Disconnect,
+    heartbeat_due: Option<Instant>,
+    ends_at: Option<Instant>,
+    end_reason: Disconnect,
+}
+
+enum Due {
+    End(Disconnect),
+    Heartbeat,
+    Nothing,
+}
+
+impl Timers {
+    fn new(options: StreamOptions) -> Option<Self> {
+        let now = Instant::now();
+        let ends_at = options.lifetime.map(|(lifetime, _)| now + lifetime);
+        let heartbeat_due = options.heartbeat.map(|every| now + every);
+        let first = earliest(heartbeat_due, ends_at)?;
+        Some(Self {
+            sleep: Box::pin(tokio::time::sleep_until(first)),
+            armed_at: first,
+            registered: false,
+            heartbeat_every: options.heartbeat,
+            heartbeat_due,
+            ends_at,
+            end_reason: options.lifetime.map_or(Disconnect::Timeout, |(_, r)| r),
+        })
+    }
+
+    fn due(&self, now: Instant) -> Due {
+        if self.ends_at.is_some_and(|end| end <= now) {
+            Due::End(self.end_reason)
+        } else if self.heartbeat_due.is_some_and(|due| due <= now) {
+            Due::Heartbeat
+        } else {
+            Due::Nothing
+        }
+    }
+
+    fn wrote(&mut self, now: Instant) {
+        self.heartbeat_due = self.heartbeat_every.map(|every| now + every);
+    }
+
+    /// Makes sure the task is woken when the next thing is due.
+    fn arm(&mut self, now: Instant, cx: &mut Context<'_>) {
+        if self.registered && now < self.armed_at {
+            return; // Armed already, early enough.
+        }
+        if now >= self.armed_at {
+            let Some(next) = earliest(self.heartbeat_due, self.ends_at) else {
+                return;
+            };
+            self.armed_at = next;
+            self.sleep.as_mut().reset(next);
+        }
+        self.registered = true;
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+    }
+}
+
+/// A queued or stored frame (an HTTP/1.1 chunk) as a stream sends it.
+fn wire(frame: &Bytes, chunked: bool) -> Bytes {
+    if chunked {
+        frame.clone()
+    } else {
+        unchunked(frame)
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl EventStream {
@@ -52,16 +140,52 @@ impl EventStream {
         Self {
             subscription,
             opened: false,
+            chunked: false,
             replay,
-            heartbeat_every: options.heartbeat,
-            heartbeat: options
-                .heartbeat
-                .map(|every| Box::pin(tokio::time::sleep(every))),
-            deadline: options
-                .lifetime
-                .map(|(lifetime, _)| Box::pin(tokio::time::sleep(lifetime))),
-            deadline_reason: options.lifetime.map_or(Disconnect::Timeout, |(_, r)| r),
+            timers: Timers::new(options),
         }
+    }
+
+    /// From now on, frames are HTTP/1.1 chunks, to be written to the socket as they are.
+    pub fn send_chunked(&mut self) {
+        self.chunked = true;
+    }
+
+    /// Moves what is ready to be written, at most `max` frames, to `out`: `Ready(true)` when
+    /// it moved some, `Ready(false)` once the stream has ended. One call per write, so that a
+    /// subscriber with several events queued gets them all in one write.
+    pub fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Bytes>,
+        max: usize,
+    ) -> Poll<bool> {
+        let now = Instant::now();
+        let before = out.len();
+        while out.len() - before < max {
+            match self.next_frame(cx, now) {
+                Poll::Ready(Some(frame)) => {
+                    self.wrote(now);
+                    out.push(frame);
+                }
+                Poll::Ready(None) if out.len() == before => return Poll::Ready(false),
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        if out.len() == before {
+            return Poll::Pending;
+        }
+        Poll::Ready(true)
+    }
+
+    /// Whether the subscriber fell too far behind and is being disconnected (C-SLOW-1).
+    pub fn overflowed(&self) -> bool {
+        self.subscription.subscriber.queue.closed() == Some(Closed::Overflow)
+    }
+
+    /// Records why the stream ended when the writer, not the stream, ends it.
+    pub fn end_with(&mut self, reason: Disconnect) {
+        self.subscription.ended.get_or_insert(reason);
     }
 
     fn end(&mut self, reason: Disconnect) -> Poll<Option<Bytes>> {
@@ -69,9 +193,17 @@ impl EventStream {
         Poll::Ready(None)
     }
 
-    fn wrote(&mut self) {
-        if let (Some(timer), Some(every)) = (self.heartbeat.as_mut(), self.heartbeat_every) {
-            timer.as_mut().reset(Instant::now() + every);
+    fn wrote(&mut self, now: Instant) {
+        if let Some(timers) = self.timers.as_mut() {
+            timers.wrote(now);
+        }
+    }
+
+    fn comment(&self) -> Bytes {
+        if self.chunked {
+            COMMENT_CHUNK.clone()
+        } else {
+            COMMENT.clone()
         }
     }
 
@@ -94,13 +226,14 @@ impl EventStream {
             };
             replay.after = Some(*last);
             let subscriber = &self.subscription.subscriber;
-            let wanted: Vec<&Bytes> = batch
+            let chunked = self.chunked;
+            let wanted: Vec<Bytes> = batch
                 .iter()
                 .filter(|(_, event)| subscriber.wants(event, &hub.matcher))
-                .map(|(_, event)| &event.frame)
+                .map(|(_, event)| wire(&event.frame, chunked))
                 .collect();
             if !wanted.is_empty() {
-                let mut joined = BytesMut::with_capacity(wanted.iter().map(|f| f.len()).sum());
+                let mut joined = BytesMut::with_capacity(wanted.iter().map(Bytes::len).sum());
                 wanted
                     .iter()
                     .for_each(|frame| joined.extend_from_slice(frame));
@@ -109,89 +242,51 @@ impl EventStream {
         }
     }
 
-    /// Moves what is ready to be written, at most `max` frames, to `out`: `Ready(true)` when
-    /// it moved some, `Ready(false)` once the stream has ended. One call per write, so that a
-    /// subscriber with several events queued gets them all in one write.
-    pub fn poll_batch(
-        &mut self,
-        cx: &mut Context<'_>,
-        out: &mut Vec<Bytes>,
-        max: usize,
-    ) -> Poll<bool> {
-        let before = out.len();
-        while out.len() - before < max {
-            match self.next_frame(cx) {
-                Poll::Ready(Some(frame)) => out.push(frame),
-                Poll::Ready(None) if out.len() == before => return Poll::Ready(false),
-                Poll::Ready(None) | Poll::Pending => break,
-            }
-        }
-        if out.len() == before {
-            return Poll::Pending;
-        }
-        self.wrote();
-        Poll::Ready(true)
-    }
-
-    /// Whether the subscriber fell too far behind and is being disconnected (C-SLOW-1).
-    pub fn overflowed(&self) -> bool {
-        self.subscription.subscriber.queue.closed() == Some(Closed::Overflow)
-    }
-
-    /// Records why the stream ended when the writer, not the stream, ends it.
-    pub fn end_with(&mut self, reason: Disconnect) {
-        self.subscription.ended.get_or_insert(reason);
-    }
-
     /// The next frame to write, without re-arming the heartbeat; `None` once ended.
-    fn next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        let this = self;
-        if !this.opened {
-            this.opened = true;
-            return Poll::Ready(Some(COMMENT.clone()));
+    fn next_frame(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Option<Bytes>> {
+        if !self.opened {
+            self.opened = true;
+            return Poll::Ready(Some(self.comment()));
         }
-        if this
-            .deadline
-            .as_mut()
-            .is_some_and(|d| d.as_mut().poll(cx).is_ready())
-        {
-            return this.end(this.deadline_reason);
+        let due = self.timers.as_ref().map_or(Due::Nothing, |t| t.due(now));
+        if let Due::End(reason) = due {
+            return self.end(reason);
         }
-        match this.next_replayed() {
+        match self.next_replayed() {
             Some(Ok(frame)) => return Poll::Ready(Some(frame)),
-            Some(Err(())) => return this.end(Disconnect::StorageError),
+            Some(Err(())) => return self.end(Disconnect::StorageError),
             None => {}
         }
-        match this.subscription.subscriber.queue.poll_pop(cx) {
-            Poll::Ready(Some(frame)) => return Poll::Ready(Some(frame)),
-            Poll::Ready(None) => {
-                let reason = match this.subscription.subscriber.queue.closed() {
-                    Some(Closed::Overflow) => Disconnect::SlowConsumer,
-                    _ => Disconnect::Shutdown,
-                };
-                if reason == Disconnect::SlowConsumer {
-                    tracing::info!(
-                        "subscriber unable to receive updates fast enough: disconnected"
-                    );
-                }
-                if reason == Disconnect::Shutdown && this.subscription.ended.is_none() {
-                    // A last `:` line (the same bytes as a heartbeat, A-SSE-10) before the clean
-                    // end, so that clients and proxies see the stream was ended on purpose.
-                    this.subscription.ended = Some(reason);
-                    return Poll::Ready(Some(COMMENT.clone()));
-                }
-                return this.end(reason);
-            }
+        match self.subscription.subscriber.queue.poll_pop(cx) {
+            Poll::Ready(Some(frame)) => return Poll::Ready(Some(wire(&frame, self.chunked))),
+            Poll::Ready(None) => return self.closed(),
             Poll::Pending => {}
         }
-        if this
-            .heartbeat
-            .as_mut()
-            .is_some_and(|h| h.as_mut().poll(cx).is_ready())
-        {
-            return Poll::Ready(Some(COMMENT.clone()));
+        if let Due::Heartbeat = due {
+            return Poll::Ready(Some(self.comment()));
+        }
+        if let Some(timers) = self.timers.as_mut() {
+            timers.arm(now, cx);
         }
         Poll::Pending
+    }
+
+    /// The queue is closed and drained.
+    fn closed(&mut self) -> Poll<Option<Bytes>> {
+        let reason = match self.subscription.subscriber.queue.closed() {
+            Some(Closed::Overflow) => Disconnect::SlowConsumer,
+            _ => Disconnect::Shutdown,
+        };
+        if reason == Disconnect::SlowConsumer {
+            tracing::info!("subscriber unable to receive updates fast enough: disconnected");
+        }
+        if reason == Disconnect::Shutdown && self.subscription.ended.is_none() {
+            // A last `:` line (the same bytes as a heartbeat, A-SSE-10) before the clean
+            // end, so that clients and proxies see the stream was ended on purpose.
+            self.subscription.ended = Some(reason);
+            return Poll::Ready(Some(self.comment()));
+        }
+        self.end(reason)
     }
 }
 
@@ -199,9 +294,10 @@ impl Stream for EventStream {
     type Item = Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let frame = self.next_frame(cx);
+        let now = Instant::now();
+        let frame = self.next_frame(cx, now);
         if let Poll::Ready(Some(_)) = frame {
-            self.wrote();
+            self.wrote(now);
         }
         frame.map(|frame| frame.map(Ok))
     }

@@ -257,3 +257,100 @@ async fn shutdown_ends_streams_with_a_final_comment_after_queued_events() {
         Poll::Ready(None)
     ));
 }
+
+/// A waker that records whether it was woken.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Flag {
+    fn new() -> Arc<Self> {
+        Arc::new(Self(std::sync::atomic::AtomicBool::new(false)))
+    }
+
+    fn take(&self) -> bool {
+        self.0.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// What a direct-writer poll of `stream` yields now, as text; `None` once it ended.
+fn batch_now(stream: &mut EventStream, waker: &Arc<Flag>) -> Option<String> {
+    let waker = Waker::from(waker.clone());
+    let mut frames = Vec::new();
+    match stream.poll_batch(&mut Context::from_waker(&waker), &mut frames, 64) {
+        Poll::Ready(false) => None,
+        _ => Some(frames.iter().map(|f| String::from_utf8_lossy(f)).collect()),
+    }
+}
+
+fn timed(hub: &Arc<Hub>, heartbeat: Option<u64>, lifetime: Option<u64>) -> EventStream {
+    let subscription = hub
+        .subscribe(request(hub, &["t"], &[], Cursor::None))
+        .expect("subscribe");
+    let mut stream = EventStream::new(
+        subscription,
+        StreamOptions {
+            heartbeat: heartbeat.map(Duration::from_secs),
+            lifetime: lifetime.map(|s| (Duration::from_secs(s), Disconnect::Timeout)),
+        },
+    );
+    stream.send_chunked();
+    stream
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_follows_silence_and_each_event_restarts_it() {
+    let hub = hub(100);
+    let woken = Flag::new();
+    let mut stream = timed(&hub, Some(10), None);
+    assert_eq!(
+        batch_now(&mut stream, &woken).as_deref(),
+        Some("2\r\n:\n\r\n")
+    );
+    assert_eq!(batch_now(&mut stream, &woken).as_deref(), Some(""));
+    tokio::time::advance(Duration::from_secs(6)).await;
+    hub.publish(update("e1", &["t"], false))
+        .await
+        .expect("publish");
+    assert!(woken.take(), "a queued event wakes the stream");
+    let event = batch_now(&mut stream, &woken).expect("open");
+    assert!(event.contains("id: e1\n"), "{event}");
+    // The timer was armed for t=10 s: it fires, finds the heartbeat not yet due and re-arms.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(batch_now(&mut stream, &woken).as_deref(), Some(""));
+    woken.take();
+    tokio::time::advance(Duration::from_secs(4)).await;
+    assert!(
+        woken.take(),
+        "the heartbeat wakes the stream 10 s after the event"
+    );
+    assert_eq!(
+        batch_now(&mut stream, &woken).as_deref(),
+        Some("2\r\n:\n\r\n")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn lifetime_ends_the_stream_even_between_heartbeats() {
+    let hub = hub(100);
+    let woken = Flag::new();
+    let mut stream = timed(&hub, Some(10), Some(25));
+    assert!(batch_now(&mut stream, &woken).is_some());
+    assert_eq!(batch_now(&mut stream, &woken).as_deref(), Some(""));
+    for _ in 0..2 {
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(woken.take());
+        assert_eq!(
+            batch_now(&mut stream, &woken).as_deref(),
+            Some("2\r\n:\n\r\n")
+        );
+        assert_eq!(batch_now(&mut stream, &woken).as_deref(), Some(""));
+    }
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert!(woken.take(), "the end of the lifetime wakes the stream");
+    assert_eq!(batch_now(&mut stream, &woken), None);
+}
