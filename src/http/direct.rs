@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{ready, Context, Poll};
@@ -149,11 +150,19 @@ impl DirectStream {
     }
 }
 
+impl Drop for DirectStream {
+    fn drop(&mut self) {
+        // Before the socket closes: no publisher may write to its descriptor once it is reused.
+        self.stream.inner.reclaim_socket();
+    }
+}
+
 impl Future for DirectStream {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        this.stream.inner.reclaim_socket();
         if this.client_gone(cx) {
             return Poll::Ready(());
         }
@@ -169,7 +178,12 @@ impl Future for DirectStream {
                         this.outgoing.finish(this.chunked);
                         this.ending = true;
                     }
-                    Poll::Pending => return Poll::Pending,
+                    // Idle: publishers write the next events themselves. If one was queued
+                    // meanwhile, its push woke this task.
+                    Poll::Pending => {
+                        events.lend_socket(this.socket.as_raw_fd());
+                        return Poll::Pending;
+                    }
                 }
             }
             match this.poll_flush(cx) {

@@ -180,23 +180,38 @@ impl Hub {
             let position = self.log.append(event.clone())?;
             return Ok((event, position));
         }
-        let mut registry = self.registry.lock();
-        let position = self.log.append(event.clone())?;
-        self.dispatch(&mut registry, &event, position);
+        let position = FLUSHES.with_borrow_mut(|flushes| {
+            let mut registry = self.registry.lock();
+            let position = self.log.append(event.clone())?;
+            self.dispatch(&mut registry, &event, position, flushes);
+            drop(registry);
+            flush(flushes);
+            Ok::<_, HubError>(position)
+        })?;
         Ok((event, position))
     }
 
     /// Delivers an event a shared log's feed read, in the log's order.
     pub fn deliver(&self, position: Position, event: &Event) {
-        let mut registry = self.registry.lock();
-        if registry.delivered.is_some_and(|done| position <= done) {
-            return;
-        }
-        self.dispatch(&mut registry, event, position);
+        FLUSHES.with_borrow_mut(|flushes| {
+            let mut registry = self.registry.lock();
+            if registry.delivered.is_some_and(|done| position <= done) {
+                return;
+            }
+            self.dispatch(&mut registry, event, position, flushes);
+            drop(registry);
+            flush(flushes);
+        });
     }
 
-    fn dispatch(&self, registry: &mut Registry, event: &Event, position: Position) {
-        let delivered = registry.dispatch(event, position, &self.matcher);
+    fn dispatch(
+        &self,
+        registry: &mut Registry,
+        event: &Event,
+        position: Position,
+        flushes: &mut Vec<Arc<Subscriber>>,
+    ) {
+        let delivered = registry.dispatch(event, position, &self.matcher, flushes);
         registry.delivered = Some(position);
         self.metrics.delivered(delivered);
     }
@@ -342,6 +357,24 @@ impl Hub {
         for subscriber in self.registry.lock().all() {
             subscriber.queue.close(Closed::Shutdown);
         }
+    }
+}
+
+thread_local! {
+    /// Subscribers a dispatch found with their socket lent, written to once the registry is
+    /// unlocked (a write is a system call; the registry lock is held only to queue).
+    static FLUSHES: std::cell::RefCell<Vec<Arc<Subscriber>>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+fn flush(flushes: &mut Vec<Arc<Subscriber>>) {
+    if flushes.is_empty() {
+        return;
+    }
+    let now = tokio::time::Instant::now();
+    for subscriber in flushes.drain(..) {
+        subscriber.queue.flush(now);
     }
 }
 

@@ -1,10 +1,22 @@
 //! A subscriber's bounded queue of encoded frames (protocol.md C-SLOW-1).
+//!
+//! A stream that writes straight to its socket can lend the socket to the queue while it waits
+//! with nothing queued: publishers then write an event to it themselves, right after queueing
+//! it, instead of waking the stream's task to do the same write (design.md, "Delivery,
+//! measured"). The queue's lock orders everything: frames are written in queue order, by one
+//! writer at a time, and the owner takes the socket back before writing or closing it.
 
 use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use tokio::time::Instant;
+
+/// Most frames per write.
+const MAX_SLICES: usize = 64;
 
 /// Why a queue stopped accepting frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +25,18 @@ pub enum Closed {
     Overflow,
     /// The hub is shutting down.
     Shutdown,
+}
+
+/// What became of a pushed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// The queue is closed.
+    Refused,
+    /// Queued; its stream was woken (or already will be) to write it.
+    Queued,
+    /// Queued, and the socket is lent: the pusher must call [`Queue::flush`] (once the hub's
+    /// locks are released).
+    Flush,
 }
 
 pub struct Queue {
@@ -24,6 +48,12 @@ struct Inner {
     frames: VecDeque<Bytes>,
     waker: Option<Waker>,
     closed: Option<Closed>,
+    /// The owner's socket, while publishers may write to it.
+    lent: Option<RawFd>,
+    /// A pusher was told to flush and has not yet.
+    flush_pending: bool,
+    /// When publishers last wrote to the lent socket (for the owner's heartbeat).
+    written_at: Option<Instant>,
 }
 
 impl Queue {
@@ -34,28 +64,87 @@ impl Queue {
                 frames: VecDeque::new(),
                 waker: None,
                 closed: None,
+                lent: None,
+                flush_pending: false,
+                written_at: None,
             }),
         }
     }
 
-    /// Queues a frame without ever waiting; a full queue closes itself instead (`false`).
-    pub fn push(&self, frame: &Bytes) -> bool {
-        let waker = {
+    /// Queues a frame without ever waiting; a full queue closes itself instead.
+    pub fn push(&self, frame: &Bytes) -> Pushed {
+        let (pushed, waker) = {
             let mut inner = self.inner.lock();
             if inner.closed.is_some() {
-                return false;
+                return Pushed::Refused;
             }
             if inner.frames.len() >= self.capacity {
                 inner.closed = Some(Closed::Overflow);
+                inner.lent = None;
+                (Pushed::Refused, inner.waker.take())
             } else {
                 inner.frames.push_back(frame.clone());
+                if inner.lent.is_none() {
+                    (Pushed::Queued, inner.waker.take())
+                } else if inner.flush_pending {
+                    (Pushed::Queued, None)
+                } else {
+                    inner.flush_pending = true;
+                    (Pushed::Flush, None)
+                }
             }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        pushed
+    }
+
+    /// Writes what is queued to the lent socket. What cannot be written at once stays queued,
+    /// and the socket goes back to its owner, woken to wait until the socket is writable.
+    pub fn flush(&self, now: Instant) {
+        let waker = {
+            let mut inner = self.inner.lock();
+            inner.flush_pending = false;
+            let Some(fd) = inner.lent else {
+                return; // Taken back: the owner writes what is queued.
+            };
+            if inner.frames.is_empty() {
+                return;
+            }
+            let written = write_front(fd, &mut inner.frames);
+            if written.as_ref().is_ok_and(|&n| n > 0) {
+                inner.written_at = Some(now);
+            }
+            if written.is_ok() && inner.frames.is_empty() {
+                return;
+            }
+            // Not writable, a partial write or an error: the owner takes over.
+            inner.lent = None;
             inner.waker.take()
         };
         if let Some(waker) = waker {
             waker.wake();
         }
-        self.closed().is_none()
+    }
+
+    /// Lends the owner's socket to publishers, if nothing is queued; the owner must not write
+    /// to or close the socket before [`Queue::reclaim`].
+    pub fn lend(&self, fd: RawFd) -> bool {
+        let mut inner = self.inner.lock();
+        let idle = inner.frames.is_empty() && inner.closed.is_none();
+        if idle {
+            inner.lent = Some(fd);
+        }
+        idle
+    }
+
+    /// Takes the socket back (waiting for a write in progress); returns when publishers last
+    /// wrote to it, if they did since the last call.
+    pub fn reclaim(&self) -> Option<Instant> {
+        let mut inner = self.inner.lock();
+        inner.lent = None;
+        inner.written_at.take()
     }
 
     /// Stops accepting frames; what is queued is still delivered.
@@ -94,6 +183,31 @@ impl Queue {
     }
 }
 
+/// Writes frames from the front of `frames` to `fd` in one `sendmsg`, dropping what was
+/// written; returns how many bytes were.
+fn write_front(fd: RawFd, frames: &mut VecDeque<Bytes>) -> io::Result<usize> {
+    // SAFETY: `fd` is lent: its owner closes it only after `reclaim`, which takes the lock
+    // held by our caller for the whole write.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+    let count = frames.len().min(MAX_SLICES);
+    for (slice, frame) in slices.iter_mut().zip(frames.iter()) {
+        *slice = IoSlice::new(frame);
+    }
+    let written = socket2::SockRef::from(&socket)
+        .send_vectored_with_flags(&slices[..count], libc::MSG_NOSIGNAL)?;
+    let mut left = written;
+    while let Some(front) = frames.front_mut() {
+        if left < front.len() {
+            *front = front.slice(left..);
+            break;
+        }
+        left -= front.len();
+        frames.pop_front();
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,8 +220,8 @@ mod tests {
     #[test]
     fn delivers_in_order_then_pending() {
         let queue = Queue::new(4);
-        assert!(queue.push(&Bytes::from_static(b"a")));
-        assert!(queue.push(&Bytes::from_static(b"b")));
+        assert_eq!(queue.push(&Bytes::from_static(b"a")), Pushed::Queued);
+        assert_eq!(queue.push(&Bytes::from_static(b"b")), Pushed::Queued);
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"a"))));
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"b"))));
         assert_eq!(poll(&queue), Poll::Pending);
@@ -116,13 +230,89 @@ mod tests {
     #[test]
     fn overflow_closes_after_draining_what_was_queued() {
         let queue = Queue::new(2);
-        assert!(queue.push(&Bytes::from_static(b"1")));
-        assert!(queue.push(&Bytes::from_static(b"2")));
-        assert!(!queue.push(&Bytes::from_static(b"3")));
+        assert_eq!(queue.push(&Bytes::from_static(b"1")), Pushed::Queued);
+        assert_eq!(queue.push(&Bytes::from_static(b"2")), Pushed::Queued);
+        assert_eq!(queue.push(&Bytes::from_static(b"3")), Pushed::Refused);
         assert_eq!(queue.closed(), Some(Closed::Overflow));
-        assert!(!queue.push(&Bytes::from_static(b"4")));
+        assert_eq!(queue.push(&Bytes::from_static(b"4")), Pushed::Refused);
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"1"))));
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"2"))));
         assert_eq!(poll(&queue), Poll::Ready(None));
+    }
+
+    fn pair() -> (
+        std::os::unix::net::UnixStream,
+        std::os::unix::net::UnixStream,
+    ) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        ours.set_nonblocking(true).expect("nonblocking");
+        theirs.set_nonblocking(true).expect("nonblocking");
+        (ours, theirs)
+    }
+
+    fn read_all(socket: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = socket.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_lent_socket_is_written_by_the_pusher_in_order() {
+        use std::os::fd::AsRawFd;
+        let (ours, mut theirs) = pair();
+        let queue = Queue::new(8);
+        assert_eq!(poll(&queue), Poll::Pending);
+        assert!(queue.lend(ours.as_raw_fd()));
+        assert_eq!(queue.push(&Bytes::from_static(b"a")), Pushed::Flush);
+        assert_eq!(queue.push(&Bytes::from_static(b"b")), Pushed::Queued);
+        queue.flush(Instant::now());
+        assert_eq!(read_all(&mut theirs), b"ab");
+        assert!(queue.reclaim().is_some(), "the owner learns of the write");
+        assert_eq!(queue.push(&Bytes::from_static(b"c")), Pushed::Queued);
+        assert!(!queue.lend(ours.as_raw_fd()), "not lent while frames wait");
+        assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"c"))));
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_goes_back_to_its_owner_with_the_rest_queued() {
+        use std::os::fd::AsRawFd;
+        let (ours, mut theirs) = pair();
+        let queue = Queue::new(100_000);
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = Waker::from(woken.clone());
+        assert!(queue
+            .poll_pop(&mut Context::from_waker(&waker))
+            .is_pending());
+        assert!(queue.lend(ours.as_raw_fd()));
+        let frame = Bytes::from(vec![b'x'; 4096]);
+        let mut sent = 0;
+        while !woken.0.load(std::sync::atomic::Ordering::SeqCst) {
+            if queue.push(&frame) == Pushed::Flush {
+                queue.flush(Instant::now());
+            }
+            sent += frame.len();
+            assert!(sent < 64 << 20, "the socket never filled up");
+        }
+        let mut received = read_all(&mut theirs).len();
+        while let Poll::Ready(Some(rest)) = poll(&queue) {
+            received += rest.len();
+        }
+        assert_eq!(received, sent, "every byte written once or still queued");
+    }
+
+    #[derive(Default)]
+    struct Woken(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::queue::Pushed;
 use super::Subscriber;
 use crate::event::Event;
 use crate::log::Position;
@@ -80,7 +81,15 @@ impl Registry {
 
     /// Hands the event to every subscriber it is for, once each (A-SUB-4, A-SUB-5); returns
     /// how many queues took it.
-    pub fn dispatch(&mut self, event: &Event, position: Position, matcher: &Matcher) -> u64 {
+    /// Subscribers whose socket is lent are added to `flushes`: the caller writes to them
+    /// once the registry is unlocked.
+    pub fn dispatch(
+        &mut self,
+        event: &Event,
+        position: Position,
+        matcher: &Matcher,
+        flushes: &mut Vec<Arc<Subscriber>>,
+    ) -> u64 {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         for topic in event.topics() {
@@ -106,7 +115,12 @@ impl Registry {
                     continue;
                 }
                 if !event.update.private || subscriber.may_read_private(event, matcher) {
-                    delivered += u64::from(subscriber.queue.push(&event.frame));
+                    match subscriber.queue.push(&event.frame) {
+                        Pushed::Refused => continue,
+                        Pushed::Queued => {}
+                        Pushed::Flush => flushes.push(subscriber.clone()),
+                    }
+                    delivered += 1;
                 }
             }
         }

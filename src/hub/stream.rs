@@ -183,6 +183,20 @@ impl EventStream {
         self.subscription.subscriber.queue.closed() == Some(Closed::Overflow)
     }
 
+    /// Lets publishers write to `socket` while nothing is queued (see `Queue::lend`); `false`
+    /// when something is.
+    pub fn lend_socket(&self, socket: std::os::fd::RawFd) -> bool {
+        self.subscription.subscriber.queue.lend(socket)
+    }
+
+    /// Takes the socket back from publishers; what they wrote counts as activity for the
+    /// heartbeat.
+    pub fn reclaim_socket(&mut self) {
+        if let Some(at) = self.subscription.subscriber.queue.reclaim() {
+            self.wrote(at);
+        }
+    }
+
     /// Records why the stream ended when the writer, not the stream, ends it.
     pub fn end_with(&mut self, reason: Disconnect) {
         self.subscription.ended.get_or_insert(reason);
