@@ -17,9 +17,10 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
 use futures_core::Stream;
+use tokio::time::{Instant, Sleep};
 
 use super::limits::Limited;
-use crate::hub::EventStream;
+use crate::hub::{EventStream, HOT_GAP};
 use crate::metrics::Disconnect;
 
 mod outgoing;
@@ -89,6 +90,11 @@ struct DirectStream {
     outgoing: Outgoing,
     chunked: bool,
     ending: bool,
+    /// When the socket was last written to, by this task or by publishers.
+    last_write: Option<Instant>,
+    /// Events are being gathered until then (see `HOT_GAP`), with `hold` as the timer.
+    held_until: Option<Instant>,
+    hold: Option<Pin<Box<Sleep>>>,
 }
 
 impl DirectStream {
@@ -99,6 +105,9 @@ impl DirectStream {
             outgoing: Outgoing::new(head),
             chunked,
             ending: false,
+            last_write: None,
+            held_until: None,
+            hold: None,
         }
     }
 
@@ -143,6 +152,24 @@ impl DirectStream {
         Poll::Ready(Ok(()))
     }
 
+    /// Whether events are being gathered (see `HOT_GAP`): the task sleeps until `held_until`,
+    /// and pushes meanwhile only queue.
+    fn holding(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
+        let Some(until) = self.held_until.filter(|&until| now < until) else {
+            self.held_until = None;
+            return false;
+        };
+        let hold = self
+            .hold
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        hold.as_mut().reset(until);
+        if hold.as_mut().poll(cx).is_ready() {
+            self.held_until = None;
+            return false;
+        }
+        true
+    }
+
     fn close(&mut self) -> Poll<()> {
         // A clean end: the peer reads everything written, then the end of the stream.
         let _ = socket2::SockRef::from(&self.socket).shutdown(Shutdown::Write);
@@ -162,7 +189,12 @@ impl Future for DirectStream {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.stream.inner.reclaim_socket();
+        let now = Instant::now();
+        let reclaimed = this.stream.inner.reclaim_socket();
+        this.last_write = this.last_write.max(reclaimed.last_write);
+        if reclaimed.hot {
+            this.held_until = this.last_write.map(|at| at + HOT_GAP);
+        }
         if this.client_gone(cx) {
             return Poll::Ready(());
         }
@@ -171,9 +203,15 @@ impl Future for DirectStream {
                 if this.ending {
                     return this.close();
                 }
+                if this.holding(now, cx) {
+                    return Poll::Pending;
+                }
                 let events = &mut this.stream.inner;
                 match events.poll_batch(cx, this.outgoing.frames(), MAX_FRAMES) {
-                    Poll::Ready(true) => this.outgoing.batched(),
+                    Poll::Ready(true) => {
+                        this.outgoing.batched();
+                        this.last_write = Some(now);
+                    }
                     Poll::Ready(false) => {
                         this.outgoing.finish(this.chunked);
                         this.ending = true;
@@ -181,7 +219,7 @@ impl Future for DirectStream {
                     // Idle: publishers write the next events themselves. If one was queued
                     // meanwhile, its push woke this task.
                     Poll::Pending => {
-                        events.lend_socket(this.socket.as_raw_fd());
+                        events.lend_socket(this.socket.as_raw_fd(), this.last_write);
                         return Poll::Pending;
                     }
                 }

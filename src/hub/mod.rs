@@ -20,6 +20,7 @@ use crate::metrics::{Disconnect, Metrics};
 use crate::topic::{Matcher, Selector};
 
 pub use presence::ActiveSubscription;
+pub use queue::HOT_GAP;
 pub use queue::{Closed, Queue};
 pub use stream::{EventStream, StreamOptions};
 
@@ -372,6 +373,7 @@ fn flush(flushes: &mut Vec<Arc<Subscriber>>) {
     if flushes.is_empty() {
         return;
     }
+    // The time of the writes, for heartbeats and `HOT_GAP`; one clock read for all of them.
     let now = tokio::time::Instant::now();
     for subscriber in flushes.drain(..) {
         subscriber.queue.flush(now);

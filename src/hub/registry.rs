@@ -90,6 +90,7 @@ impl Registry {
         matcher: &Matcher,
         flushes: &mut Vec<Arc<Subscriber>>,
     ) -> u64 {
+        let now = tokio::time::Instant::now();
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         for topic in event.topics() {
@@ -115,7 +116,7 @@ impl Registry {
                     continue;
                 }
                 if !event.update.private || subscriber.may_read_private(event, matcher) {
-                    match subscriber.queue.push(&event.frame) {
+                    match subscriber.queue.push(&event.frame, now) {
                         Pushed::Refused => continue,
                         Pushed::Queued => {}
                         Pushed::Flush => flushes.push(subscriber.clone()),

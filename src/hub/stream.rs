@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
+use super::queue::Reclaimed;
 use super::{Closed, Subscription};
 use crate::event::unchunked;
 use crate::log::Position;
@@ -92,8 +93,9 @@ impl Timers {
         }
     }
 
-    fn wrote(&mut self, now: Instant) {
-        self.heartbeat_due = self.heartbeat_every.map(|every| now + every);
+    fn wrote(&mut self, at: Instant) {
+        let due = self.heartbeat_every.map(|every| at + every);
+        self.heartbeat_due = self.heartbeat_due.max(due);
     }
 
     /// Makes sure the task is woken when the next thing is due.
@@ -185,16 +187,18 @@ impl EventStream {
 
     /// Lets publishers write to `socket` while nothing is queued (see `Queue::lend`); `false`
     /// when something is.
-    pub fn lend_socket(&self, socket: std::os::fd::RawFd) -> bool {
-        self.subscription.subscriber.queue.lend(socket)
+    pub fn lend_socket(&self, socket: std::os::fd::RawFd, last_write: Option<Instant>) -> bool {
+        self.subscription.subscriber.queue.lend(socket, last_write)
     }
 
     /// Takes the socket back from publishers; what they wrote counts as activity for the
     /// heartbeat.
-    pub fn reclaim_socket(&mut self) {
-        if let Some(at) = self.subscription.subscriber.queue.reclaim() {
+    pub fn reclaim_socket(&mut self) -> Reclaimed {
+        let reclaimed = self.subscription.subscriber.queue.reclaim();
+        if let Some(at) = reclaimed.last_write {
             self.wrote(at);
         }
+        reclaimed
     }
 
     /// Records why the stream ended when the writer, not the stream, ends it.
