@@ -92,7 +92,10 @@ struct DirectStream {
     ending: bool,
     /// When the socket was last written to, by this task or by publishers.
     last_write: Option<Instant>,
-    /// Events are being gathered until then (see `HOT_GAP`), with `hold` as the timer.
+    /// Events come faster than `HOT_GAP`: they are gathered, and written every `HOT_GAP`
+    /// for as long as some keep coming, without waking this task for each.
+    hot: bool,
+    /// Events are being gathered until then, with `hold` as the timer.
     held_until: Option<Instant>,
     hold: Option<Pin<Box<Sleep>>>,
 }
@@ -106,6 +109,7 @@ impl DirectStream {
             chunked,
             ending: false,
             last_write: None,
+            hot: false,
             held_until: None,
             hold: None,
         }
@@ -193,6 +197,7 @@ impl Future for DirectStream {
         let reclaimed = this.stream.inner.reclaim_socket();
         this.last_write = this.last_write.max(reclaimed.last_write);
         if reclaimed.hot {
+            this.hot = true;
             this.held_until = this.last_write.map(|at| at + HOT_GAP);
         }
         if this.client_gone(cx) {
@@ -207,8 +212,13 @@ impl Future for DirectStream {
                     return Poll::Pending;
                 }
                 let events = &mut this.stream.inner;
-                match events.poll_batch(cx, this.outgoing.frames(), MAX_FRAMES) {
+                match events.poll_batch(cx, now, this.outgoing.frames(), MAX_FRAMES) {
                     Poll::Ready(true) => {
+                        // Still gathering: the next events wait for the next round, unless
+                        // this one could not take everything queued.
+                        if this.hot && this.outgoing.frames().len() < MAX_FRAMES {
+                            this.held_until = Some(now + HOT_GAP);
+                        }
                         this.outgoing.batched();
                         this.last_write = Some(now);
                     }
@@ -216,9 +226,10 @@ impl Future for DirectStream {
                         this.outgoing.finish(this.chunked);
                         this.ending = true;
                     }
-                    // Idle: publishers write the next events themselves. If one was queued
-                    // meanwhile, its push woke this task.
+                    // Quiet again: publishers write the next events themselves. If one was
+                    // queued meanwhile, its push woke this task.
                     Poll::Pending => {
+                        this.hot = false;
                         events.lend_socket(this.socket.as_raw_fd(), this.last_write);
                         return Poll::Pending;
                     }

@@ -84,6 +84,8 @@ pub fn bind(
     .on_connect(watch_stalled_writes(state.settings.dispatch_timeout))
     .disable_signals()
     .h1_allow_half_closed(false)
+    // An event written right after another must not wait for the first one's ACK (Nagle).
+    .tcp_nodelay(true)
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let server = match tls {
         Some(config) => server.bind_rustls_0_23(&listen, config)?,

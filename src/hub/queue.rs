@@ -189,6 +189,13 @@ impl Queue {
         self.inner.lock().closed
     }
 
+    /// Moves up to `max` queued frames to `out`, without waiting.
+    pub fn drain_into(&self, out: &mut Vec<Bytes>, max: usize) {
+        let mut inner = self.inner.lock();
+        let count = inner.frames.len().min(max);
+        out.extend(inner.frames.drain(..count));
+    }
+
     /// The next frame; `Ready(None)` once closed and drained.
     pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut inner = self.inner.lock();

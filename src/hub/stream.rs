@@ -155,27 +155,30 @@ impl EventStream {
 
     /// Moves what is ready to be written, at most `max` frames, to `out`: `Ready(true)` when
     /// it moved some, `Ready(false)` once the stream has ended. One call per write, so that a
-    /// subscriber with several events queued gets them all in one write.
+    /// subscriber with several events queued gets them all in one write. `now` is about now.
     pub fn poll_batch(
         &mut self,
         cx: &mut Context<'_>,
+        now: Instant,
         out: &mut Vec<Bytes>,
         max: usize,
     ) -> Poll<bool> {
-        let now = Instant::now();
-        let before = out.len();
-        while out.len() - before < max {
-            match self.next_frame(cx, now) {
-                Poll::Ready(Some(frame)) => {
-                    self.wrote(now);
-                    out.push(frame);
-                }
-                Poll::Ready(None) if out.len() == before => return Poll::Ready(false),
-                Poll::Ready(None) | Poll::Pending => break,
-            }
+        match self.next_frame(cx, now) {
+            Poll::Ready(Some(frame)) => out.push(frame),
+            Poll::Ready(None) => return Poll::Ready(false),
+            Poll::Pending => return Poll::Pending,
         }
-        if out.len() == before {
-            return Poll::Pending;
+        self.wrote(now);
+        if self.replay.is_none() {
+            // Live: whatever else is queued follows, taken under one lock.
+            let start = out.len();
+            let queue = &self.subscription.subscriber.queue;
+            queue.drain_into(out, max.saturating_sub(1));
+            if !self.chunked {
+                out[start..]
+                    .iter_mut()
+                    .for_each(|frame| *frame = unchunked(frame));
+            }
         }
         Poll::Ready(true)
     }

@@ -281,7 +281,8 @@ impl Flag {
 fn batch_now(stream: &mut EventStream, waker: &Arc<Flag>) -> Option<String> {
     let waker = Waker::from(waker.clone());
     let mut frames = Vec::new();
-    match stream.poll_batch(&mut Context::from_waker(&waker), &mut frames, 64) {
+    let now = tokio::time::Instant::now();
+    match stream.poll_batch(&mut Context::from_waker(&waker), now, &mut frames, 64) {
         Poll::Ready(false) => None,
         _ => Some(frames.iter().map(|f| String::from_utf8_lossy(f)).collect()),
     }
