@@ -226,11 +226,14 @@ impl Future for DirectStream {
                         this.outgoing.finish(this.chunked);
                         this.ending = true;
                     }
-                    // Quiet again: publishers write the next events themselves. If one was
-                    // queued meanwhile, its push woke this task.
+                    // Quiet again: publishers write the next events themselves (queued frames
+                    // are chunks, so only to a chunked body). If one was queued meanwhile, its
+                    // push woke this task.
                     Poll::Pending => {
                         this.hot = false;
-                        events.lend_socket(this.socket.as_raw_fd(), this.last_write);
+                        if this.chunked {
+                            events.lend_socket(this.socket.as_raw_fd(), this.last_write);
+                        }
                         return Poll::Pending;
                     }
                 }
