@@ -349,6 +349,48 @@ fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
         .expect("TLS info")
 }
 
+/// A-SUB-10, A-SSE-3: HTTPS with HTTP/1.1 only (no ALPN h2): the stream is served by the
+/// portable path (the direct socket writer handles plain TCP only) and delivers as usual.
+#[tokio::test]
+async fn a_sub_10_http1_over_tls_streams_events() {
+    if crate::harness::skip_if_external() {
+        return;
+    }
+    let key = format!("{}", uuid::Uuid::new_v4().simple()).repeat(2);
+    let hub = start_tls_hub(&key).await;
+    let pem = std::fs::read(hub.dir.join("live.crt")).expect("cert");
+    let http1 = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .http1_only()
+        .build()
+        .expect("client");
+    let topic = uniq("tls-h1");
+    let url = format!(
+        "{}/.well-known/mercure?topic={}",
+        hub.base,
+        crate::harness::pct(&topic)
+    );
+    let mut stream = SseStream::open(http1.get(&url)).await;
+    assert_eq!(stream.header("connection").as_deref(), Some("keep-alive"));
+    let token = crate::tokens::sign_hs(
+        "HS256",
+        &key,
+        &crate::tokens::publish_claims(serde_json::json!(["*"])),
+    );
+    for data in ["one", "two"] {
+        let response = http1
+            .post(format!("{}/.well-known/mercure", hub.base))
+            .bearer_auth(&token)
+            .form(&[("topic", topic.as_str()), ("data", data)])
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(response.version(), reqwest::Version::HTTP_11);
+        let id = response.text().await.expect("id");
+        assert_eq!(stream.expect_event(&id).await.data(), data);
+    }
+}
+
 /// A-SUB-10, B-SUB-12: HTTPS with HTTP/2 (ALPN); subscribe and publish over h2; SIGHUP reloads
 /// the certificate for new connections without dropping an open stream.
 #[tokio::test]

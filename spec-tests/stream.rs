@@ -356,3 +356,26 @@ async fn read_until(stream: &mut tokio::net::TcpStream, received: &mut Vec<u8>, 
     .await
     .expect("timed out reading the stream");
 }
+
+/// A-SSE-1, A-SSE-2: cleartext HTTP/2 with prior knowledge (what TLS-terminating proxies use)
+/// streams events too, without the HTTP/1.1-only `Connection` header.
+#[tokio::test]
+async fn a_sse_2_cleartext_http2_stream() {
+    let hub = Hub::start_default().await;
+    let h2c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let topic = uniq("a-sse-h2c");
+    let url = hub.url(&format!("{HUB_PATH}?{}", form_encode(&[("topic", &topic)])));
+    let mut sub = SseStream::open(h2c.get(&url)).await;
+    assert_eq!(
+        sub.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
+    assert_eq!(sub.header("connection"), None);
+    let id = hub
+        .publish_ok(&[("topic", &topic), ("data", "over h2c")])
+        .await;
+    assert_eq!(sub.expect_event(&id).await.data(), "over h2c");
+}
