@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use quicksilver::auth::{extract, Source, TokenSources};
-use quicksilver::event::{encode, parse_retry, validate_id, validate_type, Update};
+use quicksilver::event::{encode, parse_retry, unchunked, validate_id, validate_type, Update};
 use quicksilver::form::{decode_component, escape_component, parse};
 use quicksilver::topic::reserved::{is_reserved, refusal};
 use quicksilver::topic::{has_control_chars, Matcher, Selector};
@@ -488,7 +488,7 @@ fn update(id: String, data: String, event_type: Option<String>, retry: u64) -> U
 proptest! {
     #![proptest_config(config())]
 
-    /// A-SSE-4, A-SSE-5, C-HARD-1: whatever the data (CR, LF, CRLF anywhere, field
+    /// A-SSE-4, A-SSE-5, A-SSE-8, C-HARD-1: whatever the data (CR, LF, CRLF anywhere, field
     /// look-alikes), and for any id/type accepted by validation, the encoded frame is exactly
     /// one event with the given id and type, data = input with line endings normalised to LF;
     /// the frame ends with a blank line and contains no other one.
@@ -503,7 +503,13 @@ proptest! {
         if let Some(t) = &event_type {
             prop_assume!(validate_type(t).is_ok());
         }
-        let frame = encode(&update(id.clone(), data.clone(), event_type.clone(), retry));
+        let chunk = encode(&update(id.clone(), data.clone(), event_type.clone(), retry));
+        let frame = unchunked(&chunk);
+        // The event is framed as exactly one HTTP/1.1 chunk, sent as is on a direct stream.
+        let size_line = format!("{:x}\r\n", frame.len());
+        prop_assert!(chunk.starts_with(size_line.as_bytes()), "{:?}", chunk);
+        prop_assert!(chunk.ends_with(b"\r\n"), "{:?}", chunk);
+        prop_assert_eq!(chunk.len(), size_line.len() + frame.len() + 2);
         let text = std::str::from_utf8(&frame).expect("frame is UTF-8");
         prop_assert!(text.ends_with("\n\n"), "{:?}", text);
 
@@ -559,7 +565,7 @@ proptest! {
         prop_assume!(validate_id(&ia).is_ok() && validate_id(&ib).is_ok());
         let mut stream = String::from(":\n");
         for (id, data) in [(&ia, &a), (&ib, &b)] {
-            let f = encode(&update(id.clone(), data.clone(), None, 0));
+            let f = unchunked(&encode(&update(id.clone(), data.clone(), None, 0)));
             stream.push_str(std::str::from_utf8(&f).unwrap());
             stream.push_str(":\n"); // a heartbeat between events changes nothing
         }

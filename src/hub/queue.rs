@@ -49,7 +49,7 @@ struct Inner {
     waker: Option<Waker>,
     closed: Option<Closed>,
     /// The owner's socket, while publishers may write to it.
-    lent: Option<RawFd>,
+    lent: Option<Lent>,
     /// A pusher was told to flush and has not yet.
     flush_pending: bool,
     /// When the socket was last written to, by anyone.
@@ -63,6 +63,39 @@ struct Inner {
 /// subscriber receiving 2,000 events/s then gets a few per write; one receiving 100 events/s
 /// gets each at once.
 pub const HOT_GAP: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// A lent socket, and the thread its owner runs on: only publishers on that thread write to it,
+/// so that the fan-out to streams of other workers still runs on those workers, in parallel.
+#[derive(Debug, Clone, Copy)]
+struct Lent {
+    fd: RawFd,
+    thread: u64,
+}
+
+/// Who pushes, and when; taken once per dispatch.
+#[derive(Debug, Clone, Copy)]
+pub struct Pusher {
+    pub now: Instant,
+    pub thread: u64,
+}
+
+impl Pusher {
+    pub fn here() -> Self {
+        Self {
+            now: Instant::now(),
+            thread: thread_tag(),
+        }
+    }
+}
+
+/// A number for the current thread, distinct from every other thread's.
+fn thread_tag() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    thread_local! {
+        static TAG: u64 = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    TAG.with(|tag| *tag)
+}
 
 /// The owner's view of its socket when taking it back.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,9 +121,8 @@ impl Queue {
         }
     }
 
-    /// Queues a frame without ever waiting; a full queue closes itself instead. `now` is
-    /// about the time of the push (read once per dispatch).
-    pub fn push(&self, frame: &Bytes, now: Instant) -> Pushed {
+    /// Queues a frame without ever waiting; a full queue closes itself instead.
+    pub fn push(&self, frame: &Bytes, pusher: Pusher) -> Pushed {
         let (pushed, waker) = {
             let mut inner = self.inner.lock();
             if inner.closed.is_some() {
@@ -102,10 +134,12 @@ impl Queue {
                 (Pushed::Refused, inner.waker.take())
             } else {
                 inner.frames.push_back(frame.clone());
-                let hot = inner.last_write.is_some_and(|at| now < at + HOT_GAP);
-                if inner.lent.is_some() && !inner.flush_pending && hot {
+                let hot = inner.last_write.is_some_and(|at| pusher.now < at + HOT_GAP);
+                let lent_here = inner.lent.is_some_and(|l| l.thread == pusher.thread);
+                if inner.lent.is_some() && !inner.flush_pending && (hot || !lent_here) {
+                    // The owner writes: events are gathering, or it runs on another thread.
                     inner.lent = None;
-                    inner.hot = true;
+                    inner.hot = hot;
                 }
                 if inner.lent.is_none() {
                     (Pushed::Queued, inner.waker.take())
@@ -129,7 +163,7 @@ impl Queue {
         let waker = {
             let mut inner = self.inner.lock();
             inner.flush_pending = false;
-            let Some(fd) = inner.lent else {
+            let Some(Lent { fd, .. }) = inner.lent else {
                 return; // Taken back: the owner writes what is queued.
             };
             if inner.frames.is_empty() {
@@ -157,7 +191,10 @@ impl Queue {
         let mut inner = self.inner.lock();
         let idle = inner.frames.is_empty() && inner.closed.is_none();
         if idle {
-            inner.lent = Some(fd);
+            inner.lent = Some(Lent {
+                fd,
+                thread: thread_tag(),
+            });
             inner.last_write = inner.last_write.max(last_write);
         }
         idle
@@ -254,11 +291,11 @@ mod tests {
     fn delivers_in_order_then_pending() {
         let queue = Queue::new(4);
         assert_eq!(
-            queue.push(&Bytes::from_static(b"a"), Instant::now()),
+            queue.push(&Bytes::from_static(b"a"), Pusher::here()),
             Pushed::Queued
         );
         assert_eq!(
-            queue.push(&Bytes::from_static(b"b"), Instant::now()),
+            queue.push(&Bytes::from_static(b"b"), Pusher::here()),
             Pushed::Queued
         );
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"a"))));
@@ -270,20 +307,20 @@ mod tests {
     fn overflow_closes_after_draining_what_was_queued() {
         let queue = Queue::new(2);
         assert_eq!(
-            queue.push(&Bytes::from_static(b"1"), Instant::now()),
+            queue.push(&Bytes::from_static(b"1"), Pusher::here()),
             Pushed::Queued
         );
         assert_eq!(
-            queue.push(&Bytes::from_static(b"2"), Instant::now()),
+            queue.push(&Bytes::from_static(b"2"), Pusher::here()),
             Pushed::Queued
         );
         assert_eq!(
-            queue.push(&Bytes::from_static(b"3"), Instant::now()),
+            queue.push(&Bytes::from_static(b"3"), Pusher::here()),
             Pushed::Refused
         );
         assert_eq!(queue.closed(), Some(Closed::Overflow));
         assert_eq!(
-            queue.push(&Bytes::from_static(b"4"), Instant::now()),
+            queue.push(&Bytes::from_static(b"4"), Pusher::here()),
             Pushed::Refused
         );
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"1"))));
@@ -322,11 +359,11 @@ mod tests {
         assert_eq!(poll(&queue), Poll::Pending);
         assert!(queue.lend(ours.as_raw_fd(), None));
         assert_eq!(
-            queue.push(&Bytes::from_static(b"a"), Instant::now()),
+            queue.push(&Bytes::from_static(b"a"), Pusher::here()),
             Pushed::Flush
         );
         assert_eq!(
-            queue.push(&Bytes::from_static(b"b"), Instant::now()),
+            queue.push(&Bytes::from_static(b"b"), Pusher::here()),
             Pushed::Queued
         );
         queue.flush(Instant::now());
@@ -336,7 +373,7 @@ mod tests {
             "the owner learns of the write"
         );
         assert_eq!(
-            queue.push(&Bytes::from_static(b"c"), Instant::now()),
+            queue.push(&Bytes::from_static(b"c"), Pusher::here()),
             Pushed::Queued
         );
         assert!(
@@ -362,7 +399,11 @@ mod tests {
         let mut now = Instant::now();
         while !woken.0.load(std::sync::atomic::Ordering::SeqCst) {
             now += HOT_GAP; // Never hot: each push is written at once.
-            if queue.push(&frame, now) == Pushed::Flush {
+            let pusher = Pusher {
+                now,
+                thread: thread_tag(),
+            };
+            if queue.push(&frame, pusher) == Pushed::Flush {
                 queue.flush(now);
             }
             sent += frame.len();
@@ -387,7 +428,10 @@ mod tests {
             .is_pending());
         let wrote = Instant::now();
         assert!(queue.lend(ours.as_raw_fd(), Some(wrote)));
-        let soon = wrote + HOT_GAP / 2;
+        let soon = Pusher {
+            now: wrote + HOT_GAP / 2,
+            thread: thread_tag(),
+        };
         assert_eq!(queue.push(&Bytes::from_static(b"a"), soon), Pushed::Queued);
         assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst));
         assert_eq!(queue.push(&Bytes::from_static(b"b"), soon), Pushed::Queued);
@@ -399,6 +443,28 @@ mod tests {
         assert!(reclaimed.hot);
         assert_eq!(reclaimed.last_write, Some(wrote));
         assert!(!queue.reclaim().hot, "said once");
+    }
+
+    #[tokio::test]
+    async fn a_socket_lent_on_another_thread_is_written_by_its_owner() {
+        use std::os::fd::AsRawFd;
+        let (ours, mut theirs) = pair();
+        let queue = Queue::new(8);
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = Waker::from(woken.clone());
+        assert!(queue
+            .poll_pop(&mut Context::from_waker(&waker))
+            .is_pending());
+        assert!(queue.lend(ours.as_raw_fd(), None));
+        let elsewhere = std::thread::spawn(Pusher::here).join().expect("thread");
+        assert_eq!(
+            queue.push(&Bytes::from_static(b"a"), elsewhere),
+            Pushed::Queued
+        );
+        assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(read_all(&mut theirs).is_empty());
+        assert!(!queue.reclaim().hot);
+        assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"a"))));
     }
 
     #[derive(Default)]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::queue::Pushed;
+use super::queue::{Pushed, Pusher};
 use super::Subscriber;
 use crate::event::Event;
 use crate::log::Position;
@@ -90,7 +90,7 @@ impl Registry {
         matcher: &Matcher,
         flushes: &mut Vec<Arc<Subscriber>>,
     ) -> u64 {
-        let now = tokio::time::Instant::now();
+        let pusher = Pusher::here();
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         for topic in event.topics() {
@@ -116,7 +116,7 @@ impl Registry {
                     continue;
                 }
                 if !event.update.private || subscriber.may_read_private(event, matcher) {
-                    match subscriber.queue.push(&event.frame, now) {
+                    match subscriber.queue.push(&event.frame, pusher) {
                         Pushed::Refused => continue,
                         Pushed::Queued => {}
                         Pushed::Flush => flushes.push(subscriber.clone()),
