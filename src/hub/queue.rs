@@ -328,89 +328,98 @@ mod tests {
         assert_eq!(poll(&queue), Poll::Ready(None));
     }
 
-    fn pair() -> (
-        std::os::unix::net::UnixStream,
-        std::os::unix::net::UnixStream,
-    ) {
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
-        ours.set_nonblocking(true).expect("nonblocking");
-        theirs.set_nonblocking(true).expect("nonblocking");
-        (ours, theirs)
+    /// A queue whose owner waits (its waker registered) with its socket lent.
+    struct Lending {
+        queue: Queue,
+        _ours: std::os::unix::net::UnixStream,
+        theirs: std::os::unix::net::UnixStream,
+        woken: std::sync::Arc<Woken>,
     }
 
-    fn read_all(socket: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
-        use std::io::Read;
-        let mut out = Vec::new();
-        let mut buf = [0u8; 65536];
-        while let Ok(n) = socket.read(&mut buf) {
-            if n == 0 {
-                break;
+    impl Lending {
+        fn new(capacity: usize, last_write: Option<Instant>) -> Self {
+            use std::os::fd::AsRawFd;
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+            ours.set_nonblocking(true).expect("nonblocking");
+            theirs.set_nonblocking(true).expect("nonblocking");
+            let queue = Queue::new(capacity);
+            let woken = std::sync::Arc::new(Woken::default());
+            let waker = Waker::from(woken.clone());
+            assert!(queue
+                .poll_pop(&mut Context::from_waker(&waker))
+                .is_pending());
+            assert!(queue.lend(ours.as_raw_fd(), last_write));
+            Self {
+                queue,
+                _ours: ours,
+                theirs,
+                woken,
             }
-            out.extend_from_slice(&buf[..n]);
         }
-        out
+
+        fn woken(&self) -> bool {
+            self.woken.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        /// Everything the peer can read now.
+        fn received(&mut self) -> Vec<u8> {
+            use std::io::Read;
+            let mut out = Vec::new();
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = self.theirs.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            out
+        }
+    }
+
+    fn pusher_at(now: Instant) -> Pusher {
+        Pusher {
+            now,
+            thread: thread_tag(),
+        }
     }
 
     #[tokio::test]
     async fn a_lent_socket_is_written_by_the_pusher_in_order() {
-        use std::os::fd::AsRawFd;
-        let (ours, mut theirs) = pair();
-        let queue = Queue::new(8);
-        assert_eq!(poll(&queue), Poll::Pending);
-        assert!(queue.lend(ours.as_raw_fd(), None));
-        assert_eq!(
-            queue.push(&Bytes::from_static(b"a"), Pusher::here()),
-            Pushed::Flush
-        );
-        assert_eq!(
-            queue.push(&Bytes::from_static(b"b"), Pusher::here()),
-            Pushed::Queued
-        );
+        let mut lending = Lending::new(8, None);
+        let queue = &lending.queue;
+        let a = queue.push(&Bytes::from_static(b"a"), Pusher::here());
+        let b = queue.push(&Bytes::from_static(b"b"), Pusher::here());
+        assert_eq!((a, b), (Pushed::Flush, Pushed::Queued));
         queue.flush(Instant::now());
-        assert_eq!(read_all(&mut theirs), b"ab");
+        assert!(!lending.woken(), "the owner sleeps on");
+        assert_eq!(lending.received(), b"ab");
+        let queue = &lending.queue;
         assert!(
             queue.reclaim().last_write.is_some(),
             "the owner learns of the write"
         );
-        assert_eq!(
-            queue.push(&Bytes::from_static(b"c"), Pusher::here()),
-            Pushed::Queued
-        );
-        assert!(
-            !queue.lend(ours.as_raw_fd(), None),
-            "not lent while frames wait"
-        );
-        assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"c"))));
+        let c = queue.push(&Bytes::from_static(b"c"), Pusher::here());
+        assert_eq!(c, Pushed::Queued);
+        assert!(!queue.lend(-1, None), "not lent while frames wait");
+        assert_eq!(poll(queue), Poll::Ready(Some(Bytes::from_static(b"c"))));
     }
 
     #[tokio::test]
     async fn a_full_socket_goes_back_to_its_owner_with_the_rest_queued() {
-        use std::os::fd::AsRawFd;
-        let (ours, mut theirs) = pair();
-        let queue = Queue::new(100_000);
-        let woken = std::sync::Arc::new(Woken::default());
-        let waker = Waker::from(woken.clone());
-        assert!(queue
-            .poll_pop(&mut Context::from_waker(&waker))
-            .is_pending());
-        assert!(queue.lend(ours.as_raw_fd(), None));
+        let mut lending = Lending::new(100_000, None);
         let frame = Bytes::from(vec![b'x'; 4096]);
         let mut sent = 0;
         let mut now = Instant::now();
-        while !woken.0.load(std::sync::atomic::Ordering::SeqCst) {
+        while !lending.woken() {
             now += HOT_GAP; // Never hot: each push is written at once.
-            let pusher = Pusher {
-                now,
-                thread: thread_tag(),
-            };
-            if queue.push(&frame, pusher) == Pushed::Flush {
-                queue.flush(now);
+            if lending.queue.push(&frame, pusher_at(now)) == Pushed::Flush {
+                lending.queue.flush(now);
             }
             sent += frame.len();
             assert!(sent < 64 << 20, "the socket never filled up");
         }
-        let mut received = read_all(&mut theirs).len();
-        while let Poll::Ready(Some(rest)) = poll(&queue) {
+        let mut received = lending.received().len();
+        while let Poll::Ready(Some(rest)) = poll(&lending.queue) {
             received += rest.len();
         }
         assert_eq!(received, sent, "every byte written once or still queued");
@@ -418,53 +427,37 @@ mod tests {
 
     #[tokio::test]
     async fn events_closer_than_the_hot_gap_go_back_to_the_owner_to_be_gathered() {
-        use std::os::fd::AsRawFd;
-        let (ours, mut theirs) = pair();
-        let queue = Queue::new(8);
-        let woken = std::sync::Arc::new(Woken::default());
-        let waker = Waker::from(woken.clone());
-        assert!(queue
-            .poll_pop(&mut Context::from_waker(&waker))
-            .is_pending());
         let wrote = Instant::now();
-        assert!(queue.lend(ours.as_raw_fd(), Some(wrote)));
-        let soon = Pusher {
-            now: wrote + HOT_GAP / 2,
-            thread: thread_tag(),
-        };
-        assert_eq!(queue.push(&Bytes::from_static(b"a"), soon), Pushed::Queued);
-        assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst));
-        assert_eq!(queue.push(&Bytes::from_static(b"b"), soon), Pushed::Queued);
+        let mut lending = Lending::new(8, Some(wrote));
+        let soon = pusher_at(wrote + HOT_GAP / 2);
+        let a = lending.queue.push(&Bytes::from_static(b"a"), soon);
+        assert_eq!(a, Pushed::Queued);
+        assert!(lending.woken());
+        let b = lending.queue.push(&Bytes::from_static(b"b"), soon);
+        assert_eq!(b, Pushed::Queued);
         assert!(
-            read_all(&mut theirs).is_empty(),
+            lending.received().is_empty(),
             "nothing written by the pushers"
         );
-        let reclaimed = queue.reclaim();
+        let reclaimed = lending.queue.reclaim();
         assert!(reclaimed.hot);
         assert_eq!(reclaimed.last_write, Some(wrote));
-        assert!(!queue.reclaim().hot, "said once");
+        assert!(!lending.queue.reclaim().hot, "said once");
     }
 
     #[tokio::test]
     async fn a_socket_lent_on_another_thread_is_written_by_its_owner() {
-        use std::os::fd::AsRawFd;
-        let (ours, mut theirs) = pair();
-        let queue = Queue::new(8);
-        let woken = std::sync::Arc::new(Woken::default());
-        let waker = Waker::from(woken.clone());
-        assert!(queue
-            .poll_pop(&mut Context::from_waker(&waker))
-            .is_pending());
-        assert!(queue.lend(ours.as_raw_fd(), None));
+        let mut lending = Lending::new(8, None);
         let elsewhere = std::thread::spawn(Pusher::here).join().expect("thread");
+        let a = lending.queue.push(&Bytes::from_static(b"a"), elsewhere);
+        assert_eq!(a, Pushed::Queued);
+        assert!(lending.woken());
+        assert!(lending.received().is_empty());
+        assert!(!lending.queue.reclaim().hot);
         assert_eq!(
-            queue.push(&Bytes::from_static(b"a"), elsewhere),
-            Pushed::Queued
+            poll(&lending.queue),
+            Poll::Ready(Some(Bytes::from_static(b"a")))
         );
-        assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst));
-        assert!(read_all(&mut theirs).is_empty());
-        assert!(!queue.reclaim().hot);
-        assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"a"))));
     }
 
     #[derive(Default)]
