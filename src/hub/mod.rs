@@ -20,8 +20,7 @@ use crate::metrics::{Disconnect, Metrics};
 use crate::topic::{Matcher, Selector};
 
 pub use presence::ActiveSubscription;
-pub use queue::HOT_GAP;
-pub use queue::{Closed, Queue};
+pub use queue::{Closed, Queue, HOT_GAP};
 pub use stream::{EventStream, StreamOptions};
 
 use registry::{Key, Registry};
@@ -181,12 +180,9 @@ impl Hub {
             let position = self.log.append(event.clone())?;
             return Ok((event, position));
         }
-        let position = FLUSHES.with_borrow_mut(|flushes| {
-            let mut registry = self.registry.lock();
+        let position = self.dispatch_then_write(|registry, flushes| {
             let position = self.log.append(event.clone())?;
-            self.dispatch(&mut registry, &event, position, flushes);
-            drop(registry);
-            flush(flushes);
+            self.dispatch(registry, &event, position, flushes);
             Ok::<_, HubError>(position)
         })?;
         Ok((event, position))
@@ -194,15 +190,25 @@ impl Hub {
 
     /// Delivers an event a shared log's feed read, in the log's order.
     pub fn deliver(&self, position: Position, event: &Event) {
-        FLUSHES.with_borrow_mut(|flushes| {
-            let mut registry = self.registry.lock();
+        self.dispatch_then_write(|registry, flushes| {
             if registry.delivered.is_some_and(|done| position <= done) {
                 return;
             }
-            self.dispatch(&mut registry, event, position, flushes);
-            drop(registry);
-            flush(flushes);
+            self.dispatch(registry, event, position, flushes);
         });
+    }
+
+    /// Runs `dispatch` under the registry lock, then, with the lock released, writes to the
+    /// lent sockets it found (a write is a system call; the lock is held only to queue).
+    fn dispatch_then_write<R>(
+        &self,
+        dispatch: impl FnOnce(&mut Registry, &mut Vec<Arc<Subscriber>>) -> R,
+    ) -> R {
+        FLUSHES.with_borrow_mut(|flushes| {
+            let result = dispatch(&mut self.registry.lock(), flushes);
+            flush(flushes);
+            result
+        })
     }
 
     fn dispatch(
@@ -362,8 +368,7 @@ impl Hub {
 }
 
 thread_local! {
-    /// Subscribers a dispatch found with their socket lent, written to once the registry is
-    /// unlocked (a write is a system call; the registry lock is held only to queue).
+    /// Subscribers a dispatch found with their socket lent (reused between dispatches).
     static FLUSHES: std::cell::RefCell<Vec<Arc<Subscriber>>> = const {
         std::cell::RefCell::new(Vec::new())
     };
