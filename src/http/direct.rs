@@ -21,7 +21,6 @@ use tokio::time::{Instant, Sleep};
 
 use super::limits::Limited;
 use crate::hub::{EventStream, HOT_GAP};
-use crate::metrics::Disconnect;
 
 mod outgoing;
 use outgoing::Outgoing;
@@ -60,7 +59,7 @@ fn take_over(connection: actix_http::takeover::Connection<'_>, slot: &Slot) {
         stream.inner.send_chunked();
     }
     let head = connection.unwritten.split().freeze();
-    actix_web::rt::spawn(DirectStream::new(socket, head, connection.chunked, stream));
+    actix_web::rt::spawn(DirectStream::new(socket, head, stream));
 }
 
 /// The portable path: the stream as an actix response body.
@@ -88,7 +87,6 @@ struct DirectStream {
     socket: TcpStream,
     stream: Limited<EventStream>,
     outgoing: Outgoing,
-    chunked: bool,
     ending: bool,
     /// When the socket was last written to, by this task or by publishers.
     last_write: Option<Instant>,
@@ -101,12 +99,11 @@ struct DirectStream {
 }
 
 impl DirectStream {
-    fn new(socket: TcpStream, head: Bytes, chunked: bool, stream: Limited<EventStream>) -> Self {
+    fn new(socket: TcpStream, head: Bytes, stream: Limited<EventStream>) -> Self {
         Self {
             socket,
             stream,
             outgoing: Outgoing::new(head),
-            chunked,
             ending: false,
             last_write: None,
             hot: false,
@@ -223,7 +220,7 @@ impl Future for DirectStream {
                         this.last_write = Some(now);
                     }
                     Poll::Ready(false) => {
-                        this.outgoing.finish(this.chunked);
+                        this.outgoing.finish(events.is_chunked());
                         this.ending = true;
                     }
                     // Quiet again: publishers write the next events themselves (queued frames
@@ -231,7 +228,7 @@ impl Future for DirectStream {
                     // push woke this task.
                     Poll::Pending => {
                         this.hot = false;
-                        if this.chunked {
+                        if events.is_chunked() {
                             events.lend_socket(this.socket.as_raw_fd(), this.last_write);
                         }
                         return Poll::Pending;
@@ -242,11 +239,7 @@ impl Future for DirectStream {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Pending if this.stream.inner.overflowed() => {
-                    // C-SLOW-1: it resumes from history rather than holding the hub's memory.
-                    this.stream.inner.end_with(Disconnect::SlowConsumer);
-                    tracing::info!(
-                        "subscriber unable to receive updates fast enough: disconnected"
-                    );
+                    this.stream.inner.disconnect_slow_consumer();
                     return Poll::Ready(());
                 }
                 Poll::Pending => return Poll::Pending,

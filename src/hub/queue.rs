@@ -281,6 +281,7 @@ fn write_front(fd: RawFd, frames: &mut VecDeque<Bytes>) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::tests::Flag;
     use std::task::Waker;
 
     fn poll(queue: &Queue) -> Poll<Option<Bytes>> {
@@ -333,7 +334,7 @@ mod tests {
         queue: Queue,
         _ours: std::os::unix::net::UnixStream,
         theirs: std::os::unix::net::UnixStream,
-        woken: std::sync::Arc<Woken>,
+        woken: std::sync::Arc<Flag>,
     }
 
     impl Lending {
@@ -343,7 +344,7 @@ mod tests {
             ours.set_nonblocking(true).expect("nonblocking");
             theirs.set_nonblocking(true).expect("nonblocking");
             let queue = Queue::new(capacity);
-            let woken = std::sync::Arc::new(Woken::default());
+            let woken = Flag::new();
             let waker = Waker::from(woken.clone());
             assert!(queue
                 .poll_pop(&mut Context::from_waker(&waker))
@@ -357,8 +358,9 @@ mod tests {
             }
         }
 
+        /// Whether the owner was woken since the last call.
         fn woken(&self) -> bool {
-            self.woken.0.load(std::sync::atomic::Ordering::SeqCst)
+            self.woken.take()
         }
 
         /// Everything the peer can read now.
@@ -458,14 +460,5 @@ mod tests {
             poll(&lending.queue),
             Poll::Ready(Some(Bytes::from_static(b"a")))
         );
-    }
-
-    #[derive(Default)]
-    struct Woken(std::sync::atomic::AtomicBool);
-
-    impl std::task::Wake for Woken {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
     }
 }

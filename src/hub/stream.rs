@@ -204,9 +204,18 @@ impl EventStream {
         reclaimed
     }
 
-    /// Records why the stream ended when the writer, not the stream, ends it.
-    pub fn end_with(&mut self, reason: Disconnect) {
-        self.subscription.ended.get_or_insert(reason);
+    /// Records that the subscriber is disconnected for falling behind (C-SLOW-1): it resumes
+    /// from history rather than holding the hub's memory.
+    pub fn disconnect_slow_consumer(&mut self) {
+        tracing::info!("subscriber unable to receive updates fast enough: disconnected");
+        self.subscription
+            .ended
+            .get_or_insert(Disconnect::SlowConsumer);
+    }
+
+    /// Whether frames go out as HTTP/1.1 chunks (see `send_chunked`).
+    pub fn is_chunked(&self) -> bool {
+        self.chunked
     }
 
     fn end(&mut self, reason: Disconnect) -> Poll<Option<Bytes>> {
@@ -294,20 +303,17 @@ impl EventStream {
 
     /// The queue is closed and drained.
     fn closed(&mut self) -> Poll<Option<Bytes>> {
-        let reason = match self.subscription.subscriber.queue.closed() {
-            Some(Closed::Overflow) => Disconnect::SlowConsumer,
-            _ => Disconnect::Shutdown,
-        };
-        if reason == Disconnect::SlowConsumer {
-            tracing::info!("subscriber unable to receive updates fast enough: disconnected");
+        if self.overflowed() {
+            self.disconnect_slow_consumer();
+            return Poll::Ready(None);
         }
-        if reason == Disconnect::Shutdown && self.subscription.ended.is_none() {
+        if self.subscription.ended.is_none() {
             // A last `:` line (the same bytes as a heartbeat, A-SSE-10) before the clean
             // end, so that clients and proxies see the stream was ended on purpose.
-            self.subscription.ended = Some(reason);
+            self.subscription.ended = Some(Disconnect::Shutdown);
             return Poll::Ready(Some(self.comment()));
         }
-        self.end(reason)
+        self.end(Disconnect::Shutdown)
     }
 }
 

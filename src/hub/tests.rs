@@ -258,8 +258,8 @@ async fn shutdown_ends_streams_with_a_final_comment_after_queued_events() {
     ));
 }
 
-/// A waker that records whether it was woken.
-struct Flag(std::sync::atomic::AtomicBool);
+/// A waker that records whether it was woken (also used by the queue's tests).
+pub(super) struct Flag(std::sync::atomic::AtomicBool);
 
 impl std::task::Wake for Flag {
     fn wake(self: Arc<Self>) {
@@ -268,11 +268,12 @@ impl std::task::Wake for Flag {
 }
 
 impl Flag {
-    fn new() -> Arc<Self> {
+    pub(super) fn new() -> Arc<Self> {
         Arc::new(Self(std::sync::atomic::AtomicBool::new(false)))
     }
 
-    fn take(&self) -> bool {
+    /// Whether it was woken since the last call.
+    pub(super) fn take(&self) -> bool {
         self.0.swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 }
