@@ -59,6 +59,8 @@ fn take_over(connection: actix_http::takeover::Connection<'_>, slot: &Slot) {
         stream.inner.send_chunked();
     }
     let head = connection.unwritten.split().freeze();
+    // Publishers on this thread may gather events for the socket this stream lends.
+    crate::hub::start_gathering_here();
     actix_web::rt::spawn(DirectStream::new(socket, head, stream));
 }
 

@@ -3,6 +3,7 @@
 //! One lock orders history appends and fan-out, and registration takes the history bound under
 //! the same lock, so replay → live handover has no gap and no duplicate (C-HAND-1).
 
+mod gather;
 pub mod presence;
 mod queue;
 mod registry;
@@ -19,6 +20,7 @@ use crate::log::{EventLog, LogError, Position};
 use crate::metrics::{Disconnect, Metrics};
 use crate::topic::{Matcher, Selector};
 
+pub use gather::start_here as start_gathering_here;
 pub use presence::ActiveSubscription;
 pub use queue::{Closed, Queue, HOT_GAP};
 pub use stream::{EventStream, StreamOptions};
@@ -202,7 +204,7 @@ impl Hub {
     /// lent sockets it found (a write is a system call; the lock is held only to queue).
     fn dispatch_then_write<R>(
         &self,
-        dispatch: impl FnOnce(&mut Registry, &mut Vec<Arc<Subscriber>>) -> R,
+        dispatch: impl FnOnce(&mut Registry, &mut Vec<Flush>) -> R,
     ) -> R {
         FLUSHES.with_borrow_mut(|flushes| {
             let result = dispatch(&mut self.registry.lock(), flushes);
@@ -216,7 +218,7 @@ impl Hub {
         registry: &mut Registry,
         event: &Event,
         position: Position,
-        flushes: &mut Vec<Arc<Subscriber>>,
+        flushes: &mut Vec<Flush>,
     ) {
         let delivered = registry.dispatch(event, position, &self.matcher, flushes);
         registry.delivered = Some(position);
@@ -369,19 +371,26 @@ impl Hub {
 
 thread_local! {
     /// Subscribers a dispatch found with their socket lent (reused between dispatches).
-    static FLUSHES: std::cell::RefCell<Vec<Arc<Subscriber>>> = const {
+    static FLUSHES: std::cell::RefCell<Vec<Flush>> = const {
         std::cell::RefCell::new(Vec::new())
     };
 }
 
-fn flush(flushes: &mut Vec<Arc<Subscriber>>) {
+/// A subscriber whose socket is lent, to write to now, or to gather for if the socket was last
+/// written at the given time (`Pushed::Gather`).
+type Flush = (Arc<Subscriber>, Option<tokio::time::Instant>);
+
+fn flush(flushes: &mut Vec<Flush>) {
     if flushes.is_empty() {
         return;
     }
     // The time of the writes, for heartbeats and `HOT_GAP`; one clock read for all of them.
     let now = tokio::time::Instant::now();
-    for subscriber in flushes.drain(..) {
-        subscriber.queue.flush(now);
+    for (subscriber, gather_after) in flushes.drain(..) {
+        match gather_after {
+            Some(last_write) => gather::add(subscriber, last_write, now),
+            None => subscriber.queue.flush(now),
+        }
     }
 }
 

@@ -37,6 +37,10 @@ pub enum Pushed {
     /// Queued, and the socket is lent: the pusher must call [`Queue::flush`] (once the hub's
     /// locks are released).
     Flush,
+    /// Queued, the socket is lent, and the socket was last written at the given time, less than
+    /// `HOT_GAP` ago: the pusher must have the queue flushed `HOT_GAP` after that write (see
+    /// `gather`).
+    Gather(Instant),
 }
 
 pub struct Queue {
@@ -59,7 +63,8 @@ struct Inner {
 }
 
 /// Events that follow the previous write to a subscriber closer than this are not written one
-/// by one: the owner gathers them and writes them together, `HOT_GAP` after that write. A
+/// by one: they are gathered and written together, `HOT_GAP` after that write, by the tick of
+/// the owner's thread (`gather`), or by the owner when the event came from another thread. A
 /// subscriber receiving 2,000 events/s then gets a few per write; one receiving 100 events/s
 /// gets each at once.
 pub const HOT_GAP: std::time::Duration = std::time::Duration::from_millis(2);
@@ -134,20 +139,23 @@ impl Queue {
                 (Pushed::Refused, inner.waker.take())
             } else {
                 inner.frames.push_back(frame.clone());
-                let hot = inner.last_write.is_some_and(|at| pusher.now < at + HOT_GAP);
-                let lent_here = inner.lent.is_some_and(|l| l.thread == pusher.thread);
-                if inner.lent.is_some() && !inner.flush_pending && (hot || !lent_here) {
-                    // The owner writes: events are gathering, or it runs on another thread.
-                    inner.lent = None;
-                    inner.hot = hot;
-                }
-                if inner.lent.is_none() {
-                    (Pushed::Queued, inner.waker.take())
-                } else if inner.flush_pending {
-                    (Pushed::Queued, None)
-                } else {
-                    inner.flush_pending = true;
-                    (Pushed::Flush, None)
+                let hot_since = inner.last_write.filter(|&at| pusher.now < at + HOT_GAP);
+                match inner.lent {
+                    None => (Pushed::Queued, inner.waker.take()),
+                    Some(_) if inner.flush_pending => (Pushed::Queued, None),
+                    Some(lent) if lent.thread == pusher.thread => {
+                        inner.flush_pending = true;
+                        match hot_since {
+                            Some(at) => (Pushed::Gather(at), None),
+                            None => (Pushed::Flush, None),
+                        }
+                    }
+                    Some(_) => {
+                        // Lent on another thread: its owner writes, and gathers hot events.
+                        inner.lent = None;
+                        inner.hot = hot_since.is_some();
+                        (Pushed::Queued, inner.waker.take())
+                    }
                 }
             }
         };
@@ -169,7 +177,7 @@ impl Queue {
             if inner.frames.is_empty() {
                 return;
             }
-            let written = write_front(fd, &mut inner.frames);
+            let written = write_all(fd, &mut inner.frames);
             if written.as_ref().is_ok_and(|&n| n > 0) {
                 inner.last_write = Some(now);
             }
@@ -251,6 +259,25 @@ impl Queue {
         }
         Poll::Pending
     }
+}
+
+/// Writes `frames` to `fd`, `MAX_SLICES` per `sendmsg`, until all are written or the socket
+/// takes less than offered; returns how many bytes were written.
+fn write_all(fd: RawFd, frames: &mut VecDeque<Bytes>) -> io::Result<usize> {
+    let mut total = 0;
+    while !frames.is_empty() {
+        let offered: usize = frames.iter().take(MAX_SLICES).map(Bytes::len).sum();
+        let written = match write_front(fd, frames) {
+            Ok(written) => written,
+            Err(error) if total == 0 => return Err(error),
+            Err(_) => break, // What was written counts; the owner meets the error next.
+        };
+        total += written;
+        if written < offered {
+            break;
+        }
+    }
+    Ok(total)
 }
 
 /// Writes frames from the front of `frames` to `fd` in one `sendmsg`, dropping what was
@@ -428,19 +455,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn events_closer_than_the_hot_gap_go_back_to_the_owner_to_be_gathered() {
+    async fn events_closer_than_the_hot_gap_are_left_for_the_pusher_to_gather() {
         let wrote = Instant::now();
         let mut lending = Lending::new(8, Some(wrote));
         let soon = pusher_at(wrote + HOT_GAP / 2);
         let a = lending.queue.push(&Bytes::from_static(b"a"), soon);
+        assert_eq!(
+            a,
+            Pushed::Gather(wrote),
+            "gathered until HOT_GAP after the write"
+        );
+        let b = lending.queue.push(&Bytes::from_static(b"b"), soon);
+        assert_eq!(b, Pushed::Queued, "already gathering");
+        assert!(!lending.woken(), "the owner sleeps on");
+        assert!(lending.received().is_empty(), "nothing written yet");
+        lending.queue.flush(wrote + HOT_GAP);
+        assert_eq!(lending.received(), b"ab", "one write for both");
+        assert_eq!(lending.queue.reclaim().last_write, Some(wrote + HOT_GAP));
+    }
+
+    #[tokio::test]
+    async fn hot_events_from_another_thread_go_back_to_the_owner_to_be_gathered() {
+        let wrote = Instant::now();
+        let mut lending = Lending::new(8, Some(wrote));
+        let elsewhere = std::thread::spawn(Pusher::here).join().expect("thread");
+        let a = lending.queue.push(&Bytes::from_static(b"a"), elsewhere);
         assert_eq!(a, Pushed::Queued);
         assert!(lending.woken());
-        let b = lending.queue.push(&Bytes::from_static(b"b"), soon);
-        assert_eq!(b, Pushed::Queued);
-        assert!(
-            lending.received().is_empty(),
-            "nothing written by the pushers"
-        );
+        assert!(lending.received().is_empty());
         let reclaimed = lending.queue.reclaim();
         assert!(reclaimed.hot);
         assert_eq!(reclaimed.last_write, Some(wrote));

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::queue::{Pushed, Pusher};
-use super::Subscriber;
+use super::{Flush, Subscriber};
 use crate::event::Event;
 use crate::log::Position;
 use crate::topic::{Matcher, Selector, Template};
@@ -82,13 +82,13 @@ impl Registry {
     /// Hands the event to every subscriber it is for, once each (A-SUB-4, A-SUB-5); returns
     /// how many queues took it.
     /// Subscribers whose socket is lent are added to `flushes`: the caller writes to them
-    /// once the registry is unlocked.
+    /// once the registry is unlocked, or has them gathered (`Pushed::Gather`).
     pub fn dispatch(
         &mut self,
         event: &Event,
         position: Position,
         matcher: &Matcher,
-        flushes: &mut Vec<Arc<Subscriber>>,
+        flushes: &mut Vec<Flush>,
     ) -> u64 {
         let pusher = Pusher::here();
         let mut candidates = std::mem::take(&mut self.candidates);
@@ -119,7 +119,8 @@ impl Registry {
                     match subscriber.queue.push(&event.frame, pusher) {
                         Pushed::Refused => continue,
                         Pushed::Queued => {}
-                        Pushed::Flush => flushes.push(subscriber.clone()),
+                        Pushed::Flush => flushes.push((subscriber.clone(), None)),
+                        Pushed::Gather(after) => flushes.push((subscriber.clone(), Some(after))),
                     }
                     delivered += 1;
                 }

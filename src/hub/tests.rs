@@ -356,3 +356,68 @@ async fn lifetime_ends_the_stream_even_between_heartbeats() {
     assert!(woken.take(), "the end of the lifetime wakes the stream");
     assert_eq!(batch_now(&mut stream, &woken), None);
 }
+
+/// Everything the peer of a lent socket can read now.
+fn readable(peer: &mut std::os::unix::net::UnixStream) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = peer.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn ids_in(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn hot_events_are_gathered_by_one_tick_of_the_thread_without_waking_the_stream() {
+    use std::os::fd::AsRawFd;
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let hub = hub(100);
+            let woken = Flag::new();
+            let mut stream = timed(&hub, None, None);
+            assert!(batch_now(&mut stream, &woken).is_some(), "the opening");
+            assert_eq!(batch_now(&mut stream, &woken).as_deref(), Some(""));
+            let (ours, mut peer) = std::os::unix::net::UnixStream::pair().expect("pair");
+            peer.set_nonblocking(true).expect("nonblocking");
+            ours.set_nonblocking(true).expect("nonblocking");
+            super::start_gathering_here();
+            let wrote = tokio::time::Instant::now();
+            assert!(stream.lend_socket(ours.as_raw_fd(), Some(wrote)));
+            let publish = |id: &'static str| hub.publish(update(id, &["t"], false));
+
+            // Within HOT_GAP of the last write: gathered until HOT_GAP after it.
+            publish("e1").await.expect("publish");
+            tokio::time::advance(HOT_GAP / 2).await;
+            publish("e2").await.expect("publish");
+            assert_eq!(readable(&mut peer), "", "nothing written yet");
+            tokio::time::advance(HOT_GAP / 2).await;
+            tokio::task::yield_now().await;
+            assert_eq!(ids_in(&readable(&mut peer)), ["e1", "e2"], "one tick");
+
+            // Still hot: the next event waits for the next tick.
+            publish("e3").await.expect("publish");
+            assert_eq!(readable(&mut peer), "");
+            tokio::time::advance(HOT_GAP).await;
+            tokio::task::yield_now().await;
+            assert_eq!(ids_in(&readable(&mut peer)), ["e3"]);
+
+            // Quiet for longer than HOT_GAP: written at once, by the publisher.
+            tokio::time::advance(HOT_GAP * 2).await;
+            publish("e4").await.expect("publish");
+            assert_eq!(ids_in(&readable(&mut peer)), ["e4"]);
+            assert!(!woken.take(), "the stream's task slept throughout");
+            assert!(stream.reclaim_socket().last_write.is_some());
+        })
+        .await;
+}
