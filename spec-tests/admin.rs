@@ -120,7 +120,7 @@ async fn c_env_1_official_image_variables() {
 /// C-ENV-4, C-ENV-2: configuration errors stop the hub at startup with a clear message.
 #[tokio::test]
 async fn c_env_4_configuration_errors_stop_the_hub() {
-    let cases: [(&str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str); 4] = [
         ("MERCURE_EXTRA_DIRECTIVES", "frobnicate on", "frobnicate"),
         ("QUICKSILVER_HEARTBEAT", "soon", "QUICKSILVER_HEARTBEAT"),
         (
@@ -128,6 +128,7 @@ async fn c_env_4_configuration_errors_stop_the_hub() {
             "not-an-origin",
             "publish_origins",
         ),
+        ("QUICKSILVER_BATCH_WINDOW", "5s", "batch_window"),
     ];
     for (variable, value, mentioned) in cases {
         let Some((status, log)) = Hub::builder()

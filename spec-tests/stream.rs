@@ -379,3 +379,58 @@ async fn a_sse_2_cleartext_http2_stream() {
         .await;
     assert_eq!(sub.expect_event(&id).await.data(), "over h2c");
 }
+
+/// A-SSE-8 with the `batch_window` setting (docs/configuration.md): an event that follows the
+/// previous write to a subscriber by less than the window waits for the rest of the window and
+/// goes out with whatever came meanwhile, in order; `0s` writes each event at once.
+#[tokio::test]
+async fn a_sse_8_batch_window_holds_close_events_and_0s_writes_each_at_once() {
+    for (window, held) in [("400ms", true), ("0s", false)] {
+        let Some(hub) = Hub::builder()
+            .anonymous(true)
+            .env("QUICKSILVER_BATCH_WINDOW", window)
+            .start()
+            .await
+        else {
+            return;
+        };
+        let topic = uniq("a-sse-8-window");
+        let mut stream = tokio::net::TcpStream::connect(hub.authority())
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET {HUB_PATH}?{} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            form_encode(&[("topic", &topic)]),
+            hub.authority()
+        );
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+            .await
+            .expect("write");
+        let mut received = Vec::new();
+        read_until(&mut stream, &mut received, b":\n\r\n").await;
+        hub.publish_ok(&[("topic", &topic), ("data", "first")])
+            .await;
+        read_until(&mut stream, &mut received, b"data: first\n\n\r\n").await;
+        let first_arrived = Instant::now();
+        hub.publish_ok(&[("topic", &topic), ("data", "second")])
+            .await;
+        hub.publish_ok(&[("topic", &topic), ("data", "third")])
+            .await;
+        read_until(&mut stream, &mut received, b"data: third\n\n\r\n").await;
+        let waited = first_arrived.elapsed();
+        let body = String::from_utf8_lossy(&received);
+        let second = body.find("data: second").expect("second event");
+        assert!(second < body.find("data: third").expect("third"), "{body}");
+        if held {
+            assert!(
+                waited >= Duration::from_millis(300),
+                "{window}: close events went out after {waited:?}"
+            );
+        } else {
+            assert!(
+                waited < Duration::from_millis(300),
+                "{window}: events were held for {waited:?}"
+            );
+        }
+    }
+}

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::auth::{KeyError, OriginError, OriginList, Verifier};
 use crate::config::{self, Config, Transport};
+use crate::hub::Delivery;
 use crate::log::{Durability, EventLog, LogError, MemoryLog, RedisLog, Retention, SledLog};
 
 #[derive(Debug, Error)]
@@ -31,7 +32,12 @@ pub enum SettingsError {
     TlsPair,
     #[error("subscriber_queue_size must be at least 1")]
     QueueSize,
+    #[error("batch_window must be at most 1s (it delays events; 0s writes each at once)")]
+    BatchWindow,
 }
+
+/// The longest `batch_window` accepted: events wait up to this long.
+const MAX_BATCH_WINDOW: Duration = Duration::from_secs(1);
 
 /// How requests are authorized.
 #[derive(Debug)]
@@ -54,6 +60,8 @@ pub struct Settings {
     /// 0 = no limit.
     pub max_request_body_size: u64,
     pub subscriber_queue_size: usize,
+    /// Events closer than this to the previous write to a subscriber are written together.
+    pub batch_window: Duration,
     pub retention: Retention,
     pub transport: Transport,
     /// Subscription events and the subscription API (A-SUBS-1).
@@ -89,6 +97,9 @@ impl Settings {
         if config.subscriber_queue_size == 0 {
             return Err(SettingsError::QueueSize);
         }
+        if config.batch_window > MAX_BATCH_WINDOW {
+            return Err(SettingsError::BatchWindow);
+        }
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
             (None, None) => None,
@@ -111,6 +122,7 @@ impl Settings {
             write_timeout: non_zero(config.write_timeout),
             max_request_body_size: config.max_request_body_size,
             subscriber_queue_size: config.subscriber_queue_size,
+            batch_window: config.batch_window,
             retention: Retention {
                 max_events: config.history_size,
                 max_age: config.history_max_age,
@@ -128,6 +140,14 @@ impl Settings {
             ui: config.ui || config.demo,
             demo: config.demo,
         })
+    }
+
+    /// How the hub delivers events to subscribers.
+    pub fn delivery(&self) -> Delivery {
+        Delivery {
+            queue_capacity: self.subscriber_queue_size,
+            batch_window: self.batch_window,
+        }
     }
 
     /// Opens the configured history store.

@@ -48,7 +48,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let log = settings.open_log().context("history store")?;
-    let hub = Hub::new(log, settings.subscriber_queue_size, settings.subscriptions);
+    let hub = Hub::new(log, settings.delivery(), settings.subscriptions);
     hub.start_feed().context("history feed")?;
     let listen = settings.listen.clone();
     let admin_listen = settings.admin_listen.clone();

@@ -40,6 +40,7 @@ impl Config {
             "write_timeout" => Some(duration(self.write_timeout)),
             "max_request_body_size" => Some(integer(self.max_request_body_size)),
             "subscriber_queue_size" => Some(integer(self.subscriber_queue_size as u64)),
+            "batch_window" => Some(duration(self.batch_window)),
             "transport" => text(match self.transport {
                 Transport::Memory => "memory",
                 Transport::Sled => "sled",

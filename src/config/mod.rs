@@ -34,6 +34,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("write_timeout", Kind::Text),
     ("max_request_body_size", Kind::Text),
     ("subscriber_queue_size", Kind::Integer),
+    ("batch_window", Kind::Text),
     ("transport", Kind::Text),
     ("data_dir", Kind::Text),
     ("history_size", Kind::Integer),
@@ -129,6 +130,10 @@ pub struct Config {
     #[serde(deserialize_with = "units::size")]
     pub max_request_body_size: u64,
     pub subscriber_queue_size: usize,
+    /// Events that follow the previous write to a subscriber by less than this are written
+    /// together, this long after that write; `0s` writes each at once.
+    #[serde(deserialize_with = "units::duration")]
+    pub batch_window: Duration,
     pub transport: Transport,
     pub data_dir: PathBuf,
     pub history_size: u64,
@@ -187,6 +192,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(600),
             max_request_body_size: 1 << 20,
             subscriber_queue_size: 1000,
+            batch_window: crate::hub::BATCH_WINDOW,
             transport: Transport::Sled,
             data_dir: PathBuf::from("data"),
             history_size: 1_000_000,

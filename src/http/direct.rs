@@ -20,7 +20,7 @@ use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
 use super::limits::Limited;
-use crate::hub::{EventStream, HOT_GAP};
+use crate::hub::EventStream;
 
 mod outgoing;
 use outgoing::Outgoing;
@@ -92,8 +92,9 @@ struct DirectStream {
     ending: bool,
     /// When the socket was last written to, by this task or by publishers.
     last_write: Option<Instant>,
-    /// Events come faster than `HOT_GAP`: they are gathered, and written every `HOT_GAP`
-    /// for as long as some keep coming, without waking this task for each.
+    /// Events come from another thread closer than `batch_window` apart: they are gathered,
+    /// and written a window apart for as long as some keep coming, without waking this task
+    /// for each.
     hot: bool,
     /// Events are being gathered until then, with `hold` as the timer.
     held_until: Option<Instant>,
@@ -155,7 +156,7 @@ impl DirectStream {
         Poll::Ready(Ok(()))
     }
 
-    /// Whether events are being gathered (see `HOT_GAP`): the task sleeps until `held_until`,
+    /// Whether events are being gathered (see `hot`): the task sleeps until `held_until`,
     /// and pushes meanwhile only queue.
     fn holding(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
         let Some(until) = self.held_until.filter(|&until| now < until) else {
@@ -195,9 +196,9 @@ impl Future for DirectStream {
         let now = Instant::now();
         let reclaimed = this.stream.inner.reclaim_socket();
         this.last_write = this.last_write.max(reclaimed.last_write);
-        if reclaimed.hot {
+        if let Some(until) = reclaimed.hold_until {
             this.hot = true;
-            this.held_until = this.last_write.map(|at| at + HOT_GAP);
+            this.held_until = Some(until);
         }
         if this.client_gone(cx) {
             return Poll::Ready(());
@@ -216,7 +217,7 @@ impl Future for DirectStream {
                         // Still gathering: the next events wait for the next round, unless
                         // this one could not take everything queued.
                         if this.hot && this.outgoing.frames().len() < MAX_FRAMES {
-                            this.held_until = Some(now + HOT_GAP);
+                            this.held_until = Some(now + events.batch_window());
                         }
                         this.outgoing.batched();
                         this.last_write = Some(now);

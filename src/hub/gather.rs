@@ -1,8 +1,8 @@
 //! Gathering for hot subscribers: one timer per worker thread instead of one per subscriber.
 //!
-//! An event that reaches a lent socket less than `HOT_GAP` after the previous write to it is not
-//! written at once (see `Queue::push`): its subscriber joins its thread's gathering, and one
-//! tick, `HOT_GAP` after the earliest of those writes, writes every gathered queue back to back.
+//! An event that reaches a lent socket less than `batch_window` after the previous write to it is
+//! not written at once (see `Queue::push`): its subscriber joins its thread's gathering, and one
+//! tick, a window after the earliest of those writes, writes every gathered queue back to back.
 //! No subscriber task is woken and none keeps a timer; a subscriber receiving 2,000 events/s
 //! gets them a few per write, and the client reading all of them is woken once per tick rather
 //! than once per write.
@@ -15,14 +15,14 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
 
-use super::{Subscriber, HOT_GAP};
+use super::Subscriber;
 
 #[derive(Default)]
 struct Gathering {
     /// The tick task runs on this thread.
     ticking: bool,
     waker: Option<Waker>,
-    /// When the tick fires: `HOT_GAP` after the earliest write a gathered event follows.
+    /// When the tick fires: the earliest time a gathered subscriber is due.
     due_at: Option<Instant>,
     subscribers: Vec<Arc<Subscriber>>,
 }
@@ -41,14 +41,13 @@ pub fn start_here() {
     }
 }
 
-/// Queues `subscriber`'s flush for the next tick, `HOT_GAP` after `last_write` at the latest.
-/// Where no tick runs (a thread that never lent a socket), it is flushed at once.
-pub fn add(subscriber: Arc<Subscriber>, last_write: Instant, now: Instant) {
+/// Queues `subscriber`'s flush for the next tick, at `due` at the latest. Where no tick runs (a
+/// thread that never lent a socket), it is flushed at once.
+pub fn add(subscriber: Arc<Subscriber>, due: Instant, now: Instant) {
     let flush_now = GATHERING.with_borrow_mut(|gathering| {
         if !gathering.ticking {
             return Some(subscriber);
         }
-        let due = last_write + HOT_GAP;
         if gathering.due_at.is_none_or(|at| due < at) {
             gathering.due_at = Some(due);
             if let Some(waker) = &gathering.waker {

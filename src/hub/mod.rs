@@ -22,7 +22,7 @@ use crate::topic::{Matcher, Selector};
 
 pub use gather::start_here as start_gathering_here;
 pub use presence::ActiveSubscription;
-pub use queue::{Closed, Queue, HOT_GAP};
+pub use queue::{Closed, Queue, BATCH_WINDOW};
 pub use stream::{EventStream, StreamOptions};
 
 use registry::{Key, Registry};
@@ -84,12 +84,21 @@ pub struct Hub {
     log: Arc<dyn EventLog>,
     matcher: Matcher,
     registry: Mutex<Registry>,
-    queue_capacity: usize,
+    delivery: Delivery,
     next_key: AtomicU64,
     shutting_down: std::sync::atomic::AtomicBool,
     pub metrics: Metrics,
     /// Publish subscription events (the `subscriptions` setting, A-SUBS-1).
     subscription_events: bool,
+}
+
+/// How events reach subscribers (the `subscriber_queue_size` and `batch_window` settings).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// Frames a subscriber may fall behind before it is disconnected (C-SLOW-1).
+    pub queue_capacity: usize,
+    /// Events closer than this to the previous write to a subscriber are written together.
+    pub batch_window: std::time::Duration,
 }
 
 /// A registered subscriber; dropping it unregisters.
@@ -123,17 +132,13 @@ pub struct Request {
 }
 
 impl Hub {
-    pub fn new(
-        log: Arc<dyn EventLog>,
-        queue_capacity: usize,
-        subscription_events: bool,
-    ) -> Arc<Self> {
+    pub fn new(log: Arc<dyn EventLog>, delivery: Delivery, subscription_events: bool) -> Arc<Self> {
         let registry = Registry::starting_at(log.last_position());
         Arc::new(Self {
             log,
             matcher: Matcher::default(),
             registry: Mutex::new(registry),
-            queue_capacity,
+            delivery,
             next_key: AtomicU64::new(1),
             shutting_down: Default::default(),
             metrics: Metrics::default(),
@@ -262,7 +267,7 @@ impl Hub {
             payload: request.payload,
             selectors: request.selectors,
             private_access: request.private_access,
-            queue: Queue::new(self.queue_capacity),
+            queue: Queue::new(self.delivery.queue_capacity, self.delivery.batch_window),
             skip_until: cursor_position.filter(|cursor| bound.is_none_or(|b| *cursor > b)),
         });
         registry.insert(key, subscriber.clone());
@@ -376,19 +381,18 @@ thread_local! {
     };
 }
 
-/// A subscriber whose socket is lent, to write to now, or to gather for if the socket was last
-/// written at the given time (`Pushed::Gather`).
+/// A subscriber whose socket is lent, to write to now, or at the given time (`Pushed::Gather`).
 type Flush = (Arc<Subscriber>, Option<tokio::time::Instant>);
 
 fn flush(flushes: &mut Vec<Flush>) {
     if flushes.is_empty() {
         return;
     }
-    // The time of the writes, for heartbeats and `HOT_GAP`; one clock read for all of them.
+    // The time of the writes, for heartbeats and `batch_window`; one clock read for all of them.
     let now = tokio::time::Instant::now();
-    for (subscriber, gather_after) in flushes.drain(..) {
-        match gather_after {
-            Some(last_write) => gather::add(subscriber, last_write, now),
+    for (subscriber, gather_until) in flushes.drain(..) {
+        match gather_until {
+            Some(due) => gather::add(subscriber, due, now),
             None => subscriber.queue.flush(now),
         }
     }

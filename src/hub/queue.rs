@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::os::fd::{BorrowedFd, RawFd};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -37,14 +38,16 @@ pub enum Pushed {
     /// Queued, and the socket is lent: the pusher must call [`Queue::flush`] (once the hub's
     /// locks are released).
     Flush,
-    /// Queued, the socket is lent, and the socket was last written at the given time, less than
-    /// `HOT_GAP` ago: the pusher must have the queue flushed `HOT_GAP` after that write (see
+    /// Queued, the socket is lent, and it was last written less than `batch_window` ago: the
+    /// pusher must have the queue flushed at the given time, a window after that write (see
     /// `gather`).
     Gather(Instant),
 }
 
 pub struct Queue {
     capacity: usize,
+    /// Events closer than this to the previous write are gathered (the `batch_window` setting).
+    batch_window: Duration,
     inner: Mutex<Inner>,
 }
 
@@ -58,16 +61,16 @@ struct Inner {
     flush_pending: bool,
     /// When the socket was last written to, by anyone.
     last_write: Option<Instant>,
-    /// The socket was taken back because events came faster than `HOT_GAP` apart.
+    /// The socket was taken back because events came less than `batch_window` apart.
     hot: bool,
 }
 
-/// Events that follow the previous write to a subscriber closer than this are not written one
-/// by one: they are gathered and written together, `HOT_GAP` after that write, by the tick of
-/// the owner's thread (`gather`), or by the owner when the event came from another thread. A
-/// subscriber receiving 2,000 events/s then gets a few per write; one receiving 100 events/s
-/// gets each at once.
-pub const HOT_GAP: std::time::Duration = std::time::Duration::from_millis(2);
+/// The default `batch_window`. Events that follow the previous write to a subscriber closer
+/// than the window are not written one by one: they are gathered and written together, a window
+/// after that write, by the tick of the owner's thread (`gather`), or by the owner when the event
+/// came from another thread. A subscriber receiving 2,000 events/s then gets several per write;
+/// one receiving 100 events/s gets each at once.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(2);
 
 /// A lent socket, and the thread its owner runs on: only publishers on that thread write to it,
 /// so that the fan-out to streams of other workers still runs on those workers, in parallel.
@@ -106,14 +109,15 @@ fn thread_tag() -> u64 {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Reclaimed {
     pub last_write: Option<Instant>,
-    /// Events came faster than `HOT_GAP`: wait until `last_write + HOT_GAP` to write them.
-    pub hot: bool,
+    /// Events came closer than `batch_window`: gather them until then.
+    pub hold_until: Option<Instant>,
 }
 
 impl Queue {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, batch_window: Duration) -> Self {
         Self {
             capacity: capacity.max(1),
+            batch_window,
             inner: Mutex::new(Inner {
                 frames: VecDeque::new(),
                 waker: None,
@@ -139,21 +143,24 @@ impl Queue {
                 (Pushed::Refused, inner.waker.take())
             } else {
                 inner.frames.push_back(frame.clone());
-                let hot_since = inner.last_write.filter(|&at| pusher.now < at + HOT_GAP);
+                let gather_until = inner
+                    .last_write
+                    .map(|at| at + self.batch_window)
+                    .filter(|&until| pusher.now < until);
                 match inner.lent {
                     None => (Pushed::Queued, inner.waker.take()),
                     Some(_) if inner.flush_pending => (Pushed::Queued, None),
                     Some(lent) if lent.thread == pusher.thread => {
                         inner.flush_pending = true;
-                        match hot_since {
-                            Some(at) => (Pushed::Gather(at), None),
+                        match gather_until {
+                            Some(until) => (Pushed::Gather(until), None),
                             None => (Pushed::Flush, None),
                         }
                     }
                     Some(_) => {
                         // Lent on another thread: its owner writes, and gathers hot events.
                         inner.lent = None;
-                        inner.hot = hot_since.is_some();
+                        inner.hot = gather_until.is_some();
                         (Pushed::Queued, inner.waker.take())
                     }
                 }
@@ -212,10 +219,18 @@ impl Queue {
     pub fn reclaim(&self) -> Reclaimed {
         let mut inner = self.inner.lock();
         inner.lent = None;
+        let hot = std::mem::take(&mut inner.hot);
         Reclaimed {
             last_write: inner.last_write,
-            hot: std::mem::take(&mut inner.hot),
+            hold_until: inner
+                .last_write
+                .filter(|_| hot)
+                .map(|at| at + self.batch_window),
         }
+    }
+
+    pub fn batch_window(&self) -> Duration {
+        self.batch_window
     }
 
     /// Stops accepting frames; what is queued is still delivered.
@@ -317,7 +332,7 @@ mod tests {
 
     #[test]
     fn delivers_in_order_then_pending() {
-        let queue = Queue::new(4);
+        let queue = Queue::new(4, BATCH_WINDOW);
         assert_eq!(
             queue.push(&Bytes::from_static(b"a"), Pusher::here()),
             Pushed::Queued
@@ -333,7 +348,7 @@ mod tests {
 
     #[test]
     fn overflow_closes_after_draining_what_was_queued() {
-        let queue = Queue::new(2);
+        let queue = Queue::new(2, BATCH_WINDOW);
         assert_eq!(
             queue.push(&Bytes::from_static(b"1"), Pusher::here()),
             Pushed::Queued
@@ -366,11 +381,15 @@ mod tests {
 
     impl Lending {
         fn new(capacity: usize, last_write: Option<Instant>) -> Self {
+            Self::with_window(capacity, last_write, BATCH_WINDOW)
+        }
+
+        fn with_window(capacity: usize, last_write: Option<Instant>, window: Duration) -> Self {
             use std::os::fd::AsRawFd;
             let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
             ours.set_nonblocking(true).expect("nonblocking");
             theirs.set_nonblocking(true).expect("nonblocking");
-            let queue = Queue::new(capacity);
+            let queue = Queue::new(capacity, window);
             let woken = Flag::new();
             let waker = Waker::from(woken.clone());
             assert!(queue
@@ -440,7 +459,7 @@ mod tests {
         let mut sent = 0;
         let mut now = Instant::now();
         while !lending.woken() {
-            now += HOT_GAP; // Never hot: each push is written at once.
+            now += BATCH_WINDOW; // Never hot: each push is written at once.
             if lending.queue.push(&frame, pusher_at(now)) == Pushed::Flush {
                 lending.queue.flush(now);
             }
@@ -455,23 +474,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn events_closer_than_the_hot_gap_are_left_for_the_pusher_to_gather() {
+    async fn events_closer_than_the_batch_window_are_left_for_the_pusher_to_gather() {
         let wrote = Instant::now();
         let mut lending = Lending::new(8, Some(wrote));
-        let soon = pusher_at(wrote + HOT_GAP / 2);
+        let soon = pusher_at(wrote + BATCH_WINDOW / 2);
         let a = lending.queue.push(&Bytes::from_static(b"a"), soon);
-        assert_eq!(
-            a,
-            Pushed::Gather(wrote),
-            "gathered until HOT_GAP after the write"
-        );
+        let until = wrote + BATCH_WINDOW;
+        assert_eq!(a, Pushed::Gather(until), "until a window after the write");
         let b = lending.queue.push(&Bytes::from_static(b"b"), soon);
         assert_eq!(b, Pushed::Queued, "already gathering");
         assert!(!lending.woken(), "the owner sleeps on");
         assert!(lending.received().is_empty(), "nothing written yet");
-        lending.queue.flush(wrote + HOT_GAP);
+        lending.queue.flush(wrote + BATCH_WINDOW);
         assert_eq!(lending.received(), b"ab", "one write for both");
-        assert_eq!(lending.queue.reclaim().last_write, Some(wrote + HOT_GAP));
+        assert_eq!(
+            lending.queue.reclaim().last_write,
+            Some(wrote + BATCH_WINDOW)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_zero_batch_window_writes_every_event_at_once() {
+        let wrote = Instant::now();
+        let mut lending = Lending::with_window(8, Some(wrote), Duration::ZERO);
+        for frame in [&b"a"[..], b"b"] {
+            let pushed = lending
+                .queue
+                .push(&Bytes::from_static(frame), pusher_at(wrote));
+            assert_eq!(pushed, Pushed::Flush);
+            lending.queue.flush(wrote);
+        }
+        assert_eq!(lending.received(), b"ab");
+        assert!(!lending.woken());
     }
 
     #[tokio::test]
@@ -484,9 +518,9 @@ mod tests {
         assert!(lending.woken());
         assert!(lending.received().is_empty());
         let reclaimed = lending.queue.reclaim();
-        assert!(reclaimed.hot);
+        assert_eq!(reclaimed.hold_until, Some(wrote + BATCH_WINDOW));
         assert_eq!(reclaimed.last_write, Some(wrote));
-        assert!(!lending.queue.reclaim().hot, "said once");
+        assert_eq!(lending.queue.reclaim().hold_until, None, "said once");
     }
 
     #[tokio::test]
@@ -497,7 +531,7 @@ mod tests {
         assert_eq!(a, Pushed::Queued);
         assert!(lending.woken());
         assert!(lending.received().is_empty());
-        assert!(!lending.queue.reclaim().hot);
+        assert_eq!(lending.queue.reclaim().hold_until, None);
         assert_eq!(
             poll(&lending.queue),
             Poll::Ready(Some(Bytes::from_static(b"a")))

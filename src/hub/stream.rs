@@ -213,6 +213,11 @@ impl EventStream {
             .get_or_insert(Disconnect::SlowConsumer);
     }
 
+    /// Events closer than this to the previous write are written together (`batch_window`).
+    pub fn batch_window(&self) -> std::time::Duration {
+        self.subscription.subscriber.queue.batch_window()
+    }
+
     /// Whether frames go out as HTTP/1.1 chunks (see `send_chunked`).
     pub fn is_chunked(&self) -> bool {
         self.chunked

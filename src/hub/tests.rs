@@ -11,7 +11,14 @@ fn hub(capacity: usize) -> Arc<Hub> {
         max_events: 0,
         max_age: Duration::ZERO,
     });
-    Hub::new(Arc::new(log), capacity, false)
+    Hub::new(Arc::new(log), delivery(capacity), false)
+}
+
+fn delivery(queue_capacity: usize) -> Delivery {
+    Delivery {
+        queue_capacity,
+        batch_window: BATCH_WINDOW,
+    }
 }
 
 fn update(id: &str, topics: &[&str], private: bool) -> Update {
@@ -196,7 +203,7 @@ async fn subscription_events_follow_registration_and_removal() {
         max_events: 0,
         max_age: Duration::ZERO,
     });
-    let hub = Hub::new(Arc::new(log), 100, true);
+    let hub = Hub::new(Arc::new(log), delivery(100), true);
     let mut watcher = open(
         &hub,
         &["/.well-known/mercure/subscriptions/{topic}/{subscriber}"],
@@ -396,24 +403,24 @@ async fn hot_events_are_gathered_by_one_tick_of_the_thread_without_waking_the_st
             assert!(stream.lend_socket(ours.as_raw_fd(), Some(wrote)));
             let publish = |id: &'static str| hub.publish(update(id, &["t"], false));
 
-            // Within HOT_GAP of the last write: gathered until HOT_GAP after it.
+            // Within a window of the last write: gathered until a window after it.
             publish("e1").await.expect("publish");
-            tokio::time::advance(HOT_GAP / 2).await;
+            tokio::time::advance(BATCH_WINDOW / 2).await;
             publish("e2").await.expect("publish");
             assert_eq!(readable(&mut peer), "", "nothing written yet");
-            tokio::time::advance(HOT_GAP / 2).await;
+            tokio::time::advance(BATCH_WINDOW / 2).await;
             tokio::task::yield_now().await;
             assert_eq!(ids_in(&readable(&mut peer)), ["e1", "e2"], "one tick");
 
             // Still hot: the next event waits for the next tick.
             publish("e3").await.expect("publish");
             assert_eq!(readable(&mut peer), "");
-            tokio::time::advance(HOT_GAP).await;
+            tokio::time::advance(BATCH_WINDOW).await;
             tokio::task::yield_now().await;
             assert_eq!(ids_in(&readable(&mut peer)), ["e3"]);
 
-            // Quiet for longer than HOT_GAP: written at once, by the publisher.
-            tokio::time::advance(HOT_GAP * 2).await;
+            // Quiet for longer than the window: written at once, by the publisher.
+            tokio::time::advance(BATCH_WINDOW * 2).await;
             publish("e4").await.expect("publish");
             assert_eq!(ids_in(&readable(&mut peer)), ["e4"]);
             assert!(!woken.take(), "the stream's task slept throughout");
