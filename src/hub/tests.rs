@@ -399,30 +399,33 @@ async fn hot_events_are_gathered_by_one_tick_of_the_thread_without_waking_the_st
             peer.set_nonblocking(true).expect("nonblocking");
             ours.set_nonblocking(true).expect("nonblocking");
             super::start_gathering_here();
-            let wrote = tokio::time::Instant::now();
-            assert!(stream.lend_socket(ours.as_raw_fd(), Some(wrote)));
+            assert!(stream.lend_socket(ours.as_raw_fd(), None));
             let publish = |id: &'static str| hub.publish(update(id, &["t"], false));
 
-            // Within a window of the last write: gathered until a window after it.
+            // After a quiet time: written at once, by the publisher.
             publish("e1").await.expect("publish");
+            assert_eq!(ids_in(&readable(&mut peer)), ["e1"]);
+
+            // Less than a window after it: gathered until a window after that write.
             tokio::time::advance(BATCH_WINDOW / 2).await;
             publish("e2").await.expect("publish");
+            publish("e3").await.expect("publish");
             assert_eq!(readable(&mut peer), "", "nothing written yet");
             tokio::time::advance(BATCH_WINDOW / 2).await;
             tokio::task::yield_now().await;
-            assert_eq!(ids_in(&readable(&mut peer)), ["e1", "e2"], "one tick");
+            assert_eq!(ids_in(&readable(&mut peer)), ["e2", "e3"], "one tick");
 
-            // Still hot: the next event waits for the next tick.
-            publish("e3").await.expect("publish");
+            // Still fast: the next event waits for the next tick.
+            publish("e4").await.expect("publish");
             assert_eq!(readable(&mut peer), "");
             tokio::time::advance(BATCH_WINDOW).await;
             tokio::task::yield_now().await;
-            assert_eq!(ids_in(&readable(&mut peer)), ["e3"]);
-
-            // Quiet for longer than the window: written at once, by the publisher.
-            tokio::time::advance(BATCH_WINDOW * 2).await;
-            publish("e4").await.expect("publish");
             assert_eq!(ids_in(&readable(&mut peer)), ["e4"]);
+
+            // Slower than the window, even right after a write: written at once.
+            tokio::time::advance(BATCH_WINDOW * 2).await;
+            publish("e5").await.expect("publish");
+            assert_eq!(ids_in(&readable(&mut peer)), ["e5"]);
             assert!(!woken.take(), "the stream's task slept throughout");
             assert!(stream.reclaim_socket().last_write.is_some());
         })
