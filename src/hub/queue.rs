@@ -307,14 +307,20 @@ fn write_all(fd: RawFd, frames: &mut VecDeque<Bytes>) -> io::Result<usize> {
 fn write_front(fd: RawFd, frames: &mut VecDeque<Bytes>) -> io::Result<usize> {
     // SAFETY: `fd` is lent: its owner closes it only after `reclaim`, which takes the lock
     // held by our caller for the whole write.
-    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
-    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-    let count = frames.len().min(MAX_SLICES);
-    for (slice, frame) in slices.iter_mut().zip(frames.iter()) {
-        *slice = IoSlice::new(frame);
-    }
-    let written = socket2::SockRef::from(&socket)
-        .send_vectored_with_flags(&slices[..count], libc::MSG_NOSIGNAL)?;
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let socket = socket2::SockRef::from(&fd);
+    let written = match frames.len() {
+        // The common case of a fan-out: one event, and `send` costs less than `sendmsg`.
+        1 => socket.send_with_flags(&frames[0], libc::MSG_NOSIGNAL)?,
+        _ => {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = frames.len().min(MAX_SLICES);
+            for (slice, frame) in slices.iter_mut().zip(frames.iter()) {
+                *slice = IoSlice::new(frame);
+            }
+            socket.send_vectored_with_flags(&slices[..count], libc::MSG_NOSIGNAL)?
+        }
+    };
     let mut left = written;
     while let Some(front) = frames.front_mut() {
         if left < front.len() {
