@@ -38,9 +38,9 @@ pub enum Pushed {
     /// Queued, and the socket is lent: the pusher must call [`Queue::flush`] (once the hub's
     /// locks are released).
     Flush,
-    /// Queued, the socket is lent, and it was last written less than `batch_window` ago: the
-    /// pusher must have the queue flushed at the given time, a window after that write (see
-    /// `gather`).
+    /// Queued, the socket is lent, and this event follows both the previous event and the last
+    /// write by less than `batch_window`: the pusher must have the queue flushed at the given
+    /// time, a window after that write (see `gather`).
     Gather(Instant),
 }
 
