@@ -47,6 +47,19 @@ impl Conn {
         &self.buf[self.start..self.end]
     }
 
+    /// Puts bytes read elsewhere back in front of the next read.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        while self.buf.len() - self.end < bytes.len() {
+            self.make_room();
+        }
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+    }
+
     /// Marks `n` buffered bytes as consumed.
     pub fn consume(&mut self, n: usize) {
         self.start += n;
@@ -266,27 +279,38 @@ impl ChunkDecoder {
 
     /// Decodes as much of `input` as possible, appending payload to `out`; returns bytes used.
     pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, BenchError> {
+        self.decode_with(input, |data| out.extend_from_slice(data))
+    }
+
+    /// Decodes as much of `input` as possible, handing each run of payload bytes to `data` as a
+    /// slice of `input` (no copy); returns bytes used.
+    pub fn decode_with(
+        &mut self,
+        input: &[u8],
+        mut data: impl FnMut(&[u8]),
+    ) -> Result<usize, BenchError> {
         let mut i = 0;
         while i < input.len() && self.state != ChunkState::Done {
-            i += match self.state {
-                ChunkState::Data => self.data(&input[i..], out),
-                _ => {
-                    self.byte(input[i])?;
-                    1
-                }
-            };
+            if self.state == ChunkState::Data {
+                let piece = self.data(&input[i..]);
+                data(piece);
+                i += piece.len();
+            } else {
+                self.byte(input[i])?;
+                i += 1;
+            }
         }
         Ok(i)
     }
 
-    fn data(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
+    /// The payload bytes at the front of `input` that belong to the current chunk.
+    fn data<'a>(&mut self, input: &'a [u8]) -> &'a [u8] {
         let n = (self.size as usize).min(input.len());
-        out.extend_from_slice(&input[..n]);
         self.size -= n as u64;
         if self.size == 0 {
             self.state = ChunkState::DataEnd;
         }
-        n
+        &input[..n]
     }
 
     fn byte(&mut self, b: u8) -> Result<(), BenchError> {

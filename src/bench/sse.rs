@@ -17,8 +17,6 @@ pub struct Event<'a> {
 #[derive(Debug)]
 pub struct Parser {
     buf: Vec<u8>,
-    /// Where the scan for the next event starts (everything before it is dispatched).
-    scanned: usize,
 }
 
 #[derive(Default)]
@@ -31,7 +29,6 @@ impl Parser {
     pub fn with_capacity(capacity: usize) -> Parser {
         Parser {
             buf: Vec::with_capacity(capacity),
-            scanned: 0,
         }
     }
 
@@ -40,71 +37,76 @@ impl Parser {
         &mut self.buf
     }
 
+    /// Whether no partial event is held.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Dispatches every complete event in the buffer, stopping early if `on_event` breaks.
     pub fn drain<B>(
         &mut self,
-        mut on_event: impl FnMut(Event<'_>) -> ControlFlow<B>,
+        on_event: impl FnMut(Event<'_>) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
-        let mut flow = ControlFlow::Continue(());
-        while let Some((fields, next)) = self.next_event() {
-            if let Some(data) = fields.data {
-                let event = Event {
-                    id: fields.id.map(|r| &self.buf[r]),
-                    data: &self.buf[data],
-                };
-                flow = on_event(event);
-            }
-            self.scanned = next;
-            if flow.is_break() {
-                break;
-            }
-        }
-        self.compact();
+        let (flow, end) = dispatch(&self.buf, on_event);
+        self.buf.drain(..end);
         flow
     }
+}
 
-    /// Finds the next complete event from `scanned`; returns its fields and where it ends.
-    fn next_event(&self) -> Option<(Fields, usize)> {
-        let mut fields = Fields::default();
-        let mut pos = self.scanned;
-        loop {
-            let rel = memchr::memchr(b'\n', &self.buf[pos..])?;
-            let end = pos + rel;
-            let line = pos..trim_cr(&self.buf, pos, end);
-            pos = end + 1;
-            if line.is_empty() {
-                return Some((fields, pos));
+/// Dispatches every complete event at the front of `buf`, stopping early if `on_event` breaks;
+/// returns the flow and where the last dispatched event ended (the rest is an incomplete event,
+/// or what follows the break).
+pub fn dispatch<B>(
+    buf: &[u8],
+    mut on_event: impl FnMut(Event<'_>) -> ControlFlow<B>,
+) -> (ControlFlow<B>, usize) {
+    let mut end = 0;
+    while let Some((fields, next)) = next_event(buf, end) {
+        end = next;
+        if let Some(data) = fields.data {
+            let event = Event {
+                id: fields.id.map(|r| &buf[r]),
+                data: &buf[data],
+            };
+            if let ControlFlow::Break(b) = on_event(event) {
+                return (ControlFlow::Break(b), end);
             }
-            self.field(line, &mut fields);
         }
     }
+    (ControlFlow::Continue(()), end)
+}
 
-    fn field(&self, line: Range<usize>, fields: &mut Fields) {
-        let text = &self.buf[line.clone()];
-        let (name_len, value_start) = match memchr::memchr(b':', text) {
-            Some(0) => return,
-            Some(c) => (c, c + 1 + usize::from(text.get(c + 1) == Some(&b' '))),
-            None => (text.len(), text.len()),
-        };
-        let value = line.start + value_start..line.end;
-        match &text[..name_len] {
-            b"id" => fields.id = Some(value),
-            b"data" => {
-                let start = fields.data.as_ref().map_or(value.start, |d| d.start);
-                fields.data = Some(start..value.end);
-            }
-            _ => {}
+/// Finds the next complete event from `from`; returns its fields and where it ends.
+fn next_event(buf: &[u8], from: usize) -> Option<(Fields, usize)> {
+    let mut fields = Fields::default();
+    let mut pos = from;
+    loop {
+        let rel = memchr::memchr(b'\n', &buf[pos..])?;
+        let end = pos + rel;
+        let line = pos..trim_cr(buf, pos, end);
+        pos = end + 1;
+        if line.is_empty() {
+            return Some((fields, pos));
         }
+        field(buf, line, &mut fields);
     }
+}
 
-    fn compact(&mut self) {
-        if self.scanned == self.buf.len() {
-            self.buf.clear();
-        } else if self.scanned > 0 {
-            self.buf.copy_within(self.scanned.., 0);
-            self.buf.truncate(self.buf.len() - self.scanned);
+fn field(buf: &[u8], line: Range<usize>, fields: &mut Fields) {
+    let text = &buf[line.clone()];
+    let (name_len, value_start) = match memchr::memchr(b':', text) {
+        Some(0) => return,
+        Some(c) => (c, c + 1 + usize::from(text.get(c + 1) == Some(&b' '))),
+        None => (text.len(), text.len()),
+    };
+    let value = line.start + value_start..line.end;
+    match &text[..name_len] {
+        b"id" => fields.id = Some(value),
+        b"data" => {
+            let start = fields.data.as_ref().map_or(value.start, |d| d.start);
+            fields.data = Some(start..value.end);
         }
-        self.scanned = 0;
+        _ => {}
     }
 }
 

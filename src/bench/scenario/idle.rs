@@ -77,7 +77,7 @@ async fn open_all(target: &Target, total: usize) -> Result<Vec<Subscription>, Be
                     topics: &topics,
                     last_event_id: None,
                 };
-                Subscription::open_idle(&target, request, i, total).await
+                Subscription::open(&target, request, i, total).await
             })
         })
         .collect();
