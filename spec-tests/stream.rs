@@ -304,18 +304,10 @@ async fn a_sse_8_large_event_intact() {
 /// stream.
 #[tokio::test]
 async fn a_sse_8_burst_arrives_whole_in_order_over_raw_http() {
-    use tokio::io::AsyncWriteExt;
     let hub = Hub::start_default().await;
     let topic = uniq("a-sse-8-raw");
-    let mut stream = tokio::net::TcpStream::connect(hub.authority())
-        .await
-        .expect("connect");
-    let request = format!(
-        "GET {HUB_PATH}?{} HTTP/1.1\r\nHost: {}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
-        form_encode(&[("topic", &topic)]),
-        hub.authority()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
+    let pipelined = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut stream = subscribe_raw(&hub, &topic, pipelined).await;
     let mut received = Vec::new();
     read_until(&mut stream, &mut received, b"\r\n\r\n").await;
     let mut expected = String::from(":\n");
@@ -340,6 +332,22 @@ async fn a_sse_8_burst_arrives_whole_in_order_over_raw_http() {
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
     let body = crate::slow::dechunk(&received[head_end..]);
     assert_eq!(String::from_utf8_lossy(&body), expected);
+}
+
+/// Sends a subscription request for `topic` over a raw HTTP/1.1 connection, followed by
+/// `then` (bytes a client might send after it).
+async fn subscribe_raw(hub: &Hub, topic: &str, then: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(hub.authority())
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET {HUB_PATH}?{} HTTP/1.1\r\nHost: {}\r\n\r\n{then}",
+        form_encode(&[("topic", topic)]),
+        hub.authority()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    stream
 }
 
 /// Reads `stream` into `received` until `needle` appears in it.
@@ -395,17 +403,7 @@ async fn a_sse_8_batch_window_holds_close_events_and_0s_writes_each_at_once() {
             return;
         };
         let topic = uniq("a-sse-8-window");
-        let mut stream = tokio::net::TcpStream::connect(hub.authority())
-            .await
-            .expect("connect");
-        let request = format!(
-            "GET {HUB_PATH}?{} HTTP/1.1\r\nHost: {}\r\n\r\n",
-            form_encode(&[("topic", &topic)]),
-            hub.authority()
-        );
-        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
-            .await
-            .expect("write");
+        let mut stream = subscribe_raw(&hub, &topic, "").await;
         let mut received = Vec::new();
         read_until(&mut stream, &mut received, b":\n\r\n").await;
         hub.publish_ok(&[("topic", &topic), ("data", "first")])
