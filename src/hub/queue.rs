@@ -424,16 +424,7 @@ mod tests {
 
         /// Everything the peer can read now.
         fn received(&mut self) -> Vec<u8> {
-            use std::io::Read;
-            let mut out = Vec::new();
-            let mut buf = [0u8; 65536];
-            while let Ok(n) = self.theirs.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.extend_from_slice(&buf[..n]);
-            }
-            out
+            crate::hub::tests::read_available(&mut self.theirs)
         }
     }
 

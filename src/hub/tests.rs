@@ -364,18 +364,23 @@ async fn lifetime_ends_the_stream_even_between_heartbeats() {
     assert_eq!(batch_now(&mut stream, &woken), None);
 }
 
-/// Everything the peer of a lent socket can read now.
+/// Everything the peer of a lent socket can read now, as text.
 fn readable(peer: &mut std::os::unix::net::UnixStream) -> String {
+    String::from_utf8_lossy(&read_available(peer)).into_owned()
+}
+
+/// Everything a non-blocking socket has to read now (also used by the queue's tests).
+pub(super) fn read_available(peer: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; 65536];
     while let Ok(n) = peer.read(&mut buf) {
         if n == 0 {
             break;
         }
         out.extend_from_slice(&buf[..n]);
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn ids_in(text: &str) -> Vec<&str> {
