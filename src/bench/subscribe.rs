@@ -85,9 +85,15 @@ impl Subscription {
         &mut self,
         mut on_event: impl FnMut(Event<'_>) -> ControlFlow<B>,
     ) -> Result<ControlFlow<B>, BenchError> {
-        self.decode()?;
         if let ControlFlow::Break(b) = self.parser.drain(&mut on_event) {
             return Ok(ControlFlow::Break(b));
+        }
+        // Bytes that came with the response head, or after an earlier body's end.
+        let buffered = self.conn.buffered();
+        let (flow, used) = feed(&mut self.body, &mut self.parser, buffered, &mut on_event)?;
+        self.conn.consume(used);
+        if flow.is_break() {
+            return Ok(flow);
         }
         if self.finished() {
             return Err(BenchError::Closed("subscription"));
@@ -141,27 +147,6 @@ impl Subscription {
             Body::Remaining(n) => *n == 0,
             Body::UntilClose => false,
         }
-    }
-
-    /// Moves the connection's buffered bytes through the body framing into the SSE parser.
-    fn decode(&mut self) -> Result<(), BenchError> {
-        let input = self.conn.buffered();
-        let out = self.parser.buffer();
-        let used = match &mut self.body {
-            Body::Chunked(decoder) => decoder.decode(input, out)?,
-            Body::Remaining(n) => {
-                let used = input.len().min(*n);
-                out.extend_from_slice(&input[..used]);
-                *n -= used;
-                used
-            }
-            Body::UntilClose => {
-                out.extend_from_slice(input);
-                input.len()
-            }
-        };
-        self.conn.consume(used);
-        Ok(())
     }
 }
 
