@@ -274,3 +274,39 @@ fn appends_are_refused_for_a_moment_after_a_failed_write() {
         .expect("accepted again");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn periodic_durability_writes_a_burst_of_appends_as_one_group() {
+    let dir = temp_dir();
+    let log = SledLog::open(&dir, UNLIMITED, Durability::Periodic, 8 << 20).expect("open");
+    let appends = 200;
+    let append = |i: u64| {
+        log.append(Arc::new(Event::new(update(&format!("id-{i}")))))
+            .expect("append")
+    };
+    append(0);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(
+        log.shared.state.lock().written,
+        0,
+        "the writer waits for more"
+    );
+    for i in 1..appends {
+        append(i);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log.shared.state.lock().written < appends {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer wrote them"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // One per publish was the cost this avoids; a preempted test thread may split the burst.
+    let chunks = keys_with_prefix(&log, layout::CHUNK);
+    assert!(chunks <= 2, "{chunks} chunks for {appends} appends");
+    let replay = log.read_after(None, Position(appends), 1000).expect("read");
+    assert_eq!(replay.len() as u64, appends);
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+}

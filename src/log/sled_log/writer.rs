@@ -18,6 +18,11 @@ const MAX_GATHER: Duration = Duration::from_millis(2);
 /// Most events in one chunk: bounds one write and one replay read.
 const MAX_CHUNK_EVENTS: usize = 4096;
 
+/// With `periodic` durability no publish waits for the writer, so it gathers this long after
+/// the first queued event: a write per window instead of one per publish (each sled write
+/// syncs its range, whatever the durability).
+const PERIODIC_GATHER: Duration = Duration::from_millis(20);
+
 /// One write's worth of work, taken from the state under its lock.
 struct Work {
     first: u64,
@@ -57,7 +62,11 @@ impl Shared {
         let mut expected = 1;
         let mut cleaned_below = 0;
         loop {
-            let Some(work) = self.next_work(expected, last_write + MAX_GATHER) else {
+            let group = match self.durability {
+                Durability::Fsync => (expected, Some(last_write + MAX_GATHER)),
+                Durability::Periodic => (MAX_CHUNK_EVENTS, None),
+            };
+            let Some(work) = self.next_work(group.0, group.1) else {
                 return;
             };
             last_write = Instant::now();
@@ -73,8 +82,10 @@ impl Shared {
     /// Group commit without a fixed delay: as many publishers as joined the previous write are
     /// expected again, so the write starts once that many events are queued, or at `deadline`.
     /// Under steady load each write carries about one event per concurrent publisher; a lone
-    /// publisher is written at once.
-    fn next_work(&self, expected: usize, deadline: Instant) -> Option<Work> {
+    /// publisher is written at once. A `deadline` of `None` means `PERIODIC_GATHER` after the
+    /// first queued event.
+    fn next_work(&self, expected: usize, deadline: Option<Instant>) -> Option<Work> {
+        let mut deadline = deadline;
         let mut state = self.state.lock();
         loop {
             let stopping = self.stopping.load(Ordering::Acquire);
@@ -82,16 +93,17 @@ impl Shared {
             if queued == 0 && stopping {
                 return None;
             }
-            if queued > 0 && (queued >= expected || stopping || Instant::now() >= deadline) {
-                break;
-            }
             if queued == 0 {
                 state.wake_writer_at = 1;
                 self.wake.wait(&mut state);
-            } else {
-                state.wake_writer_at = expected;
-                self.wake.wait_until(&mut state, deadline);
+                continue;
             }
+            let until = *deadline.get_or_insert_with(|| Instant::now() + PERIODIC_GATHER);
+            if queued >= expected || stopping || Instant::now() >= until {
+                break;
+            }
+            state.wake_writer_at = expected;
+            self.wake.wait_until(&mut state, until);
         }
         state.wake_writer_at = usize::MAX;
         let count = state.pending.len().min(MAX_CHUNK_EVENTS);
