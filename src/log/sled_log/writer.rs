@@ -128,12 +128,38 @@ impl Shared {
 
     fn write(&self, work: &Work, cleaned_below: &mut u64) -> Result<(), LogError> {
         let last = work.first + work.events.len() as u64 - 1;
-        let mut batch = sled::Batch::default();
         let mut chunk = Vec::new();
         for (stored_at, event) in &work.events {
             layout::push_record(&mut chunk, &codec::encode(&event.update, *stored_at));
         }
-        batch.insert(&layout::span_key(CHUNK, last, work.first)[..], chunk);
+        let chunk_key = layout::span_key(CHUNK, last, work.first);
+        let chunk_only = work.runs.is_empty()
+            && work.expired_runs.is_empty()
+            && work.first_retained <= *cleaned_below;
+        if chunk_only {
+            // One key is written atomically on its own. A sled batch seals a log buffer for its
+            // manifest: one more write and sync per group.
+            self.db.insert(&chunk_key[..], chunk).map_err(storage)?;
+        } else {
+            self.write_batch(work, chunk_key, chunk, cleaned_below)?;
+        }
+        if self.durability == Durability::Fsync {
+            self.db.flush().map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// The chunk with what must change along with it: index runs, expired runs and chunks.
+    fn write_batch(
+        &self,
+        work: &Work,
+        chunk_key: [u8; 17],
+        chunk: Vec<u8>,
+        cleaned_below: &mut u64,
+    ) -> Result<(), LogError> {
+        let last = work.first + work.events.len() as u64 - 1;
+        let mut batch = sled::Batch::default();
+        batch.insert(&chunk_key[..], chunk);
         for run in &work.runs {
             let entries = run.entries.sorted();
             for page in layout::pages(&entries) {
@@ -155,9 +181,6 @@ impl Shared {
             batch.insert(NEXT, &(last + 1).to_be_bytes()[..]);
         }
         self.db.apply_batch(batch).map_err(storage)?;
-        if self.durability == Durability::Fsync {
-            self.db.flush().map_err(storage)?;
-        }
         Ok(())
     }
 
