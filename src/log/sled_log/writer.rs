@@ -62,11 +62,11 @@ impl Shared {
         let mut expected = 1;
         let mut cleaned_below = 0;
         loop {
-            let group = match self.durability {
+            let (wanted, deadline) = match self.durability {
                 Durability::Fsync => (expected, Some(last_write + MAX_GATHER)),
                 Durability::Periodic => (MAX_CHUNK_EVENTS, None),
             };
-            let Some(work) = self.next_work(group.0, group.1) else {
+            let Some(work) = self.next_work(wanted, deadline) else {
                 return;
             };
             last_write = Instant::now();
@@ -79,13 +79,13 @@ impl Shared {
 
     /// Waits for queued events and takes up to one chunk of them; `None` once stopped and idle.
     ///
-    /// Group commit without a fixed delay: as many publishers as joined the previous write are
-    /// expected again, so the write starts once that many events are queued, or at `deadline`.
-    /// Under steady load each write carries about one event per concurrent publisher; a lone
-    /// publisher is written at once. A `deadline` of `None` means `PERIODIC_GATHER` after the
-    /// first queued event.
-    fn next_work(&self, expected: usize, deadline: Option<Instant>) -> Option<Work> {
-        let mut deadline = deadline;
+    /// The write starts once `expected` events are queued, or at `deadline` (`None`: a
+    /// `PERIODIC_GATHER` after the first queued event).
+    ///
+    /// With `fsync`, group commit without a fixed delay: as many publishers as joined the
+    /// previous write are expected again, so under steady load each write carries about one
+    /// event per concurrent publisher, and a lone publisher is written at once.
+    fn next_work(&self, expected: usize, mut deadline: Option<Instant>) -> Option<Work> {
         let mut state = self.state.lock();
         loop {
             let stopping = self.stopping.load(Ordering::Acquire);
