@@ -5,6 +5,7 @@
 //! commit). sled's cost is per key, so this is what makes durable publishing fast; see
 //! `layout` for the keys and docs/history.md for the trade-offs.
 
+mod durable;
 mod index;
 mod layout;
 mod migrate;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 
 use super::{codec, EventLog, LogError, Position, Retention};
 use crate::event::Event;
+use durable::Durable;
 use index::IdIndex;
 use layout::{id_hash, CHUNK, HEALTH, LAST_ID, RUN};
 
@@ -49,14 +51,6 @@ struct Shared {
     wake: Condvar,
     stopping: AtomicBool,
     durable: watch::Sender<Durable>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Durable {
-    /// Everything at or below this position is on disk.
-    flushed: u64,
-    /// Positions at or below this one were in a write that failed.
-    failed_upto: u64,
 }
 
 struct State {
@@ -135,7 +129,7 @@ impl SledLog {
             })?;
         migrate::to_current_layout(&db)?;
         let state = recover(&db)?;
-        let flushed = state.written;
+        let decided = state.written;
         let shared = Arc::new(Shared {
             db,
             retention,
@@ -143,10 +137,7 @@ impl SledLog {
             state: Mutex::new(state),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
-            durable: watch::Sender::new(Durable {
-                flushed,
-                failed_upto: 0,
-            }),
+            durable: watch::Sender::new(Durable::new(decided)),
         });
         shared.expire(&mut shared.state.lock(), now_ms())?;
         let worker = shared.clone();

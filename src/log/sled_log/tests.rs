@@ -247,7 +247,7 @@ fn a_failed_write_fails_the_waiting_publishes_only() {
     settle(&log, first);
     log.shared
         .durable
-        .send_modify(|d| d.failed_upto = first.0 + 1);
+        .send_modify(|d| d.failed(first.0 + 1, first.0 + 1));
     let second = log
         .append(Arc::new(Event::new(update("lost"))))
         .expect("append");

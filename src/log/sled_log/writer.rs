@@ -43,10 +43,10 @@ impl Shared {
     pub(super) async fn wait(self: Arc<Self>, position: u64) -> Result<(), LogError> {
         let mut receiver = self.durable.subscribe();
         let state = receiver
-            .wait_for(|d| d.flushed >= position || d.failed_upto >= position)
+            .wait_for(|d| d.decided >= position)
             .await
             .map_err(|_| LogError::Storage("the history writer stopped".into()))?;
-        if state.flushed >= position {
+        if state.stored(position) {
             Ok(())
         } else {
             Err(LogError::Storage(
@@ -220,10 +220,10 @@ impl Shared {
             }
         }
         match result {
-            Ok(()) => self.durable.send_modify(|d| d.flushed = last),
+            Ok(()) => self.durable.send_modify(|d| d.written(last)),
             Err(error) => {
                 tracing::error!(%error, "writing the history to disk failed");
-                self.durable.send_modify(|d| d.failed_upto = last);
+                self.durable.send_modify(|d| d.failed(work.first, last));
                 // Later appends get their own attempt; don't spin on a broken disk.
                 std::thread::sleep(Duration::from_millis(100));
             }
