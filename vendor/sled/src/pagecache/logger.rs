@@ -433,19 +433,17 @@ impl Log {
                  to log from exit_reservation",
                 lsn
             );
-            // Quicksilver patch: the last writer out of a sealed buffer writes it itself.
-            // Quicksilver's one history writer is the only thread that writes to sled, and it
-            // flushes right after; an io thread only added two context switches per batch.
-            if let Err(e) = self.iobufs.write_to_log(iobuf) {
-                error!(
-                    "hit error while writing iobuf with lsn {}: {:?}",
-                    lsn, e
-                );
-                self.iobufs.config.set_global_error(e);
-                let intervals = self.iobufs.intervals.lock();
-                drop(intervals);
-                let _notified = self.iobufs.interval_updated.notify_all();
-            }
+            let iobufs = self.iobufs.clone();
+            let iobuf = iobuf.clone();
+            threadpool::spawn(move || {
+                if let Err(e) = iobufs.write_to_log(&iobuf) {
+                    error!(
+                        "hit error while writing iobuf with lsn {}: {:?}",
+                        lsn, e
+                    );
+                    iobufs.config.set_global_error(e);
+                }
+            })?;
 
             Ok(())
         } else {
