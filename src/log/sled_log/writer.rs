@@ -32,6 +32,13 @@ struct Work {
     first_retained: u64,
 }
 
+impl Work {
+    /// The position of the group's last event.
+    fn last(&self) -> u64 {
+        self.first + self.events.len() as u64 - 1
+    }
+}
+
 impl Shared {
     pub(super) fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
@@ -71,7 +78,7 @@ impl Shared {
             };
             last_write = Instant::now();
             expected = work.events.len();
-            let last = work.first + work.events.len() as u64 - 1;
+            let last = work.last();
             let result = self.write(&work, &mut cleaned_below);
             self.written(&work, last, result);
         }
@@ -127,7 +134,7 @@ impl Shared {
     }
 
     fn write(&self, work: &Work, cleaned_below: &mut u64) -> Result<(), LogError> {
-        let last = work.first + work.events.len() as u64 - 1;
+        let last = work.last();
         let mut chunk = Vec::new();
         for (stored_at, event) in &work.events {
             layout::push_record(&mut chunk, &codec::encode(&event.update, *stored_at));
@@ -157,7 +164,7 @@ impl Shared {
         chunk: Vec<u8>,
         cleaned_below: &mut u64,
     ) -> Result<(), LogError> {
-        let last = work.first + work.events.len() as u64 - 1;
+        let last = work.last();
         let mut batch = sled::Batch::default();
         batch.insert(&chunk_key[..], chunk);
         for run in &work.runs {
