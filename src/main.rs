@@ -1,7 +1,7 @@
 fn main() -> std::process::ExitCode {
     let cli = quicksilver::cli::parse_args();
     match quicksilver::cli::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("quicksilver: {error:#}");
             std::process::ExitCode::FAILURE

@@ -249,3 +249,52 @@ fn floor_command_reports_every_batch_size_as_json() {
     assert_eq!(rows[1]["writes"], 500);
     assert!(rows.iter().all(|row| row["cpu_us_per_event"].is_number()));
 }
+
+/// `quicksilver bench` is the same load generator as `quicksilver-bench`, from the hub's binary.
+#[test]
+fn the_hub_binary_runs_a_scenario_as_quicksilver_bench() {
+    let hub = start_hub();
+    let pid = hub.child.id().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_quicksilver"))
+        .args(["bench", "fanout", "--hub", &hub.url, "--publisher-key", KEY])
+        .args([
+            "--hub-pid",
+            &pid,
+            "-s",
+            "3",
+            "-t",
+            "1",
+            "-n",
+            "10",
+            "-r",
+            "500",
+        ])
+        .args(["--json", "--quiet"])
+        .output()
+        .expect("run quicksilver bench");
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["scenario"], "fanout");
+    assert_eq!(report["deliveries"], 30);
+    assert_eq!(report["integrity"]["lost"], 0);
+    assert!(report["usage"]["hub_cpu_us_per_op"].is_number(), "{report}");
+}
+
+#[test]
+fn an_unreachable_hub_is_one_clear_line_and_status_1() {
+    let port = free_port();
+    let output = Command::new(env!("CARGO_BIN_EXE_quicksilver"))
+        .args([
+            "bench",
+            "publish",
+            "--hub",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .args(["--publisher-key", KEY, "-n", "1", "--quiet"])
+        .output()
+        .expect("run quicksilver bench");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("quicksilver bench: "), "{stderr}");
+    assert_eq!(stderr.matches("refused").count(), 1, "{stderr}");
+}

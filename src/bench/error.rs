@@ -7,11 +7,11 @@ use std::io;
 pub enum BenchError {
     #[error("invalid hub URL {url:?}: {reason}")]
     HubUrl { url: String, reason: String },
-    #[error("{what}: {source}")]
+    /// Not a `source` (a field of that name would be one): `{:#}` would print the reason twice.
+    #[error("{what}: {reason}")]
     Io {
         what: &'static str,
-        #[source]
-        source: io::Error,
+        reason: io::Error,
     },
     #[error("hub answered HTTP {status} to {what}: {body}")]
     Status {
@@ -33,7 +33,7 @@ pub enum BenchError {
 
 impl BenchError {
     /// Wraps an I/O error with what was being done.
-    pub fn io(what: &'static str) -> impl FnOnce(io::Error) -> BenchError {
-        move |source| BenchError::Io { what, source }
+    pub fn io(what: &'static str) -> impl Fn(io::Error) -> BenchError + Copy {
+        move |reason| BenchError::Io { what, reason }
     }
 }

@@ -80,10 +80,7 @@ fn sse_frame(payload: usize) -> Vec<u8> {
 }
 
 fn measure(frame: &[u8], batch: usize, options: &Options) -> Result<Row, BenchError> {
-    let io = |source: std::io::Error| BenchError::Io {
-        what: "floor measurement",
-        source,
-    };
+    let io = BenchError::io("floor measurement");
     let (writers, readers) = connect_pairs(options.connections.max(1)).map_err(io)?;
     let cpus = allowed_cpus();
     let reader_cpu = cpus.get(1).copied();

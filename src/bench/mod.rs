@@ -5,6 +5,7 @@
 //! costs less CPU per delivery than the hub it measures. Each scenario returns a serializable
 //! report; `Report::to_text` renders it as `key: value` lines.
 
+pub mod cli;
 pub mod error;
 pub mod floor;
 pub mod http;

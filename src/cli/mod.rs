@@ -1,4 +1,4 @@
-//! The command line: `quicksilver serve | token | publish | subscribe | config`.
+//! The command line: `quicksilver serve | token | publish | subscribe | config | bench`.
 
 mod client;
 mod config_check;
@@ -11,6 +11,7 @@ mod subscribe;
 mod token;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +36,9 @@ pub enum Command {
     /// Work with the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Load-test a Mercure hub, this one or any other (the same as `quicksilver-bench`).
+    #[command(subcommand)]
+    Bench(crate::bench::cli::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,17 +100,20 @@ pub fn parse_args() -> Cli {
 }
 
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // `serve` sets up logging itself, once it knows the configured format.
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Bench(_)) {
         logging::init(crate::config::LogFormat::Text);
     }
-    match cli.command {
+    let outcome = match cli.command {
+        // Its own exit statuses (3: delivery was not exact) and its own runtime.
+        Command::Bench(command) => return Ok(crate::bench::cli::run(command, "quicksilver bench")),
         Command::Serve(args) => serve::run(args),
         Command::Token(TokenCommand::Issue(args)) => token::issue(&args),
         Command::Token(TokenCommand::Inspect(args)) => inspect::run(&args),
         Command::Publish(args) => publish::run(&args),
         Command::Subscribe(args) => subscribe::run(&args),
         Command::Config(ConfigCommand::Check(args)) => config_check::run(&args),
-    }
+    };
+    outcome.map(|()| ExitCode::SUCCESS)
 }

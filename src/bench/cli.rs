@@ -1,0 +1,395 @@
+//! The load generator's command line, shared by `quicksilver-bench` and `quicksilver bench`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::bench::{
+    self, fanout, history, idle, publish_scenario, resume, Flavor, Report, Scenario, Target,
+};
+
+/// A scenario against a hub, or the floor measurement.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    #[command(flatten)]
+    Hub(HubCommand),
+    /// The floor: CPU of one loopback write() of N SSE frames, measured on this machine
+    /// without a hub (the lower bound of CPU per delivery).
+    Floor {
+        /// Events written per batch size.
+        #[arg(short = 'n', long, default_value_t = 400_000)]
+        events: u64,
+        /// Bytes of data per event.
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+        /// Events per write() to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        batches: Vec<usize>,
+        /// Connections written round-robin, as a hub fans out.
+        #[arg(short = 's', long, default_value_t = 1000)]
+        connections: usize,
+        /// Rounds (one write to every connection) per second, like events published at this
+        /// rate; 0 writes back to back.
+        #[arg(short = 'r', long, default_value_t = 0)]
+        rate: u32,
+        /// Print JSON instead of `key: value` lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The scenarios that run against a hub.
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Max durable publish rate with C concurrent keep-alive publishers.
+    Publish {
+        #[command(flatten)]
+        common: Common,
+        /// Concurrent publishers (one connection each).
+        #[arg(short = 'c', long, default_value_t = 64)]
+        publishers: usize,
+        /// Total publishes (stops at whichever of --events and --duration comes first).
+        #[arg(short = 'n', long)]
+        events: Option<u64>,
+        /// Run for this long, e.g. 10s (default 10s when --events is not given).
+        #[arg(short = 'd', long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Payload size in bytes.
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+    },
+    /// Replay of N stored events to one subscriber (Last-Event-ID: earliest).
+    History {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 'n', long, default_value_t = 200_000)]
+        events: u64,
+        /// Publishers used to fill the history.
+        #[arg(short = 'c', long, default_value_t = 64)]
+        publishers: usize,
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+        /// The events exist already: do not publish them.
+        #[arg(long)]
+        skip_fill: bool,
+        /// Topic selector to fill and replay (default: a fresh topic; `*` with --skip-fill).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Last-Event-ID to replay from.
+        #[arg(long, default_value = "earliest")]
+        from: String,
+        /// Give up when no event arrives for this long.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        idle_timeout: Duration,
+        /// Pause between filling and replaying.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+        settle: Duration,
+    },
+    /// Disconnect, publish M events, reconnect with Last-Event-ID; R rounds.
+    Resume {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 'r', long, default_value_t = 200)]
+        rounds: usize,
+        /// Events published while disconnected, per round.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        events: usize,
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+        idle_timeout: Duration,
+    },
+    /// N subscribers over T topics; M events at R events/s.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 's', long, default_value_t = 1_000)]
+        subscribers: usize,
+        #[arg(short = 't', long, default_value_t = 10)]
+        topics: usize,
+        #[arg(long, value_enum, default_value_t = SelectorArg::Exact)]
+        selector: SelectorArg,
+        #[arg(short = 'n', long, default_value_t = 1_000)]
+        events: u64,
+        /// Events per second, all topics together.
+        #[arg(short = 'r', long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(short = 'b', long, default_value_t = 100)]
+        payload: usize,
+        /// Publishing connections.
+        #[arg(short = 'c', long, default_value_t = 4)]
+        publishers: usize,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+        drain_timeout: Duration,
+    },
+    /// N idle SSE connections: hub RSS per connection.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        #[arg(short = 'n', long, default_value_t = 10_000)]
+        connections: usize,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+        settle: Duration,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Hub URL, e.g. http://127.0.0.1:3000/.well-known/mercure (path defaults to that).
+    #[arg(long)]
+    hub: String,
+    /// HS256 secret to sign the publisher token with.
+    #[arg(long, env = "QUICKSILVER_PUBLISHER_JWT_KEY", hide_env_values = true)]
+    publisher_key: Option<String>,
+    /// HS256 secret to sign a subscriber token with (anonymous subscribers otherwise).
+    #[arg(long)]
+    subscriber_key: Option<String>,
+    /// The hub's process id: adds hub CPU per operation and RSS.
+    #[arg(long)]
+    hub_pid: Option<u32>,
+    /// New connections per second.
+    #[arg(long, default_value_t = 5_000)]
+    connect_rate: u32,
+    /// The hub's API: mercure, or nchan (Nginx + Nchan, for comparison).
+    #[arg(long, value_enum, default_value_t = FlavorArg::Mercure)]
+    flavor: FlavorArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FlavorArg {
+    Mercure,
+    Nchan,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SelectorArg {
+    Exact,
+    Template,
+    Wildcard,
+}
+
+/// Runs `command`; `program` prefixes the messages on stderr. Exit status 0, 1 when the run
+/// failed, 3 when events were lost, duplicated or reordered.
+pub fn run(command: BenchCommand, program: &str) -> ExitCode {
+    match run_job(command, program) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{program}: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_job(command: BenchCommand, program: &str) -> anyhow::Result<ExitCode> {
+    if let Err(e) = bench::raise_fd_limit() {
+        eprintln!("{program}: cannot raise the open-file limit: {e}");
+    }
+    let (common, scenario) = match job(command) {
+        Job::Floor(options, json) => return floor(&options, json),
+        Job::Hub(common, scenario) => (common, scenario),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = runtime.block_on(async {
+        let target = target(&common).await?;
+        bench::run(&target, &scenario)
+            .await
+            .context("benchmark failed")
+    })?;
+    if common.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(exit_code(&report, program))
+}
+
+fn floor(options: &bench::floor::Options, json: bool) -> anyhow::Result<ExitCode> {
+    let report = bench::floor::run(options).context("floor measurement failed")?;
+    let value = serde_json::to_value(&report).context("encoding the report")?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"scenario": "floor", "floor": value})
+        );
+    } else {
+        for row in &report.rows {
+            println!(
+                "{} events per write: {:.2} µs CPU per event, {:.2} µs per write ({} writes, {:.0} events/s)",
+                row.events_per_write, row.cpu_us_per_event, row.cpu_us_per_write, row.writes, row.events_per_s
+            );
+        }
+        println!("frame: {} bytes", report.frame_bytes);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn target(common: &Common) -> anyhow::Result<Target> {
+    let mut target = Target::new(&common.hub).await?.with_keys(
+        common.publisher_key.as_deref(),
+        common.subscriber_key.as_deref(),
+    )?;
+    target.hub_pid = common.hub_pid;
+    target.connect_rate = common.connect_rate;
+    target.progress = !common.quiet;
+    target.flavor = match common.flavor {
+        FlavorArg::Mercure => Flavor::Mercure,
+        FlavorArg::Nchan => Flavor::Nchan,
+    };
+    Ok(target)
+}
+
+/// Exit status 3 when events were lost, duplicated or reordered.
+fn exit_code(report: &Report, program: &str) -> ExitCode {
+    if report.integrity().is_none_or(|i| i.is_exact()) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{program}: delivery was not exact (see integrity)");
+        ExitCode::from(3)
+    }
+}
+
+/// What a command runs: the floor needs no hub.
+enum Job {
+    Floor(bench::floor::Options, bool),
+    Hub(Common, Scenario),
+}
+
+fn job(command: BenchCommand) -> Job {
+    match command {
+        BenchCommand::Hub(hub) => {
+            let (common, scenario) = scenario(hub);
+            Job::Hub(common, scenario)
+        }
+        BenchCommand::Floor {
+            events,
+            payload,
+            batches,
+            connections,
+            rate,
+            json,
+        } => {
+            let options = bench::floor::Options {
+                events,
+                payload,
+                batches,
+                connections,
+                rate,
+            };
+            Job::Floor(options, json)
+        }
+    }
+}
+
+fn scenario(command: HubCommand) -> (Common, Scenario) {
+    match command {
+        HubCommand::Publish {
+            common,
+            publishers,
+            events,
+            duration,
+            payload,
+        } => {
+            let duration = duration.or(if events.is_none() {
+                Some(Duration::from_secs(10))
+            } else {
+                None
+            });
+            let options = publish_scenario::Options {
+                publishers,
+                events,
+                duration,
+                payload,
+                topics: None,
+            };
+            (common, Scenario::Publish(options))
+        }
+        HubCommand::History {
+            common,
+            events,
+            publishers,
+            payload,
+            skip_fill,
+            topic,
+            from,
+            idle_timeout,
+            settle,
+        } => {
+            let options = history::Options {
+                events,
+                publishers,
+                payload,
+                skip_fill,
+                topic,
+                from,
+                idle_timeout,
+                settle,
+            };
+            (common, Scenario::History(options))
+        }
+        HubCommand::Resume {
+            common,
+            rounds,
+            events,
+            payload,
+            idle_timeout,
+        } => {
+            let options = resume::Options {
+                rounds,
+                events,
+                payload,
+                idle_timeout,
+            };
+            (common, Scenario::Resume(options))
+        }
+        HubCommand::Fanout {
+            common,
+            subscribers,
+            topics,
+            selector,
+            events,
+            rate,
+            payload,
+            publishers,
+            drain_timeout,
+        } => {
+            let selector = match selector {
+                SelectorArg::Exact => fanout::Selector::Exact,
+                SelectorArg::Template => fanout::Selector::Template,
+                SelectorArg::Wildcard => fanout::Selector::Wildcard,
+            };
+            let options = fanout::Options {
+                subscribers,
+                topics,
+                selector,
+                events,
+                rate,
+                payload,
+                publishers,
+                drain_timeout,
+            };
+            (common, Scenario::Fanout(options))
+        }
+        HubCommand::Idle {
+            common,
+            connections,
+            settle,
+        } => (
+            common,
+            Scenario::Idle(idle::Options {
+                connections,
+                settle,
+            }),
+        ),
+    }
+}
