@@ -298,3 +298,19 @@ fn an_unreachable_hub_is_one_clear_line_and_status_1() {
     assert!(stderr.starts_with("quicksilver bench: "), "{stderr}");
     assert_eq!(stderr.matches("refused").count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_wrong_publisher_key_fails_the_run_and_names_the_option() {
+    let hub = start_hub();
+    let output = Command::new(env!("CARGO_BIN_EXE_quicksilver-bench"))
+        .args([
+            "publish", "--hub", &hub.url, "-n", "3", "-c", "1", "--quiet",
+        ])
+        .args(["--publisher-key", "not-the-hub-secret-0123456789abcdef"])
+        .output()
+        .expect("run quicksilver-bench publish");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+    assert!(stderr.contains("--publisher-key"), "{stderr}");
+}

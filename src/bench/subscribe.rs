@@ -226,7 +226,9 @@ fn mercure_target(wire: &mut Vec<u8>, target: &Target, request: Request<'_>) {
 }
 
 pub(crate) fn status_error(what: &'static str, status: u16, body: &[u8]) -> BenchError {
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)])
+        .trim_end()
+        .to_owned();
     BenchError::Status {
         what,
         status,

@@ -92,6 +92,12 @@ pub async fn run(target: &Target, options: &Options) -> Result<Report, BenchErro
     let published = state.published.get();
     let latency = Latency::from_histogram(&state.latency.borrow());
     let first_error = state.first_error.borrow().clone();
+    if published == 0 {
+        // Nothing to measure: say why rather than report a rate of zero.
+        if let Some(error) = first_error {
+            return Err(BenchError::NothingPublished(error));
+        }
+    }
     Ok(Report {
         publishers: options.publishers.max(1),
         published,
