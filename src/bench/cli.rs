@@ -224,10 +224,17 @@ fn floor(options: &bench::floor::Options, json: bool) -> anyhow::Result<ExitCode
         );
     } else {
         for row in &report.rows {
-            println!(
+            print!(
                 "{} events per write: {:.2} µs CPU per event, {:.2} µs per write ({} writes, {:.0} events/s)",
                 row.events_per_write, row.cpu_us_per_event, row.cpu_us_per_write, row.writes, row.events_per_s
             );
+            match &row.latency {
+                Some(l) => println!(
+                    "; round start → read: p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+                    l.p50_us, l.p99_us, l.max_us
+                ),
+                None => println!(),
+            }
         }
         println!("frame: {} bytes", report.frame_bytes);
     }

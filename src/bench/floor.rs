@@ -4,15 +4,23 @@
 //! fanning out does (each write finds its socket idle, so it leaves as its own packet), and its
 //! own CPU time is measured: user + system, which on loopback includes the receiving side's
 //! kernel work, as it does for a hub. A reader thread drains every connection.
+//!
+//! Paced (`rate` > 0), it also measures the latency floor: from the start of a round (an event
+//! published, for a hub) to the reading of each of its writes. A one-core hub that added nothing
+//! to the writes would still show these percentiles of publish → receive latency.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::error::BenchError;
 use super::procfs::thread_cpu_us;
+use super::stats::{self, Latency};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -56,6 +64,42 @@ pub struct Row {
     pub cpu_us_per_event: f64,
     pub cpu_us_per_write: f64,
     pub events_per_s: f64,
+    /// Paced runs only: round start → each write read, over every write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+}
+
+/// When each round started, in ns after `origin`, shared by the writer and the reader: the
+/// k-th write read from a connection belongs to round k.
+struct Rounds {
+    origin: Instant,
+    started_ns: Vec<AtomicU64>,
+}
+
+impl Rounds {
+    fn new(count: u64) -> Self {
+        Self {
+            origin: Instant::now(),
+            started_ns: (0..count).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn start(&self, round: u64) {
+        if let Some(slot) = self.started_ns.get(round as usize) {
+            slot.store(self.now_ns(), Ordering::Release);
+        }
+    }
+
+    /// Time since `round` started, if it did.
+    fn since_start_ns(&self, round: u64, now_ns: u64) -> Option<u64> {
+        let started = self.started_ns.get(round as usize)?.load(Ordering::Acquire);
+        (started > 0).then(|| now_ns.saturating_sub(started))
+    }
+
+    fn now_ns(&self) -> u64 {
+        // At least 1: 0 means "not started".
+        (self.origin.elapsed().as_nanos() as u64).max(1)
+    }
 }
 
 pub fn run(options: &Options) -> Result<Report, BenchError> {
@@ -82,23 +126,33 @@ fn sse_frame(payload: usize) -> Vec<u8> {
 fn measure(frame: &[u8], batch: usize, options: &Options) -> Result<Row, BenchError> {
     let io = BenchError::io("floor measurement");
     let (writers, readers) = connect_pairs(options.connections.max(1)).map_err(io)?;
+    let block: Vec<u8> = frame.repeat(batch);
+    let writes = options.events.div_ceil(batch as u64);
+    let count = writers.len() as u64;
+    let rounds = Arc::new(Rounds::new(writes.div_ceil(count)));
     let cpus = allowed_cpus();
-    let reader_cpu = cpus.get(1).copied();
-    let drain = std::thread::spawn(move || drain_all(readers, reader_cpu));
+    let drain = {
+        let reader = Drain {
+            cpu: cpus.get(1).copied(),
+            block_bytes: block.len() as u64,
+            rounds: (options.rate > 0).then(|| rounds.clone()),
+        };
+        std::thread::spawn(move || reader.run(readers))
+    };
     if let Some(&cpu) = cpus.first() {
         pin_to(cpu);
     }
-    let block: Vec<u8> = frame.repeat(batch);
-    let writes = options.events.div_ceil(batch as u64);
     let start = Instant::now();
     let cpu_before = thread_cpu_us();
-    let count = writers.len() as u64;
     for write in 0..writes {
-        if options.rate > 0 && write > 0 && write % count == 0 {
-            // The next round starts on the next tick, as the next published event would.
+        if write % count == 0 {
             let round = write / count;
-            let due = start + Duration::from_secs_f64(round as f64 / f64::from(options.rate));
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if options.rate > 0 && round > 0 {
+                // The next round starts on the next tick, as the next published event would.
+                let due = start + Duration::from_secs_f64(round as f64 / f64::from(options.rate));
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+            rounds.start(round);
         }
         // `&TcpStream` implements `Write`: no mutable borrow of the list is needed.
         let mut writer = &writers[(write % count) as usize];
@@ -107,8 +161,8 @@ fn measure(frame: &[u8], batch: usize, options: &Options) -> Result<Row, BenchEr
     let cpu = thread_cpu_us().saturating_sub(cpu_before) as f64;
     let elapsed = start.elapsed().as_secs_f64();
     drop(writers);
-    let received = drain.join().unwrap_or(0);
-    if received != writes * block.len() as u64 {
+    let drained = drain.join().unwrap_or_default();
+    if drained.bytes != writes * block.len() as u64 {
         return Err(BenchError::Protocol("the floor's reader lost bytes"));
     }
     let sent = writes * batch as u64;
@@ -118,6 +172,7 @@ fn measure(frame: &[u8], batch: usize, options: &Options) -> Result<Row, BenchEr
         cpu_us_per_event: cpu / sent as f64,
         cpu_us_per_write: cpu / writes as f64,
         events_per_s: sent as f64 / elapsed.max(f64::EPSILON),
+        latency: drained.latency.as_ref().map(Latency::from_histogram),
     })
 }
 
@@ -136,63 +191,108 @@ fn connect_pairs(count: usize) -> std::io::Result<(Vec<TcpStream>, Vec<TcpStream
     Ok((writers, readers))
 }
 
-/// Reads every connection until all are closed; returns the bytes read. The reader sleeps in
-/// `epoll_wait` like a real client, so each write pays for waking it, as a hub's writes do
-/// (on loopback the wake-up is charged to the writer).
-fn drain_all(mut readers: Vec<TcpStream>, cpu: Option<usize>) -> u64 {
-    use std::os::fd::AsRawFd;
-    if let Some(cpu) = cpu {
-        pin_to(cpu);
-    }
-    // SAFETY: epoll_create1 has no preconditions; the descriptor is closed below.
-    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if epoll < 0 {
-        return 0;
-    }
-    for (index, reader) in readers.iter().enumerate() {
-        let mut event = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: index as u64,
+/// The reading side: every connection, until all are closed.
+struct Drain {
+    cpu: Option<usize>,
+    /// Bytes of one write.
+    block_bytes: u64,
+    /// Paced runs: when each round started, to time each write read.
+    rounds: Option<Arc<Rounds>>,
+}
+
+#[derive(Default)]
+struct Drained {
+    bytes: u64,
+    latency: Option<Histogram<u64>>,
+}
+
+impl Drain {
+    /// Reads until every connection is closed. It sleeps in `epoll_wait` like a real client, so
+    /// each write pays for waking it, as a hub's writes do (on loopback the wake-up is charged
+    /// to the writer).
+    fn run(self, mut readers: Vec<TcpStream>) -> Drained {
+        use std::os::fd::AsRawFd;
+        if let Some(cpu) = self.cpu {
+            pin_to(cpu);
+        }
+        let mut drained = Drained {
+            bytes: 0,
+            latency: self.rounds.is_some().then(stats::histogram),
         };
-        // SAFETY: both descriptors are open; `event` outlives the call.
-        unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, reader.as_raw_fd(), &mut event) };
-    }
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
-    let mut open = readers.len();
-    let mut total = 0u64;
-    while open > 0 {
-        // SAFETY: `ready` has room for the 1,024 events asked for.
-        let count = unsafe { libc::epoll_wait(epoll, ready.as_mut_ptr(), 1024, 1000) };
-        for event in ready.iter().take(count.max(0) as usize) {
-            let Some(reader) = readers.get_mut(event.u64 as usize) else {
-                continue;
+        // SAFETY: epoll_create1 has no preconditions; the descriptor is closed below.
+        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epoll < 0 {
+            return drained;
+        }
+        for (index, reader) in readers.iter().enumerate() {
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: index as u64,
             };
-            loop {
-                match reader.read(&mut buffer) {
-                    Ok(0) => {
-                        // SAFETY: the descriptor is registered and still open.
-                        unsafe {
-                            libc::epoll_ctl(
-                                epoll,
-                                libc::EPOLL_CTL_DEL,
-                                reader.as_raw_fd(),
-                                std::ptr::null_mut(),
-                            )
-                        };
-                        open -= 1;
-                        break;
+            // SAFETY: both descriptors are open; `event` outlives the call.
+            unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, reader.as_raw_fd(), &mut event) };
+        }
+        let mut received = vec![0u64; readers.len()];
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+        let mut open = readers.len();
+        while open > 0 {
+            // SAFETY: `ready` has room for the 1,024 events asked for.
+            let count = unsafe { libc::epoll_wait(epoll, ready.as_mut_ptr(), 1024, 1000) };
+            for event in ready.iter().take(count.max(0) as usize) {
+                let index = event.u64 as usize;
+                let Some(reader) = readers.get_mut(index) else {
+                    continue;
+                };
+                loop {
+                    match reader.read(&mut buffer) {
+                        Ok(0) => {
+                            // SAFETY: the descriptor is registered and still open.
+                            unsafe {
+                                libc::epoll_ctl(
+                                    epoll,
+                                    libc::EPOLL_CTL_DEL,
+                                    reader.as_raw_fd(),
+                                    std::ptr::null_mut(),
+                                )
+                            };
+                            open -= 1;
+                            break;
+                        }
+                        Ok(n) => {
+                            let before = received[index];
+                            received[index] += n as u64;
+                            drained.bytes += n as u64;
+                            self.time_writes(before, received[index], &mut drained.latency);
+                            if n < buffer.len() {
+                                // Drained: epoll (level-triggered) reports what comes next.
+                                break;
+                            }
+                        }
+                        Err(_) => break,
                     }
-                    Ok(n) => total += n as u64,
-                    Err(_) => break,
                 }
             }
         }
+        // SAFETY: closing the epoll descriptor opened above.
+        unsafe { libc::close(epoll) };
+        readers.clear();
+        drained
     }
-    // SAFETY: closing the epoll descriptor opened above.
-    unsafe { libc::close(epoll) };
-    readers.clear();
-    total
+
+    /// Records the latency of each write completed by a read that took a connection from
+    /// `before` to `after` bytes.
+    fn time_writes(&self, before: u64, after: u64, latency: &mut Option<Histogram<u64>>) {
+        let (Some(rounds), Some(histogram)) = (&self.rounds, latency.as_mut()) else {
+            return;
+        };
+        let now = rounds.now_ns();
+        for round in before / self.block_bytes..after / self.block_bytes {
+            if let Some(ns) = rounds.since_start_ns(round, now) {
+                let _ = histogram.record(ns.max(1_000));
+            }
+        }
+    }
 }
 
 /// The CPUs this process may run on (its `taskset`), in order.
@@ -238,6 +338,7 @@ mod tests {
         assert_eq!(report.rows.len(), 2);
         assert_eq!(report.rows[0].writes, 2_000);
         assert_eq!(report.rows[1].writes, 125);
+        assert!(report.rows.iter().all(|row| row.latency.is_none()));
         assert!(report.rows.iter().all(|row| row.events_per_s > 0.0));
     }
 
@@ -258,5 +359,11 @@ mod tests {
             report.rows[0]
         );
         assert_eq!(report.rows[0].writes, 200);
+        let latency = report.rows[0]
+            .latency
+            .as_ref()
+            .expect("a paced run is timed");
+        assert_eq!(latency.count, 200, "every write is timed once");
+        assert!(latency.min_us > 0.0 && latency.p99_us >= latency.p50_us);
     }
 }
