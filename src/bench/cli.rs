@@ -64,74 +64,29 @@ pub enum HubCommand {
     History {
         #[command(flatten)]
         common: Common,
-        #[arg(short = 'n', long, default_value_t = 200_000)]
-        events: u64,
-        /// Publishers used to fill the history.
-        #[arg(short = 'c', long, default_value_t = 64)]
-        publishers: usize,
-        #[arg(short = 'b', long, default_value_t = 100)]
-        payload: usize,
-        /// The events exist already: do not publish them.
-        #[arg(long)]
-        skip_fill: bool,
-        /// Topic selector to fill and replay (default: a fresh topic; `*` with --skip-fill).
-        #[arg(long)]
-        topic: Option<String>,
-        /// Last-Event-ID to replay from.
-        #[arg(long, default_value = "earliest")]
-        from: String,
-        /// Give up when no event arrives for this long.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-        idle_timeout: Duration,
-        /// Pause between filling and replaying.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
-        settle: Duration,
+        #[command(flatten)]
+        options: history::Options,
     },
     /// Disconnect, publish M events, reconnect with Last-Event-ID; R rounds.
     Resume {
         #[command(flatten)]
         common: Common,
-        #[arg(short = 'r', long, default_value_t = 200)]
-        rounds: usize,
-        /// Events published while disconnected, per round.
-        #[arg(short = 'n', long, default_value_t = 10)]
-        events: usize,
-        #[arg(short = 'b', long, default_value_t = 100)]
-        payload: usize,
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-        idle_timeout: Duration,
+        #[command(flatten)]
+        options: resume::Options,
     },
     /// N subscribers over T topics; M events at R events/s.
     Fanout {
         #[command(flatten)]
         common: Common,
-        #[arg(short = 's', long, default_value_t = 1_000)]
-        subscribers: usize,
-        #[arg(short = 't', long, default_value_t = 10)]
-        topics: usize,
-        #[arg(long, value_enum, default_value_t = SelectorArg::Exact)]
-        selector: SelectorArg,
-        #[arg(short = 'n', long, default_value_t = 1_000)]
-        events: u64,
-        /// Events per second, all topics together.
-        #[arg(short = 'r', long, default_value_t = 100.0)]
-        rate: f64,
-        #[arg(short = 'b', long, default_value_t = 100)]
-        payload: usize,
-        /// Publishing connections.
-        #[arg(short = 'c', long, default_value_t = 4)]
-        publishers: usize,
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
-        drain_timeout: Duration,
+        #[command(flatten)]
+        options: fanout::Options,
     },
     /// N idle SSE connections: hub RSS per connection.
     Idle {
         #[command(flatten)]
         common: Common,
-        #[arg(short = 'n', long, default_value_t = 10_000)]
-        connections: usize,
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
-        settle: Duration,
+        #[command(flatten)]
+        options: idle::Options,
     },
 }
 
@@ -167,13 +122,6 @@ pub struct Common {
 pub enum FlavorArg {
     Mercure,
     Nchan,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum SelectorArg {
-    Exact,
-    Template,
-    Wildcard,
 }
 
 /// Runs `command`; `program` prefixes the messages on stderr. Exit status 0, 1 when the run
@@ -321,82 +269,9 @@ fn scenario(command: HubCommand) -> (Common, Scenario) {
             };
             (common, Scenario::Publish(options))
         }
-        HubCommand::History {
-            common,
-            events,
-            publishers,
-            payload,
-            skip_fill,
-            topic,
-            from,
-            idle_timeout,
-            settle,
-        } => {
-            let options = history::Options {
-                events,
-                publishers,
-                payload,
-                skip_fill,
-                topic,
-                from,
-                idle_timeout,
-                settle,
-            };
-            (common, Scenario::History(options))
-        }
-        HubCommand::Resume {
-            common,
-            rounds,
-            events,
-            payload,
-            idle_timeout,
-        } => {
-            let options = resume::Options {
-                rounds,
-                events,
-                payload,
-                idle_timeout,
-            };
-            (common, Scenario::Resume(options))
-        }
-        HubCommand::Fanout {
-            common,
-            subscribers,
-            topics,
-            selector,
-            events,
-            rate,
-            payload,
-            publishers,
-            drain_timeout,
-        } => {
-            let selector = match selector {
-                SelectorArg::Exact => fanout::Selector::Exact,
-                SelectorArg::Template => fanout::Selector::Template,
-                SelectorArg::Wildcard => fanout::Selector::Wildcard,
-            };
-            let options = fanout::Options {
-                subscribers,
-                topics,
-                selector,
-                events,
-                rate,
-                payload,
-                publishers,
-                drain_timeout,
-            };
-            (common, Scenario::Fanout(options))
-        }
-        HubCommand::Idle {
-            common,
-            connections,
-            settle,
-        } => (
-            common,
-            Scenario::Idle(idle::Options {
-                connections,
-                settle,
-            }),
-        ),
+        HubCommand::History { common, options } => (common, Scenario::History(options)),
+        HubCommand::Resume { common, options } => (common, Scenario::Resume(options)),
+        HubCommand::Fanout { common, options } => (common, Scenario::Fanout(options)),
+        HubCommand::Idle { common, options } => (common, Scenario::Idle(options)),
     }
 }

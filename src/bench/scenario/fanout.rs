@@ -18,7 +18,7 @@ use crate::bench::subscribe::{Request, Subscription};
 use crate::bench::{join_opened, pace, per_second, run_tag, seconds, topic_url, Clock, Target};
 
 /// How subscribers select their topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Selector {
     /// The topic URL itself.
@@ -29,19 +29,32 @@ pub enum Selector {
     Wildcard,
 }
 
-#[derive(Debug, Clone)]
+/// Also the command line's options (`quicksilver-bench fanout`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
+    /// Subscribers (one SSE connection each).
+    #[arg(short = 's', long, default_value_t = 1_000)]
     pub subscribers: usize,
+    /// Topics, spread evenly over the subscribers.
+    #[arg(short = 't', long, default_value_t = 10)]
     pub topics: usize,
+    /// How subscribers select their topic.
+    #[arg(long, value_enum, default_value_t = Selector::Exact)]
     pub selector: Selector,
     /// Events to publish in all.
+    #[arg(short = 'n', long, default_value_t = 1_000)]
     pub events: u64,
-    /// Events per second (all topics together).
+    /// Events per second, all topics together.
+    #[arg(short = 'r', long, default_value_t = 100.0)]
     pub rate: f64,
+    /// Payload size in bytes.
+    #[arg(short = 'b', long, default_value_t = 100)]
     pub payload: usize,
     /// Publishing connections (each sends its events in order, one at a time).
+    #[arg(short = 'c', long, default_value_t = 4)]
     pub publishers: usize,
     /// After the last publish, wait at most this long without progress for deliveries.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub drain_timeout: Duration,
 }
 

@@ -15,22 +15,32 @@ use crate::bench::stats::{Integrity, Tracker};
 use crate::bench::subscribe::{Request, Subscription};
 use crate::bench::{per_second, run_tag, seconds, topic_url, Target};
 
-#[derive(Debug, Clone)]
+/// Also the command line's options (`quicksilver-bench history`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Events to publish first and then expect in the replay.
+    #[arg(short = 'n', long, default_value_t = 200_000)]
     pub events: u64,
     /// Publishers used to fill the history.
+    #[arg(short = 'c', long, default_value_t = 64)]
     pub publishers: usize,
+    /// Payload size in bytes.
+    #[arg(short = 'b', long, default_value_t = 100)]
     pub payload: usize,
-    /// Do not publish: the events already exist (then `topic` should name them; default `*`).
+    /// The events exist already: do not publish them.
+    #[arg(long)]
     pub skip_fill: bool,
-    /// Topic (selector) to fill and replay; default: a fresh topic for this run.
+    /// Topic selector to fill and replay (default: a fresh topic; `*` with --skip-fill).
+    #[arg(long)]
     pub topic: Option<String>,
-    /// `Last-Event-ID` to resume from.
+    /// Last-Event-ID to replay from.
+    #[arg(long, default_value = "earliest")]
     pub from: String,
     /// Give up when no event arrives for this long.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub idle_timeout: Duration,
-    /// Pause between the fill and the replay (lets the hub finish background flushing).
+    /// Pause between filling and replaying (lets the hub finish background flushing).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     pub settle: Duration,
 }
 

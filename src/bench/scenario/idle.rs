@@ -9,10 +9,14 @@ use crate::bench::procfs::{self, Meter, Usage};
 use crate::bench::subscribe::{Request, Subscription};
 use crate::bench::{join_opened, pace, run_tag, seconds, topic_url, Target};
 
-#[derive(Debug, Clone)]
+/// Also the command line's options (`quicksilver-bench idle`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
+    /// Idle SSE connections to open.
+    #[arg(short = 'n', long, default_value_t = 10_000)]
     pub connections: usize,
     /// Wait this long after the last connection opened before reading the hub's RSS.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
     pub settle: Duration,
 }
 

@@ -15,14 +15,20 @@ use crate::bench::stats::{self, Integrity, Latency};
 use crate::bench::subscribe::{Request, Subscription};
 use crate::bench::{run_tag, topic_url, Clock, Target};
 
-#[derive(Debug, Clone)]
+/// Also the command line's options (`quicksilver-bench resume`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Disconnect / publish / reconnect rounds.
+    #[arg(short = 'r', long, default_value_t = 200)]
     pub rounds: usize,
     /// Events published while disconnected, per round.
+    #[arg(short = 'n', long, default_value_t = 10)]
     pub events: usize,
+    /// Payload size in bytes.
+    #[arg(short = 'b', long, default_value_t = 100)]
     pub payload: usize,
     /// Give up on a round when no event arrives for this long.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub idle_timeout: Duration,
 }
 
