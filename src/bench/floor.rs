@@ -211,7 +211,6 @@ impl Drain {
     /// each write pays for waking it, as a hub's writes do (on loopback the wake-up is charged
     /// to the writer).
     fn run(self, mut readers: Vec<TcpStream>) -> Drained {
-        use std::os::fd::AsRawFd;
         if let Some(cpu) = self.cpu {
             pin_to(cpu);
         }
@@ -219,65 +218,49 @@ impl Drain {
             bytes: 0,
             latency: self.rounds.is_some().then(stats::histogram),
         };
-        // SAFETY: epoll_create1 has no preconditions; the descriptor is closed below.
-        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if epoll < 0 {
+        let Some(epoll) = Epoll::watching(&readers) else {
             return drained;
-        }
-        for (index, reader) in readers.iter().enumerate() {
-            let mut event = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
-                u64: index as u64,
-            };
-            // SAFETY: both descriptors are open; `event` outlives the call.
-            unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, reader.as_raw_fd(), &mut event) };
-        }
+        };
         let mut received = vec![0u64; readers.len()];
         let mut buffer = vec![0u8; 1 << 16];
         let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
         let mut open = readers.len();
         while open > 0 {
-            // SAFETY: `ready` has room for the 1,024 events asked for.
-            let count = unsafe { libc::epoll_wait(epoll, ready.as_mut_ptr(), 1024, 1000) };
-            for event in ready.iter().take(count.max(0) as usize) {
-                let index = event.u64 as usize;
+            for index in epoll.wait(&mut ready) {
                 let Some(reader) = readers.get_mut(index) else {
                     continue;
                 };
-                loop {
-                    match reader.read(&mut buffer) {
-                        Ok(0) => {
-                            // SAFETY: the descriptor is registered and still open.
-                            unsafe {
-                                libc::epoll_ctl(
-                                    epoll,
-                                    libc::EPOLL_CTL_DEL,
-                                    reader.as_raw_fd(),
-                                    std::ptr::null_mut(),
-                                )
-                            };
-                            open -= 1;
-                            break;
-                        }
-                        Ok(n) => {
-                            let before = received[index];
-                            received[index] += n as u64;
-                            drained.bytes += n as u64;
-                            self.time_writes(before, received[index], &mut drained.latency);
-                            if n < buffer.len() {
-                                // Drained: epoll (level-triggered) reports what comes next.
-                                break;
-                            }
-                        }
-                        Err(_) => break,
-                    }
+                let read = self.read_once(reader, &mut buffer, &mut received[index], &mut drained);
+                if !read {
+                    epoll.forget(reader);
+                    open -= 1;
                 }
             }
         }
-        // SAFETY: closing the epoll descriptor opened above.
-        unsafe { libc::close(epoll) };
         readers.clear();
         drained
+    }
+
+    /// One read of a ready connection (level-triggered epoll reports what is left); false once
+    /// it is closed.
+    fn read_once(
+        &self,
+        reader: &mut TcpStream,
+        buffer: &mut [u8],
+        received: &mut u64,
+        drained: &mut Drained,
+    ) -> bool {
+        match reader.read(buffer) {
+            Ok(0) => false,
+            Ok(n) => {
+                let before = *received;
+                *received += n as u64;
+                drained.bytes += n as u64;
+                self.time_writes(before, *received, &mut drained.latency);
+                true
+            }
+            Err(error) => error.kind() == std::io::ErrorKind::WouldBlock,
+        }
     }
 
     /// Records the latency of each write completed by a read that took a connection from
@@ -292,6 +275,62 @@ impl Drain {
                 let _ = histogram.record(ns.max(1_000));
             }
         }
+    }
+}
+
+/// The reader's epoll instance (level-triggered), closed on drop.
+struct Epoll(i32);
+
+impl Epoll {
+    /// Watches every reader for input; the event's data is the reader's index.
+    fn watching(readers: &[TcpStream]) -> Option<Epoll> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: epoll_create1 has no preconditions; the descriptor is closed on drop.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        let epoll = Epoll(fd);
+        for (index, reader) in readers.iter().enumerate() {
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: index as u64,
+            };
+            // SAFETY: both descriptors are open; `event` outlives the call.
+            unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, reader.as_raw_fd(), &mut event) };
+        }
+        Some(epoll)
+    }
+
+    /// Waits up to 1 s; the indexes of the ready readers.
+    fn wait<'a>(&self, ready: &'a mut [libc::epoll_event]) -> impl Iterator<Item = usize> + 'a {
+        let room = ready.len().min(i32::MAX as usize) as i32;
+        // SAFETY: `ready` has room for the `room` events asked for.
+        let count = unsafe { libc::epoll_wait(self.0, ready.as_mut_ptr(), room, 1000) };
+        ready
+            .iter()
+            .take(count.max(0) as usize)
+            .map(|event| event.u64 as usize)
+    }
+
+    fn forget(&self, reader: &TcpStream) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is registered and still open.
+        unsafe {
+            libc::epoll_ctl(
+                self.0,
+                libc::EPOLL_CTL_DEL,
+                reader.as_raw_fd(),
+                std::ptr::null_mut(),
+            )
+        };
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: closing the descriptor this value owns.
+        unsafe { libc::close(self.0) };
     }
 }
 
