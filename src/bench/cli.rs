@@ -18,22 +18,8 @@ pub enum BenchCommand {
     /// The floor: CPU of one loopback write() of N SSE frames, measured on this machine
     /// without a hub (the lower bound of CPU per delivery).
     Floor {
-        /// Events written per batch size.
-        #[arg(short = 'n', long, default_value_t = 400_000)]
-        events: u64,
-        /// Bytes of data per event.
-        #[arg(short = 'b', long, default_value_t = 100)]
-        payload: usize,
-        /// Events per write() to measure, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
-        batches: Vec<usize>,
-        /// Connections written round-robin, as a hub fans out.
-        #[arg(short = 's', long, default_value_t = 1000)]
-        connections: usize,
-        /// Rounds (one write to every connection) per second, like events published at this
-        /// rate; 0 writes back to back.
-        #[arg(short = 'r', long, default_value_t = 0)]
-        rate: u32,
+        #[command(flatten)]
+        options: bench::floor::Options,
         /// Print JSON instead of `key: value` lines.
         #[arg(long)]
         json: bool,
@@ -226,23 +212,7 @@ fn job(command: BenchCommand) -> Job {
             let (common, scenario) = scenario(hub);
             Job::Hub(common, scenario)
         }
-        BenchCommand::Floor {
-            events,
-            payload,
-            batches,
-            connections,
-            rate,
-            json,
-        } => {
-            let options = bench::floor::Options {
-                events,
-                payload,
-                batches,
-                connections,
-                rate,
-            };
-            Job::Floor(options, json)
-        }
+        BenchCommand::Floor { options, json } => Job::Floor(options, json),
     }
 }
 

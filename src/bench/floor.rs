@@ -22,18 +22,24 @@ use super::error::BenchError;
 use super::procfs::thread_cpu_us;
 use super::stats::{self, Latency};
 
-#[derive(Debug, Clone)]
+/// Also the command line's options (`quicksilver-bench floor`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Events written per batch size.
+    #[arg(short = 'n', long, default_value_t = 400_000)]
     pub events: u64,
-    /// Bytes of `data` per event.
+    /// Bytes of data per event.
+    #[arg(short = 'b', long, default_value_t = 100)]
     pub payload: usize,
-    /// Events per `write()` to measure, e.g. 1, 4 and 16.
+    /// Events per write() to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
     pub batches: Vec<usize>,
-    /// Connections written round-robin.
+    /// Connections written round-robin, as a hub fans out.
+    #[arg(short = 's', long, default_value_t = 1000)]
     pub connections: usize,
-    /// Rounds (one write to every connection) per second, as a hub fans out events published
-    /// at this rate; 0 writes back to back.
+    /// Rounds (one write to every connection) per second, like events published at this rate;
+    /// 0 writes back to back. Paced runs also report the latency floor.
+    #[arg(short = 'r', long, default_value_t = 0)]
     pub rate: u32,
 }
 
