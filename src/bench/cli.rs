@@ -94,20 +94,14 @@ pub struct Common {
     #[arg(long, default_value_t = 5_000)]
     connect_rate: u32,
     /// The hub's API: mercure, or nchan (Nginx + Nchan, for comparison).
-    #[arg(long, value_enum, default_value_t = FlavorArg::Mercure)]
-    flavor: FlavorArg,
+    #[arg(long, value_enum, default_value_t = Flavor::Mercure)]
+    flavor: Flavor,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
     /// No progress lines on stderr.
     #[arg(long)]
     quiet: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum FlavorArg {
-    Mercure,
-    Nchan,
 }
 
 /// Runs `command`; `program` prefixes the messages on stderr. Exit status 0, 1 when the run
@@ -126,9 +120,9 @@ fn run_job(command: BenchCommand, program: &str) -> anyhow::Result<ExitCode> {
     if let Err(e) = bench::raise_fd_limit() {
         eprintln!("{program}: cannot raise the open-file limit: {e}");
     }
-    let (common, scenario) = match job(command) {
-        Job::Floor(options, json) => return floor(&options, json),
-        Job::Hub(common, scenario) => (common, scenario),
+    let (common, scenario) = match command {
+        BenchCommand::Floor { options, json } => return floor(&options, json),
+        BenchCommand::Hub(hub) => scenario(hub),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -183,10 +177,7 @@ async fn target(common: &Common) -> anyhow::Result<Target> {
     target.hub_pid = common.hub_pid;
     target.connect_rate = common.connect_rate;
     target.progress = !common.quiet;
-    target.flavor = match common.flavor {
-        FlavorArg::Mercure => Flavor::Mercure,
-        FlavorArg::Nchan => Flavor::Nchan,
-    };
+    target.flavor = common.flavor;
     Ok(target)
 }
 
@@ -197,22 +188,6 @@ fn exit_code(report: &Report, program: &str) -> ExitCode {
     } else {
         eprintln!("{program}: delivery was not exact (see integrity)");
         ExitCode::from(3)
-    }
-}
-
-/// What a command runs: the floor needs no hub.
-enum Job {
-    Floor(bench::floor::Options, bool),
-    Hub(Common, Scenario),
-}
-
-fn job(command: BenchCommand) -> Job {
-    match command {
-        BenchCommand::Hub(hub) => {
-            let (common, scenario) = scenario(hub);
-            Job::Hub(common, scenario)
-        }
-        BenchCommand::Floor { options, json } => Job::Floor(options, json),
     }
 }
 

@@ -11,7 +11,7 @@ use super::error::BenchError;
 const PER_SOURCE_ADDRESS: usize = 20_000;
 
 /// Which publish/subscribe API the hub speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// The Mercure protocol: `POST path` with a form, `GET path?topic=…`.
