@@ -17,8 +17,11 @@ use crate::event::unchunked;
 use crate::log::Position;
 use crate::metrics::Disconnect;
 
-/// Events read from history per step of a replay.
-const REPLAY_BATCH: usize = 256;
+/// At most this many events are read from history and checked per poll of a replay, so that
+/// a replay whose events mostly do not match cannot hold its worker (R-REPLAY)...
+pub(super) const REPLAY_BATCH: usize = 256;
+/// ...and about this many bytes of them: after a batch of large events the next one is smaller.
+pub(super) const REPLAY_BYTES: usize = 256 * 1024;
 
 /// The `:` comment line (opening, heartbeat, last words), bare and as an HTTP/1.1 chunk.
 static COMMENT: Bytes = Bytes::from_static(b":\n");
@@ -35,6 +38,19 @@ pub struct StreamOptions {
 struct Replay {
     after: Option<Position>,
     upto: Position,
+    /// Events to read next: `REPLAY_BATCH`, fewer when the events are large.
+    batch: usize,
+}
+
+/// One step of a replay: one bounded read from history.
+enum Replayed {
+    /// The matching events of the batch, joined so that one write carries them all.
+    Frames(Bytes),
+    /// Nothing in the batch matched: the stream yields, to be polled again.
+    Yield,
+    /// The replay is over (or there was none): live events follow.
+    Done,
+    Failed,
 }
 
 pub struct EventStream {
@@ -126,6 +142,13 @@ fn wire(frame: &Bytes, chunked: bool) -> Bytes {
     }
 }
 
+/// How many events to read next, so that a read is about `REPLAY_BYTES` (`read` bytes were
+/// in the last `count` events), and never more than `REPLAY_BATCH` events.
+pub(super) fn next_batch_size(count: usize, read: usize) -> usize {
+    let average = read.checked_div(count).unwrap_or(0).max(1);
+    (REPLAY_BYTES / average).clamp(1, REPLAY_BATCH)
+}
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -135,10 +158,11 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 
 impl EventStream {
     pub fn new(mut subscription: Subscription, options: StreamOptions) -> Self {
-        let replay = subscription
-            .replay
-            .take()
-            .map(|(after, upto)| Replay { after, upto });
+        let replay = subscription.replay.take().map(|(after, upto)| Replay {
+            after,
+            upto,
+            batch: REPLAY_BATCH,
+        });
         Self {
             subscription,
             opened: false,
@@ -189,9 +213,9 @@ impl EventStream {
     }
 
     /// Lets publishers write to `socket` while nothing is queued (see `Queue::lend`); `false`
-    /// when something is.
+    /// when something is. Never during a replay: live events wait until the history is sent.
     pub fn lend_socket(&self, socket: std::os::fd::RawFd, last_write: Option<Instant>) -> bool {
-        self.subscription.subscriber.queue.lend(socket, last_write)
+        self.replay.is_none() && self.subscription.subscriber.queue.lend(socket, last_write)
     }
 
     /// Takes the socket back from publishers; what they wrote counts as activity for the
@@ -242,39 +266,43 @@ impl EventStream {
         }
     }
 
-    /// The frames of the next replayed batch, joined so that one write carries them all;
-    /// `None` once the replay is over.
-    fn next_replayed(&mut self) -> Option<Result<Bytes, ()>> {
-        let replay = self.replay.as_mut()?;
-        loop {
-            let hub = &self.subscription.hub;
-            let batch = match hub.log.read_after(replay.after, replay.upto, REPLAY_BATCH) {
-                Ok(batch) => batch,
-                Err(error) => {
-                    tracing::warn!(%error, "history replay failed; closing the stream");
-                    return Some(Err(()));
-                }
-            };
-            let Some((last, _)) = batch.last() else {
-                self.replay = None;
-                return None;
-            };
-            replay.after = Some(*last);
-            let subscriber = &self.subscription.subscriber;
-            let chunked = self.chunked;
-            let wanted: Vec<Bytes> = batch
-                .iter()
-                .filter(|(_, event)| subscriber.wants(event, &hub.matcher))
-                .map(|(_, event)| wire(&event.frame, chunked))
-                .collect();
-            if !wanted.is_empty() {
-                let mut joined = BytesMut::with_capacity(wanted.iter().map(Bytes::len).sum());
-                wanted
-                    .iter()
-                    .for_each(|frame| joined.extend_from_slice(frame));
-                return Some(Ok(joined.freeze()));
+    /// Reads the next batch of history (at most `REPLAY_BATCH` events, about `REPLAY_BYTES`)
+    /// and keeps what the subscriber wants. One read per call, whatever matched: the caller
+    /// yields after a batch with nothing to send.
+    fn next_replayed(&mut self) -> Replayed {
+        let Some(replay) = self.replay.as_mut() else {
+            return Replayed::Done;
+        };
+        let hub = &self.subscription.hub;
+        let batch = match hub.log.read_after(replay.after, replay.upto, replay.batch) {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, "history replay failed; closing the stream");
+                return Replayed::Failed;
             }
+        };
+        let Some((last, _)) = batch.last() else {
+            self.replay = None;
+            return Replayed::Done;
+        };
+        replay.after = Some(*last);
+        let read: usize = batch.iter().map(|(_, event)| event.frame.len()).sum();
+        replay.batch = next_batch_size(batch.len(), read);
+        let subscriber = &self.subscription.subscriber;
+        let chunked = self.chunked;
+        let wanted: Vec<Bytes> = batch
+            .iter()
+            .filter(|(_, event)| subscriber.wants(event, &hub.matcher))
+            .map(|(_, event)| wire(&event.frame, chunked))
+            .collect();
+        if wanted.is_empty() {
+            return Replayed::Yield;
         }
+        let mut joined = BytesMut::with_capacity(wanted.iter().map(Bytes::len).sum());
+        wanted
+            .iter()
+            .for_each(|frame| joined.extend_from_slice(frame));
+        Replayed::Frames(joined.freeze())
     }
 
     /// The next frame to write, without re-arming the heartbeat; `None` once ended.
@@ -288,9 +316,17 @@ impl EventStream {
             return self.end(reason);
         }
         match self.next_replayed() {
-            Some(Ok(frame)) => return Poll::Ready(Some(frame)),
-            Some(Err(())) => return self.end(Disconnect::StorageError),
-            None => {}
+            Replayed::Frames(frame) => return Poll::Ready(Some(frame)),
+            Replayed::Failed => return self.end(Disconnect::StorageError),
+            Replayed::Yield => {
+                // A long scan keeps the connection alive, and lets the worker's other tasks run.
+                if let Due::Heartbeat = due {
+                    return Poll::Ready(Some(self.comment()));
+                }
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Replayed::Done => {}
         }
         match self.subscription.subscriber.queue.poll_pop(cx) {
             Poll::Ready(Some(frame)) => return Poll::Ready(Some(wire(&frame, self.chunked))),

@@ -436,3 +436,57 @@ async fn hot_events_are_gathered_by_one_tick_of_the_thread_without_waking_the_st
         })
         .await;
 }
+
+/// R-REPLAY: a replay over history that does not match reads one bounded batch per poll and
+/// yields in between (waking itself, so it is polled again), rather than scanning the whole
+/// history in one poll; it still sends every matching event, in order, then live ones.
+#[tokio::test]
+async fn replay_of_unmatched_history_yields_between_batches() {
+    let hub = hub(100);
+    let unmatched = 3 * super::stream::REPLAY_BATCH + 10;
+    hub.publish(update("first", &["t"], false))
+        .await
+        .expect("publish");
+    for i in 0..unmatched {
+        hub.publish(update(&format!("n{i}"), &["other"], false))
+            .await
+            .expect("publish");
+    }
+    hub.publish(update("last", &["t"], false))
+        .await
+        .expect("publish");
+    let mut stream = open(&hub, &["t"], &[], Cursor::Earliest);
+    hub.publish(update("live", &["t"], false))
+        .await
+        .expect("publish");
+    let woken = Flag::new();
+    let waker = Waker::from(woken.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut ids = Vec::new();
+    let mut yields = 0;
+    for _ in 0..100 {
+        match Pin::new(&mut stream).poll_next(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => ids.extend(
+                String::from_utf8_lossy(&frame)
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("id: "))
+                    .map(str::to_owned),
+            ),
+            Poll::Pending if woken.take() => yields += 1,
+            Poll::Pending => break,
+            Poll::Ready(_) => panic!("the stream ended"),
+        }
+    }
+    assert_eq!(ids, ["first", "last", "live"]);
+    // Batches 2 and 3 hold only unmatched events; batch 1 also holds "first", batch 4 "last".
+    assert!(yields >= 2, "{yields} yields");
+}
+
+#[test]
+fn replay_batches_shrink_for_large_events() {
+    use super::stream::{next_batch_size, REPLAY_BATCH, REPLAY_BYTES};
+    assert_eq!(next_batch_size(256, 256 * 100), REPLAY_BATCH);
+    assert_eq!(next_batch_size(10, 10 * REPLAY_BYTES / 4), 4);
+    assert_eq!(next_batch_size(1, 10 * REPLAY_BYTES), 1);
+    assert_eq!(next_batch_size(0, 0), REPLAY_BATCH);
+}
