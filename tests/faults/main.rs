@@ -19,3 +19,4 @@ mod sse;
 mod tokens;
 
 mod support;
+mod replay;
