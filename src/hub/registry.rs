@@ -1,5 +1,6 @@
-//! Who listens to what: an exact-topic index, the distinct templates, and the `*` subscribers,
-//! so that a publish looks only at candidates, never at every subscriber.
+//! Who listens to what: an exact-topic index, the distinct templates indexed by their literal
+//! text, and the `*` subscribers, so that a publish looks only at candidates, never at every
+//! subscriber nor at every template.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use super::queue::{Pushed, Pusher};
 use super::{Flush, Subscriber};
 use crate::event::Event;
 use crate::log::Position;
-use crate::topic::{Matcher, Selector, Template};
+use crate::topic::{Matcher, Selector, TemplateIndex};
 
 pub type Key = u64;
 
@@ -16,7 +17,7 @@ pub type Key = u64;
 pub struct Registry {
     subscribers: HashMap<Key, Arc<Subscriber>>,
     exact: HashMap<Arc<str>, Vec<Key>>,
-    templates: HashMap<String, (Arc<Template>, Vec<Key>)>,
+    templates: TemplateIndex<Vec<Key>>,
     wildcard: Vec<Key>,
     /// Reused between publishes so dispatch allocates nothing once warm.
     candidates: Vec<Key>,
@@ -41,12 +42,7 @@ impl Registry {
             match selector {
                 Selector::Any => self.wildcard.push(key),
                 Selector::Exact(topic) => self.exact.entry(topic.clone()).or_default().push(key),
-                Selector::Template(template) => self
-                    .templates
-                    .entry(template.source.clone())
-                    .or_insert_with(|| (template.clone(), Vec::new()))
-                    .1
-                    .push(key),
+                Selector::Template(template) => self.templates.entry(template).push(key),
             }
         }
         self.subscribers.insert(key, subscriber);
@@ -59,9 +55,12 @@ impl Registry {
                 Selector::Any => self.wildcard.retain(|k| *k != key),
                 Selector::Exact(topic) => remove_key(&mut self.exact, &**topic, key, |keys| keys),
                 Selector::Template(template) => {
-                    remove_key(&mut self.templates, template.source.as_str(), key, |e| {
-                        &mut e.1
-                    })
+                    if let Some(keys) = self.templates.get_mut(template) {
+                        keys.retain(|k| *k != key);
+                        if keys.is_empty() {
+                            self.templates.remove(template);
+                        }
+                    }
                 }
             }
         }
@@ -98,12 +97,11 @@ impl Registry {
                 candidates.extend_from_slice(keys);
             }
         }
-        for (template, keys) in self.templates.values() {
-            if event
-                .topics()
-                .any(|t| matcher.template_matches(template, t))
-            {
-                candidates.extend_from_slice(keys);
+        for topic in event.topics() {
+            for (template, keys) in self.templates.candidates(topic) {
+                if matcher.template_matches(template, topic) {
+                    candidates.extend_from_slice(keys);
+                }
             }
         }
         candidates.extend_from_slice(&self.wildcard);

@@ -1,6 +1,7 @@
 //! Topic selectors and matching (protocol.md A-SEL): `*`, exact strings and URI templates.
 
 mod cache;
+mod index;
 pub mod reserved;
 mod template;
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use regex::Regex;
 
 pub use cache::Matcher;
+pub use index::TemplateIndex;
 
 /// A compiled topic selector.
 #[derive(Debug, Clone)]
@@ -25,12 +27,13 @@ pub enum Selector {
 pub struct Template {
     pub source: String,
     regex: Regex,
+    shape: template::Shape,
 }
 
 impl Template {
     /// Compiles `source`; `None` when it is not a valid template (or too large to compile).
     pub fn compile(source: &str) -> Option<Self> {
-        let pattern = template::pattern(source)?;
+        let (pattern, shape) = template::pattern(source)?;
         let regex = regex::RegexBuilder::new(&pattern)
             .size_limit(1 << 20)
             .build()
@@ -38,7 +41,19 @@ impl Template {
         Some(Self {
             source: source.to_owned(),
             regex,
+            shape,
         })
+    }
+
+    /// False when `topic` cannot match, from the template's literal text alone (no regex);
+    /// true when it may.
+    pub fn may_match(&self, topic: &str) -> bool {
+        self.shape.may_match(topic)
+    }
+
+    /// Every topic the template matches starts with this literal text.
+    pub fn prefix(&self) -> &str {
+        &self.shape.prefix
     }
 
     /// Whether `topic` matches: byte equality first, then the pattern (A-SEL-1).

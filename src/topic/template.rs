@@ -72,9 +72,70 @@ enum Part {
     Expression(Expression),
 }
 
-/// The anchored regex source of `selector`, or `None` when it is not a valid URI template.
-pub fn pattern(selector: &str) -> Option<String> {
-    parse(selector).map(|parts| to_regex(&parts))
+/// What every topic a template matches holds literally, so that an index can skip the
+/// templates a topic cannot match without running their regex (R-TEMPLATES).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// The literal text before the first expression: every match starts with it.
+    pub prefix: String,
+    /// The literal texts after the first expression: every match holds them after the prefix,
+    /// in this order, without overlap.
+    pub pieces: Vec<String>,
+    /// Whether the template ends with a literal (the last piece): every match ends with it.
+    pub ends_with_piece: bool,
+}
+
+impl Shape {
+    fn of(parts: &[Part]) -> Self {
+        let (prefix, rest) = match parts.split_first() {
+            Some((Part::Literal(text), rest)) => (text.clone(), rest),
+            _ => (String::new(), parts),
+        };
+        let pieces = rest
+            .iter()
+            .filter_map(|part| match part {
+                Part::Literal(text) => Some(text.clone()),
+                Part::Expression(_) => None,
+            })
+            .collect();
+        Self {
+            prefix,
+            pieces,
+            // A template has an expression, so a literal that ends `rest` is not the prefix.
+            ends_with_piece: matches!(rest.last(), Some(Part::Literal(_))),
+        }
+    }
+
+    /// False when `topic` cannot match the template; true when it may (then run the regex).
+    pub fn may_match(&self, topic: &str) -> bool {
+        let Some(mut rest) = topic.strip_prefix(self.prefix.as_str()) else {
+            return false;
+        };
+        let mut pieces = self.pieces.as_slice();
+        if self.ends_with_piece {
+            let Some((last, others)) = pieces.split_last() else {
+                return false;
+            };
+            let Some(before) = rest.strip_suffix(last.as_str()) else {
+                return false;
+            };
+            rest = before;
+            pieces = others;
+        }
+        for piece in pieces {
+            let Some(at) = rest.find(piece.as_str()) else {
+                return false;
+            };
+            rest = &rest[at + piece.len()..];
+        }
+        true
+    }
+}
+
+/// The anchored regex source of `selector` and its shape, or `None` when it is not a valid URI
+/// template.
+pub fn pattern(selector: &str) -> Option<(String, Shape)> {
+    parse(selector).map(|parts| (to_regex(&parts), Shape::of(&parts)))
 }
 
 /// Parses `selector` as a URI template; `None` when it is not one (then it is an exact string).

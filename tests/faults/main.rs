@@ -18,5 +18,5 @@ mod sse;
 #[path = "../../spec-tests/tokens.rs"]
 mod tokens;
 
-mod support;
 mod replay;
+mod support;

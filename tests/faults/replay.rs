@@ -109,7 +109,8 @@ fn pin_this_thread_to_one_cpu() -> Option<libc::cpu_set_t> {
 
 fn set_affinity(mask: &libc::cpu_set_t) {
     // SAFETY: `mask` is a valid cpu_set_t of the size given.
-    let result = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), mask) };
+    let result =
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), mask) };
     assert_eq!(result, 0, "sched_setaffinity");
 }
 
@@ -162,7 +163,11 @@ async fn publish_live(hub: Arc<Hub>, started: Instant) {
         every.tick().await;
         let sent = started.elapsed().as_micros().to_string();
         let id = format!("live-{n}");
-        let fields = [("topic", LIVE_TOPIC), ("id", id.as_str()), ("data", sent.as_str())];
+        let fields = [
+            ("topic", LIVE_TOPIC),
+            ("id", id.as_str()),
+            ("data", sent.as_str()),
+        ];
         let response = send(hub.pub_req(Some(&token), &fields)).await;
         assert_eq!(response.status, 200, "{response:?}");
     }

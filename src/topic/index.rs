@@ -1,0 +1,279 @@
+//! Templates indexed by what they require of a topic, so that a publish tests only the
+//! templates that can match it, however many others are subscribed (R-TEMPLATES).
+//!
+//! Templates are grouped by their literal prefix (the text before the first expression) in a
+//! sorted map; a topic visits only the groups whose prefix is one of its own prefixes, found
+//! with a few range lookups. Within a group, a template's other literal pieces (in order, and
+//! its literal ending) are checked with substring searches before its regex runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::Template;
+
+/// Templates with a value each (e.g. the subscribers of each), indexed by literal prefix.
+pub struct TemplateIndex<V> {
+    /// prefix → (template source → (template, value)).
+    by_prefix: BTreeMap<Box<[u8]>, Group<V>>,
+    len: usize,
+}
+
+type Group<V> = HashMap<Arc<str>, (Arc<Template>, V)>;
+
+impl<V> Default for TemplateIndex<V> {
+    fn default() -> Self {
+        Self {
+            by_prefix: BTreeMap::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<V: Default> TemplateIndex<V> {
+    /// The value of `template`, inserted (as the default) when it is not indexed yet.
+    pub fn entry(&mut self, template: &Arc<Template>) -> &mut V {
+        let group = self
+            .by_prefix
+            .entry(template.prefix().as_bytes().into())
+            .or_default();
+        let entry = group.entry(Arc::from(template.source.as_str()));
+        if matches!(entry, std::collections::hash_map::Entry::Vacant(_)) {
+            self.len = self.len.saturating_add(1);
+        }
+        &mut entry.or_insert_with(|| (template.clone(), V::default())).1
+    }
+}
+
+impl<V> TemplateIndex<V> {
+    /// How many distinct templates are indexed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn get_mut(&mut self, template: &Template) -> Option<&mut V> {
+        let group = self.by_prefix.get_mut(template.prefix().as_bytes())?;
+        group
+            .get_mut(template.source.as_str())
+            .map(|(_, value)| value)
+    }
+
+    /// Removes `template` and returns its value.
+    pub fn remove(&mut self, template: &Template) -> Option<V> {
+        let prefix = template.prefix().as_bytes();
+        let group = self.by_prefix.get_mut(prefix)?;
+        let (_, value) = group.remove(template.source.as_str())?;
+        if group.is_empty() {
+            self.by_prefix.remove(prefix);
+        }
+        self.len = self.len.saturating_sub(1);
+        Some(value)
+    }
+
+    /// The templates that may match `topic`, each with its value: a superset of those that
+    /// match (run `Template::is_match` or the match cache on them), never all the others.
+    pub fn candidates<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> impl Iterator<Item = (&'a Arc<Template>, &'a V)> + 'a {
+        PrefixGroups {
+            by_prefix: &self.by_prefix,
+            topic: topic.as_bytes(),
+            within: Some(topic.len()),
+        }
+        .flat_map(HashMap::values)
+        .filter(move |(template, _)| template.may_match(topic))
+        .map(|(template, value)| (template, value))
+    }
+}
+
+/// The groups whose prefix is a prefix of `topic`, longest first.
+///
+/// Every prefix of `topic[..within]` sorts at or before it, so the greatest key at or before it
+/// is the first candidate. If that key is a prefix of the topic, the other prefixes are shorter
+/// than it; if not, they are prefixes of what it has in common with the topic (a longer one
+/// would sort between the key and the topic). Either way `within` shrinks at each step, so a
+/// topic of n bytes takes at most n + 1 lookups, whatever the number of templates.
+struct PrefixGroups<'a, G> {
+    by_prefix: &'a BTreeMap<Box<[u8]>, G>,
+    topic: &'a [u8],
+    /// Only prefixes of `topic[..within]` are left to find; `None` once done.
+    within: Option<usize>,
+}
+
+impl<'a, G> Iterator for PrefixGroups<'a, G> {
+    type Item = &'a G;
+
+    fn next(&mut self) -> Option<&'a G> {
+        loop {
+            let bound = self.topic.get(..self.within?)?;
+            let range = (Bound::Unbounded, Bound::Included(bound));
+            let Some((key, group)) = self.by_prefix.range::<[u8], _>(range).next_back() else {
+                self.within = None;
+                return None;
+            };
+            let common = common_prefix_len(key, bound);
+            if common == key.len() {
+                self.within = common.checked_sub(1);
+                return Some(group);
+            }
+            self.within = Some(common);
+        }
+    }
+}
+
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(source: &str) -> Arc<Template> {
+        Arc::new(Template::compile(source).expect("a template"))
+    }
+
+    fn index(sources: &[&str]) -> TemplateIndex<usize> {
+        let mut index = TemplateIndex::default();
+        for (n, source) in sources.iter().enumerate() {
+            *index.entry(&template(source)) = n;
+        }
+        index
+    }
+
+    fn candidates(index: &TemplateIndex<usize>, topic: &str) -> Vec<String> {
+        let mut found: Vec<String> = index
+            .candidates(topic)
+            .map(|(template, _)| template.source.clone())
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn a_topic_visits_only_templates_whose_literal_text_it_holds() {
+        let mut sources: Vec<String> = (0..1000)
+            .map(|k| format!("https://attacker.example/{{k}}/{k}/{{x}}"))
+            .collect();
+        sources.extend((0..1000).map(|u| format!("https://example.com/users/{{id}}/u{u}/{{x}}")));
+        sources.push("https://example.com/books/{id}".into());
+        sources.push("{+any}".into());
+        let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let index = index(&sources);
+        assert_eq!(index.len(), 2002);
+        assert_eq!(
+            candidates(&index, "https://example.com/books/1"),
+            ["https://example.com/books/{id}", "{+any}"]
+        );
+        assert_eq!(
+            candidates(&index, "https://example.com/users/7/u42/inbox"),
+            ["https://example.com/users/{id}/u42/{x}", "{+any}"]
+        );
+    }
+
+    #[test]
+    fn prefixes_nested_in_each_other_are_all_found() {
+        let index = index(&[
+            "{x}",
+            "h{x}",
+            "https://{x}",
+            "https://a/{x}",
+            "https://a/b/{x}",
+            "https://a/c/{x}",
+            "https://ab/{x}",
+            "https://a/b/c/d/{x}",
+        ]);
+        assert_eq!(
+            candidates(&index, "https://a/b/c"),
+            [
+                "https://a/b/{x}",
+                "https://a/{x}",
+                "https://{x}",
+                "h{x}",
+                "{x}"
+            ]
+        );
+    }
+
+    #[test]
+    fn removing_the_last_template_of_a_prefix_drops_the_prefix() {
+        let books = template("https://example.com/books/{id}");
+        let mut index = index(&["https://example.com/books/{id}", "https://x/{id}"]);
+        assert_eq!(index.remove(&books), Some(0));
+        assert_eq!(index.remove(&books), None);
+        assert_eq!(index.len(), 1);
+        assert!(!index
+            .by_prefix
+            .contains_key(&b"https://example.com/books/"[..]));
+        assert!(candidates(&index, "https://example.com/books/1").is_empty());
+    }
+
+    #[test]
+    fn literal_pieces_and_ending_are_required_in_order() {
+        let index = index(&["https://e/{a}/x/{b}/y", "{a}-{b}"]);
+        assert!(candidates(&index, "https://e/1/x/2/y").len() == 1);
+        assert!(candidates(&index, "https://e/1/y/2/x").is_empty());
+        assert!(candidates(&index, "https://e/1/x/2/y/").is_empty());
+        assert_eq!(candidates(&index, "1-2"), ["{a}-{b}"]);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Template pieces and topic bytes from a small alphabet, so that matches are common.
+        fn piece() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec![
+                "a", "b", "ab", "/", "a/", ".", "-", "%41", "é", "{x}", "{+x}", "{#x}", "{/x}",
+                "{.x}", "{;x}", "{?x}", "{&x}", "{x,y}", "{/x*}", "{x:2}",
+            ])
+        }
+
+        fn topic_char() -> impl Strategy<Value = char> {
+            prop::sample::select(vec![
+                'a', 'b', '/', '.', '-', '%', '4', '1', 'é', '?', '&', '=', ';', '#', ',',
+            ])
+        }
+
+        proptest! {
+            #[test]
+            fn candidates_are_a_superset_of_the_matches(
+                templates in prop::collection::vec(prop::collection::vec(piece(), 1..6), 1..20),
+                topics in prop::collection::vec(prop::collection::vec(topic_char(), 0..12), 1..20),
+            ) {
+                let sources: Vec<String> = templates.iter().map(|p| p.concat()).collect();
+                let compiled: Vec<Arc<Template>> = sources
+                    .iter()
+                    .filter_map(|s| Template::compile(s).map(Arc::new))
+                    .collect();
+                let mut index = TemplateIndex::<()>::default();
+                for template in &compiled {
+                    index.entry(template);
+                }
+                let mut topics: Vec<String> =
+                    topics.iter().map(|t| t.iter().collect()).collect();
+                // The sources themselves match by byte equality.
+                topics.extend(sources.iter().cloned());
+                for topic in &topics {
+                    let found: Vec<&str> =
+                        index.candidates(topic).map(|(t, _)| t.source.as_str()).collect();
+                    for template in &compiled {
+                        if template.is_match(topic) {
+                            prop_assert!(
+                                found.contains(&template.source.as_str()),
+                                "{} matches {topic:?} but is not a candidate",
+                                template.source
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
