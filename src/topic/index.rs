@@ -242,6 +242,9 @@ mod tests {
         }
 
         proptest! {
+            // Each case compiles up to 20 regexes: fewer cases than the default keep it quick.
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
             #[test]
             fn candidates_are_a_superset_of_the_matches(
                 templates in prop::collection::vec(prop::collection::vec(piece(), 1..6), 1..20),

@@ -20,3 +20,4 @@ mod tokens;
 
 mod replay;
 mod support;
+mod templates;
