@@ -98,11 +98,11 @@ impl Registry {
             }
         }
         for topic in event.topics() {
-            for (template, keys) in self.templates.candidates(topic) {
+            self.templates.for_each_candidate(topic, |template, keys| {
                 if matcher.template_matches(template, topic) {
                     candidates.extend_from_slice(keys);
                 }
-            }
+            });
         }
         candidates.extend_from_slice(&self.wildcard);
         candidates.sort_unstable();

@@ -3,8 +3,11 @@
 //!
 //! Templates are grouped by their literal prefix (the text before the first expression) in a
 //! sorted map; a topic visits only the groups whose prefix is one of its own prefixes, found
-//! with a few range lookups. Within a group, a template's other literal pieces (in order, and
-//! its literal ending) are checked with substring searches before its regex runs.
+//! with a few range lookups. Within a group, templates that hold a whole path segment in their
+//! literal text (`https://example.com/users/{id}/alice-42/{x}` holds `alice-42`) are keyed by
+//! it, and a topic looks up only its own segments. The templates it reaches have their other
+//! literal pieces (in order, and their literal ending) checked with substring searches before
+//! their regex runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -12,14 +15,45 @@ use std::sync::Arc;
 
 use super::Template;
 
-/// Templates with a value each (e.g. the subscribers of each), indexed by literal prefix.
+/// Templates with a value each (e.g. the subscribers of each), indexed by literal prefix,
+/// then by a path segment they require.
 pub struct TemplateIndex<V> {
-    /// prefix → (template source → (template, value)).
     by_prefix: BTreeMap<Box<[u8]>, Group<V>>,
     len: usize,
 }
 
-type Group<V> = HashMap<Arc<str>, (Arc<Template>, V)>;
+/// The templates of one literal prefix.
+struct Group<V> {
+    /// segment → the templates that require it whole (`Template::segment`).
+    by_segment: HashMap<Box<str>, Templates<V>>,
+    /// The templates that require no segment: each is checked.
+    others: Templates<V>,
+}
+
+/// template source → (template, value).
+type Templates<V> = HashMap<Arc<str>, (Arc<Template>, V)>;
+
+impl<V> Default for Group<V> {
+    fn default() -> Self {
+        Self {
+            by_segment: HashMap::new(),
+            others: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Group<V> {
+    fn bucket_mut(&mut self, template: &Template) -> Option<&mut Templates<V>> {
+        match template.segment() {
+            Some(segment) => self.by_segment.get_mut(segment),
+            None => Some(&mut self.others),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.others.is_empty() && self.by_segment.is_empty()
+    }
+}
 
 impl<V> Default for TemplateIndex<V> {
     fn default() -> Self {
@@ -37,7 +71,11 @@ impl<V: Default> TemplateIndex<V> {
             .by_prefix
             .entry(template.prefix().as_bytes().into())
             .or_default();
-        let entry = group.entry(Arc::from(template.source.as_str()));
+        let bucket = match template.segment() {
+            Some(segment) => group.by_segment.entry(segment.into()).or_default(),
+            None => &mut group.others,
+        };
+        let entry = bucket.entry(Arc::from(template.source.as_str()));
         if matches!(entry, std::collections::hash_map::Entry::Vacant(_)) {
             self.len = self.len.saturating_add(1);
         }
@@ -57,16 +95,24 @@ impl<V> TemplateIndex<V> {
 
     pub fn get_mut(&mut self, template: &Template) -> Option<&mut V> {
         let group = self.by_prefix.get_mut(template.prefix().as_bytes())?;
-        group
+        let bucket = group.bucket_mut(template)?;
+        bucket
             .get_mut(template.source.as_str())
             .map(|(_, value)| value)
     }
 
-    /// Removes `template` and returns its value.
+    /// Removes `template` and returns its value; empty buckets and groups go with it.
     pub fn remove(&mut self, template: &Template) -> Option<V> {
         let prefix = template.prefix().as_bytes();
         let group = self.by_prefix.get_mut(prefix)?;
-        let (_, value) = group.remove(template.source.as_str())?;
+        let (_, value) = group
+            .bucket_mut(template)?
+            .remove(template.source.as_str())?;
+        if let Some(segment) = template.segment() {
+            if group.by_segment.get(segment).is_some_and(HashMap::is_empty) {
+                group.by_segment.remove(segment);
+            }
+        }
         if group.is_empty() {
             self.by_prefix.remove(prefix);
         }
@@ -74,20 +120,41 @@ impl<V> TemplateIndex<V> {
         Some(value)
     }
 
-    /// The templates that may match `topic`, each with its value: a superset of those that
-    /// match (run `Template::is_match` or the match cache on them), never all the others.
-    pub fn candidates<'a>(
-        &'a self,
-        topic: &'a str,
-    ) -> impl Iterator<Item = (&'a Arc<Template>, &'a V)> + 'a {
-        PrefixGroups {
+    /// Calls `found` with each template that may match `topic`, and its value: a superset of
+    /// those that match (run `Template::is_match` or the match cache on them), each once,
+    /// never the templates whose prefix, segment or literal pieces the topic lacks.
+    pub fn for_each_candidate(&self, topic: &str, mut found: impl FnMut(&Arc<Template>, &V)) {
+        let mut check = |templates: &Templates<V>| {
+            for (template, value) in templates.values() {
+                if template.may_match(topic) {
+                    found(template, value);
+                }
+            }
+        };
+        // The parts of the topic after a `/`, each once; listed only if a group needs them.
+        let mut segments: Option<Vec<&str>> = None;
+        let groups = PrefixGroups {
             by_prefix: &self.by_prefix,
             topic: topic.as_bytes(),
             within: Some(topic.len()),
+        };
+        for group in groups {
+            check(&group.others);
+            if group.by_segment.is_empty() {
+                continue;
+            }
+            let segments = segments.get_or_insert_with(|| {
+                let mut parts: Vec<&str> = topic.split('/').skip(1).collect();
+                parts.sort_unstable();
+                parts.dedup();
+                parts
+            });
+            for segment in segments.iter() {
+                if let Some(templates) = group.by_segment.get(*segment) {
+                    check(templates);
+                }
+            }
         }
-        .flat_map(HashMap::values)
-        .filter(move |(template, _)| template.may_match(topic))
-        .map(|(template, value)| (template, value))
     }
 }
 
@@ -147,10 +214,8 @@ mod tests {
     }
 
     fn candidates(index: &TemplateIndex<usize>, topic: &str) -> Vec<String> {
-        let mut found: Vec<String> = index
-            .candidates(topic)
-            .map(|(template, _)| template.source.clone())
-            .collect();
+        let mut found = Vec::new();
+        index.for_each_candidate(topic, |template, _| found.push(template.source.clone()));
         found.sort();
         found
     }
@@ -166,6 +231,8 @@ mod tests {
         let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
         let index = index(&sources);
         assert_eq!(index.len(), 2002);
+        let users = &index.by_prefix[&b"https://example.com/users/"[..]];
+        assert_eq!(users.by_segment.len(), 1000, "keyed by their own segment");
         assert_eq!(
             candidates(&index, "https://example.com/books/1"),
             ["https://example.com/books/{id}", "{+any}"]
@@ -230,8 +297,8 @@ mod tests {
         /// Template pieces and topic bytes from a small alphabet, so that matches are common.
         fn piece() -> impl Strategy<Value = &'static str> {
             prop::sample::select(vec![
-                "a", "b", "ab", "/", "a/", ".", "-", "%41", "é", "{x}", "{+x}", "{#x}", "{/x}",
-                "{.x}", "{;x}", "{?x}", "{&x}", "{x,y}", "{/x*}", "{x:2}",
+                "a", "b", "ab", "/", "a/", "/b/", "/ab", ".", "-", "%41", "é", "{x}", "{+x}",
+                "{#x}", "{/x}", "{.x}", "{;x}", "{?x}", "{&x}", "{x,y}", "{/x*}", "{x:2}",
             ])
         }
 
@@ -264,12 +331,12 @@ mod tests {
                 // The sources themselves match by byte equality.
                 topics.extend(sources.iter().cloned());
                 for topic in &topics {
-                    let found: Vec<&str> =
-                        index.candidates(topic).map(|(t, _)| t.source.as_str()).collect();
+                    let mut found = Vec::new();
+                    index.for_each_candidate(topic, |t, _| found.push(t.source.clone()));
                     for template in &compiled {
                         if template.is_match(topic) {
                             prop_assert!(
-                                found.contains(&template.source.as_str()),
+                                found.contains(&template.source),
                                 "{} matches {topic:?} but is not a candidate",
                                 template.source
                             );

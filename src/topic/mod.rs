@@ -51,6 +51,12 @@ impl Template {
         self.shape.may_match(topic)
     }
 
+    /// A path segment every topic the template matches holds whole, if there is one (see
+    /// `Shape::segment`).
+    pub fn segment(&self) -> Option<&str> {
+        self.shape.segment()
+    }
+
     /// Every topic the template matches starts with this literal text.
     pub fn prefix(&self) -> &str {
         &self.shape.prefix

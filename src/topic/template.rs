@@ -106,6 +106,30 @@ impl Shape {
         }
     }
 
+    /// The longest path segment every match holds whole: a run without `/` that a piece has
+    /// between two `/` (or after a `/` at the very end of the template). A matching topic then
+    /// contains `/segment/` (or ends with `/segment`), so `segment` is one of the parts between
+    /// its slashes.
+    pub fn segment(&self) -> Option<&str> {
+        let last = self.pieces.len().checked_sub(1);
+        self.pieces
+            .iter()
+            .enumerate()
+            .flat_map(|(index, piece)| {
+                let at_end = self.ends_with_piece && Some(index) == last;
+                let runs: Vec<&str> = piece.split('/').collect();
+                let closed = runs.len().saturating_sub(1);
+                // Runs after a `/`: closed by the next `/`, or by the end of the topic.
+                runs.into_iter()
+                    .enumerate()
+                    .skip(1)
+                    .filter(move |(run, _)| *run < closed || at_end)
+                    .map(|(_, text)| text)
+            })
+            .filter(|text| !text.is_empty())
+            .max_by_key(|text| text.len())
+    }
+
     /// False when `topic` cannot match the template; true when it may (then run the regex).
     pub fn may_match(&self, topic: &str) -> bool {
         let Some(mut rest) = topic.strip_prefix(self.prefix.as_str()) else {
@@ -342,6 +366,29 @@ mod tests {
         ] {
             assert!(compiles(selector), "{selector}");
         }
+    }
+
+    fn shape(selector: &str) -> Shape {
+        Shape::of(&parse(selector).expect("template"))
+    }
+
+    #[test]
+    fn shapes_keep_the_literal_text_every_match_holds() {
+        let users = shape("https://example.com/users/{id}/alice-42/{x}");
+        assert_eq!(users.prefix, "https://example.com/users/");
+        assert_eq!(users.pieces, ["/alice-42/"]);
+        assert!(!users.ends_with_piece);
+        assert_eq!(users.segment(), Some("alice-42"));
+        assert!(users.may_match("https://example.com/users/7/alice-42/inbox"));
+        assert!(!users.may_match("https://example.com/users/7/bob/inbox"));
+
+        let ending = shape("{a}.x/{b}/last");
+        assert_eq!(ending.prefix, "");
+        assert_eq!(ending.pieces, [".x/", "/last"]);
+        assert!(ending.ends_with_piece);
+        // `x` is not preceded by a `/` in the literal text: only `last` is a whole segment.
+        assert_eq!(ending.segment(), Some("last"));
+        assert_eq!(shape("https://e/{a}/x{b}").segment(), None);
     }
 
     #[test]
