@@ -22,6 +22,7 @@ impl Shared {
     /// Retries until writing works again, or the log is closing.
     pub(super) fn recover(&self) {
         let mut pause = FIRST_PAUSE;
+        let mut attempts = 0u64;
         loop {
             if self.stopping.load(Ordering::Acquire) {
                 self.give_up();
@@ -35,7 +36,13 @@ impl Shared {
                     tracing::info!("the history is writable again; appends are accepted");
                     return;
                 }
-                Err(error) => tracing::debug!(%error, "the history is still not writable"),
+                Err(error) => {
+                    // Once a minute or so at most: a full disk may last.
+                    if attempts % 60 == 0 {
+                        tracing::warn!(%error, attempts, "the history is still not writable; retrying");
+                    }
+                    attempts += 1;
+                }
             }
         }
     }
