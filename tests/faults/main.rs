@@ -19,4 +19,5 @@ mod sse;
 mod tokens;
 
 mod disk_full;
+mod shutdown;
 mod support;
