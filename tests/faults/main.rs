@@ -21,3 +21,4 @@ mod tokens;
 mod disk_full;
 mod shutdown;
 mod support;
+mod upgrade;
