@@ -19,4 +19,5 @@ mod sse;
 mod tokens;
 
 mod lazyfs;
+mod power_loss;
 mod support;
