@@ -198,6 +198,10 @@ struct State {
     nodes: HashMap<u64, Node>,
     next_ino: u64,
     stats: Stats,
+    /// False between [`LazyFs::power_off`] and the cut: the disk is dead, every change fails.
+    powered: bool,
+    /// How long a sync takes, as on a real disk (see [`LazyFs::set_sync_latency`]).
+    sync_latency: Duration,
 }
 
 impl State {
@@ -215,6 +219,8 @@ impl State {
             nodes: HashMap::from([(ROOT, root)]),
             next_ino: ROOT + 1,
             stats: Stats::default(),
+            powered: true,
+            sync_latency: Duration::ZERO,
         }
     }
 
@@ -453,6 +459,26 @@ impl Ops {
         lock(&self.state)
     }
 
+    /// Sleeps for the sync latency, without the lock: other calls go on meanwhile (the session
+    /// has several threads), and a power cut during the sleep makes the sync fail.
+    fn wait_for_the_disk(&self) {
+        let latency = self.st().sync_latency;
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+    }
+
+    /// The state, for a call that changes it: `EIO` once the power is off, as from a dead disk
+    /// (a sync still being processed when the power fails must not make anything durable).
+    fn st_mut(&self) -> Result<MutexGuard<'_, State>, Errno> {
+        let st = self.st();
+        if st.powered {
+            Ok(st)
+        } else {
+            Err(Errno::EIO)
+        }
+    }
+
     fn make(
         &self,
         req: &Request,
@@ -462,7 +488,7 @@ impl Ops {
         umask: u32,
         body: Body,
     ) -> Result<(u64, FileAttr), Errno> {
-        let mut st = self.st();
+        let mut st = self.st_mut()?;
         let perm = (mode & !umask & 0o7777) as u16;
         let ino = st.add(parent.0, name, Node::new(body, perm, req.uid(), req.gid()))?;
         let attr = st.node(ino)?.attr(ino);
@@ -507,7 +533,10 @@ impl fuser::Filesystem for Ops {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let mut st = self.st();
+        let mut st = match self.st_mut() {
+            Ok(st) => st,
+            Err(e) => return reply.error(e),
+        };
         let node = match st.node_mut(ino.0) {
             Ok(node) => node,
             Err(e) => return reply.error(e),
@@ -588,14 +617,20 @@ impl fuser::Filesystem for Ops {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.st().remove(parent.0, name, false) {
+        match self
+            .st_mut()
+            .and_then(|mut st| st.remove(parent.0, name, false))
+        {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        match self.st().remove(parent.0, name, true) {
+        match self
+            .st_mut()
+            .and_then(|mut st| st.remove(parent.0, name, true))
+        {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -612,8 +647,8 @@ impl fuser::Filesystem for Ops {
         reply: ReplyEmpty,
     ) {
         match self
-            .st()
-            .rename(parent.0, name, newparent.0, newname, flags)
+            .st_mut()
+            .and_then(|mut st| st.rename(parent.0, name, newparent.0, newname, flags))
         {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -657,7 +692,10 @@ impl fuser::Filesystem for Ops {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let mut st = self.st();
+        let mut st = match self.st_mut() {
+            Ok(st) => st,
+            Err(e) => return reply.error(e),
+        };
         if offset
             .checked_add(data.len() as u64)
             .is_none_or(|end| end > MAX_FILE)
@@ -698,7 +736,8 @@ impl fuser::Filesystem for Ops {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.st().sync_file(ino.0) {
+        self.wait_for_the_disk();
+        match self.st_mut().and_then(|mut st| st.sync_file(ino.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -756,7 +795,8 @@ impl fuser::Filesystem for Ops {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.st().sync_dir(ino.0) {
+        self.wait_for_the_disk();
+        match self.st_mut().and_then(|mut st| st.sync_dir(ino.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -818,6 +858,8 @@ impl LazyFs {
         ];
         // The hub runs as the same user as the test, so the owner's access is enough.
         config.acl = SessionACL::Owner;
+        // A sync sleeping for its latency must not stall every other call.
+        config.n_threads = Some(4);
         let ops = Ops {
             state: Arc::clone(&self.state),
         };
@@ -829,11 +871,22 @@ impl LazyFs {
         &self.mountpoint
     }
 
-    /// Power loss: unmounts (every process using the filesystem must be gone, or this fails
+    /// The power fails: from now on every change (write, sync, create, rename…) fails with
+    /// `EIO` and nothing more becomes durable, even a sync the kernel already handed over.
+    /// Call it, kill the processes using the filesystem, then [`LazyFs::cut`].
+    pub fn power_off(&self) {
+        lock(&self.state).powered = false;
+    }
+
+    /// Power loss (after [`LazyFs::power_off`] if the processes were still running): unmounts (every process using the filesystem must be gone, or this fails
     /// with `EBUSY`), drops everything that was not synced, and mounts again.
     pub fn cut(&mut self) -> io::Result<()> {
+        self.power_off();
         self.unmount()?;
-        lock(&self.state).cut();
+        let mut st = lock(&self.state);
+        st.cut();
+        st.powered = true;
+        drop(st);
         self.session = Some(self.spawn()?);
         Ok(())
     }
@@ -843,6 +896,12 @@ impl LazyFs {
             Some(session) => session.umount_and_join(),
             None => Ok(()),
         }
+    }
+
+    /// Makes every sync take `latency` (a real disk's flush takes milliseconds): a longer window
+    /// between a write and the moment it is durable, for a cut to fall into.
+    pub fn set_sync_latency(&self, latency: Duration) {
+        lock(&self.state).sync_latency = latency;
     }
 
     pub fn stats(&self) -> Stats {
@@ -1084,4 +1143,42 @@ fn an_flock_is_kept_by_the_kernel() {
     let second = unsafe { libc::flock(b.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     assert_eq!(first, 0, "{}", io::Error::last_os_error());
     assert_eq!(second, -1, "a second exclusive lock must be refused");
+}
+
+#[test]
+fn nothing_changes_once_the_power_is_off() {
+    let Some(mut fs) = mounted("lazyfs::nothing_changes_once_the_power_is_off") else {
+        return;
+    };
+    let path = fs.path().join("f");
+    let f = std::fs::File::create(&path).unwrap();
+    std::io::Write::write_all(&mut &f, b"kept").unwrap();
+    f.sync_all().unwrap();
+    sync_dir(fs.path()).unwrap();
+    std::io::Write::write_all(&mut &f, b" lost").unwrap();
+    fs.power_off();
+    let eio = Some(libc::EIO);
+    assert_eq!(f.sync_all().unwrap_err().raw_os_error(), eio);
+    assert_eq!(
+        std::io::Write::write_all(&mut &f, b"x")
+            .unwrap_err()
+            .raw_os_error(),
+        eio
+    );
+    assert_eq!(
+        std::fs::File::create(fs.path().join("g"))
+            .unwrap_err()
+            .raw_os_error(),
+        eio
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"kept lost",
+        "reads still work"
+    );
+    drop(f);
+    fs.cut().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"kept");
+    std::fs::write(&path, b"powered again").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"powered again");
 }
