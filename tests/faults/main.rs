@@ -18,6 +18,7 @@ mod sse;
 #[path = "../../spec-tests/tokens.rs"]
 mod tokens;
 
+mod disk_full;
 mod lazyfs;
 mod power_loss;
 mod support;
