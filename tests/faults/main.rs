@@ -19,6 +19,8 @@ mod sse;
 mod tokens;
 
 mod disk_full;
+mod lazyfs;
+mod power_loss;
 mod shutdown;
 mod support;
 mod upgrade;
