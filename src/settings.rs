@@ -92,6 +92,8 @@ pub struct Settings {
     pub max_connections_per_ip: usize,
     /// Longest accepted selector, in bytes; 0 = no limit.
     pub max_selector_length: usize,
+    /// Most bytes of all selectors of one subscription request together; 0 = no limit.
+    pub max_selectors_size: u64,
     /// Serve `/metrics` on the main listener.
     pub metrics: bool,
     /// The admin listener (metrics and health checks), when configured.
@@ -120,6 +122,7 @@ impl Settings {
             max_connections: config.max_connections,
             max_connections_per_ip: config.max_connections_per_ip,
             max_selector_length: config.max_selector_length,
+            max_selectors_size: config.max_selectors_size,
             metrics: config.metrics,
             admin_listen: config.admin_listen.clone().filter(|a| !a.is_empty()),
             listen: config.listen.clone(),

@@ -258,7 +258,7 @@ fn every_key_can_be_set_from_the_environment() {
             (_, "dispatch_timeout" | "shutdown_timeout") => "5s",
             (_, "batch_window") => "5ms",
             (_, "log_format") => "json",
-            (_, "max_request_body_size" | "sled_cache_size") => "1KB",
+            (_, "max_request_body_size" | "sled_cache_size" | "max_selectors_size") => "1KB",
             (_, "durability") => "periodic",
             (_, "transport") => "memory",
             _ => "value",

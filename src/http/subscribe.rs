@@ -40,6 +40,7 @@ fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Re
         .map_err(Refusal::Unauthorized)?;
     let topics: Vec<&str> = form::values(&query, "topic").collect();
     check_selectors(&topics, state.settings.max_selector_length)
+        .and_then(|()| check_selectors_size(&query, state.settings.max_selectors_size))
         .map_err(|body| Refusal::BadRequest(body.to_owned()))?;
     let cursor = cursor(header_cursor, &query);
     let hub = &state.hub;
@@ -100,6 +101,25 @@ fn check_selectors(topics: &[&str], max_length: usize) -> Result<(), &'static st
         .iter()
         .any(|t| has_control_chars(t) || (max_length > 0 && t.len() > max_length))
     {
+        return Err("Invalid \"topic\" parameter.\n");
+    }
+    Ok(())
+}
+
+/// R-BOUND: all selectors of one request together (`topic` and the 1.0 `match*` parameters)
+/// are at most `max_total` bytes (`0` = no limit); over it the request is refused as a too
+/// long selector is.
+fn check_selectors_size(query: &Pairs, max_total: u64) -> Result<(), &'static str> {
+    if max_total == 0 {
+        return Ok(());
+    }
+    let total = query
+        .iter()
+        .filter(|(name, _)| name == "topic" || MATCHER_PARAMETERS.contains(&name.as_str()))
+        .fold(0u64, |sum, (_, value)| {
+            sum.saturating_add(u64::try_from(value.len()).unwrap_or(u64::MAX))
+        });
+    if total > max_total {
         return Err("Invalid \"topic\" parameter.\n");
     }
     Ok(())
@@ -236,6 +256,31 @@ mod tests {
             assert!(left >= Duration::from_secs(8) && left <= Duration::from_secs(10));
         }
         assert_eq!(lifetime(None, None), None);
+    }
+
+    /// R-BOUND: the selectors of one request are bounded in bytes together, `topic` and
+    /// `match*` alike.
+    #[test]
+    fn selectors_size_is_bounded_in_total() {
+        let pairs = |list: &[(&str, usize)]| -> Pairs {
+            list.iter()
+                .map(|(name, len)| ((*name).to_owned(), "x".repeat(*len)))
+                .collect()
+        };
+        let just_under = pairs(&[("topic", 400), ("topic", 300), ("match", 324)]);
+        assert_eq!(check_selectors_size(&just_under, 1024), Ok(()));
+        let over = pairs(&[("topic", 400), ("topic", 300), ("match_exact", 325)]);
+        assert_eq!(
+            check_selectors_size(&over, 1024),
+            Err("Invalid \"topic\" parameter.\n")
+        );
+        let others = pairs(&[
+            ("topic", 10),
+            ("lastEventID", 5000),
+            ("authorization", 5000),
+        ]);
+        assert_eq!(check_selectors_size(&others, 1024), Ok(()));
+        assert_eq!(check_selectors_size(&over, 0), Ok(()), "0 = no limit");
     }
 
     #[test]
