@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::bounded::BoundedCache;
 use regex_automata::meta::Regex;
 
-use super::{compile_pattern, Selector, Template};
+use super::{compile_pattern, Inner, Selector, Template};
 
 /// Default budgets, in bytes. Templates: 10,000 of some 100 bytes of text (the reference hub's
 /// count) take about 5 MB. Patterns: the compiled inner parts (about 4 KiB for one expression,
@@ -68,11 +68,11 @@ impl Matcher {
             Some(known) => known,
             None => {
                 let compiled =
-                    Template::compile_with(source, |middle| self.pattern(middle)).map(Arc::new);
-                // The text twice (the key and the template's copy, with its outer literals).
+                    Template::parse(source, |middle| self.pattern(middle).is_some()).map(Arc::new);
+                // The text three times: the key, the template's copy and its outer literals.
                 let bytes = source
                     .len()
-                    .saturating_mul(2)
+                    .saturating_mul(3)
                     .saturating_add(ENTRY_OVERHEAD);
                 self.templates
                     .insert(Arc::from(source), compiled.clone(), bytes);
@@ -82,7 +82,8 @@ impl Matcher {
         compiled.map_or_else(|| Selector::Exact(Arc::from(source)), Selector::Template)
     }
 
-    /// The compiled regex of a template's inner part, shared through the pattern cache.
+    /// The compiled regex of a template's inner part, from the pattern cache, compiled again
+    /// when it was evicted; `None` when it is too large to compile.
     fn pattern(&self, middle: &str) -> Option<Arc<Regex>> {
         if let Some(known) = self.patterns.read(middle, Clone::clone) {
             return known;
@@ -118,7 +119,13 @@ impl Matcher {
         topics.any(|topic| self.matches(selector, topic))
     }
 
+    /// Outer literals first (no cache needed), then the inner regex through the result cache.
     pub fn template_matches(&self, template: &Template, topic: &str) -> bool {
+        let middle = match template.inner(topic) {
+            Inner::Matches => return true,
+            Inner::Fails => return false,
+            Inner::Check(middle) => middle,
+        };
         let key = self.key(&template.source, topic);
         let cached = self.results.read(&key, |(selector, cached_topic, result)| {
             (**selector == *template.source && **cached_topic == *topic).then_some(*result)
@@ -126,7 +133,9 @@ impl Matcher {
         if let Some(Some(result)) = cached {
             return result;
         }
-        let result = template.is_match(topic);
+        let result = self
+            .pattern(template.middle())
+            .is_some_and(|regex| regex.is_match(middle));
         let bytes = template
             .source
             .len()

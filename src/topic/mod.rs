@@ -25,49 +25,61 @@ pub enum Selector {
 }
 
 /// A URI template: its outer literals compared as bytes, the rest by an anchored, linear-time
-/// regex shared by every template with the same inner part (see `template::Split`).
+/// regex (see `template::Split`). The compiled regex is not held here but in the matcher's
+/// pattern cache, shared by every template with the same inner part and bounded in bytes, so a
+/// subscription costs about the bytes of its selectors, however many distinct templates it has.
 #[derive(Debug)]
 pub struct Template {
     pub source: String,
     prefix: Box<str>,
     suffix: Box<str>,
-    regex: Arc<Regex>,
+    /// The anchored regex source of the inner part.
+    middle: Arc<str>,
 }
 
 impl Template {
-    /// Compiles `source`; `None` when it is not a valid template (or too large to compile).
-    pub fn compile(source: &str) -> Option<Self> {
-        Self::compile_with(source, |middle| compile_pattern(middle).map(Arc::new))
-    }
-
-    /// Compiles `source`, getting the regex of its inner part from `regex_for` (a cache).
-    pub(crate) fn compile_with(
-        source: &str,
-        regex_for: impl FnOnce(&str) -> Option<Arc<Regex>>,
-    ) -> Option<Self> {
+    /// Parses `source` and checks that its inner part compiles (`compiles` answers, usually
+    /// from a cache); `None` when it is not a valid template or too large to compile.
+    pub(crate) fn parse(source: &str, compiles: impl FnOnce(&str) -> bool) -> Option<Self> {
         let split = template::split(source)?;
+        if !compiles(&split.middle) {
+            return None;
+        }
         Some(Self {
             source: source.to_owned(),
             prefix: split.prefix.into(),
             suffix: split.suffix.into(),
-            regex: regex_for(&split.middle)?,
+            middle: split.middle.into(),
         })
     }
 
-    /// Heap bytes of the compiled inner regex (not counting the search caches it grows when
-    /// used), shared with the other templates that have the same inner part.
-    pub fn compiled_size(&self) -> usize {
-        self.regex.memory_usage()
+    /// The anchored regex source of the inner part, the key of the compiled pattern.
+    pub(crate) fn middle(&self) -> &Arc<str> {
+        &self.middle
     }
 
-    /// Whether `topic` matches: byte equality first, then the pattern (A-SEL-1).
-    pub fn is_match(&self, topic: &str) -> bool {
-        topic == self.source
-            || topic
-                .strip_prefix(&*self.prefix)
-                .and_then(|rest| rest.strip_suffix(&*self.suffix))
-                .is_some_and(|middle| self.regex.is_match(middle))
+    /// What the inner regex must match for `topic` to match, when the outer literals agree.
+    /// Byte equality with the template text is tried first (A-SEL-1).
+    pub(crate) fn inner<'t>(&self, topic: &'t str) -> Inner<'t> {
+        if topic == self.source {
+            return Inner::Matches;
+        }
+        match topic
+            .strip_prefix(&*self.prefix)
+            .and_then(|rest| rest.strip_suffix(&*self.suffix))
+        {
+            Some(middle) => Inner::Check(middle),
+            None => Inner::Fails,
+        }
     }
+}
+
+/// How a topic fares against a template's outer literals.
+pub(crate) enum Inner<'t> {
+    Matches,
+    Fails,
+    /// The part of the topic between the literals, for the inner regex.
+    Check(&'t str),
 }
 
 /// What `regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()` builds, kept as the

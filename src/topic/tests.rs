@@ -282,6 +282,30 @@ fn a_flood_of_large_selectors_stays_in_budget_and_hot_entries_survive() {
     }
 }
 
+/// The compiled regex lives only in the pattern cache: once evicted it is compiled again.
+#[test]
+fn templates_still_match_when_their_pattern_is_not_cached() {
+    let matcher = Matcher::with_budgets(1 << 20, 0, 0);
+    let selector = matcher.selector("https://ex.com/{id}/x");
+    assert!(matches!(selector, Selector::Template(_)));
+    assert_eq!(matcher.patterns.len(), 0);
+    assert!(matcher.matches(&selector, "https://ex.com/42/x"));
+    assert!(!matcher.matches(&selector, "https://ex.com/4/2/x"));
+    assert!(!matcher.matches(&selector, "https://ex.com/42/y"));
+    assert!(matcher.matches(&selector, "https://ex.com/{id}/x"));
+}
+
+/// Templates that differ only in their outer literals share one compiled regex.
+#[test]
+fn templates_share_the_regex_of_their_inner_part() {
+    let matcher = Matcher::default();
+    for i in 0..100 {
+        let selector = matcher.selector(&format!("https://ex.com/{i}/{{id}}/{i}"));
+        assert!(matcher.matches(&selector, &format!("https://ex.com/{i}/a/{i}")));
+    }
+    assert_eq!(matcher.patterns.len(), 1);
+}
+
 fn matcher_key(matcher: &Matcher, selector: &str, topic: &str) -> u64 {
     matcher.key(selector, topic)
 }
