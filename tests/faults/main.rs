@@ -19,3 +19,8 @@ mod sse;
 mod tokens;
 
 mod support;
+
+mod bounds;
+// `tokens` is the spec harness's token minting above; this suite's file is tokens.rs.
+#[path = "tokens.rs"]
+mod token_faults;
