@@ -268,6 +268,18 @@ fn every_key_can_be_set_from_the_environment() {
     }
 }
 
+#[test]
+fn max_selectors_size_is_a_size() {
+    let size =
+        |toml: &str, env: &[(&str, &str)]| load(toml, env).expect("config").max_selectors_size;
+    assert_eq!(size("", &[]), 1 << 20);
+    assert_eq!(size("max_selectors_size = '512KB'", &[]), 512_000);
+    assert_eq!(size("max_selectors_size = 4096", &[]), 4096);
+    assert_eq!(size("", &[("QUICKSILVER_MAX_SELECTORS_SIZE", "0")]), 0);
+    let message = error("max_selectors_size = 'lots'", &[]);
+    assert!(message.contains("key `max_selectors_size`"), "{message}");
+}
+
 // --- layer 5: command-line flags ---
 
 #[test]
