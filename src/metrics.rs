@@ -52,6 +52,7 @@ pub struct Metrics {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
     pub history_events: u64,
+    pub history: crate::log::LogFaults,
 }
 
 impl Metrics {
@@ -133,6 +134,18 @@ impl Metrics {
             "Events currently retained in the history.",
             gauges.history_events,
         );
+        metric(
+            "quicksilver_history_write_failures_total",
+            "counter",
+            "Writes to the history store that failed (publishes are refused with 503 until writing works again).",
+            gauges.history.write_failures,
+        );
+        metric(
+            "quicksilver_history_events_lost_total",
+            "counter",
+            "Acknowledged events that could never be written (durability = \"periodic\" only).",
+            gauges.history.events_lost,
+        );
         out.push_str(
             "# HELP quicksilver_disconnects_total Subscription streams ended, by reason.\n",
         );
@@ -180,7 +193,10 @@ mod tests {
         metrics.subscriber_disconnected(Disconnect::SlowConsumer);
         metrics.published(Duration::from_micros(300));
         metrics.delivered(5);
-        let text = metrics.render(Gauges { history_events: 9 });
+        let text = metrics.render(Gauges {
+            history_events: 9,
+            ..Gauges::default()
+        });
         assert!(text.contains(
             "# TYPE mercure_subscribers_connected gauge\nmercure_subscribers_connected 1\n"
         ));

@@ -108,6 +108,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("server task")?
         .context("server")?;
+    // Explicitly, not by dropping the last `Arc<Hub>`: what was acknowledged is written and
+    // synced, and the writer thread joined, before the process exits (R-SHUTDOWN).
+    hub.close_history().context("closing the history")?;
     drop(state);
     tracing::info!("stopped");
     Ok(())

@@ -171,14 +171,19 @@ impl Hub {
         }
         let started = std::time::Instant::now();
         let (event, position) = self.store(update)?;
-        self.log.durable(position).await?;
+        let durable = self.log.durable(position).await;
+        // Dispatched (or, if its write failed, dropped) before the answer, so a 200 means it
+        // is queued for every subscriber (A-PUB-14).
+        self.dispatch_decided();
+        durable?;
         self.metrics.published(started.elapsed());
         Ok(event)
     }
 
     /// Appends the update. With a local log it is dispatched under the same lock, so history
-    /// order and delivery order are the same; a shared log's feed dispatches it instead, on
-    /// every node, in the log's order.
+    /// order and delivery order are the same (with a `DurableGate`, it is queued under that
+    /// lock and dispatched once its write is decided); a shared log's feed dispatches it
+    /// instead, on every node, in the log's order.
     ///
     /// Subscription events are stored during shutdown too: every subscription that ends gets
     /// its `active: false` event (A-SUBS-2).
@@ -188,12 +193,71 @@ impl Hub {
             let position = self.log.append(event.clone())?;
             return Ok((event, position));
         }
+        let gated = self.log.gate().is_some();
         let position = self.dispatch_then_write(|registry, flushes| {
             let position = self.log.append(event.clone())?;
-            self.dispatch(registry, &event, position, flushes);
+            if gated {
+                registry.undecided.push_back((position, event.clone()));
+            } else {
+                self.dispatch(registry, &event, position, flushes);
+            }
             Ok::<_, HubError>(position)
         })?;
         Ok((event, position))
+    }
+
+    /// Dispatches, in log order, the appended events whose write is decided and succeeded;
+    /// drops those whose write failed (R-DISPATCH: subscribers see only durable events).
+    fn dispatch_decided(&self) {
+        let Some(gate) = self.log.gate() else {
+            return;
+        };
+        let decided = gate.decided();
+        self.dispatch_then_write(|registry, flushes| {
+            while registry
+                .undecided
+                .front()
+                .is_some_and(|(position, _)| *position <= decided)
+            {
+                let Some((position, event)) = registry.undecided.pop_front() else {
+                    break;
+                };
+                if gate.stored(position) {
+                    self.dispatch(registry, &event, position, flushes);
+                }
+            }
+        });
+    }
+
+    /// Dispatches what nobody waits for (subscription events, publishes whose client went
+    /// away) as soon as its write is decided. Ends when the hub or its log is gone.
+    fn start_dispatching_decided(self: &Arc<Self>) {
+        let Some(gate) = self.log.gate() else {
+            return;
+        };
+        let mut seen = gate.decided();
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let next = match hub.upgrade() {
+                    Some(hub) => match hub.log.gate() {
+                        Some(gate) => gate.decided_after(seen),
+                        None => return,
+                    },
+                    None => return,
+                };
+                if next.await.is_err() {
+                    return;
+                }
+                let Some(hub) = hub.upgrade() else {
+                    return;
+                };
+                if let Some(gate) = hub.log.gate() {
+                    seen = gate.decided();
+                }
+                hub.dispatch_decided();
+            }
+        });
     }
 
     /// Delivers an event a shared log's feed read, in the log's order.
@@ -235,6 +299,7 @@ impl Hub {
     /// log.
     pub fn start_feed(self: &Arc<Self>) -> Result<(), HubError> {
         if !self.log.shared() {
+            self.start_dispatching_decided();
             return Ok(());
         }
         let from = self.registry.lock().delivered;
@@ -364,6 +429,14 @@ impl Hub {
 
     pub fn subscribers_connected(&self) -> usize {
         self.registry.lock().len()
+    }
+
+    /// Writes what was appended and stops the history's threads, once every stream ended
+    /// (R-SHUTDOWN): nothing acknowledged is left to a drop order.
+    pub fn close_history(&self) -> Result<(), HubError> {
+        self.log.close()?;
+        self.dispatch_decided();
+        Ok(())
     }
 
     /// Refuses new work and ends every stream once its queued events are written.

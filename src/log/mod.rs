@@ -29,6 +29,43 @@ pub struct Position(pub(crate) u64);
 pub enum LogError {
     #[error("history storage failed: {0}")]
     Storage(String),
+    /// Writes are refused for now and the log retries by itself (a full disk, an I/O error):
+    /// the hub is not ready, but still live.
+    #[error("history writes refused: {0}")]
+    WritesRefused(String),
+}
+
+impl LogError {
+    /// Whether the log recovers from this by itself, without a restart.
+    pub fn recovers(&self) -> bool {
+        matches!(self, Self::WritesRefused(_))
+    }
+}
+
+/// Faults a log has met since it was opened (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogFaults {
+    /// Writes to the store that failed.
+    pub write_failures: u64,
+    /// Acknowledged events that could never be written (`durability = "periodic"` only).
+    pub events_lost: u64,
+}
+
+/// A log whose appends may reach subscribers only once they are on stable storage
+/// (`durability = "fsync"`, docs/reliability.md R-DISPATCH): no subscriber may hold an event,
+/// and so a `Last-Event-ID`, that a crash could erase.
+pub trait DurableGate: Send + Sync {
+    /// Every position at or below this one is decided: on stable storage, or its write failed.
+    fn decided(&self) -> Position;
+
+    /// Whether a decided position is on stable storage.
+    fn stored(&self, position: Position) -> bool;
+
+    /// Resolves once a position after `seen` is decided; fails once the log is closed.
+    fn decided_after(
+        &self,
+        seen: Position,
+    ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>>;
 }
 
 /// What a log keeps (protocol.md A-HIST-11, C-STORE-1).
@@ -93,6 +130,21 @@ pub trait EventLog: Send + Sync {
 
     /// Whether the store accepts reads and writes now (health checks, C-HEALTH-1).
     fn check(&self) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    /// `Some` when appends must not be dispatched before they are decided (see `DurableGate`).
+    fn gate(&self) -> Option<&dyn DurableGate> {
+        None
+    }
+
+    /// Faults met since the log was opened.
+    fn faults(&self) -> LogFaults {
+        LogFaults::default()
+    }
+
+    /// Writes what was appended and stops the log's threads: called once, at shutdown.
+    fn close(&self) -> Result<(), LogError> {
         Ok(())
     }
 

@@ -18,6 +18,8 @@ mod sse;
 #[path = "../../spec-tests/tokens.rs"]
 mod tokens;
 
+mod disk_full;
+mod shutdown;
 mod support;
 
 mod bounds;
