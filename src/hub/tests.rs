@@ -364,6 +364,35 @@ async fn lifetime_ends_the_stream_even_between_heartbeats() {
     assert_eq!(batch_now(&mut stream, &woken), None);
 }
 
+/// R-TOKEN: a lifetime or heartbeat period at the extreme (`write_timeout`/`heartbeat` at their
+/// maximum, a token whose `exp` is centuries away) saturates instead of overflowing `Instant`.
+#[tokio::test(start_paused = true)]
+async fn extreme_lifetime_and_heartbeat_do_not_panic() {
+    let hub = hub(100);
+    let woken = Flag::new();
+    let mut stream = timed(&hub, Some(u64::MAX), Some(u64::MAX));
+    assert!(batch_now(&mut stream, &woken).is_some());
+    hub.publish(update("e1", &["t"], false))
+        .await
+        .expect("publish");
+    let event = batch_now(&mut stream, &woken).expect("open");
+    assert!(event.contains("id: e1\n"), "{event}");
+    tokio::time::advance(Duration::from_secs(365 * 86400)).await;
+    assert_eq!(batch_now(&mut stream, &woken).as_deref(), Some(""));
+    let subscription = hub
+        .subscribe(request(&hub, &["t"], &[], Cursor::None))
+        .expect("subscribe");
+    let mut maximal = EventStream::new(
+        subscription,
+        StreamOptions {
+            heartbeat: Some(Duration::MAX),
+            lifetime: Some((Duration::MAX, Disconnect::TokenExpiry)),
+        },
+    );
+    maximal.send_chunked();
+    assert!(batch_now(&mut maximal, &woken).is_some());
+}
+
 /// Everything the peer of a lent socket can read now, as text.
 fn readable(peer: &mut std::os::unix::net::UnixStream) -> String {
     String::from_utf8_lossy(&read_available(peer)).into_owned()

@@ -72,9 +72,40 @@ enum Part {
     Expression(Expression),
 }
 
-/// The anchored regex source of `selector`, or `None` when it is not a valid URI template.
-pub fn pattern(selector: &str) -> Option<String> {
-    parse(selector).map(|parts| to_regex(&parts))
+/// A template cut for matching: the literal text before its first expression and after its last,
+/// compared as bytes, and the anchored regex source of what lies between them. A literal compiles
+/// to some 50 bytes of automaton per byte, so keeping the outer literals out of the regex keeps a
+/// template's compiled size near that of its expressions, and templates that differ only there
+/// (`https://example.com/books/{id}`, `https://example.com/users/{id}`) share one regex.
+pub struct Split {
+    pub prefix: String,
+    pub middle: String,
+    pub suffix: String,
+}
+
+/// `selector` cut as `Split` describes; `None` when it is not a valid URI template.
+pub fn split(selector: &str) -> Option<Split> {
+    let mut parts = parse(selector)?;
+    let suffix = match parts.last() {
+        Some(Part::Literal(_)) => literal_text(parts.pop()),
+        _ => String::new(),
+    };
+    let prefix = match parts.first() {
+        Some(Part::Literal(_)) => literal_text(Some(parts.remove(0))),
+        _ => String::new(),
+    };
+    Some(Split {
+        prefix,
+        middle: to_regex(&parts),
+        suffix,
+    })
+}
+
+fn literal_text(part: Option<Part>) -> String {
+    match part {
+        Some(Part::Literal(text)) => text,
+        _ => String::new(),
+    }
 }
 
 /// Parses `selector` as a URI template; `None` when it is not one (then it is an exact string).
@@ -281,6 +312,18 @@ mod tests {
         ] {
             assert!(compiles(selector), "{selector}");
         }
+    }
+
+    #[test]
+    fn outer_literals_are_cut_off_the_regex() {
+        let cut = split("https://example.com/books/{id}/%41x").expect("template");
+        assert_eq!(cut.prefix, "https://example.com/books/");
+        assert_eq!(cut.suffix, "/%41x");
+        assert_eq!(cut.middle, r"^(?:(?:[\-.0-9A-Z_a-z~,]|%[0-9A-Fa-f]{2})*)?$");
+        let inner = split("{a}/x/{b}").expect("template");
+        assert_eq!((inner.prefix.as_str(), inner.suffix.as_str()), ("", ""));
+        assert!(inner.middle.contains("(?:/x/)"), "{}", inner.middle);
+        assert!(split("https://example.com/{").is_none());
     }
 
     #[test]

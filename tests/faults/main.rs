@@ -18,9 +18,13 @@ mod sse;
 #[path = "../../spec-tests/tokens.rs"]
 mod tokens;
 
+mod bounds;
 mod disk_full;
 mod lazyfs;
 mod power_loss;
 mod shutdown;
 mod support;
+// `tokens` is the spec harness's token minting above; this suite's file is tokens.rs.
+#[path = "tokens.rs"]
+mod token_faults;
 mod upgrade;
