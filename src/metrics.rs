@@ -52,6 +52,8 @@ pub struct Metrics {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
     pub history_events: u64,
+    /// Reconnections of a Redis feed (`None` without Redis: the metric is not shown).
+    pub redis_reconnects: Option<u64>,
 }
 
 impl Metrics {
@@ -133,6 +135,14 @@ impl Metrics {
             "Events currently retained in the history.",
             gauges.history_events,
         );
+        if let Some(reconnects) = gauges.redis_reconnects {
+            metric(
+                "quicksilver_redis_reconnects_total",
+                "counter",
+                "Times the Redis feed connected again after losing its connection.",
+                reconnects,
+            );
+        }
         out.push_str(
             "# HELP quicksilver_disconnects_total Subscription streams ended, by reason.\n",
         );
@@ -180,7 +190,10 @@ mod tests {
         metrics.subscriber_disconnected(Disconnect::SlowConsumer);
         metrics.published(Duration::from_micros(300));
         metrics.delivered(5);
-        let text = metrics.render(Gauges { history_events: 9 });
+        let text = metrics.render(Gauges {
+            history_events: 9,
+            redis_reconnects: None,
+        });
         assert!(text.contains(
             "# TYPE mercure_subscribers_connected gauge\nmercure_subscribers_connected 1\n"
         ));
@@ -193,5 +206,17 @@ mod tests {
         assert!(text.contains("quicksilver_publish_duration_seconds_bucket{le=\"0.00025\"} 0\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_count 1\n"));
+        assert!(!text.contains("quicksilver_redis_reconnects_total"));
+    }
+
+    #[test]
+    fn renders_redis_reconnects_only_with_redis() {
+        let text = Metrics::default().render(Gauges {
+            history_events: 0,
+            redis_reconnects: Some(3),
+        });
+        assert!(text.contains(
+            "# TYPE quicksilver_redis_reconnects_total counter\nquicksilver_redis_reconnects_total 3\n"
+        ));
     }
 }

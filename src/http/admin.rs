@@ -52,6 +52,7 @@ impl Health {
 pub fn metrics(state: &AppState) -> HttpResponse {
     let gauges = Gauges {
         history_events: state.hub.log().retained(),
+        redis_reconnects: state.hub.log().feed_reconnects(),
     };
     HttpResponse::Ok()
         .insert_header((

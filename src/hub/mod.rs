@@ -169,7 +169,14 @@ impl Hub {
             return Err(HubError::ShuttingDown);
         }
         let started = std::time::Instant::now();
-        let (event, position) = self.store(update)?;
+        let (event, position) = if self.log.shared() {
+            // A network round trip: awaited, so a slow store never blocks this worker.
+            let event = Arc::new(Event::new(update));
+            let position = self.log.append_async(event.clone()).await?;
+            (event, position)
+        } else {
+            self.store(update)?
+        };
         self.log.durable(position).await?;
         self.metrics.published(started.elapsed());
         Ok(event)
@@ -300,7 +307,11 @@ impl Hub {
                 tracing::warn!(%error, "cannot update the presence list");
             }
             let update = presence::subscription_event(&subscription, active);
-            if let Err(error) = self.store(update) {
+            if self.log.shared() {
+                // Not awaited (this runs on connect and in `Drop`); in order with the presence
+                // changes above.
+                self.log.append_detached(Arc::new(Event::new(update)));
+            } else if let Err(error) = self.store(update) {
                 tracing::warn!(%error, "cannot publish a subscription event");
             }
         }

@@ -51,6 +51,23 @@ pub trait EventLog: Send + Sync {
     /// Stores an event after every other one and returns its position.
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError>;
 
+    /// `append` for a caller that must not block: a log whose appends are network round trips
+    /// runs them on a thread of its own. The default appends at once.
+    fn append_async(
+        &self,
+        event: Arc<Event>,
+    ) -> Pin<Box<dyn Future<Output = Result<Position, LogError>> + Send>> {
+        Box::pin(std::future::ready(self.append(event)))
+    }
+
+    /// Appends without waiting for the outcome (subscription events of a shared log: a failure
+    /// is logged); in order with the presence changes. The default appends at once.
+    fn append_detached(&self, event: Arc<Event>) {
+        if let Err(error) = self.append(event) {
+            tracing::warn!(%error, "cannot store an event");
+        }
+    }
+
     /// Resolves once the event at `position` is durable; at once for logs that are durable on
     /// append (or never durable, like memory).
     fn durable(
@@ -94,6 +111,12 @@ pub trait EventLog: Send + Sync {
     /// Whether the store accepts reads and writes now (health checks, C-HEALTH-1).
     fn check(&self) -> Result<(), LogError> {
         Ok(())
+    }
+
+    /// Times the feed of a shared log connected again after losing its connection; `None` for
+    /// a log without a network feed.
+    fn feed_reconnects(&self) -> Option<u64> {
+        None
     }
 
     /// How many events are retained.
