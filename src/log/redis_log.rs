@@ -116,8 +116,9 @@ pub struct RedisLog {
 /// What the log's threads share.
 struct Shared {
     client: redis::Client,
-    /// Idle connections for short requests; one is opened when none is free.
-    pool: Mutex<Vec<redis::Connection>>,
+    /// Idle connections for short requests, with the `Link::epoch` they were made in; one is
+    /// opened when none is free.
+    pool: Mutex<Vec<(u64, redis::Connection)>>,
     prefix: String,
     retention: Retention,
     append: redis::Script,
@@ -137,6 +138,9 @@ struct Link {
     reconnects: AtomicU64,
     /// `XLEN` of the stream at the last health probe.
     retained: AtomicU64,
+    /// Raised when a connection is found dead: idle pooled connections of an older epoch are
+    /// dropped instead of failing one request each after a Redis restart.
+    epoch: AtomicU64,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -234,6 +238,7 @@ impl RedisLog {
                 feed_interrupted: AtomicBool::new(false),
                 reconnects: AtomicU64::new(0),
                 retained: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
             }),
         });
         let retained = shared.count()?;
@@ -323,6 +328,7 @@ fn probe_health(shared: &Weak<Shared>) {
                 }
             }
             Err(error) => {
+                link.epoch.fetch_add(1, Ordering::Relaxed);
                 if link.answering.swap(false, Ordering::Relaxed) {
                     tracing::warn!(%error, "redis does not answer");
                 }
@@ -336,21 +342,53 @@ impl Shared {
         format!("{}:{suffix}", self.prefix)
     }
 
-    /// Runs `work` on a pooled connection; a connection that failed is dropped, not reused.
-    fn with_connection<T>(
+    /// Runs `work` on a pooled connection, or a new one; a connection that failed is dropped.
+    /// The error says whether the connection came from the pool.
+    fn run_once<T>(
         &self,
         work: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, LogError> {
-        let pooled = self.pool.lock().pop();
-        let mut connection = match pooled {
-            Some(connection) => connection,
-            None => connect(&self.client, COMMAND_TIMEOUT).map_err(storage)?,
+    ) -> Result<T, (redis::RedisError, bool)> {
+        let epoch = self.link.epoch.load(Ordering::Relaxed);
+        let pooled = {
+            let mut pool = self.pool.lock();
+            pool.retain(|(made_in, _)| *made_in == epoch);
+            pool.pop()
         };
-        let result = work(&mut connection).map_err(storage);
-        if result.is_ok() {
-            self.pool.lock().push(connection);
+        let (mut connection, was_pooled) = match pooled {
+            Some((_, connection)) => (connection, true),
+            None => (
+                connect(&self.client, COMMAND_TIMEOUT).map_err(|e| (e, false))?,
+                false,
+            ),
+        };
+        match work(&mut connection) {
+            Ok(value) => {
+                self.pool.lock().push((epoch, connection));
+                Ok(value)
+            }
+            Err(error) => {
+                if error.is_connection_dropped() || error.is_timeout() {
+                    // The other idle connections are likely as dead as this one.
+                    self.link.epoch.fetch_add(1, Ordering::Relaxed);
+                }
+                Err((error, was_pooled))
+            }
         }
-        result
+    }
+
+    /// For requests that may run twice (reads and idempotent writes): an idle connection found
+    /// dropped (Redis restarted since it was last used) is replaced once.
+    fn with_connection<T>(
+        &self,
+        mut work: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, LogError> {
+        match self.run_once(&mut work) {
+            Ok(value) => Ok(value),
+            Err((error, true)) if error.is_connection_dropped() => self
+                .run_once(&mut work)
+                .map_err(|(error, _)| storage(error)),
+            Err((error, _)) => Err(storage(error)),
+        }
     }
 
     fn range(&self, start: &str, end: &str, count: usize) -> Result<Vec<Entry>, LogError> {
@@ -380,18 +418,21 @@ impl Shared {
             self.key("last-id"),
         ];
         let max_age_ms = self.retention.max_age.as_millis() as u64;
-        let stream_id: String = self.with_connection(|c| {
-            self.append
-                .key(&keys[0])
-                .key(&keys[1])
-                .key(&keys[2])
-                .arg(record)
-                .arg(id)
-                .arg(self.retention.max_events)
-                .arg(max_age_ms)
-                .arg(self.key("id:"))
-                .invoke(c)
-        })?;
+        // Never sent twice: an append whose answer was lost may have been stored.
+        let stream_id: String = self
+            .run_once(|c| {
+                self.append
+                    .key(&keys[0])
+                    .key(&keys[1])
+                    .key(&keys[2])
+                    .arg(record)
+                    .arg(id)
+                    .arg(self.retention.max_events)
+                    .arg(max_age_ms)
+                    .arg(self.key("id:"))
+                    .invoke(c)
+            })
+            .map_err(|(error, _)| storage(error))?;
         position_of(&stream_id)
     }
 
@@ -719,6 +760,7 @@ impl Reader {
         while self.log.strong_count() > 0 {
             let interrupted = self.link.feed_interrupted.load(Ordering::Relaxed);
             if let Err(error) = self.follow(interrupted, &mut backoff) {
+                self.link.epoch.fetch_add(1, Ordering::Relaxed);
                 if !self.link.feed_interrupted.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%error, "redis feed interrupted; reconnecting");
                 }
