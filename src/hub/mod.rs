@@ -259,13 +259,31 @@ impl Hub {
     /// Registers a subscriber for live events and plans its replay, atomically with respect
     /// to publishing (A-HIST-9, C-HAND-1).
     pub fn subscribe(self: &Arc<Self>, request: Request) -> Result<Subscription, HubError> {
+        let resolved = self.resolve(&request.cursor)?;
+        self.register(request, resolved)
+    }
+
+    /// `subscribe` for an async caller: a shared log's cursor lookup (a network round trip) is
+    /// awaited instead of blocking the caller's thread.
+    pub async fn subscribe_async(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> Result<Subscription, HubError> {
+        let resolved = self.resolve_async(&request.cursor).await?;
+        self.register(request, resolved)
+    }
+
+    /// A cursor's position never changes, so it is looked up before (with a shared log this is
+    /// network I/O); only the bound must be read under the lock.
+    fn register(
+        self: &Arc<Self>,
+        request: Request,
+        (start, cursor_echo): Resolved,
+    ) -> Result<Subscription, HubError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(HubError::ShuttingDown);
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        // A cursor's position never changes, so it is looked up before taking the lock (with a
-        // shared log this is network I/O); only the bound must be read under it.
-        let (start, cursor_echo) = self.resolve(&request.cursor)?;
         let mut registry = self.registry.lock();
         let bound = registry.delivered;
         let cursor_position = start.flatten();
@@ -350,19 +368,26 @@ impl Hub {
         Ok(self.resolve(cursor)?.1)
     }
 
+    /// `cursor_echo` for an async caller (see `subscribe_async`).
+    pub async fn cursor_echo_async(&self, cursor: &Cursor) -> Result<Option<String>, HubError> {
+        Ok(self.resolve_async(cursor).await?.1)
+    }
+
     /// Where a replay starts (`Some(None)` = from the oldest event) and the cursor echo.
-    fn resolve(
-        &self,
-        cursor: &Cursor,
-    ) -> Result<(Option<Option<Position>>, Option<String>), HubError> {
-        Ok(match cursor {
-            Cursor::None => (None, None),
-            Cursor::Earliest => (Some(None), Some("earliest".to_owned())),
-            Cursor::Id(id) => match self.log.find(id)? {
-                Some(position) => (Some(Some(position)), Some(id.clone())),
-                None => (None, Some("earliest".to_owned())),
-            },
-        })
+    fn resolve(&self, cursor: &Cursor) -> Result<Resolved, HubError> {
+        let found = match cursor {
+            Cursor::Id(id) => self.log.find(id)?,
+            Cursor::None | Cursor::Earliest => None,
+        };
+        Ok(plan(cursor, found))
+    }
+
+    async fn resolve_async(&self, cursor: &Cursor) -> Result<Resolved, HubError> {
+        let found = match cursor {
+            Cursor::Id(id) => self.log.find_async(id).await?,
+            Cursor::None | Cursor::Earliest => None,
+        };
+        Ok(plan(cursor, found))
     }
 
     /// Resolves once no subscriber is connected.
@@ -382,6 +407,21 @@ impl Hub {
         for subscriber in self.registry.lock().all() {
             subscriber.queue.close(Closed::Shutdown);
         }
+    }
+}
+
+/// Where a replay starts (`Some(None)` = from the oldest event) and the cursor echo.
+type Resolved = (Option<Option<Position>>, Option<String>);
+
+/// The replay plan of a cursor, given the position its id was `found` at.
+fn plan(cursor: &Cursor, found: Option<Position>) -> Resolved {
+    match cursor {
+        Cursor::None => (None, None),
+        Cursor::Earliest => (Some(None), Some("earliest".to_owned())),
+        Cursor::Id(id) => match found {
+            Some(position) => (Some(Some(position)), Some(id.clone())),
+            None => (None, Some("earliest".to_owned())),
+        },
     }
 }
 

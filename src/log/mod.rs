@@ -40,6 +40,9 @@ pub struct Retention {
     pub max_age: Duration,
 }
 
+/// The result of a log operation that may run on another thread.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, LogError>> + Send>>;
+
 /// Receives the events of a shared log, in the log's order.
 pub type Deliver = Arc<dyn Fn(Position, Arc<Event>) + Send + Sync>;
 
@@ -53,10 +56,7 @@ pub trait EventLog: Send + Sync {
 
     /// `append` for a caller that must not block: a log whose appends are network round trips
     /// runs them on a thread of its own. The default appends at once.
-    fn append_async(
-        &self,
-        event: Arc<Event>,
-    ) -> Pin<Box<dyn Future<Output = Result<Position, LogError>> + Send>> {
+    fn append_async(&self, event: Arc<Event>) -> BoxFuture<Position> {
         Box::pin(std::future::ready(self.append(event)))
     }
 
@@ -130,6 +130,12 @@ pub trait EventLog: Send + Sync {
 
     /// Position of the earliest retained event with this id (an index lookup, never a scan).
     fn find(&self, id: &str) -> Result<Option<Position>, LogError>;
+
+    /// `find` for a caller that must not block (see `append_async`). The default looks up at
+    /// once.
+    fn find_async(&self, id: &str) -> BoxFuture<Option<Position>> {
+        Box::pin(std::future::ready(self.find(id)))
+    }
 
     /// Up to `max` events after `after` (from the oldest retained one when `None`) and at or
     /// before `upto`, in order.

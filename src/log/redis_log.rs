@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use redis::io::tcp::socket2::TcpKeepalive;
 use redis::IntoConnectionInfo;
 
-use super::{codec, Deliver, EventLog, LogError, Position, Retention};
+use super::{codec, BoxFuture, Deliver, EventLog, LogError, Position, Retention};
 use crate::event::Event;
 use crate::hub::ActiveSubscription;
 
@@ -260,6 +260,44 @@ impl RedisLog {
         })
     }
 
+    /// Runs `work` on an I/O thread; the future resolves with its result. A Redis that stalls
+    /// holds that thread (up to `COMMAND_TIMEOUT`), never the caller's.
+    fn on_io_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, LogError> + Send + 'static,
+    ) -> BoxFuture<T> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let shared = self.shared.clone();
+        let queued = self.io.try_send(Box::new(move || {
+            let _ = sender.send(work(&shared));
+        }));
+        match queued {
+            Ok(()) => Box::pin(answer(receiver)),
+            Err(_) => Box::pin(std::future::ready(Err(storage(
+                "too many requests are waiting for Redis",
+            )))),
+        }
+    }
+
+    /// Runs `work` on the presence thread, after the presence changes and subscription events
+    /// queued before it, and waits for its result (so this node reads its own changes).
+    fn on_presence_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, LogError> + Send + 'static,
+    ) -> Result<T, LogError> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let shared = self.shared.clone();
+        self.presence
+            .try_send(Box::new(move || {
+                let _ = sender.send(work(&shared));
+            }))
+            .map_err(|_| storage("too many presence changes are waiting for Redis"))?;
+        // Bounded: at worst one slow request ahead of this one, then this one.
+        receiver
+            .recv_timeout(COMMAND_TIMEOUT * 2 + CONNECT_TIMEOUT)
+            .map_err(|_| storage("no answer in time"))?
+    }
+
     /// Queues `job` on the presence thread, or drops it with a warning when too many wait.
     fn in_presence_order(&self, what: &str, job: Job) {
         if let Err(error) = self.presence.try_send(job) {
@@ -436,6 +474,18 @@ impl Shared {
         position_of(&stream_id)
     }
 
+    fn find(&self, id: &str) -> Result<Option<Position>, LogError> {
+        let key = self.key(&format!("id:{id}"));
+        let Some(sid) =
+            self.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))?
+        else {
+            return Ok(None);
+        };
+        // The index may outlive its entry (count-based trimming): check it is still there.
+        let found = self.range(&sid, &sid, 1)?;
+        found.first().map(|entry| position_of(&entry.0)).transpose()
+    }
+
     fn renew_presence(&self) -> Result<(), LogError> {
         self.with_connection(|c| {
             redis::cmd("PEXPIRE")
@@ -522,24 +572,13 @@ impl EventLog for RedisLog {
         self.shared.append(&event)
     }
 
-    /// On an I/O thread: a Redis that stalls holds that thread (up to `COMMAND_TIMEOUT`), never
-    /// the caller's.
-    fn append_async(
-        &self,
-        event: Arc<Event>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Position, LogError>> + Send>>
-    {
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let shared = self.shared.clone();
-        let queued = self.io.try_send(Box::new(move || {
-            let _ = sender.send(shared.append(&event));
-        }));
-        match queued {
-            Ok(()) => Box::pin(answer(receiver)),
-            Err(_) => Box::pin(std::future::ready(Err(storage(
-                "too many requests are waiting for Redis",
-            )))),
-        }
+    fn append_async(&self, event: Arc<Event>) -> BoxFuture<Position> {
+        self.on_io_thread(move |shared| shared.append(&event))
+    }
+
+    fn find_async(&self, id: &str) -> BoxFuture<Option<Position>> {
+        let id = id.to_owned();
+        self.on_io_thread(move |shared| shared.find(&id))
     }
 
     /// On the presence thread, after the presence changes made before it.
@@ -609,17 +648,7 @@ impl EventLog for RedisLog {
 
     /// Read on the presence thread, so that it includes this node's earlier changes.
     fn presence_list(&self) -> Result<Option<Vec<ActiveSubscription>>, LogError> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        let shared = self.shared.clone();
-        self.presence
-            .try_send(Box::new(move || {
-                let _ = sender.send(shared.presence_list());
-            }))
-            .map_err(|_| storage("too many presence changes are waiting for Redis"))?;
-        receiver
-            .recv_timeout(COMMAND_TIMEOUT * 2)
-            .map_err(|_| storage("no answer for the presence list"))?
-            .map(Some)
+        self.on_presence_thread(Shared::presence_list).map(Some)
     }
 
     /// No I/O: the health thread and the feed keep the state fresh.
@@ -660,25 +689,18 @@ impl EventLog for RedisLog {
         last.first().and_then(|entry| position_of(&entry.0).ok())
     }
 
+    /// Read on the presence thread, so that it includes this node's subscription events.
     fn last_event_id(&self) -> Option<String> {
-        let key = self.shared.key("last-id");
-        self.shared
-            .with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))
-            .ok()
-            .flatten()
+        self.on_presence_thread(|shared| {
+            let key = shared.key("last-id");
+            shared.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))
+        })
+        .ok()
+        .flatten()
     }
 
     fn find(&self, id: &str) -> Result<Option<Position>, LogError> {
-        let key = self.shared.key(&format!("id:{id}"));
-        let Some(sid) = self
-            .shared
-            .with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))?
-        else {
-            return Ok(None);
-        };
-        // The index may outlive its entry (count-based trimming): check it is still there.
-        let found = self.shared.range(&sid, &sid, 1)?;
-        found.first().map(|entry| position_of(&entry.0)).transpose()
+        self.shared.find(id)
     }
 
     fn read_after(
