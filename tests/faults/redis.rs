@@ -306,11 +306,54 @@ fn assert_exactly_once(received: &[String], acked: &[String], attempted: &[Strin
     }
 }
 
+/// While Redis does not answer, publishes wait for it (each up to the hub's Redis timeouts, so
+/// seconds), yet requests that do not need Redis are answered meanwhile: the waiting happens off
+/// the hub's HTTP workers. More publishes are in flight than the hub has workers.
+async fn assert_other_requests_are_served_while_publishes_wait(node: &Hub) {
+    let topic = uniq("stalled-redis");
+    let waiting: Vec<_> = (0..8)
+        .map(|i| {
+            let request = node
+                .pub_req(
+                    Some(&node.publisher_token_all()),
+                    &[("topic", topic.as_str()), ("data", &format!("stalled {i}"))],
+                )
+                .timeout(Duration::from_secs(30));
+            tokio::spawn(async move { request.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    // Let the publishes reach the hub first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = node
+        .client
+        .get(node.url("/healthz"))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("/healthz while publishes wait for Redis");
+    assert_eq!(health.status().as_u16(), 200);
+    let live = SseStream::open(node.sub_req(&[&uniq("unrelated")])).await;
+    assert_eq!(live.status, 200, "a subscription without a cursor opens");
+    let still_waiting = waiting.iter().filter(|p| !p.is_finished()).count();
+    assert!(
+        still_waiting > 0,
+        "every publish was answered before /healthz: the test did not stall Redis"
+    );
+    for publish in waiting {
+        let status = publish.await.expect("publish task");
+        assert!(
+            matches!(status, Ok(200 | 503)),
+            "a publish to a stalled Redis answered {status:?}"
+        );
+    }
+}
+
 /// The outage both tests share: before, during (`break_redis` .. `mend_redis`), after.
 async fn outage_then_delivery(
     redis: &mut Redis,
     break_redis: fn(&mut Redis),
     mend_redis: fn(&mut Redis),
+    stalls: bool,
 ) -> (Pair, Vec<String>, Vec<String>) {
     let pair = Pair::start(redis).await;
     let topic = uniq("redis-fault");
@@ -331,6 +374,9 @@ async fn outage_then_delivery(
 
     break_redis(redis);
     pair.wait_ready_b(503, "Redis is unreachable").await;
+    if stalls {
+        assert_other_requests_are_served_while_publishes_wait(&pair.a).await;
+    }
     let during = send(format!("urn:qs:during-{}", uuid::Uuid::new_v4()));
     if publish(&pair.a, &topic, &during).await {
         acked.push(during);
@@ -365,7 +411,7 @@ async fn r_redis_a_paused_redis_is_noticed_and_delivery_resumes_without_gap_or_d
     let Some(mut redis) = Redis::start("r_redis_paused") else {
         return;
     };
-    outage_then_delivery(&mut redis, |r| r.pause(), |r| r.resume()).await;
+    outage_then_delivery(&mut redis, |r| r.pause(), |r| r.resume(), true).await;
 }
 
 /// R-REDIS: a Redis killed (SIGKILL) and restarted on the same port and data fails node B's
@@ -376,7 +422,8 @@ async fn r_redis_a_restarted_redis_is_noticed_and_delivery_resumes_without_gap_o
     let Some(mut redis) = Redis::start("r_redis_restarted") else {
         return;
     };
-    let (pair, acked, _) = outage_then_delivery(&mut redis, Redis::kill, Redis::restart).await;
+    let (pair, acked, _) =
+        outage_then_delivery(&mut redis, Redis::kill, Redis::restart, false).await;
     let mut replay =
         SseStream::open(pair.b.sub_req(&["*"]).header("Last-Event-ID", "earliest")).await;
     let mut replayed = Vec::new();
