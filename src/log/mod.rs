@@ -68,6 +68,10 @@ pub trait EventLog: Send + Sync {
         }
     }
 
+    /// Waits, at most `timeout`, until the writes made in the background (`append_detached`,
+    /// presence changes) are done: at shutdown, so that they are not lost. Blocks.
+    fn settle(&self, _timeout: Duration) {}
+
     /// Resolves once the event at `position` is durable; at once for logs that are durable on
     /// append (or never durable, like memory).
     fn durable(

@@ -553,14 +553,12 @@ impl Shared {
 }
 
 /// Waits for the answer of a job another thread runs.
-fn answer<T>(
+async fn answer<T>(
     receiver: tokio::sync::oneshot::Receiver<Result<T, LogError>>,
-) -> impl std::future::Future<Output = Result<T, LogError>> {
-    async move {
-        receiver
-            .await
-            .map_err(|_| storage("the request was dropped"))?
-    }
+) -> Result<T, LogError> {
+    receiver
+        .await
+        .map_err(|_| storage("the request was dropped"))?
 }
 
 fn presence_field(subscriber: &str, index: usize) -> String {
@@ -592,6 +590,19 @@ impl EventLog for RedisLog {
                 }
             }),
         );
+    }
+
+    fn settle(&self, timeout: Duration) {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        // The presence thread runs its jobs in order: when this one runs, the others are done.
+        let queued = self.presence.try_send(Box::new(move || {
+            let _ = sender.send(());
+        }));
+        if queued.is_err() || receiver.recv_timeout(timeout).is_err() {
+            tracing::warn!(
+                "some presence changes or subscription events were not written to Redis"
+            );
+        }
     }
 
     fn shared(&self) -> bool {
@@ -1049,6 +1060,91 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(got, expected);
+    }
+
+    fn update(id: &str) -> Arc<Event> {
+        Arc::new(Event::new(crate::event::Update {
+            id: id.into(),
+            topics: vec!["t".into()],
+            data: String::new(),
+            private: false,
+            event_type: None,
+            retry: 0,
+        }))
+    }
+
+    const UNLIMITED: Retention = Retention {
+        max_events: 0,
+        max_age: Duration::ZERO,
+    };
+
+    #[test]
+    fn background_writes_keep_their_order_and_this_node_reads_them() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let prefix = format!("presence-{}", uuid::Uuid::new_v4());
+        let log = RedisLog::open(&redis.url, &prefix, UNLIMITED).expect("open");
+        let subscription = ActiveSubscription {
+            subscriber: "urn:uuid:one".into(),
+            topic: "https://example.com/t".into(),
+            payload: None,
+        };
+        log.presence_add("urn:uuid:one", 0, &subscription)
+            .expect("queued");
+        log.append_detached(update("active"));
+        // Queued after the add: the node reads its own change.
+        assert_eq!(log.presence_list().expect("list"), Some(vec![subscription]));
+        assert_eq!(log.last_event_id().as_deref(), Some("active"));
+        log.presence_remove("urn:uuid:one", 0).expect("queued");
+        log.append_detached(update("inactive"));
+        log.settle(Duration::from_secs(5));
+        assert_eq!(log.presence_list().expect("list"), Some(vec![]));
+        assert!(log.find("inactive").expect("find").is_some());
+        assert!(log.find("active").expect("find") < log.find("inactive").expect("find"));
+    }
+
+    #[test]
+    fn append_async_and_find_async_answer_off_the_caller_thread() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let prefix = format!("async-{}", uuid::Uuid::new_v4());
+        let log = RedisLog::open(&redis.url, &prefix, UNLIMITED).expect("open");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let position = runtime
+            .block_on(log.append_async(update("a")))
+            .expect("append");
+        let found = runtime.block_on(log.find_async("a")).expect("find");
+        assert_eq!(found, Some(position));
+        assert_eq!(
+            runtime.block_on(log.find_async("none")).expect("find"),
+            None
+        );
+    }
+
+    #[test]
+    fn check_fails_once_redis_is_gone() {
+        let Some(mut redis) = TestRedis::start() else {
+            return;
+        };
+        let prefix = format!("check-{}", uuid::Uuid::new_v4());
+        let log = RedisLog::open(&redis.url, &prefix, UNLIMITED).expect("open");
+        log.start_feed(None, Arc::new(|_, _| {})).expect("feed");
+        assert!(log.check().is_ok());
+        assert_eq!(log.feed_reconnects(), Some(0));
+        let _ = redis.child.kill();
+        let _ = redis.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while log.check().is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "check still passes without Redis"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     #[test]
