@@ -358,6 +358,31 @@ impl Hub {
             .collect()
     }
 
+    /// `last_event_id` for an async caller: with a shared log it is a network round trip, run
+    /// on a blocking thread instead of the caller's.
+    pub async fn last_event_id_async(self: &Arc<Self>) -> String {
+        self.off_thread(Self::last_event_id).await
+    }
+
+    /// `active_subscriptions` for an async caller (see `last_event_id_async`).
+    pub async fn active_subscriptions_async(self: &Arc<Self>) -> Vec<ActiveSubscription> {
+        self.off_thread(Self::active_subscriptions).await
+    }
+
+    /// Runs `read` at once with a local log, on a blocking thread with a shared one.
+    async fn off_thread<T: Send + 'static>(self: &Arc<Self>, read: fn(&Self) -> T) -> T {
+        if !self.log.shared() {
+            return read(self);
+        }
+        let hub = self.clone();
+        match tokio::task::spawn_blocking(move || read(&hub)).await {
+            Ok(value) => value,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // Cancelled: the runtime is shutting down; answer the slow way.
+            Err(_) => read(self),
+        }
+    }
+
     /// Subscribers connected to this hub, in connection order.
     pub fn active_subscribers(&self) -> Vec<Arc<Subscriber>> {
         self.registry.lock().in_connection_order()
