@@ -55,6 +55,7 @@ pub fn metrics(state: &AppState) -> HttpResponse {
     let gauges = Gauges {
         history_events: state.hub.log().retained(),
         history: state.hub.log().faults(),
+        redis_reconnects: state.hub.log().feed_reconnects(),
     };
     HttpResponse::Ok()
         .insert_header((

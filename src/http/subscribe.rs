@@ -22,11 +22,13 @@ const MAX_SELECTORS: usize = 1000;
 const MATCHER_PARAMETERS: [&str; 3] = ["match", "match_exact", "match_urlpattern"];
 
 pub async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
-    subscribe(&request, state).unwrap_or_else(Refusal::response)
+    subscribe(&request, state)
+        .await
+        .unwrap_or_else(Refusal::response)
 }
 
 /// The checks of A-SUB-9 in order: token (401), selectors (400), registration (429, 503).
-fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Refusal> {
+async fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Refusal> {
     let query =
         form::parse(request.query_string().as_bytes()).map_err(|_| Refusal::bad_request())?;
     if query.iter().any(|(name, _)| in_reserved_namespace(name)) {
@@ -45,7 +47,10 @@ fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Re
     let cursor = cursor(header_cursor, &query);
     let hub = &state.hub;
     if request.method() == Method::HEAD {
-        let echo = hub.cursor_echo(&cursor).map_err(|_| Refusal::Unavailable)?;
+        let echo = hub
+            .cursor_echo_async(&cursor)
+            .await
+            .map_err(|_| Refusal::Unavailable)?;
         return Ok(stream_head(echo.as_deref()).finish());
     }
     let permit = state
@@ -57,12 +62,13 @@ fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Re
         .map(|c| c.subscribe_grants(hub.matcher()).to_vec())
         .unwrap_or_default();
     let subscription = hub
-        .subscribe(Request {
+        .subscribe_async(Request {
             selectors: hub.selectors(topics),
             private_access,
             payload: claims.as_ref().and_then(|c| c.payload.clone()),
             cursor,
         })
+        .await
         .map_err(|error| {
             tracing::warn!(%error, "cannot register a subscriber");
             Refusal::Unavailable

@@ -77,6 +77,9 @@ pub struct Retention {
     pub max_age: Duration,
 }
 
+/// The result of a log operation that may run on another thread.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, LogError>> + Send>>;
+
 /// Receives the events of a shared log, in the log's order.
 pub type Deliver = Arc<dyn Fn(Position, Arc<Event>) + Send + Sync>;
 
@@ -87,6 +90,24 @@ pub type Deliver = Arc<dyn Fn(Position, Arc<Event>) + Send + Sync>;
 pub trait EventLog: Send + Sync {
     /// Stores an event after every other one and returns its position.
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError>;
+
+    /// `append` for a caller that must not block: a log whose appends are network round trips
+    /// runs them on a thread of its own. The default appends at once.
+    fn append_async(&self, event: Arc<Event>) -> BoxFuture<Position> {
+        Box::pin(std::future::ready(self.append(event)))
+    }
+
+    /// Appends without waiting for the outcome (subscription events of a shared log: a failure
+    /// is logged); in order with the presence changes. The default appends at once.
+    fn append_detached(&self, event: Arc<Event>) {
+        if let Err(error) = self.append(event) {
+            tracing::warn!(%error, "cannot store an event");
+        }
+    }
+
+    /// Waits, at most `timeout`, until the writes made in the background (`append_detached`,
+    /// presence changes) are done: at shutdown, so that they are not lost. Blocks.
+    fn settle(&self, _timeout: Duration) {}
 
     /// Resolves once the event at `position` is durable; at once for logs that are durable on
     /// append (or never durable, like memory).
@@ -148,6 +169,12 @@ pub trait EventLog: Send + Sync {
         Ok(())
     }
 
+    /// Times the feed of a shared log connected again after losing its connection; `None` for
+    /// a log without a network feed.
+    fn feed_reconnects(&self) -> Option<u64> {
+        None
+    }
+
     /// How many events are retained.
     fn retained(&self) -> u64;
 
@@ -159,6 +186,12 @@ pub trait EventLog: Send + Sync {
 
     /// Position of the earliest retained event with this id (an index lookup, never a scan).
     fn find(&self, id: &str) -> Result<Option<Position>, LogError>;
+
+    /// `find` for a caller that must not block (see `append_async`). The default looks up at
+    /// once.
+    fn find_async(&self, id: &str) -> BoxFuture<Option<Position>> {
+        Box::pin(std::future::ready(self.find(id)))
+    }
 
     /// Up to `max` events after `after` (from the oldest retained one when `None`) and at or
     /// before `upto`, in order.

@@ -22,6 +22,7 @@ mod bounds;
 mod disk_full;
 mod lazyfs;
 mod power_loss;
+mod redis;
 mod shutdown;
 mod support;
 // `tokens` is the spec harness's token minting above; this suite's file is tokens.rs.
