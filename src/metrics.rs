@@ -52,6 +52,9 @@ pub struct Metrics {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
     pub history_events: u64,
+    pub history: crate::log::LogFaults,
+    /// Reconnections of a Redis feed (`None` without Redis: the metric is not shown).
+    pub redis_reconnects: Option<u64>,
 }
 
 impl Metrics {
@@ -133,6 +136,26 @@ impl Metrics {
             "Events currently retained in the history.",
             gauges.history_events,
         );
+        metric(
+            "quicksilver_history_write_failures_total",
+            "counter",
+            "Writes to the history store that failed (publishes are refused with 503 until writing works again).",
+            gauges.history.write_failures,
+        );
+        metric(
+            "quicksilver_history_events_lost_total",
+            "counter",
+            "Acknowledged events that could never be written (durability = \"periodic\" only).",
+            gauges.history.events_lost,
+        );
+        if let Some(reconnects) = gauges.redis_reconnects {
+            metric(
+                "quicksilver_redis_reconnects_total",
+                "counter",
+                "Times the Redis feed connected again after losing its connection.",
+                reconnects,
+            );
+        }
         out.push_str(
             "# HELP quicksilver_disconnects_total Subscription streams ended, by reason.\n",
         );
@@ -180,7 +203,10 @@ mod tests {
         metrics.subscriber_disconnected(Disconnect::SlowConsumer);
         metrics.published(Duration::from_micros(300));
         metrics.delivered(5);
-        let text = metrics.render(Gauges { history_events: 9 });
+        let text = metrics.render(Gauges {
+            history_events: 9,
+            ..Gauges::default()
+        });
         assert!(text.contains(
             "# TYPE mercure_subscribers_connected gauge\nmercure_subscribers_connected 1\n"
         ));
@@ -193,5 +219,18 @@ mod tests {
         assert!(text.contains("quicksilver_publish_duration_seconds_bucket{le=\"0.00025\"} 0\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_count 1\n"));
+        assert!(!text.contains("quicksilver_redis_reconnects_total"));
+    }
+
+    #[test]
+    fn renders_redis_reconnects_only_with_redis() {
+        let text = Metrics::default().render(Gauges {
+            history_events: 0,
+            redis_reconnects: Some(3),
+            ..Gauges::default()
+        });
+        assert!(text.contains(
+            "# TYPE quicksilver_redis_reconnects_total counter\nquicksilver_redis_reconnects_total 3\n"
+        ));
     }
 }

@@ -18,6 +18,14 @@ pub enum SettingsError {
     MissingPublisherKey,
     #[error("no subscriber key: set subscriber_jwt_key (QUICKSILVER_SUBSCRIBER_JWT_KEY), or allow anonymous subscribers with anonymous = true")]
     MissingSubscriberKey,
+    /// A `*_jwt_key` that names a PEM file with an `HS*` algorithm: the path text would be the
+    /// HMAC secret (R-TOKEN).
+    #[error("{role}_jwt_key names the PEM file {path} but {role}_jwt_alg is {alg}: set {role}_jwt_alg to the key's algorithm (RS256, ES256, ...)")]
+    PemPathWithHmac {
+        role: &'static str,
+        path: String,
+        alg: String,
+    },
     #[error("publisher key: {0}")]
     PublisherKey(KeyError),
     #[error("subscriber key: {0}")]
@@ -84,6 +92,8 @@ pub struct Settings {
     pub max_connections_per_ip: usize,
     /// Longest accepted selector, in bytes; 0 = no limit.
     pub max_selector_length: usize,
+    /// Most bytes of all selectors of one subscription request together; 0 = no limit.
+    pub max_selectors_size: u64,
     /// Serve `/metrics` on the main listener.
     pub metrics: bool,
     /// The admin listener (metrics and health checks), when configured.
@@ -112,6 +122,7 @@ impl Settings {
             max_connections: config.max_connections,
             max_connections_per_ip: config.max_connections_per_ip,
             max_selector_length: config.max_selector_length,
+            max_selectors_size: config.max_selectors_size,
             metrics: config.metrics,
             admin_listen: config.admin_listen.clone().filter(|a| !a.is_empty()),
             listen: config.listen.clone(),
@@ -201,7 +212,7 @@ pub fn publisher_verifier(config: &Config) -> Result<Verifier, SettingsError> {
         config.publisher_jwt_key.as_deref(),
         &config.publisher_jwt_alg,
     )
-    .map_err(SettingsError::PublisherKey)?
+    .map_err(|error| key_error("publisher", error, SettingsError::PublisherKey))?
     .ok_or(SettingsError::MissingPublisherKey)
 }
 
@@ -212,7 +223,21 @@ pub fn subscriber_verifier(config: &Config) -> Result<Option<Verifier>, Settings
         config.subscriber_jwt_key.as_deref(),
         &config.subscriber_jwt_alg,
     )
-    .map_err(SettingsError::SubscriberKey)
+    .map_err(|error| key_error("subscriber", error, SettingsError::SubscriberKey))
+}
+
+/// A key error of `role`, naming the configuration keys to fix when that helps.
+fn key_error(
+    role: &'static str,
+    error: KeyError,
+    otherwise: fn(KeyError) -> SettingsError,
+) -> SettingsError {
+    match error {
+        KeyError::PemFileWithHmac { path, alg } => {
+            SettingsError::PemPathWithHmac { role, path, alg }
+        }
+        error => otherwise(error),
+    }
 }
 
 fn verifier(
@@ -231,4 +256,50 @@ fn verifier(
 
 fn non_zero(duration: Duration) -> Option<Duration> {
     (!duration.is_zero()).then_some(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// R-TOKEN: the start-up error names the keys to fix.
+    #[test]
+    fn pem_path_with_hmac_names_the_keys() {
+        let dir = std::env::temp_dir().join(format!("qs-settings-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pem = dir.join("key.pem");
+        std::fs::write(&pem, "-----BEGIN PUBLIC KEY-----\nabc\n").expect("write");
+        let pem = pem.to_str().expect("utf8 path").to_owned();
+        let config = Config {
+            publisher_jwt_key: Some(pem.clone()),
+            anonymous: true,
+            ..Config::default()
+        };
+        let message = Settings::from_config(&config)
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            message,
+            format!(
+                "publisher_jwt_key names the PEM file {pem} but publisher_jwt_alg is HS256: \
+                 set publisher_jwt_alg to the key's algorithm (RS256, ES256, ...)"
+            )
+        );
+        let config = Config {
+            publisher_jwt_key: Some("a-secret".into()),
+            subscriber_jwt_key: Some(pem.clone()),
+            subscriber_jwt_alg: "HS512".into(),
+            ..Config::default()
+        };
+        let message = Settings::from_config(&config)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.starts_with(&format!(
+                "subscriber_jwt_key names the PEM file {pem} but subscriber_jwt_alg is HS512"
+            )),
+            "{message}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

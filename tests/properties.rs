@@ -346,7 +346,7 @@ proptest! {
         sels in proptest::collection::vec(prop_oneof![any_text(), template_like()], 1..6),
         topics in proptest::collection::vec(prop_oneof![any_text(), template_like()], 1..6),
     ) {
-        let tiny = Matcher::with_limits(1, 1);
+        let tiny = Matcher::with_budgets(600, 600, 600);
         for sel in &sels {
             for topic in topics.iter().chain(sels.iter()) {
                 let fresh = Matcher::default();

@@ -1,7 +1,7 @@
 //! The classic `mercure` claim (protocol.md A-AUTH-8, A-AUTH-9, A-LIM-3).
 
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
@@ -55,6 +55,13 @@ impl Claims {
     pub fn subscribe_grants(&self, matcher: &Matcher) -> &[Selector] {
         self.subscribe_grants
             .get_or_init(|| compile(matcher, self.subscribe.as_deref()))
+    }
+
+    /// How long the token stays valid after `now` (seconds since the epoch); `None` without
+    /// `exp`. Saturates: an `exp` in the past (or not a number) is zero, and one beyond what a
+    /// `Duration` holds (`1e300`) is `Duration::MAX`, never a panic (R-TOKEN).
+    pub fn time_left(&self, now: f64) -> Option<Duration> {
+        self.expires_at.map(|exp| seconds_to_duration(exp - now))
     }
 
     /// Reads and checks the claims of a token whose signature is already verified.
@@ -138,6 +145,14 @@ fn selector_list(
     }
 }
 
+/// `seconds` as a `Duration`, saturating: negative and NaN are zero, too large is the maximum.
+pub fn seconds_to_duration(seconds: f64) -> Duration {
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
+}
+
 pub fn now_seconds() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -209,5 +224,39 @@ mod tests {
             .expect("no exp")
             .expires_at
             .is_none());
+    }
+
+    /// R-TOKEN: `exp` at the extremes a token can carry: accepted or refused, never a panic, and
+    /// its remaining lifetime saturates.
+    #[test]
+    fn extreme_exp_saturates() {
+        let now = now_seconds();
+        for text in [
+            "9223372036854775807",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1e300",
+            "1.7976931348623157e308",
+        ] {
+            let payload: Value =
+                serde_json::from_str(&format!(r#"{{"exp": {text}}}"#)).expect("JSON");
+            let claims = Claims::from_payload(&payload).expect(text);
+            let left = claims.time_left(now).expect("exp");
+            assert!(left > Duration::from_secs(1 << 32), "{text}: {left:?}");
+        }
+        for text in ["-1e300", "-9223372036854775808", "0", "-0.5"] {
+            let payload: Value =
+                serde_json::from_str(&format!(r#"{{"exp": {text}}}"#)).expect("JSON");
+            assert_eq!(Claims::from_payload(&payload), Err(TokenError::Expired));
+        }
+        // JSON has no NaN or infinity: such numbers are refused by the parser.
+        assert!(serde_json::from_str::<Value>(r#"{"exp": 1e400}"#).is_err());
+        assert!(serde_json::from_str::<Value>(r#"{"exp": NaN}"#).is_err());
+        assert_eq!(seconds_to_duration(f64::NAN), Duration::ZERO);
+        assert_eq!(seconds_to_duration(f64::INFINITY), Duration::MAX);
+        assert_eq!(seconds_to_duration(f64::NEG_INFINITY), Duration::ZERO);
+        assert_eq!(seconds_to_duration(-0.0), Duration::ZERO);
+        assert_eq!(seconds_to_duration(1.5), Duration::from_millis(1500));
+        assert_eq!(seconds_to_duration(1e300), Duration::MAX);
     }
 }

@@ -21,6 +21,9 @@ pub enum KeyError {
         "a PEM key cannot be used with the HMAC algorithm {0:?}: give the shared secret instead"
     )]
     PemWithHmac(String),
+    /// The HMAC secret would be the text of a path: almost certainly a forgotten `*_jwt_alg`.
+    #[error("the key names the PEM file {path} but the algorithm is {alg}: set the algorithm to the key's (RS256, ES256, ...)")]
+    PemFileWithHmac { path: String, alg: String },
     #[error("cannot read the PEM key file {path:?}: {source}")]
     Unreadable {
         path: String,
@@ -68,6 +71,12 @@ impl Verifier {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
                 if is_pem {
                     return Err(KeyError::PemWithHmac(alg.to_owned()));
+                }
+                if names_pem_file(key) {
+                    return Err(KeyError::PemFileWithHmac {
+                        path: key.to_owned(),
+                        alg: alg.to_owned(),
+                    });
                 }
                 DecodingKey::from_secret(key.as_bytes())
             }
@@ -155,6 +164,22 @@ impl Verifier {
         self.verified.insert(token.into(), claims.clone());
         Ok(claims)
     }
+}
+
+/// Whether `key` is the path of a readable file that starts like a PEM document. Only the
+/// first bytes are read: a secret that happens to name a huge file costs nothing.
+fn names_pem_file(key: &str) -> bool {
+    use std::io::Read;
+    let path = std::path::Path::new(key);
+    if !path.is_file() {
+        return false;
+    }
+    let mut head = [0u8; 512];
+    let read = std::fs::File::open(path).and_then(|mut file| file.read(&mut head));
+    read.is_ok_and(|n| {
+        let text = String::from_utf8_lossy(head.get(..n).unwrap_or_default());
+        text.trim_start().starts_with("-----BEGIN")
+    })
 }
 
 fn public_key(algorithm: Algorithm, pem: &[u8]) -> jsonwebtoken::errors::Result<DecodingKey> {

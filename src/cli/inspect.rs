@@ -206,11 +206,20 @@ fn check_claims(claims: &Claims, role: Role, topics: &[String]) -> Result<(), St
     Err(format!("the token {what} {}", uncovered.join(", ")))
 }
 
+/// 10000-01-01T00:00:00Z, the first second humantime cannot write.
+const RFC3339_END: u64 = 253_402_300_800;
+
 fn describe_time(value: Option<&Value>, absent: &str) -> String {
     let Some(seconds) = value.and_then(Value::as_f64) else {
         return absent.to_owned();
     };
-    let Some(when) = UNIX_EPOCH.checked_add(Duration::from_secs_f64(seconds.max(0.0))) else {
+    // humantime writes years up to 9999 only (a `Display` error, which `format!` turns into a
+    // panic, beyond), and `Duration::from_secs_f64` panics past `u64::MAX` seconds.
+    let Some(when) = Duration::try_from_secs_f64(seconds.max(0.0))
+        .ok()
+        .filter(|since_epoch| since_epoch.as_secs() < RFC3339_END)
+        .and_then(|since_epoch| UNIX_EPOCH.checked_add(since_epoch))
+    else {
         return format!("{seconds} (out of range)");
     };
     let stamp = humantime::format_rfc3339_seconds(when);
@@ -222,4 +231,31 @@ fn describe_time(value: Option<&Value>, absent: &str) -> String {
 
 fn rounded(duration: Duration) -> humantime::FormattedDuration {
     humantime::format_duration(Duration::from_secs(duration.as_secs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// R-TOKEN: inspecting a token never panics on its `exp`/`nbf`.
+    #[test]
+    fn extreme_times_are_described() {
+        for value in [
+            json!(1e300),
+            json!(u64::MAX),
+            json!(i64::MAX),
+            json!(253_402_300_800_u64),
+            json!(-1e300),
+        ] {
+            assert!(
+                describe_time(Some(&value), "never").contains("out of range")
+                    || value.as_f64().is_some_and(|v| v < 0.0),
+                "{value}"
+            );
+        }
+        assert!(describe_time(Some(&json!(253_402_300_799_u64)), "never").starts_with("9999-12-31"));
+        assert_eq!(describe_time(None, "never"), "never");
+    }
 }

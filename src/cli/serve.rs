@@ -11,6 +11,9 @@ use crate::http::{self, AppState, CertificateStore};
 use crate::hub::Hub;
 use crate::settings::Settings;
 
+/// How long the background writes of a shared log may take to finish at shutdown.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = Config::load_layers(args.config.as_deref(), &|name| std::env::var(name).ok())
         .inspect_err(|_| logging::init(LogFormat::Text))
@@ -100,6 +103,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         _ = wait_for_signal() => tracing::info!("second signal: ending every stream now"),
     }
     http::stop(&hub, handle).await;
+    // A shared log writes subscription events and presence changes in the background.
+    let log = hub.log().clone();
+    let _ = tokio::task::spawn_blocking(move || log.settle(SETTLE_TIMEOUT)).await;
     if let Some((admin_handle, admin_task)) = admin {
         admin_handle.stop(true).await;
         let _ = admin_task.await;
@@ -108,6 +114,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("server task")?
         .context("server")?;
+    // Explicitly, not by dropping the last `Arc<Hub>`: what was acknowledged is written and
+    // synced, and the writer thread joined, before the process exits (R-SHUTDOWN).
+    let closing = hub.clone();
+    tokio::task::spawn_blocking(move || closing.close_history())
+        .await
+        .context("closing the history")?
+        .context("closing the history")?;
     drop(state);
     tracing::info!("stopped");
     Ok(())

@@ -53,6 +53,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("max_connections", Kind::Integer),
     ("max_connections_per_ip", Kind::Integer),
     ("max_selector_length", Kind::Integer),
+    ("max_selectors_size", Kind::Text),
     ("metrics", Kind::Bool),
     ("admin_listen", Kind::Text),
     ("log_format", Kind::Text),
@@ -161,6 +162,9 @@ pub struct Config {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub max_selector_length: usize,
+    /// Total bytes of all selectors of one subscription request; `0` = no limit.
+    #[serde(deserialize_with = "units::size")]
+    pub max_selectors_size: u64,
     pub metrics: bool,
     pub admin_listen: Option<String>,
     pub log_format: LogFormat,
@@ -211,6 +215,7 @@ impl Default for Config {
             max_connections: 0,
             max_connections_per_ip: 0,
             max_selector_length: 64 * 1024,
+            max_selectors_size: 1 << 20,
             metrics: false,
             admin_listen: None,
             log_format: LogFormat::Text,

@@ -258,7 +258,7 @@ fn every_key_can_be_set_from_the_environment() {
             (_, "dispatch_timeout" | "shutdown_timeout") => "5s",
             (_, "batch_window") => "5ms",
             (_, "log_format") => "json",
-            (_, "max_request_body_size" | "sled_cache_size") => "1KB",
+            (_, "max_request_body_size" | "sled_cache_size" | "max_selectors_size") => "1KB",
             (_, "durability") => "periodic",
             (_, "transport") => "memory",
             _ => "value",
@@ -266,6 +266,18 @@ fn every_key_can_be_set_from_the_environment() {
         let name = env_name(key);
         load("", &[(name.as_str(), sample)]).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+}
+
+#[test]
+fn max_selectors_size_is_a_size() {
+    let size =
+        |toml: &str, env: &[(&str, &str)]| load(toml, env).expect("config").max_selectors_size;
+    assert_eq!(size("", &[]), 1 << 20);
+    assert_eq!(size("max_selectors_size = '512KB'", &[]), 512_000);
+    assert_eq!(size("max_selectors_size = 4096", &[]), 4096);
+    assert_eq!(size("", &[("QUICKSILVER_MAX_SELECTORS_SIZE", "0")]), 0);
+    let message = error("max_selectors_size = 'lots'", &[]);
+    assert!(message.contains("key `max_selectors_size`"), "{message}");
 }
 
 // --- layer 5: command-line flags ---

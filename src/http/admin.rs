@@ -24,18 +24,20 @@ pub struct Health {
 impl Health {
     /// Ready: the store accepts reads and writes now.
     fn ready(&self, state: &AppState) -> bool {
-        let healthy = match state.hub.log().check() {
-            Ok(()) => true,
+        let (healthy, failing) = match state.hub.log().check() {
+            Ok(()) => (true, false),
             Err(error) => {
                 tracing::warn!(%error, "health check: the history store is failing");
-                false
+                // A store that heals by itself (a full disk) is not ready, but still live: an
+                // orchestrator must not restart a hub that will recover (R-DISK).
+                (false, !error.recovers())
             }
         };
         let mut failing_since = self.failing_since.lock();
-        match (healthy, *failing_since) {
-            (true, _) => *failing_since = None,
-            (false, None) => *failing_since = Some(Instant::now()),
-            (false, Some(_)) => {}
+        match (failing, *failing_since) {
+            (false, _) => *failing_since = None,
+            (true, None) => *failing_since = Some(Instant::now()),
+            (true, Some(_)) => {}
         }
         healthy
     }
@@ -52,6 +54,8 @@ impl Health {
 pub fn metrics(state: &AppState) -> HttpResponse {
     let gauges = Gauges {
         history_events: state.hub.log().retained(),
+        history: state.hub.log().faults(),
+        redis_reconnects: state.hub.log().feed_reconnects(),
     };
     HttpResponse::Ok()
         .insert_header((

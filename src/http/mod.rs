@@ -143,7 +143,9 @@ async fn route(
             _ => respond::method_not_allowed(),
         },
         path if path.starts_with(subscriptions::API_PATH) && state.settings.subscriptions => {
-            subscriptions::handle(&request, &state).unwrap_or_else(respond::not_found)
+            subscriptions::handle(&request, &state)
+                .await
+                .unwrap_or_else(respond::not_found)
         }
         "/healthz" if request.method() == Method::GET || request.method() == Method::HEAD => {
             HttpResponse::Ok().finish()

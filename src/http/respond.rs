@@ -28,8 +28,14 @@ pub fn method_not_allowed() -> HttpResponse {
         .finish()
 }
 
+/// A transient refusal (a full disk, an unreachable Redis, a shutdown): worth a retry
+/// (protocol.md A-PUB-14). The history writer retries a failed write within a second.
 pub fn unavailable() -> HttpResponse {
-    text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n")
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 pub fn too_large() -> HttpResponse {

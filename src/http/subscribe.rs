@@ -22,11 +22,13 @@ const MAX_SELECTORS: usize = 1000;
 const MATCHER_PARAMETERS: [&str; 3] = ["match", "match_exact", "match_urlpattern"];
 
 pub async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
-    subscribe(&request, state).unwrap_or_else(Refusal::response)
+    subscribe(&request, state)
+        .await
+        .unwrap_or_else(Refusal::response)
 }
 
 /// The checks of A-SUB-9 in order: token (401), selectors (400), registration (429, 503).
-fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Refusal> {
+async fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Refusal> {
     let query =
         form::parse(request.query_string().as_bytes()).map_err(|_| Refusal::bad_request())?;
     if query.iter().any(|(name, _)| in_reserved_namespace(name)) {
@@ -40,11 +42,15 @@ fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Re
         .map_err(Refusal::Unauthorized)?;
     let topics: Vec<&str> = form::values(&query, "topic").collect();
     check_selectors(&topics, state.settings.max_selector_length)
+        .and_then(|()| check_selectors_size(&query, state.settings.max_selectors_size))
         .map_err(|body| Refusal::BadRequest(body.to_owned()))?;
     let cursor = cursor(header_cursor, &query);
     let hub = &state.hub;
     if request.method() == Method::HEAD {
-        let echo = hub.cursor_echo(&cursor).map_err(|_| Refusal::Unavailable)?;
+        let echo = hub
+            .cursor_echo_async(&cursor)
+            .await
+            .map_err(|_| Refusal::Unavailable)?;
         return Ok(stream_head(echo.as_deref()).finish());
     }
     let permit = state
@@ -56,12 +62,13 @@ fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Re
         .map(|c| c.subscribe_grants(hub.matcher()).to_vec())
         .unwrap_or_default();
     let subscription = hub
-        .subscribe(Request {
+        .subscribe_async(Request {
             selectors: hub.selectors(topics),
             private_access,
             payload: claims.as_ref().and_then(|c| c.payload.clone()),
             cursor,
         })
+        .await
         .map_err(|error| {
             tracing::warn!(%error, "cannot register a subscriber");
             Refusal::Unavailable
@@ -100,6 +107,25 @@ fn check_selectors(topics: &[&str], max_length: usize) -> Result<(), &'static st
         .iter()
         .any(|t| has_control_chars(t) || (max_length > 0 && t.len() > max_length))
     {
+        return Err("Invalid \"topic\" parameter.\n");
+    }
+    Ok(())
+}
+
+/// R-BOUND: all selectors of one request together (`topic` and the 1.0 `match*` parameters)
+/// are at most `max_total` bytes (`0` = no limit); over it the request is refused as a too
+/// long selector is.
+fn check_selectors_size(query: &Pairs, max_total: u64) -> Result<(), &'static str> {
+    if max_total == 0 {
+        return Ok(());
+    }
+    let total = query
+        .iter()
+        .filter(|(name, _)| name == "topic" || MATCHER_PARAMETERS.contains(&name.as_str()))
+        .fold(0u64, |sum, (_, value)| {
+            sum.saturating_add(u64::try_from(value.len()).unwrap_or(u64::MAX))
+        });
+    if total > max_total {
         return Err("Invalid \"topic\" parameter.\n");
     }
     Ok(())
@@ -152,20 +178,122 @@ fn stream_head(cursor_echo: Option<&str>) -> HttpResponseBuilder {
 }
 
 /// C-TMO-1 / A-AUTH-14: 80–100 % of `write_timeout`, or of the token's remaining lifetime when
-/// that ends first.
+/// that ends first. Saturating throughout: no `exp` can make it panic (R-TOKEN).
 fn lifetime(
     write_timeout: Option<Duration>,
     claims: Option<&Claims>,
 ) -> Option<(Duration, Disconnect)> {
-    let jitter = |d: Duration| d.mul_f64(0.8 + 0.2 * fastrand::f64());
-    let until_expiry = claims
-        .and_then(|c| c.expires_at)
-        .map(|exp| Duration::from_secs_f64((exp - auth::now_seconds()).max(0.0)));
+    let until_expiry = claims.and_then(|c| c.time_left(auth::now_seconds()));
     match (write_timeout, until_expiry) {
         (Some(timeout), Some(left)) if left < timeout => {
             Some((jitter(left), Disconnect::TokenExpiry))
         }
         (Some(timeout), _) => Some((jitter(timeout), Disconnect::Timeout)),
         (None, left) => left.map(|left| (jitter(left), Disconnect::TokenExpiry)),
+    }
+}
+
+/// 80–100 % of `duration`, so that streams opened together do not all end together.
+/// (`Duration::mul_f64` panics when the product overflows, as `Duration::MAX × 1.0` can after
+/// rounding.)
+fn jitter(duration: Duration) -> Duration {
+    let factor = 0.8 + 0.2 * fastrand::f64();
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor).unwrap_or(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims_with_exp(exp: serde_json::Value) -> Claims {
+        let mut claims = Claims::from_payload(&json!({})).expect("claims");
+        claims.expires_at = exp.as_f64();
+        claims
+    }
+
+    /// R-TOKEN: every `exp` a JSON number can carry gives a lifetime, never a panic.
+    #[test]
+    fn lifetime_saturates_at_extreme_exp() {
+        let now = auth::now_seconds();
+        let extremes = [
+            json!(i64::MAX),
+            json!(u64::MAX),
+            json!(u64::MAX as f64),
+            json!(1e300),
+            json!(f64::MAX),
+            json!(-1e300),
+            json!(i64::MIN),
+            json!(now - 10.0),
+            json!(0),
+        ];
+        for exp in extremes {
+            let claims = claims_with_exp(exp.clone());
+            for timeout in [None, Some(Duration::from_secs(600)), Some(Duration::MAX)] {
+                let (left, _) = lifetime(timeout, Some(&claims)).expect("a lifetime");
+                if let Some(timeout) = timeout {
+                    assert!(left <= timeout, "{exp}: {left:?}");
+                }
+            }
+        }
+        let far = claims_with_exp(json!(1e300));
+        assert_eq!(
+            lifetime(Some(Duration::from_secs(600)), Some(&far)).map(|(_, why)| why),
+            Some(Disconnect::Timeout)
+        );
+        let past = claims_with_exp(json!(-1e300));
+        assert_eq!(
+            lifetime(Some(Duration::from_secs(600)), Some(&past)),
+            Some((Duration::ZERO, Disconnect::TokenExpiry))
+        );
+    }
+
+    #[test]
+    fn lifetime_is_80_to_100_percent_of_the_nearest_end() {
+        let soon = claims_with_exp(json!(auth::now_seconds() + 100.0));
+        for _ in 0..100 {
+            let (left, why) =
+                lifetime(Some(Duration::from_secs(600)), Some(&soon)).expect("a lifetime");
+            assert_eq!(why, Disconnect::TokenExpiry);
+            assert!(left >= Duration::from_secs(79) && left <= Duration::from_secs(100));
+            let (left, why) = lifetime(Some(Duration::from_secs(10)), None).expect("a lifetime");
+            assert_eq!(why, Disconnect::Timeout);
+            assert!(left >= Duration::from_secs(8) && left <= Duration::from_secs(10));
+        }
+        assert_eq!(lifetime(None, None), None);
+    }
+
+    /// R-BOUND: the selectors of one request are bounded in bytes together, `topic` and
+    /// `match*` alike.
+    #[test]
+    fn selectors_size_is_bounded_in_total() {
+        let pairs = |list: &[(&str, usize)]| -> Pairs {
+            list.iter()
+                .map(|(name, len)| ((*name).to_owned(), "x".repeat(*len)))
+                .collect()
+        };
+        let just_under = pairs(&[("topic", 400), ("topic", 300), ("match", 324)]);
+        assert_eq!(check_selectors_size(&just_under, 1024), Ok(()));
+        let over = pairs(&[("topic", 400), ("topic", 300), ("match_exact", 325)]);
+        assert_eq!(
+            check_selectors_size(&over, 1024),
+            Err("Invalid \"topic\" parameter.\n")
+        );
+        let others = pairs(&[
+            ("topic", 10),
+            ("lastEventID", 5000),
+            ("authorization", 5000),
+        ]);
+        assert_eq!(check_selectors_size(&others, 1024), Ok(()));
+        assert_eq!(check_selectors_size(&over, 0), Ok(()), "0 = no limit");
+    }
+
+    #[test]
+    fn jitter_never_overflows() {
+        for _ in 0..1000 {
+            assert!(jitter(Duration::MAX) <= Duration::MAX);
+        }
+        assert_eq!(jitter(Duration::ZERO), Duration::ZERO);
     }
 }

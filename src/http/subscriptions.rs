@@ -22,7 +22,7 @@ enum Target {
 }
 
 /// Answers an API path, or `None` when the path is not one the classic API serves.
-pub fn handle(request: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+pub async fn handle(request: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
     let target = match parse_target(request.uri().path())? {
         Ok(target) => target,
         Err(()) => return Some(respond::bad_request("Bad Request\n")),
@@ -33,7 +33,7 @@ pub fn handle(request: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
     if let Err(reason) = authorize(request, state) {
         return Some(respond::unauthorized(&reason));
     }
-    Some(answer(request, state, &target))
+    Some(answer(request, state, &target).await)
 }
 
 /// `None` for paths the classic API does not serve; `Err` for undecodable segments.
@@ -103,13 +103,14 @@ fn request_target(request: &HttpRequest) -> String {
     }
 }
 
-fn answer(request: &HttpRequest, state: &AppState, target: &Target) -> HttpResponse {
-    let last_event_id = state.hub.last_event_id();
+async fn answer(request: &HttpRequest, state: &AppState, target: &Target) -> HttpResponse {
+    let last_event_id = state.hub.last_event_id_async().await;
     let etag = etag(&last_event_id);
     let mut response = if not_modified(request, &etag, &last_event_id) {
         HttpResponse::NotModified().finish()
     } else {
-        match body(state, target, &request_target(request), &last_event_id) {
+        let active = state.hub.active_subscriptions_async().await;
+        match body(&active, target, &request_target(request), &last_event_id) {
             Some(body) => HttpResponse::Ok()
                 .insert_header((header::CONTENT_TYPE, "application/ld+json"))
                 .body(body),
@@ -126,8 +127,12 @@ fn answer(request: &HttpRequest, state: &AppState, target: &Target) -> HttpRespo
     response
 }
 
-fn body(state: &AppState, target: &Target, id: &str, last_event_id: &str) -> Option<String> {
-    let active = state.hub.active_subscriptions();
+fn body(
+    active: &[ActiveSubscription],
+    target: &Target,
+    id: &str,
+    last_event_id: &str,
+) -> Option<String> {
     let wanted = |subscription: &&ActiveSubscription| match target {
         Target::All => true,
         Target::Selector(selector) => subscription.topic == *selector,

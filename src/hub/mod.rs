@@ -3,6 +3,7 @@
 //! One lock orders history appends and fan-out, and registration takes the history bound under
 //! the same lock, so replay → live handover has no gap and no duplicate (C-HAND-1).
 
+mod deadline;
 mod gather;
 pub mod presence;
 mod queue;
@@ -169,15 +170,27 @@ impl Hub {
             return Err(HubError::ShuttingDown);
         }
         let started = std::time::Instant::now();
-        let (event, position) = self.store(update)?;
-        self.log.durable(position).await?;
+        let (event, position) = if self.log.shared() {
+            // A network round trip: awaited, so a slow store never blocks this worker.
+            let event = Arc::new(Event::new(update));
+            let position = self.log.append_async(event.clone()).await?;
+            (event, position)
+        } else {
+            self.store(update)?
+        };
+        let durable = self.log.durable(position).await;
+        // Dispatched (or, if its write failed, dropped) before the answer, so a 200 means it
+        // is queued for every subscriber (A-PUB-14).
+        self.dispatch_decided();
+        durable?;
         self.metrics.published(started.elapsed());
         Ok(event)
     }
 
     /// Appends the update. With a local log it is dispatched under the same lock, so history
-    /// order and delivery order are the same; a shared log's feed dispatches it instead, on
-    /// every node, in the log's order.
+    /// order and delivery order are the same (with a `DurableGate`, it is queued under that
+    /// lock and dispatched once its write is decided); a shared log's feed dispatches it
+    /// instead, on every node, in the log's order.
     ///
     /// Subscription events are stored during shutdown too: every subscription that ends gets
     /// its `active: false` event (A-SUBS-2).
@@ -187,12 +200,71 @@ impl Hub {
             let position = self.log.append(event.clone())?;
             return Ok((event, position));
         }
+        let gated = self.log.gate().is_some();
         let position = self.dispatch_then_write(|registry, flushes| {
             let position = self.log.append(event.clone())?;
-            self.dispatch(registry, &event, position, flushes);
+            if gated {
+                registry.undecided.push_back((position, event.clone()));
+            } else {
+                self.dispatch(registry, &event, position, flushes);
+            }
             Ok::<_, HubError>(position)
         })?;
         Ok((event, position))
+    }
+
+    /// Dispatches, in log order, the appended events whose write is decided and succeeded;
+    /// drops those whose write failed (R-DISPATCH: subscribers see only durable events).
+    fn dispatch_decided(&self) {
+        let Some(gate) = self.log.gate() else {
+            return;
+        };
+        let decided = gate.decided();
+        self.dispatch_then_write(|registry, flushes| {
+            while registry
+                .undecided
+                .front()
+                .is_some_and(|(position, _)| *position <= decided)
+            {
+                let Some((position, event)) = registry.undecided.pop_front() else {
+                    break;
+                };
+                if gate.stored(position) {
+                    self.dispatch(registry, &event, position, flushes);
+                }
+            }
+        });
+    }
+
+    /// Dispatches what nobody waits for (subscription events, publishes whose client went
+    /// away) as soon as its write is decided. Ends when the hub or its log is gone.
+    fn start_dispatching_decided(self: &Arc<Self>) {
+        let Some(gate) = self.log.gate() else {
+            return;
+        };
+        let mut seen = gate.decided();
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let next = match hub.upgrade() {
+                    Some(hub) => match hub.log.gate() {
+                        Some(gate) => gate.decided_after(seen),
+                        None => return,
+                    },
+                    None => return,
+                };
+                if next.await.is_err() {
+                    return;
+                }
+                let Some(hub) = hub.upgrade() else {
+                    return;
+                };
+                if let Some(gate) = hub.log.gate() {
+                    seen = gate.decided();
+                }
+                hub.dispatch_decided();
+            }
+        });
     }
 
     /// Delivers an event a shared log's feed read, in the log's order.
@@ -234,6 +306,7 @@ impl Hub {
     /// log.
     pub fn start_feed(self: &Arc<Self>) -> Result<(), HubError> {
         if !self.log.shared() {
+            self.start_dispatching_decided();
             return Ok(());
         }
         let from = self.registry.lock().delivered;
@@ -252,13 +325,31 @@ impl Hub {
     /// Registers a subscriber for live events and plans its replay, atomically with respect
     /// to publishing (A-HIST-9, C-HAND-1).
     pub fn subscribe(self: &Arc<Self>, request: Request) -> Result<Subscription, HubError> {
+        let resolved = self.resolve(&request.cursor)?;
+        self.register(request, resolved)
+    }
+
+    /// `subscribe` for an async caller: a shared log's cursor lookup (a network round trip) is
+    /// awaited instead of blocking the caller's thread.
+    pub async fn subscribe_async(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> Result<Subscription, HubError> {
+        let resolved = self.resolve_async(&request.cursor).await?;
+        self.register(request, resolved)
+    }
+
+    /// A cursor's position never changes, so it is looked up before (with a shared log this is
+    /// network I/O); only the bound must be read under the lock.
+    fn register(
+        self: &Arc<Self>,
+        request: Request,
+        (start, cursor_echo): Resolved,
+    ) -> Result<Subscription, HubError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(HubError::ShuttingDown);
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        // A cursor's position never changes, so it is looked up before taking the lock (with a
-        // shared log this is network I/O); only the bound must be read under it.
-        let (start, cursor_echo) = self.resolve(&request.cursor)?;
         let mut registry = self.registry.lock();
         let bound = registry.delivered;
         let cursor_position = start.flatten();
@@ -300,7 +391,11 @@ impl Hub {
                 tracing::warn!(%error, "cannot update the presence list");
             }
             let update = presence::subscription_event(&subscription, active);
-            if let Err(error) = self.store(update) {
+            if self.log.shared() {
+                // Not awaited (this runs on connect and in `Drop`); in order with the presence
+                // changes above.
+                self.log.append_detached(Arc::new(Event::new(update)));
+            } else if let Err(error) = self.store(update) {
                 tracing::warn!(%error, "cannot publish a subscription event");
             }
         }
@@ -329,6 +424,31 @@ impl Hub {
             .collect()
     }
 
+    /// `last_event_id` for an async caller: with a shared log it is a network round trip, run
+    /// on a blocking thread instead of the caller's.
+    pub async fn last_event_id_async(self: &Arc<Self>) -> String {
+        self.off_thread(Self::last_event_id).await
+    }
+
+    /// `active_subscriptions` for an async caller (see `last_event_id_async`).
+    pub async fn active_subscriptions_async(self: &Arc<Self>) -> Vec<ActiveSubscription> {
+        self.off_thread(Self::active_subscriptions).await
+    }
+
+    /// Runs `read` at once with a local log, on a blocking thread with a shared one.
+    async fn off_thread<T: Send + 'static>(self: &Arc<Self>, read: fn(&Self) -> T) -> T {
+        if !self.log.shared() {
+            return read(self);
+        }
+        let hub = self.clone();
+        match tokio::task::spawn_blocking(move || read(&hub)).await {
+            Ok(value) => value,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // Cancelled: the runtime is shutting down; answer the slow way.
+            Err(_) => read(self),
+        }
+    }
+
     /// Subscribers connected to this hub, in connection order.
     pub fn active_subscribers(&self) -> Vec<Arc<Subscriber>> {
         self.registry.lock().in_connection_order()
@@ -339,19 +459,26 @@ impl Hub {
         Ok(self.resolve(cursor)?.1)
     }
 
+    /// `cursor_echo` for an async caller (see `subscribe_async`).
+    pub async fn cursor_echo_async(&self, cursor: &Cursor) -> Result<Option<String>, HubError> {
+        Ok(self.resolve_async(cursor).await?.1)
+    }
+
     /// Where a replay starts (`Some(None)` = from the oldest event) and the cursor echo.
-    fn resolve(
-        &self,
-        cursor: &Cursor,
-    ) -> Result<(Option<Option<Position>>, Option<String>), HubError> {
-        Ok(match cursor {
-            Cursor::None => (None, None),
-            Cursor::Earliest => (Some(None), Some("earliest".to_owned())),
-            Cursor::Id(id) => match self.log.find(id)? {
-                Some(position) => (Some(Some(position)), Some(id.clone())),
-                None => (None, Some("earliest".to_owned())),
-            },
-        })
+    fn resolve(&self, cursor: &Cursor) -> Result<Resolved, HubError> {
+        let found = match cursor {
+            Cursor::Id(id) => self.log.find(id)?,
+            Cursor::None | Cursor::Earliest => None,
+        };
+        Ok(plan(cursor, found))
+    }
+
+    async fn resolve_async(&self, cursor: &Cursor) -> Result<Resolved, HubError> {
+        let found = match cursor {
+            Cursor::Id(id) => self.log.find_async(id).await?,
+            Cursor::None | Cursor::Earliest => None,
+        };
+        Ok(plan(cursor, found))
     }
 
     /// Resolves once no subscriber is connected.
@@ -365,12 +492,35 @@ impl Hub {
         self.registry.lock().len()
     }
 
+    /// Writes what was appended and stops the history's threads, once every stream ended
+    /// (R-SHUTDOWN): nothing acknowledged is left to a drop order.
+    pub fn close_history(&self) -> Result<(), HubError> {
+        self.log.close()?;
+        self.dispatch_decided();
+        Ok(())
+    }
+
     /// Refuses new work and ends every stream once its queued events are written.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
         for subscriber in self.registry.lock().all() {
             subscriber.queue.close(Closed::Shutdown);
         }
+    }
+}
+
+/// Where a replay starts (`Some(None)` = from the oldest event) and the cursor echo.
+type Resolved = (Option<Option<Position>>, Option<String>);
+
+/// The replay plan of a cursor, given the position its id was `found` at.
+fn plan(cursor: &Cursor, found: Option<Position>) -> Resolved {
+    match cursor {
+        Cursor::None => (None, None),
+        Cursor::Earliest => (Some(None), Some("earliest".to_owned())),
+        Cursor::Id(id) => match found {
+            Some(position) => (Some(Some(position)), Some(id.clone())),
+            None => (None, Some("earliest".to_owned())),
+        },
     }
 }
 

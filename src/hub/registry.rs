@@ -23,6 +23,9 @@ pub struct Registry {
     candidates: Vec<Key>,
     /// The position of the last event dispatched: the replay bound of new subscribers.
     pub delivered: Option<Position>,
+    /// Appended events waiting for their write to be decided before they are dispatched
+    /// (`DurableGate`), in log order.
+    pub undecided: std::collections::VecDeque<(Position, Arc<Event>)>,
 }
 
 impl Registry {

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
+use super::deadline::deadline_after;
 use super::queue::Reclaimed;
 use super::{Closed, Subscription};
 use crate::event::unchunked;
@@ -85,8 +86,10 @@ enum Due {
 impl Timers {
     fn new(options: StreamOptions) -> Option<Self> {
         let now = Instant::now();
-        let ends_at = options.lifetime.map(|(lifetime, _)| now + lifetime);
-        let heartbeat_due = options.heartbeat.map(|every| now + every);
+        let ends_at = options
+            .lifetime
+            .map(|(lifetime, _)| deadline_after(now, lifetime));
+        let heartbeat_due = options.heartbeat.map(|every| deadline_after(now, every));
         let first = earliest(heartbeat_due, ends_at)?;
         Some(Self {
             sleep: Box::pin(tokio::time::sleep_until(first)),
@@ -110,7 +113,7 @@ impl Timers {
     }
 
     fn wrote(&mut self, at: Instant) {
-        let due = self.heartbeat_every.map(|every| at + every);
+        let due = self.heartbeat_every.map(|every| deadline_after(at, every));
         self.heartbeat_due = self.heartbeat_due.max(due);
     }
 

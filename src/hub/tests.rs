@@ -364,6 +364,35 @@ async fn lifetime_ends_the_stream_even_between_heartbeats() {
     assert_eq!(batch_now(&mut stream, &woken), None);
 }
 
+/// R-TOKEN: a lifetime or heartbeat period at the extreme (`write_timeout`/`heartbeat` at their
+/// maximum, a token whose `exp` is centuries away) saturates instead of overflowing `Instant`.
+#[tokio::test(start_paused = true)]
+async fn extreme_lifetime_and_heartbeat_do_not_panic() {
+    let hub = hub(100);
+    let woken = Flag::new();
+    let mut stream = timed(&hub, Some(u64::MAX), Some(u64::MAX));
+    assert!(batch_now(&mut stream, &woken).is_some());
+    hub.publish(update("e1", &["t"], false))
+        .await
+        .expect("publish");
+    let event = batch_now(&mut stream, &woken).expect("open");
+    assert!(event.contains("id: e1\n"), "{event}");
+    tokio::time::advance(Duration::from_secs(365 * 86400)).await;
+    assert_eq!(batch_now(&mut stream, &woken).as_deref(), Some(""));
+    let subscription = hub
+        .subscribe(request(&hub, &["t"], &[], Cursor::None))
+        .expect("subscribe");
+    let mut maximal = EventStream::new(
+        subscription,
+        StreamOptions {
+            heartbeat: Some(Duration::MAX),
+            lifetime: Some((Duration::MAX, Disconnect::TokenExpiry)),
+        },
+    );
+    maximal.send_chunked();
+    assert!(batch_now(&mut maximal, &woken).is_some());
+}
+
 /// Everything the peer of a lent socket can read now, as text.
 fn readable(peer: &mut std::os::unix::net::UnixStream) -> String {
     String::from_utf8_lossy(&read_available(peer)).into_owned()
@@ -489,4 +518,150 @@ fn replay_batches_shrink_for_large_events() {
     assert_eq!(next_batch_size(10, 10 * REPLAY_BYTES / 4), 4);
     assert_eq!(next_batch_size(1, 10 * REPLAY_BYTES), 1);
     assert_eq!(next_batch_size(0, 0), REPLAY_BATCH);
+}
+
+/// A memory log whose writes are decided by the test: the `DurableGate` contract, driven by hand.
+mod gated {
+    use std::future::Future;
+
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::log::{DurableGate, LogError};
+
+    pub(super) struct ManualLog {
+        inner: MemoryLog,
+        /// (decided up to, failed positions)
+        decisions: watch::Sender<(u64, Vec<u64>)>,
+    }
+
+    impl ManualLog {
+        pub(super) fn new() -> Self {
+            Self {
+                inner: MemoryLog::new(Retention {
+                    max_events: 0,
+                    max_age: Duration::ZERO,
+                }),
+                decisions: watch::Sender::new((0, Vec::new())),
+            }
+        }
+
+        pub(super) fn decide(&self, position: u64, stored: bool) {
+            self.decisions.send_modify(|(decided, failed)| {
+                *decided = position;
+                if !stored {
+                    failed.push(position);
+                }
+            });
+        }
+    }
+
+    impl EventLog for ManualLog {
+        fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
+            self.inner.append(event)
+        }
+        fn durable(
+            &self,
+            position: Position,
+        ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> {
+            let mut receiver = self.decisions.subscribe();
+            Box::pin(async move {
+                let decided = receiver
+                    .wait_for(|(decided, _)| *decided >= position.0)
+                    .await
+                    .map_err(|_| LogError::Storage("closed".into()))?;
+                match decided.1.contains(&position.0) {
+                    true => Err(LogError::WritesRefused("failed".into())),
+                    false => Ok(()),
+                }
+            })
+        }
+        fn gate(&self) -> Option<&dyn DurableGate> {
+            Some(self)
+        }
+        fn retained(&self) -> u64 {
+            self.inner.retained()
+        }
+        fn last_position(&self) -> Option<Position> {
+            self.inner.last_position()
+        }
+        fn last_event_id(&self) -> Option<String> {
+            self.inner.last_event_id()
+        }
+        fn find(&self, id: &str) -> Result<Option<Position>, LogError> {
+            self.inner.find(id)
+        }
+        fn read_after(
+            &self,
+            after: Option<Position>,
+            upto: Position,
+            max: usize,
+        ) -> Result<Vec<(Position, Arc<Event>)>, LogError> {
+            self.inner.read_after(after, upto, max)
+        }
+    }
+
+    impl DurableGate for ManualLog {
+        fn decided(&self) -> Position {
+            Position(self.decisions.borrow().0)
+        }
+        fn stored(&self, position: Position) -> bool {
+            !self.decisions.borrow().1.contains(&position.0)
+        }
+        fn decided_after(
+            &self,
+            seen: Position,
+        ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> {
+            let mut receiver = self.decisions.subscribe();
+            Box::pin(async move {
+                receiver
+                    .wait_for(|(decided, _)| *decided > seen.0)
+                    .await
+                    .map(|_| ())
+                    .map_err(|_| LogError::Storage("closed".into()))
+            })
+        }
+    }
+}
+
+/// R-DISPATCH: with a gate, an event reaches subscribers only once its write is decided and
+/// succeeded; a failed one never does, and its publish fails.
+#[tokio::test]
+async fn gated_events_reach_subscribers_only_once_stored() {
+    let log = Arc::new(gated::ManualLog::new());
+    let hub = Hub::new(log.clone(), delivery(100), false);
+    hub.start_feed().expect("feed");
+    let mut stream = open(&hub, &["t"], &[], Cursor::None);
+    let publishing = tokio::spawn({
+        let hub = hub.clone();
+        async move { hub.publish(update("a", &["t"], false)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(ready_ids(&mut stream).is_empty(), "not before its write");
+    log.decide(1, true);
+    publishing.await.expect("task").expect("published");
+    assert_eq!(ready_ids(&mut stream), ["a"]);
+
+    let failing = tokio::spawn({
+        let hub = hub.clone();
+        async move { hub.publish(update("b", &["t"], false)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    log.decide(2, false);
+    assert!(
+        failing.await.expect("task").is_err(),
+        "503 for its publisher"
+    );
+    assert!(ready_ids(&mut stream).is_empty(), "never dispatched");
+
+    // Nobody waits for this one (as for a subscription event): the hub's own task dispatches it.
+    hub.store(update("c", &["t"], false)).expect("stored");
+    log.decide(3, true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut ids = Vec::new();
+    while ids.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        ids = ready_ids(&mut stream);
+    }
+    assert_eq!(ids, ["c"]);
 }

@@ -11,13 +11,22 @@
 //! An append is one Lua script (atomic on the server): add, index, trim. Every node reads the
 //! stream with a dedicated blocking connection and dispatches what it reads, in stream order, so
 //! all nodes deliver the same events in the same order with the same ids.
+//!
+//! Every connection has a read timeout and TCP keepalive (issue 18): a Redis that died, paused
+//! or vanished behind a NAT is noticed within seconds instead of never. Background threads keep
+//! what the readiness check needs (`Link`) fresh, so `check` does no I/O; publishes, presence
+//! changes and subscription events run on threads of their own, never on the caller's.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use redis::io::tcp::socket2::TcpKeepalive;
+use redis::IntoConnectionInfo;
 
-use super::{codec, Deliver, EventLog, LogError, Position, Retention};
+use super::{codec, BoxFuture, Deliver, EventLog, LogError, Position, Retention};
 use crate::event::Event;
 use crate::hub::ActiveSubscription;
 
@@ -25,10 +34,34 @@ use crate::hub::ActiveSubscription;
 const SEQ_BITS: u32 = 20;
 const READ_BATCH: usize = 512;
 /// How long one `XREAD` blocks before it looks again (it returns at once when events arrive).
-const BLOCK_MS: u64 = 2000;
+const BLOCK_MS: u64 = 1000;
+/// The feed's read timeout: an `XREAD` answers within `BLOCK_MS`, so silence beyond this margin
+/// means a dead or paused connection.
+const FEED_READ_TIMEOUT: Duration = Duration::from_millis(BLOCK_MS + 2000);
+/// Read and write timeout of the short requests (a trimming append may take a while).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often, and how patiently, the health thread asks Redis whether it answers.
+const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+/// TCP keepalive: probes after 5 s of silence, every 2 s, 3 times, so a peer that vanished
+/// (host lost, NAT entry dropped) is detected in about 11 s even on an idle socket.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const KEEPALIVE_PROBES: u32 = 3;
+/// The feed's reconnection backoff: doubles from the first to the last.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_LAST: Duration = Duration::from_secs(2);
 /// How long a node's presence list outlives its last renewal.
 const PRESENCE_TTL: Duration = Duration::from_secs(30);
 const PRESENCE_RENEWAL: Duration = Duration::from_secs(10);
+/// Threads running publishes' round trips, and how many requests may wait for one; beyond that
+/// a publish is refused at once (503) instead of queueing without bound behind a stalled Redis.
+const IO_THREADS: usize = 4;
+const IO_QUEUE: usize = 4096;
+/// Presence changes and subscription events waiting for the presence thread; beyond that they
+/// are dropped with a warning (presence is best effort while Redis is unreachable).
+const PRESENCE_QUEUE: usize = 4096;
 
 /// KEYS: stream, index key of this id, last-id. ARGV: record, id, max events, max age (ms),
 /// index key prefix. Trimmed entries leave the index too (each entry carries its id in `i`), so
@@ -73,15 +106,44 @@ return sid
 "#;
 
 pub struct RedisLog {
+    shared: Arc<Shared>,
+    /// Publishes' round trips, on `IO_THREADS` threads.
+    io: SyncSender<Job>,
+    /// Presence changes and subscription events, in the order they were made, on one thread.
+    presence: SyncSender<Job>,
+}
+
+/// What the log's threads share.
+struct Shared {
     client: redis::Client,
-    /// Idle connections for appends and reads; one is opened when none is free.
-    pool: Mutex<Vec<redis::Connection>>,
+    /// Idle connections for short requests, with the `Link::epoch` they were made in; one is
+    /// opened when none is free.
+    pool: Mutex<Vec<(u64, redis::Connection)>>,
     prefix: String,
     retention: Retention,
     append: redis::Script,
     /// This node's presence hash.
     presence_key: String,
+    link: Arc<Link>,
 }
+
+/// The state of the link to Redis, kept fresh by the background threads and read without I/O.
+#[derive(Debug)]
+struct Link {
+    /// The last health probe got an answer.
+    answering: AtomicBool,
+    /// The feed lost its connection and has not read again since.
+    feed_interrupted: AtomicBool,
+    /// Times the feed connected again after losing its connection.
+    reconnects: AtomicU64,
+    /// `XLEN` of the stream at the last health probe.
+    retained: AtomicU64,
+    /// Raised when a connection is found dead: idle pooled connections of an older epoch are
+    /// dropped instead of failing one request each after a Redis restart.
+    epoch: AtomicU64,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
 
 type Entry = (String, Vec<Vec<u8>>);
 
@@ -119,75 +181,252 @@ fn decode(entry: &Entry) -> Result<(Position, Arc<Event>), LogError> {
     Ok((position, Arc::new(Event::new(update))))
 }
 
+/// A client whose sockets send TCP keepalive probes, so an idle connection to a vanished peer
+/// fails instead of waiting forever.
+fn client(url: &str) -> Result<redis::Client, LogError> {
+    let info = url.into_connection_info().map_err(storage)?;
+    let keepalive = TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    let tcp = info.tcp_settings().clone().set_keepalive(keepalive);
+    redis::Client::open(info.set_tcp_settings(tcp)).map_err(storage)
+}
+
+/// A new connection whose requests fail after `timeout` without an answer (the handshake too).
+fn connect(client: &redis::Client, timeout: Duration) -> redis::RedisResult<redis::Connection> {
+    let connection = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+    connection.set_read_timeout(Some(timeout))?;
+    connection.set_write_timeout(Some(timeout))?;
+    Ok(connection)
+}
+
+/// Starts `threads` threads running the jobs sent to the returned sender, until it is dropped.
+fn spawn_workers(name: &str, threads: usize, queue: usize) -> Result<SyncSender<Job>, LogError> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Job>(queue);
+    let receiver = Arc::new(Mutex::new(receiver));
+    for _ in 0..threads {
+        let receiver = receiver.clone();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || loop {
+                // The lock is held while waiting: the idle threads queue on it, one takes a job.
+                let job = receiver.lock().recv();
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .map_err(|e| storage(format!("cannot start a {name} thread: {e}")))?;
+    }
+    Ok(sender)
+}
+
 impl RedisLog {
     /// Connects to `url` (`redis://…`) and checks that the server answers.
     pub fn open(url: &str, prefix: &str, retention: Retention) -> Result<Self, LogError> {
-        let client = redis::Client::open(url).map_err(storage)?;
         let presence_key = format!("{prefix}:presence:{}", uuid::Uuid::new_v4());
-        let log = Self {
-            client,
+        let shared = Arc::new(Shared {
+            client: client(url)?,
             pool: Mutex::new(Vec::new()),
             prefix: prefix.to_owned(),
             retention,
             append: redis::Script::new(APPEND),
             presence_key,
-        };
-        log.check()?;
-        log.renew_presence_forever()?;
-        Ok(log)
+            link: Arc::new(Link {
+                answering: AtomicBool::new(true),
+                feed_interrupted: AtomicBool::new(false),
+                reconnects: AtomicU64::new(0),
+                retained: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
+            }),
+        });
+        let retained = shared.count()?;
+        shared.link.retained.store(retained, Ordering::Relaxed);
+        let io = spawn_workers("quicksilver-redis-io", IO_THREADS, IO_QUEUE)?;
+        let (presence, presence_jobs) = std::sync::mpsc::sync_channel(PRESENCE_QUEUE);
+        start_thread("quicksilver-presence", {
+            let shared = Arc::downgrade(&shared);
+            move || run_presence(&shared, &presence_jobs)
+        })?;
+        start_thread("quicksilver-redis-health", {
+            let shared = Arc::downgrade(&shared);
+            move || probe_health(&shared)
+        })?;
+        Ok(Self {
+            shared,
+            io,
+            presence,
+        })
     }
 
-    /// Keeps this node's presence hash alive while the process runs.
-    fn renew_presence_forever(&self) -> Result<(), LogError> {
-        let client = self.client.clone();
-        let key = self.presence_key.clone();
-        std::thread::Builder::new()
-            .name("quicksilver-presence".into())
-            .spawn(move || loop {
-                std::thread::sleep(PRESENCE_RENEWAL);
-                let renewed = client.get_connection().and_then(|mut c| {
-                    redis::cmd("PEXPIRE")
-                        .arg(&key)
-                        .arg(PRESENCE_TTL.as_millis() as u64)
-                        .query::<i64>(&mut c)
-                });
-                if let Err(error) = renewed {
+    /// Runs `work` on an I/O thread; the future resolves with its result. A Redis that stalls
+    /// holds that thread (up to `COMMAND_TIMEOUT`), never the caller's.
+    fn on_io_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, LogError> + Send + 'static,
+    ) -> BoxFuture<T> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let shared = self.shared.clone();
+        let queued = self.io.try_send(Box::new(move || {
+            let _ = sender.send(work(&shared));
+        }));
+        match queued {
+            Ok(()) => Box::pin(answer(receiver)),
+            Err(_) => Box::pin(std::future::ready(Err(storage(
+                "too many requests are waiting for Redis",
+            )))),
+        }
+    }
+
+    /// Runs `work` on the presence thread, after the presence changes and subscription events
+    /// queued before it, and waits for its result (so this node reads its own changes).
+    fn on_presence_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Shared) -> Result<T, LogError> + Send + 'static,
+    ) -> Result<T, LogError> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let shared = self.shared.clone();
+        self.presence
+            .try_send(Box::new(move || {
+                let _ = sender.send(work(&shared));
+            }))
+            .map_err(|_| storage("too many presence changes are waiting for Redis"))?;
+        // Bounded: at worst one slow request ahead of this one, then this one.
+        receiver
+            .recv_timeout(COMMAND_TIMEOUT * 2 + CONNECT_TIMEOUT)
+            .map_err(|_| storage("no answer in time"))?
+    }
+
+    /// Queues `job` on the presence thread, or drops it with a warning when too many wait.
+    fn in_presence_order(&self, what: &str, job: Job) {
+        if let Err(error) = self.presence.try_send(job) {
+            let reason = match error {
+                TrySendError::Full(_) => "too many are waiting",
+                TrySendError::Disconnected(_) => "its thread stopped",
+            };
+            tracing::warn!("cannot record {what}: {reason}");
+        }
+    }
+}
+
+fn start_thread(name: &str, run: impl FnOnce() + Send + 'static) -> Result<(), LogError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(run)
+        .map(|_| ())
+        .map_err(|e| storage(format!("cannot start the {name} thread: {e}")))
+}
+
+/// Runs presence jobs in order and keeps this node's presence hash alive, until the log is
+/// dropped.
+fn run_presence(shared: &Weak<Shared>, jobs: &Receiver<Job>) {
+    let mut renew_at = Instant::now() + PRESENCE_RENEWAL;
+    loop {
+        match jobs.recv_timeout(renew_at.saturating_duration_since(Instant::now())) {
+            Ok(job) => job(),
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                if let Err(error) = shared.renew_presence() {
                     tracing::warn!(%error, "cannot renew this node's presence list");
                 }
-            })
-            .map(|_| ())
-            .map_err(|e| storage(format!("cannot start the presence thread: {e}")))
+                renew_at = Instant::now() + PRESENCE_RENEWAL;
+            }
+        }
     }
+}
 
+/// Asks Redis every `HEALTH_INTERVAL` whether it answers (and how long the stream is), on a
+/// connection of its own, until the log is dropped.
+fn probe_health(shared: &Weak<Shared>) {
+    let mut connection = None;
+    loop {
+        std::thread::sleep(HEALTH_INTERVAL);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let stream = shared.key("stream");
+        let counted = connection
+            .take()
+            .map_or_else(|| connect(&shared.client, HEALTH_TIMEOUT), Ok)
+            .and_then(|mut c| {
+                let length = redis::cmd("XLEN").arg(&stream).query::<u64>(&mut c)?;
+                Ok((c, length))
+            });
+        let link = &shared.link;
+        match counted {
+            Ok((c, length)) => {
+                connection = Some(c);
+                link.retained.store(length, Ordering::Relaxed);
+                if !link.answering.swap(true, Ordering::Relaxed) {
+                    tracing::info!("redis answers again");
+                }
+            }
+            Err(error) => {
+                link.epoch.fetch_add(1, Ordering::Relaxed);
+                if link.answering.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(%error, "redis does not answer");
+                }
+            }
+        }
+    }
+}
+
+impl Shared {
     fn key(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.prefix)
     }
 
-    /// Runs `work` on a pooled connection; a connection that failed is dropped, not reused.
-    fn with_connection<T>(
+    /// Runs `work` on a pooled connection, or a new one; a connection that failed is dropped.
+    /// The error says whether the connection came from the pool.
+    fn run_once<T>(
         &self,
         work: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, LogError> {
-        let pooled = self.pool.lock().pop();
-        let mut connection = match pooled {
-            Some(connection) => connection,
-            None => {
-                let connection = self
-                    .client
-                    .get_connection_with_timeout(Duration::from_secs(2))
-                    .map_err(storage)?;
-                // Set once per connection, not per command.
-                connection
-                    .set_read_timeout(Some(Duration::from_secs(5)))
-                    .map_err(storage)?;
-                connection
-            }
+    ) -> Result<T, (redis::RedisError, bool)> {
+        let epoch = self.link.epoch.load(Ordering::Relaxed);
+        let pooled = {
+            let mut pool = self.pool.lock();
+            pool.retain(|(made_in, _)| *made_in == epoch);
+            pool.pop()
         };
-        let result = work(&mut connection).map_err(storage);
-        if result.is_ok() {
-            self.pool.lock().push(connection);
+        let (mut connection, was_pooled) = match pooled {
+            Some((_, connection)) => (connection, true),
+            None => (
+                connect(&self.client, COMMAND_TIMEOUT).map_err(|e| (e, false))?,
+                false,
+            ),
+        };
+        match work(&mut connection) {
+            Ok(value) => {
+                self.pool.lock().push((epoch, connection));
+                Ok(value)
+            }
+            Err(error) => {
+                if error.is_connection_dropped() || error.is_timeout() {
+                    // The other idle connections are likely as dead as this one.
+                    self.link.epoch.fetch_add(1, Ordering::Relaxed);
+                }
+                Err((error, was_pooled))
+            }
         }
-        result
+    }
+
+    /// For requests that may run twice (reads and idempotent writes): an idle connection found
+    /// dropped (Redis restarted since it was last used) is replaced once.
+    fn with_connection<T>(
+        &self,
+        mut work: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, LogError> {
+        match self.run_once(&mut work) {
+            Ok(value) => Ok(value),
+            Err((error, true)) if error.is_connection_dropped() => self
+                .run_once(&mut work)
+                .map_err(|(error, _)| storage(error)),
+            Err((error, _)) => Err(storage(error)),
+        }
     }
 
     fn range(&self, start: &str, end: &str, count: usize) -> Result<Vec<Entry>, LogError> {
@@ -202,10 +441,13 @@ impl RedisLog {
                 .query(c)
         })
     }
-}
 
-impl EventLog for RedisLog {
-    fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
+    fn count(&self) -> Result<u64, LogError> {
+        let stream = self.key("stream");
+        self.with_connection(|c| redis::cmd("XLEN").arg(&stream).query::<u64>(c))
+    }
+
+    fn append(&self, event: &Event) -> Result<Position, LogError> {
         let record = codec::encode(&event.update, 0);
         let id = &event.update.id;
         let keys = [
@@ -214,53 +456,54 @@ impl EventLog for RedisLog {
             self.key("last-id"),
         ];
         let max_age_ms = self.retention.max_age.as_millis() as u64;
-        let stream_id: String = self.with_connection(|c| {
-            self.append
-                .key(&keys[0])
-                .key(&keys[1])
-                .key(&keys[2])
-                .arg(record)
-                .arg(id)
-                .arg(self.retention.max_events)
-                .arg(max_age_ms)
-                .arg(self.key("id:"))
-                .invoke(c)
-        })?;
+        // Never sent twice: an append whose answer was lost may have been stored.
+        let stream_id: String = self
+            .run_once(|c| {
+                self.append
+                    .key(&keys[0])
+                    .key(&keys[1])
+                    .key(&keys[2])
+                    .arg(record)
+                    .arg(id)
+                    .arg(self.retention.max_events)
+                    .arg(max_age_ms)
+                    .arg(self.key("id:"))
+                    .invoke(c)
+            })
+            .map_err(|(error, _)| storage(error))?;
         position_of(&stream_id)
     }
 
-    fn shared(&self) -> bool {
-        true
-    }
-
-    fn start_feed(&self, from: Option<Position>, deliver: Deliver) -> Result<(), LogError> {
-        let reader = Reader {
-            client: self.client.clone(),
-            stream: self.key("stream"),
-            after: from.map_or_else(|| "0-0".to_owned(), stream_id),
-            deliver,
+    fn find(&self, id: &str) -> Result<Option<Position>, LogError> {
+        let key = self.key(&format!("id:{id}"));
+        let Some(sid) =
+            self.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))?
+        else {
+            return Ok(None);
         };
-        std::thread::Builder::new()
-            .name("quicksilver-redis-feed".into())
-            .spawn(move || reader.run())
-            .map_err(|e| storage(format!("cannot start the feed thread: {e}")))?;
-        Ok(())
+        // The index may outlive its entry (count-based trimming): check it is still there.
+        let found = self.range(&sid, &sid, 1)?;
+        found.first().map(|entry| position_of(&entry.0)).transpose()
     }
 
-    fn presence_add(
-        &self,
-        subscriber: &str,
-        index: usize,
-        subscription: &ActiveSubscription,
-    ) -> Result<(), LogError> {
-        let document = serde_json::to_string(subscription).map_err(storage)?;
+    fn renew_presence(&self) -> Result<(), LogError> {
+        self.with_connection(|c| {
+            redis::cmd("PEXPIRE")
+                .arg(&self.presence_key)
+                .arg(PRESENCE_TTL.as_millis() as u64)
+                .query::<i64>(c)
+        })
+        .map(|_| ())
+    }
+
+    fn presence_add(&self, field: &str, document: &str) -> Result<(), LogError> {
         self.with_connection(|c| {
             redis::pipe()
                 .atomic()
                 .cmd("HSET")
                 .arg(&self.presence_key)
-                .arg(format!("{subscriber} {index}"))
-                .arg(&document)
+                .arg(field)
+                .arg(document)
                 .ignore()
                 .cmd("PEXPIRE")
                 .arg(&self.presence_key)
@@ -270,17 +513,17 @@ impl EventLog for RedisLog {
         })
     }
 
-    fn presence_remove(&self, subscriber: &str, index: usize) -> Result<(), LogError> {
+    fn presence_remove(&self, field: &str) -> Result<(), LogError> {
         self.with_connection(|c| {
             redis::cmd("HDEL")
                 .arg(&self.presence_key)
-                .arg(format!("{subscriber} {index}"))
+                .arg(field)
                 .query::<i64>(c)
         })
         .map(|_| ())
     }
 
-    fn presence_list(&self) -> Result<Option<Vec<ActiveSubscription>>, LogError> {
+    fn presence_list(&self) -> Result<Vec<ActiveSubscription>, LogError> {
         let pattern = format!("{}:presence:*", self.prefix);
         let keys: Vec<String> = self.with_connection(|c| {
             let keys: redis::Iter<String> = redis::cmd("SCAN")
@@ -305,23 +548,145 @@ impl EventLog for RedisLog {
             entries.sort_by(|a: &(String, ActiveSubscription), b| a.0.cmp(&b.0));
             all.extend(entries.into_iter().map(|(_, subscription)| subscription));
         }
-        Ok(Some(all))
+        Ok(all)
+    }
+}
+
+/// Waits for the answer of a job another thread runs.
+async fn answer<T>(
+    receiver: tokio::sync::oneshot::Receiver<Result<T, LogError>>,
+) -> Result<T, LogError> {
+    receiver
+        .await
+        .map_err(|_| storage("the request was dropped"))?
+}
+
+fn presence_field(subscriber: &str, index: usize) -> String {
+    format!("{subscriber} {index}")
+}
+
+impl EventLog for RedisLog {
+    fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
+        self.shared.append(&event)
     }
 
+    fn append_async(&self, event: Arc<Event>) -> BoxFuture<Position> {
+        self.on_io_thread(move |shared| shared.append(&event))
+    }
+
+    fn find_async(&self, id: &str) -> BoxFuture<Option<Position>> {
+        let id = id.to_owned();
+        self.on_io_thread(move |shared| shared.find(&id))
+    }
+
+    /// On the presence thread, after the presence changes made before it.
+    fn append_detached(&self, event: Arc<Event>) {
+        let shared = self.shared.clone();
+        self.in_presence_order(
+            "a subscription event",
+            Box::new(move || {
+                if let Err(error) = shared.append(&event) {
+                    tracing::warn!(%error, "cannot publish a subscription event");
+                }
+            }),
+        );
+    }
+
+    fn settle(&self, timeout: Duration) {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        // The presence thread runs its jobs in order: when this one runs, the others are done.
+        let queued = self.presence.try_send(Box::new(move || {
+            let _ = sender.send(());
+        }));
+        if queued.is_err() || receiver.recv_timeout(timeout).is_err() {
+            tracing::warn!(
+                "some presence changes or subscription events were not written to Redis"
+            );
+        }
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn start_feed(&self, from: Option<Position>, deliver: Deliver) -> Result<(), LogError> {
+        let reader = Reader {
+            client: self.shared.client.clone(),
+            stream: self.shared.key("stream"),
+            after: from.map_or_else(|| "0-0".to_owned(), stream_id),
+            deliver,
+            link: self.shared.link.clone(),
+            log: Arc::downgrade(&self.shared),
+        };
+        start_thread("quicksilver-redis-feed", move || reader.run())
+    }
+
+    /// Queued on the presence thread: connecting never waits for Redis.
+    fn presence_add(
+        &self,
+        subscriber: &str,
+        index: usize,
+        subscription: &ActiveSubscription,
+    ) -> Result<(), LogError> {
+        let document = serde_json::to_string(subscription).map_err(storage)?;
+        let field = presence_field(subscriber, index);
+        let shared = self.shared.clone();
+        self.in_presence_order(
+            "a subscription in the presence list",
+            Box::new(move || {
+                if let Err(error) = shared.presence_add(&field, &document) {
+                    tracing::warn!(%error, "cannot update the presence list");
+                }
+            }),
+        );
+        Ok(())
+    }
+
+    /// Queued on the presence thread, after the matching `presence_add`.
+    fn presence_remove(&self, subscriber: &str, index: usize) -> Result<(), LogError> {
+        let field = presence_field(subscriber, index);
+        let shared = self.shared.clone();
+        self.in_presence_order(
+            "the end of a subscription in the presence list",
+            Box::new(move || {
+                if let Err(error) = shared.presence_remove(&field) {
+                    tracing::warn!(%error, "cannot update the presence list");
+                }
+            }),
+        );
+        Ok(())
+    }
+
+    /// Read on the presence thread, so that it includes this node's earlier changes.
+    fn presence_list(&self) -> Result<Option<Vec<ActiveSubscription>>, LogError> {
+        self.on_presence_thread(Shared::presence_list).map(Some)
+    }
+
+    /// No I/O: the health thread and the feed keep the state fresh.
     fn check(&self) -> Result<(), LogError> {
-        self.with_connection(|c| redis::cmd("PING").query::<String>(c))
-            .map(|_| ())
+        let link = &self.shared.link;
+        if link.feed_interrupted.load(Ordering::Relaxed) {
+            return Err(storage("the feed lost its connection"));
+        }
+        if !link.answering.load(Ordering::Relaxed) {
+            return Err(storage("no answer"));
+        }
+        Ok(())
     }
 
+    fn feed_reconnects(&self) -> Option<u64> {
+        Some(self.shared.link.reconnects.load(Ordering::Relaxed))
+    }
+
+    /// As of the last health probe (at most `HEALTH_INTERVAL` old while Redis answers).
     fn retained(&self) -> u64 {
-        let stream = self.key("stream");
-        self.with_connection(|c| redis::cmd("XLEN").arg(&stream).query::<u64>(c))
-            .unwrap_or_default()
+        self.shared.link.retained.load(Ordering::Relaxed)
     }
 
     fn last_position(&self) -> Option<Position> {
-        let stream = self.key("stream");
+        let stream = self.shared.key("stream");
         let last: Vec<Entry> = self
+            .shared
             .with_connection(|c| {
                 redis::cmd("XREVRANGE")
                     .arg(&stream)
@@ -335,23 +700,18 @@ impl EventLog for RedisLog {
         last.first().and_then(|entry| position_of(&entry.0).ok())
     }
 
+    /// Read on the presence thread, so that it includes this node's subscription events.
     fn last_event_id(&self) -> Option<String> {
-        let key = self.key("last-id");
-        self.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))
-            .ok()
-            .flatten()
+        self.on_presence_thread(|shared| {
+            let key = shared.key("last-id");
+            shared.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))
+        })
+        .ok()
+        .flatten()
     }
 
     fn find(&self, id: &str) -> Result<Option<Position>, LogError> {
-        let key = self.key(&format!("id:{id}"));
-        let Some(sid) =
-            self.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))?
-        else {
-            return Ok(None);
-        };
-        // The index may outlive its entry (count-based trimming): check it is still there.
-        let found = self.range(&sid, &sid, 1)?;
-        found.first().map(|entry| position_of(&entry.0)).transpose()
+        self.shared.find(id)
     }
 
     fn read_after(
@@ -361,7 +721,8 @@ impl EventLog for RedisLog {
         max: usize,
     ) -> Result<Vec<(Position, Arc<Event>)>, LogError> {
         let start = after.map_or_else(|| "-".to_owned(), |p| format!("({}", stream_id(p)));
-        self.range(&start, &stream_id(upto), max)?
+        self.shared
+            .range(&start, &stream_id(upto), max)?
             .iter()
             .map(decode)
             .collect()
@@ -380,8 +741,12 @@ fn stream_id_before(a: &str, b: &str) -> bool {
 struct Reader {
     client: redis::Client,
     stream: String,
+    /// The last entry delivered: reading resumes after it, whatever happened in between.
     after: String,
     deliver: Deliver,
+    link: Arc<Link>,
+    /// The reader stops once its log is dropped.
+    log: Weak<Shared>,
 }
 
 impl Reader {
@@ -422,28 +787,31 @@ impl Reader {
         Ok(still_there.is_empty())
     }
 
+    /// Follows the stream until the log is dropped, reconnecting with a backoff.
     fn run(mut self) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.follow() {
-                Ok(()) => return,
-                Err(error) => {
+        let mut backoff = BACKOFF_FIRST;
+        while self.log.strong_count() > 0 {
+            let interrupted = self.link.feed_interrupted.load(Ordering::Relaxed);
+            if let Err(error) = self.follow(interrupted, &mut backoff) {
+                self.link.epoch.fetch_add(1, Ordering::Relaxed);
+                if !self.link.feed_interrupted.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%error, "redis feed interrupted; reconnecting");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(BACKOFF_LAST);
             }
         }
     }
 
-    /// Reads and delivers until the connection fails; resumes after the last delivered entry,
-    /// so a Redis outage leaves no gap.
-    fn follow(&mut self) -> Result<(), LogError> {
-        let mut connection = self.client.get_connection().map_err(storage)?;
-        // XREAD BLOCK must not be cut by a client-side timeout.
-        connection.set_read_timeout(None).map_err(storage)?;
+    /// Reads and delivers until the connection fails or the log is dropped; resumes after the
+    /// last delivered entry, so an outage leaves no gap and delivers nothing twice.
+    fn follow(&mut self, interrupted: bool, backoff: &mut Duration) -> Result<(), LogError> {
+        let mut connection = connect(&self.client, FEED_READ_TIMEOUT).map_err(storage)?;
+        if interrupted {
+            self.link.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
         self.warn_about_trimmed_gap(&mut connection)?;
-        loop {
+        while self.log.strong_count() > 0 {
             let reply: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(READ_BATCH)
@@ -454,6 +822,10 @@ impl Reader {
                 .arg(&self.after)
                 .query(&mut connection)
                 .map_err(storage)?;
+            if self.link.feed_interrupted.swap(false, Ordering::Relaxed) {
+                tracing::info!(after = %self.after, "redis feed reading again");
+            }
+            *backoff = BACKOFF_FIRST;
             for (_, entries) in reply.unwrap_or_default() {
                 for entry in &entries {
                     self.after.clone_from(&entry.0);
@@ -466,6 +838,7 @@ impl Reader {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -687,6 +1060,91 @@ pub(crate) mod tests {
             })
             .collect();
         assert_eq!(got, expected);
+    }
+
+    fn update(id: &str) -> Arc<Event> {
+        Arc::new(Event::new(crate::event::Update {
+            id: id.into(),
+            topics: vec!["t".into()],
+            data: String::new(),
+            private: false,
+            event_type: None,
+            retry: 0,
+        }))
+    }
+
+    const UNLIMITED: Retention = Retention {
+        max_events: 0,
+        max_age: Duration::ZERO,
+    };
+
+    #[test]
+    fn background_writes_keep_their_order_and_this_node_reads_them() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let prefix = format!("presence-{}", uuid::Uuid::new_v4());
+        let log = RedisLog::open(&redis.url, &prefix, UNLIMITED).expect("open");
+        let subscription = ActiveSubscription {
+            subscriber: "urn:uuid:one".into(),
+            topic: "https://example.com/t".into(),
+            payload: None,
+        };
+        log.presence_add("urn:uuid:one", 0, &subscription)
+            .expect("queued");
+        log.append_detached(update("active"));
+        // Queued after the add: the node reads its own change.
+        assert_eq!(log.presence_list().expect("list"), Some(vec![subscription]));
+        assert_eq!(log.last_event_id().as_deref(), Some("active"));
+        log.presence_remove("urn:uuid:one", 0).expect("queued");
+        log.append_detached(update("inactive"));
+        log.settle(Duration::from_secs(5));
+        assert_eq!(log.presence_list().expect("list"), Some(vec![]));
+        assert!(log.find("inactive").expect("find").is_some());
+        assert!(log.find("active").expect("find") < log.find("inactive").expect("find"));
+    }
+
+    #[test]
+    fn append_async_and_find_async_answer_off_the_caller_thread() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let prefix = format!("async-{}", uuid::Uuid::new_v4());
+        let log = RedisLog::open(&redis.url, &prefix, UNLIMITED).expect("open");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let position = runtime
+            .block_on(log.append_async(update("a")))
+            .expect("append");
+        let found = runtime.block_on(log.find_async("a")).expect("find");
+        assert_eq!(found, Some(position));
+        assert_eq!(
+            runtime.block_on(log.find_async("none")).expect("find"),
+            None
+        );
+    }
+
+    #[test]
+    fn check_fails_once_redis_is_gone() {
+        let Some(mut redis) = TestRedis::start() else {
+            return;
+        };
+        let prefix = format!("check-{}", uuid::Uuid::new_v4());
+        let log = RedisLog::open(&redis.url, &prefix, UNLIMITED).expect("open");
+        log.start_feed(None, Arc::new(|_, _| {})).expect("feed");
+        assert!(log.check().is_ok());
+        assert_eq!(log.feed_reconnects(), Some(0));
+        let _ = redis.child.kill();
+        let _ = redis.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while log.check().is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "check still passes without Redis"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl<V> TemplateIndex<V> {
     }
 
     /// Calls `found` with each template that may match `topic`, and its value: a superset of
-    /// those that match (run `Template::is_match` or the match cache on them), each once,
+    /// those that match (run `Matcher::template_matches` on them), each once,
     /// never the templates whose prefix, segment or literal pieces the topic lacks.
     pub fn for_each_candidate(&self, topic: &str, mut found: impl FnMut(&Arc<Template>, &V)) {
         let mut check = |templates: &Templates<V>| {
@@ -200,9 +200,17 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topic::{Matcher, Selector};
+
+    fn compile(matcher: &Matcher, source: &str) -> Option<Arc<Template>> {
+        match matcher.selector(source) {
+            Selector::Template(template) => Some(template),
+            _ => None,
+        }
+    }
 
     fn template(source: &str) -> Arc<Template> {
-        Arc::new(Template::compile(source).expect("a template"))
+        compile(&Matcher::default(), source).expect("a template")
     }
 
     fn index(sources: &[&str]) -> TemplateIndex<usize> {
@@ -317,10 +325,11 @@ mod tests {
                 templates in prop::collection::vec(prop::collection::vec(piece(), 1..6), 1..20),
                 topics in prop::collection::vec(prop::collection::vec(topic_char(), 0..12), 1..20),
             ) {
+                let matcher = Matcher::default();
                 let sources: Vec<String> = templates.iter().map(|p| p.concat()).collect();
                 let compiled: Vec<Arc<Template>> = sources
                     .iter()
-                    .filter_map(|s| Template::compile(s).map(Arc::new))
+                    .filter_map(|s| compile(&matcher, s))
                     .collect();
                 let mut index = TemplateIndex::<()>::default();
                 for template in &compiled {
@@ -334,7 +343,7 @@ mod tests {
                     let mut found = Vec::new();
                     index.for_each_candidate(topic, |t, _| found.push(t.source.clone()));
                     for template in &compiled {
-                        if template.is_match(topic) {
+                        if matcher.template_matches(template, topic) {
                             prop_assert!(
                                 found.contains(&template.source),
                                 "{} matches {topic:?} but is not a candidate",

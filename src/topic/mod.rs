@@ -1,5 +1,6 @@
 //! Topic selectors and matching (protocol.md A-SEL): `*`, exact strings and URI templates.
 
+mod bounded;
 mod cache;
 mod index;
 pub mod reserved;
@@ -7,7 +8,9 @@ mod template;
 
 use std::sync::Arc;
 
-use regex::Regex;
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
+use regex_automata::MatchKind;
 
 pub use cache::Matcher;
 pub use index::TemplateIndex;
@@ -23,49 +26,106 @@ pub enum Selector {
     Template(Arc<Template>),
 }
 
+/// A URI template: its outer literals compared as bytes, the rest by an anchored, linear-time
+/// regex (see `template::Split`). The compiled regex is not held here but in the matcher's
+/// pattern cache, shared by every template with the same inner part and bounded in bytes, so a
+/// subscription costs about the bytes of its selectors, however many distinct templates it has.
 #[derive(Debug)]
 pub struct Template {
     pub source: String,
-    regex: Regex,
-    shape: template::Shape,
+    prefix: Box<str>,
+    suffix: Box<str>,
+    /// The anchored regex source of the inner part.
+    middle: Arc<str>,
+    /// The literal texts of the inner part, in order (see `TemplateIndex`).
+    pieces: Box<[Box<str>]>,
 }
 
 impl Template {
-    /// Compiles `source`; `None` when it is not a valid template (or too large to compile).
-    pub fn compile(source: &str) -> Option<Self> {
-        let (pattern, shape) = template::pattern(source)?;
-        let regex = regex::RegexBuilder::new(&pattern)
-            .size_limit(1 << 20)
-            .build()
-            .ok()?;
+    /// Parses `source` and checks that its inner part compiles (`compiles` answers, usually
+    /// from a cache); `None` when it is not a valid template or too large to compile.
+    pub(crate) fn parse(source: &str, compiles: impl FnOnce(&str) -> bool) -> Option<Self> {
+        let split = template::split(source)?;
+        if !compiles(&split.middle) {
+            return None;
+        }
         Some(Self {
             source: source.to_owned(),
-            regex,
-            shape,
+            prefix: split.prefix.into(),
+            suffix: split.suffix.into(),
+            middle: split.middle.into(),
+            pieces: split
+                .pieces
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
         })
+    }
+
+    /// The anchored regex source of the inner part, the key of the compiled pattern.
+    pub(crate) fn middle(&self) -> &Arc<str> {
+        &self.middle
+    }
+
+    /// Every topic the template matches (but its own text) starts with this literal text.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A path segment every topic the template matches (but its own text) holds whole, if
+    /// there is one (see `template::segment`).
+    pub fn segment(&self) -> Option<&str> {
+        template::segment(&self.pieces, &self.suffix)
     }
 
     /// False when `topic` cannot match, from the template's literal text alone (no regex);
     /// true when it may.
     pub fn may_match(&self, topic: &str) -> bool {
-        self.shape.may_match(topic)
+        match self.inner(topic) {
+            Inner::Matches => true,
+            Inner::Fails => false,
+            Inner::Check(middle) => template::holds_in_order(middle, &self.pieces),
+        }
     }
 
-    /// A path segment every topic the template matches holds whole, if there is one (see
-    /// `Shape::segment`).
-    pub fn segment(&self) -> Option<&str> {
-        self.shape.segment()
+    /// What the inner regex must match for `topic` to match, when the outer literals agree.
+    /// Byte equality with the template text is tried first (A-SEL-1).
+    pub(crate) fn inner<'t>(&self, topic: &'t str) -> Inner<'t> {
+        if topic == self.source {
+            return Inner::Matches;
+        }
+        match topic
+            .strip_prefix(&*self.prefix)
+            .and_then(|rest| rest.strip_suffix(&*self.suffix))
+        {
+            Some(middle) => Inner::Check(middle),
+            None => Inner::Fails,
+        }
     }
+}
 
-    /// Every topic the template matches starts with this literal text.
-    pub fn prefix(&self) -> &str {
-        &self.shape.prefix
-    }
+/// How a topic fares against a template's outer literals.
+pub(crate) enum Inner<'t> {
+    Matches,
+    Fails,
+    /// The part of the topic between the literals, for the inner regex.
+    Check(&'t str),
+}
 
-    /// Whether `topic` matches: byte equality first, then the pattern (A-SEL-1).
-    pub fn is_match(&self, topic: &str) -> bool {
-        topic == self.source || self.regex.is_match(topic)
-    }
+/// What `regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()` builds, kept as the
+/// underlying engine because it reports its heap size (for the cache's byte budget).
+pub(crate) fn compile_pattern(pattern: &str) -> Option<Regex> {
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .nfa_size_limit(Some(1 << 20))
+                .hybrid_cache_capacity(2 << 20)
+                .match_kind(MatchKind::LeftmostFirst)
+                .utf8_empty(true),
+        )
+        .syntax(syntax::Config::new().utf8(true))
+        .build(pattern)
+        .ok()
 }
 
 impl Selector {

@@ -72,94 +72,88 @@ enum Part {
     Expression(Expression),
 }
 
-/// What every topic a template matches holds literally, so that an index can skip the
-/// templates a topic cannot match without running their regex (R-TEMPLATES).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Shape {
-    /// The literal text before the first expression: every match starts with it.
+/// A template cut for matching: the literal text before its first expression and after its last,
+/// compared as bytes, and the anchored regex source of what lies between them. A literal compiles
+/// to some 50 bytes of automaton per byte, so keeping the outer literals out of the regex keeps a
+/// template's compiled size near that of its expressions, and templates that differ only there
+/// (`https://example.com/books/{id}`, `https://example.com/users/{id}`) share one regex.
+pub struct Split {
     pub prefix: String,
-    /// The literal texts after the first expression: every match holds them after the prefix,
-    /// in this order, without overlap.
+    pub middle: String,
+    pub suffix: String,
+    /// The literal texts of the inner part, in order: what an index checks before the regex
+    /// (R-TEMPLATES).
     pub pieces: Vec<String>,
-    /// Whether the template ends with a literal (the last piece): every match ends with it.
-    pub ends_with_piece: bool,
 }
 
-impl Shape {
-    fn of(parts: &[Part]) -> Self {
-        let (prefix, rest) = match parts.split_first() {
-            Some((Part::Literal(text), rest)) => (text.clone(), rest),
-            _ => (String::new(), parts),
-        };
-        let pieces = rest
-            .iter()
-            .filter_map(|part| match part {
-                Part::Literal(text) => Some(text.clone()),
-                Part::Expression(_) => None,
-            })
-            .collect();
-        Self {
-            prefix,
-            pieces,
-            // A template has an expression, so a literal that ends `rest` is not the prefix.
-            ends_with_piece: matches!(rest.last(), Some(Part::Literal(_))),
-        }
-    }
+/// `selector` cut as `Split` describes; `None` when it is not a valid URI template.
+pub fn split(selector: &str) -> Option<Split> {
+    let mut parts = parse(selector)?;
+    let suffix = match parts.last() {
+        Some(Part::Literal(_)) => literal_text(parts.pop()),
+        _ => String::new(),
+    };
+    let prefix = match parts.first() {
+        Some(Part::Literal(_)) => literal_text(Some(parts.remove(0))),
+        _ => String::new(),
+    };
+    let pieces = parts
+        .iter()
+        .filter_map(|part| match part {
+            Part::Literal(text) => Some(text.clone()),
+            Part::Expression(_) => None,
+        })
+        .collect();
+    Some(Split {
+        prefix,
+        middle: to_regex(&parts),
+        suffix,
+        pieces,
+    })
+}
 
-    /// The longest path segment every match holds whole: a run without `/` that a piece has
-    /// between two `/` (or after a `/` at the very end of the template). A matching topic then
-    /// contains `/segment/` (or ends with `/segment`), so `segment` is one of the parts between
-    /// its slashes.
-    pub fn segment(&self) -> Option<&str> {
-        let last = self.pieces.len().checked_sub(1);
-        self.pieces
-            .iter()
-            .enumerate()
-            .flat_map(|(index, piece)| {
-                let at_end = self.ends_with_piece && Some(index) == last;
-                let runs: Vec<&str> = piece.split('/').collect();
-                let closed = runs.len().saturating_sub(1);
-                // Runs after a `/`: closed by the next `/`, or by the end of the topic.
-                runs.into_iter()
-                    .enumerate()
-                    .skip(1)
-                    .filter(move |(run, _)| *run < closed || at_end)
-                    .map(|(_, text)| text)
-            })
-            .filter(|text| !text.is_empty())
-            .max_by_key(|text| text.len())
-    }
-
-    /// False when `topic` cannot match the template; true when it may (then run the regex).
-    pub fn may_match(&self, topic: &str) -> bool {
-        let Some(mut rest) = topic.strip_prefix(self.prefix.as_str()) else {
+/// Whether `middle` (a topic without the template's outer literals) holds the template's inner
+/// literal `pieces`, in order and without overlap, as every match does: a cheap test that rules
+/// out most topics before the regex.
+pub fn holds_in_order<S: AsRef<str>>(middle: &str, pieces: &[S]) -> bool {
+    let mut rest = middle;
+    for piece in pieces {
+        let piece = piece.as_ref();
+        let Some(at) = rest.find(piece) else {
             return false;
         };
-        let mut pieces = self.pieces.as_slice();
-        if self.ends_with_piece {
-            let Some((last, others)) = pieces.split_last() else {
-                return false;
-            };
-            let Some(before) = rest.strip_suffix(last.as_str()) else {
-                return false;
-            };
-            rest = before;
-            pieces = others;
-        }
-        for piece in pieces {
-            let Some(at) = rest.find(piece.as_str()) else {
-                return false;
-            };
-            rest = &rest[at + piece.len()..];
-        }
-        true
+        rest = &rest[at + piece.len()..];
     }
+    true
 }
 
-/// The anchored regex source of `selector` and its shape, or `None` when it is not a valid URI
-/// template.
-pub fn pattern(selector: &str) -> Option<(String, Shape)> {
-    parse(selector).map(|parts| (to_regex(&parts), Shape::of(&parts)))
+/// The longest path segment every match holds whole: a run without `/` that an inner piece has
+/// between two `/`, or that the suffix has after a `/` (then closed by the next `/` or by the end
+/// of the topic). A matching topic contains `/segment/` or ends with `/segment`, so `segment` is
+/// one of the parts after its slashes.
+pub fn segment<'a, S: AsRef<str>>(pieces: &'a [S], suffix: &'a str) -> Option<&'a str> {
+    let inner = pieces.iter().map(|piece| (piece.as_ref(), false));
+    inner
+        .chain(std::iter::once((suffix, true)))
+        .flat_map(|(text, at_end)| {
+            let runs: Vec<&str> = text.split('/').collect();
+            let closed = runs.len().saturating_sub(1);
+            // Runs after a `/`: closed by the next `/`, or by the end of the topic.
+            runs.into_iter()
+                .enumerate()
+                .skip(1)
+                .filter(move |(run, _)| *run < closed || at_end)
+                .map(|(_, run)| run)
+        })
+        .filter(|run| !run.is_empty())
+        .max_by_key(|run| run.len())
+}
+
+fn literal_text(part: Option<Part>) -> String {
+    match part {
+        Some(Part::Literal(text)) => text,
+        _ => String::new(),
+    }
 }
 
 /// Parses `selector` as a URI template; `None` when it is not one (then it is an exact string).
@@ -351,6 +345,27 @@ mod tests {
     }
 
     #[test]
+    fn inner_pieces_and_segments_are_what_every_match_holds() {
+        let users = split("https://example.com/users/{id}/alice-42/{x}").expect("template");
+        assert_eq!(users.prefix, "https://example.com/users/");
+        assert_eq!(users.pieces, ["/alice-42/"]);
+        assert_eq!(users.suffix, "");
+        assert_eq!(segment(&users.pieces, &users.suffix), Some("alice-42"));
+        assert!(holds_in_order("7/alice-42/inbox", &users.pieces));
+        assert!(!holds_in_order("7/bob/inbox", &users.pieces));
+
+        let ending = split("{a}.x/{b}/y/{c}/last").expect("template");
+        assert_eq!(ending.prefix, "");
+        assert_eq!(ending.pieces, [".x/", "/y/"]);
+        assert_eq!(ending.suffix, "/last");
+        // `x` is not preceded by a `/` in the literal text; `y` and `last` are whole segments.
+        assert_eq!(segment(&ending.pieces, &ending.suffix), Some("last"));
+        assert!(!holds_in_order("1/y/2.x/", &ending.pieces), "out of order");
+        let none = split("https://e/{a}/x{b}").expect("template");
+        assert_eq!(segment(&none.pieces, &none.suffix), None);
+    }
+
+    #[test]
     fn rfc6570_levels_one_to_four_parse() {
         for selector in [
             "https://example.com/{id}",
@@ -368,27 +383,16 @@ mod tests {
         }
     }
 
-    fn shape(selector: &str) -> Shape {
-        Shape::of(&parse(selector).expect("template"))
-    }
-
     #[test]
-    fn shapes_keep_the_literal_text_every_match_holds() {
-        let users = shape("https://example.com/users/{id}/alice-42/{x}");
-        assert_eq!(users.prefix, "https://example.com/users/");
-        assert_eq!(users.pieces, ["/alice-42/"]);
-        assert!(!users.ends_with_piece);
-        assert_eq!(users.segment(), Some("alice-42"));
-        assert!(users.may_match("https://example.com/users/7/alice-42/inbox"));
-        assert!(!users.may_match("https://example.com/users/7/bob/inbox"));
-
-        let ending = shape("{a}.x/{b}/last");
-        assert_eq!(ending.prefix, "");
-        assert_eq!(ending.pieces, [".x/", "/last"]);
-        assert!(ending.ends_with_piece);
-        // `x` is not preceded by a `/` in the literal text: only `last` is a whole segment.
-        assert_eq!(ending.segment(), Some("last"));
-        assert_eq!(shape("https://e/{a}/x{b}").segment(), None);
+    fn outer_literals_are_cut_off_the_regex() {
+        let cut = split("https://example.com/books/{id}/%41x").expect("template");
+        assert_eq!(cut.prefix, "https://example.com/books/");
+        assert_eq!(cut.suffix, "/%41x");
+        assert_eq!(cut.middle, r"^(?:(?:[\-.0-9A-Z_a-z~,]|%[0-9A-Fa-f]{2})*)?$");
+        let inner = split("{a}/x/{b}").expect("template");
+        assert_eq!((inner.prefix.as_str(), inner.suffix.as_str()), ("", ""));
+        assert!(inner.middle.contains("(?:/x/)"), "{}", inner.middle);
+        assert!(split("https://example.com/{").is_none());
     }
 
     #[test]

@@ -227,13 +227,87 @@ fn level_four_operators() {
 
 #[test]
 fn caches_stay_bounded() {
-    let matcher = Matcher::with_limits(4, 8);
+    let matcher = Matcher::with_budgets(16 << 10, 64 << 10, 8 << 10);
     for i in 0..100 {
         let selector = matcher.selector(&format!("https://ex.com/{i}/{{id}}"));
         assert!(matcher.matches(&selector, &format!("https://ex.com/{i}/x")));
     }
-    assert!(matcher.templates.len() <= 4);
-    assert!(matcher.results.len() <= 8);
+    assert!(matcher.templates.bytes() <= 16 << 10);
+    assert!(matcher.patterns.bytes() <= 64 << 10);
+    assert!(matcher.results.bytes() <= 8 << 10);
+    assert!(matcher.templates.len() < 100 && matcher.results.len() < 100);
+}
+
+/// R-BOUND: a flood of large distinct templates (what `max_selectors_size` lets 100 requests
+/// carry) keeps every cache under its byte budget, while the templates, patterns and results in
+/// use stay cached (evicted gradually, never cleared at once).
+#[test]
+fn a_flood_of_large_selectors_stays_in_budget_and_hot_entries_survive() {
+    let (template_budget, pattern_budget, result_budget) = (256 << 10, 8 << 20, 1 << 20);
+    let matcher = Matcher::with_budgets(template_budget, pattern_budget, result_budget);
+    let hot_source = |i: usize| format!("https://example.com/hot/{i}/{{id}}");
+    let hot_topic = |i: usize| format!("https://example.com/hot/{i}/42");
+    let filler = "x".repeat(4 << 10);
+    for round in 0..300 {
+        // Distinct inner parts: each compiles to its own regex of some 200 KB.
+        let flood = matcher.selector(&format!(
+            "https://attacker.example/{{k}}/{round}{filler}/{{j}}"
+        ));
+        assert!(matches!(flood, Selector::Template(_)));
+        assert!(!matcher.matches(&flood, "https://example.com/hot/0/42"));
+        for i in 0..20 {
+            // As new subscriptions with the same selectors would.
+            let hot = matcher.selector(&hot_source(i));
+            assert!(matcher.matches(&hot, &hot_topic(i)));
+        }
+        assert!(
+            matcher.templates.bytes() <= template_budget,
+            "round {round}"
+        );
+        assert!(matcher.patterns.bytes() <= pattern_budget, "round {round}");
+        assert!(matcher.results.bytes() <= result_budget, "round {round}");
+    }
+    assert!(matcher.patterns.len() > 1, "evicted gradually, not cleared");
+    for i in 0..20 {
+        let source = hot_source(i);
+        assert!(
+            matcher.templates.read(source.as_str(), |_| ()).is_some(),
+            "hot template {i} was evicted"
+        );
+        let key = matcher_key(&matcher, &source, &hot_topic(i));
+        assert!(
+            matcher.results.read(&key, |_| ()).is_some(),
+            "hot result {i} was evicted"
+        );
+    }
+}
+
+/// The compiled regex lives only in the pattern cache: once evicted it is compiled again.
+#[test]
+fn templates_still_match_when_their_pattern_is_not_cached() {
+    let matcher = Matcher::with_budgets(1 << 20, 0, 0);
+    let selector = matcher.selector("https://ex.com/{id}/x");
+    assert!(matches!(selector, Selector::Template(_)));
+    assert_eq!(matcher.patterns.len(), 0);
+    assert!(matcher.matches(&selector, "https://ex.com/42/x"));
+    assert!(!matcher.matches(&selector, "https://ex.com/4/2/x"));
+    assert!(!matcher.matches(&selector, "https://ex.com/42/y"));
+    assert!(matcher.matches(&selector, "https://ex.com/{id}/x"));
+}
+
+/// Templates that differ only in their outer literals share one compiled regex.
+#[test]
+fn templates_share_the_regex_of_their_inner_part() {
+    let matcher = Matcher::default();
+    for i in 0..100 {
+        let selector = matcher.selector(&format!("https://ex.com/{i}/{{id}}/{i}"));
+        assert!(matcher.matches(&selector, &format!("https://ex.com/{i}/a/{i}")));
+    }
+    assert_eq!(matcher.patterns.len(), 1);
+}
+
+fn matcher_key(matcher: &Matcher, selector: &str, topic: &str) -> u64 {
+    matcher.key(selector, topic)
 }
 
 #[test]

@@ -18,6 +18,16 @@ mod sse;
 #[path = "../../spec-tests/tokens.rs"]
 mod tokens;
 
+mod bounds;
+mod disk_full;
+mod lazyfs;
+mod power_loss;
+mod redis;
 mod replay;
+mod shutdown;
 mod support;
 mod templates;
+// `tokens` is the spec harness's token minting above; this suite's file is tokens.rs.
+#[path = "tokens.rs"]
+mod token_faults;
+mod upgrade;

@@ -64,6 +64,35 @@ fn pem_with_hmac_and_unknown_algorithms_are_startup_errors() {
     ));
 }
 
+/// R-TOKEN: a path to a PEM file with an HMAC algorithm is refused instead of the path's text
+/// becoming the secret; a path to anything else stays a (strange but valid) secret.
+#[test]
+fn pem_file_path_with_hmac_is_refused() {
+    let dir = std::env::temp_dir().join(format!("qs-keys-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let pem = dir.join("publisher.pem");
+    std::fs::write(
+        &pem,
+        "\n-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n",
+    )
+    .expect("write");
+    let pem = pem.to_str().expect("utf8 path");
+    for alg in ["HS256", "HS384", "HS512"] {
+        match Verifier::new(pem, alg) {
+            Err(KeyError::PemFileWithHmac { path, alg: named }) => {
+                assert_eq!((path.as_str(), named.as_str()), (pem, alg));
+            }
+            other => panic!("{alg}: {other:?}"),
+        }
+    }
+    let text = dir.join("secret.txt");
+    std::fs::write(&text, "not a key").expect("write");
+    assert!(Verifier::new(text.to_str().expect("utf8"), "HS256").is_ok());
+    assert!(Verifier::new(dir.to_str().expect("utf8"), "HS256").is_ok());
+    assert!(Verifier::new("/nonexistent/key.pem", "HS256").is_ok());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Generates a key pair with the `openssl` command.
 fn openssl_pair(dir: &std::path::Path, name: &str, genpkey_args: &[&str]) -> (Vec<u8>, String) {
     let private = dir.join(format!("{name}.key"));

@@ -9,20 +9,21 @@ mod durable;
 mod index;
 mod layout;
 mod migrate;
+mod recovery;
 mod writer;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
-use super::{codec, EventLog, LogError, Position, Retention};
+use super::{codec, DurableGate, EventLog, LogError, LogFaults, Position, Retention};
 use crate::event::Event;
 use durable::Durable;
 use index::IdIndex;
@@ -33,17 +34,45 @@ use layout::{id_hash, CHUNK, HEALTH, LAST_ID, RUN};
 pub enum Durability {
     /// After an fsync; concurrent appends share one (group commit).
     Fsync,
-    /// At once; sled writes to disk every 500 ms, so a crash may lose the last moments.
+    /// At once; the writer syncs what was published every `PERIODIC_GATHER` (20 ms), so a
+    /// power cut may lose the last moments.
     Periodic,
 }
 
 pub struct SledLog {
     shared: Arc<Shared>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// How to open the database again after a disk fault (sled refuses every write after one
+/// failed write, until it is reopened).
+struct Opener {
+    dir: PathBuf,
+    cache_bytes: u64,
+}
+
+impl Opener {
+    fn open(&self) -> Result<sled::Db, LogError> {
+        // No background flusher: the writer syncs every group itself, in both modes, so that a
+        // failed sync is seen by the writer and never hides behind an acknowledged write.
+        sled::Config::new()
+            .path(&self.dir)
+            .cache_capacity(self.cache_bytes)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| {
+                LogError::Storage(format!(
+                    "cannot open the history in {}: {e}",
+                    self.dir.display()
+                ))
+            })
+    }
 }
 
 struct Shared {
-    db: sled::Db,
+    /// `None` only while the writer reopens it after a disk fault.
+    db: RwLock<Option<sled::Db>>,
+    opener: Opener,
     retention: Retention,
     durability: Durability,
     state: Mutex<State>,
@@ -51,6 +80,19 @@ struct Shared {
     wake: Condvar,
     stopping: AtomicBool,
     durable: watch::Sender<Durable>,
+    faults: Faults,
+    /// Keys of chunks whose write failed: deleted when the database is reopened.
+    unwritten: Mutex<Vec<[u8; 17]>>,
+    /// Tests make this many writes fail.
+    #[cfg(test)]
+    fail_writes: std::sync::atomic::AtomicUsize,
+}
+
+/// What went wrong so far, for `/metrics`.
+#[derive(Default)]
+struct Faults {
+    write_failures: AtomicU64,
+    events_lost: AtomicU64,
 }
 
 struct State {
@@ -61,8 +103,11 @@ struct State {
     written: u64,
     /// Appended events not written yet: positions `written + 1 ..`.
     pending: VecDeque<Queued>,
-    /// When the last write failed, while appends are refused.
-    failed_at: Option<std::time::Instant>,
+    /// Bytes of the frames in `pending`.
+    pending_bytes: usize,
+    /// Set by a failed write, cleared once the writer has reopened the database and a probe
+    /// write reached the disk: appends are refused (503) meanwhile.
+    refusing: bool,
     /// How many queued events wake the writer: it sleeps until its group is complete, so
     /// appends do not wake it one by one.
     wake_writer_at: usize,
@@ -85,13 +130,12 @@ impl State {
     }
 }
 
-/// How long appends are refused after a failed write: publishers get `503` at once instead of an
-/// acknowledgement the disk cannot keep (with `periodic`, one that would be lost).
-const REFUSE_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Most appended events waiting for the writer: past this, appends fail (503) instead of
 /// growing memory without bound while the disk does not keep up.
 const MAX_QUEUED: usize = 1 << 18;
+
+/// Most bytes of events waiting for the writer (a publish body may be 1 MiB): the same refusal.
+const MAX_QUEUED_BYTES: usize = 64 << 20;
 
 fn storage(error: impl std::fmt::Display) -> LogError {
     LogError::Storage(error.to_string())
@@ -115,29 +159,27 @@ impl SledLog {
         durability: Durability,
         cache_bytes: u64,
     ) -> Result<Self, LogError> {
-        let flush_every = match durability {
-            Durability::Fsync => None,
-            Durability::Periodic => Some(500),
+        let opener = Opener {
+            dir: dir.to_path_buf(),
+            cache_bytes,
         };
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(flush_every)
-            .open()
-            .map_err(|e| {
-                LogError::Storage(format!("cannot open the history in {}: {e}", dir.display()))
-            })?;
+        let db = opener.open()?;
         migrate::to_current_layout(&db)?;
         let state = recover(&db)?;
         let decided = state.written;
         let shared = Arc::new(Shared {
-            db,
+            db: RwLock::new(Some(db)),
+            opener,
             retention,
             durability,
             state: Mutex::new(state),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
             durable: watch::Sender::new(Durable::new(decided)),
+            faults: Faults::default(),
+            unwritten: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            fail_writes: Default::default(),
         });
         shared.expire(&mut shared.state.lock(), now_ms())?;
         let worker = shared.clone();
@@ -147,7 +189,7 @@ impl SledLog {
             .map_err(|e| LogError::Storage(format!("cannot start the history writer: {e}")))?;
         Ok(Self {
             shared,
-            writer: Some(writer),
+            writer: Mutex::new(Some(writer)),
         })
     }
 }
@@ -207,13 +249,14 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
         next,
         written: next - 1,
         pending: VecDeque::new(),
+        pending_bytes: 0,
         wake_writer_at: 1,
-        failed_at: None,
+        refusing: false,
         last_event_id,
         oldest_stored_at: None,
         index,
     };
-    state.oldest_stored_at = stored_at_of(db, &state, first)?;
+    state.oldest_stored_at = stored_at_of(|| Ok(db.clone()), &state, first)?;
     Ok(state)
 }
 
@@ -245,19 +288,30 @@ fn read_record(db: &sled::Db, position: u64) -> Result<Option<Vec<u8>>, LogError
 }
 
 /// When the event at `position` was stored, `None` when there is no such event.
-fn stored_at_of(db: &sled::Db, state: &State, position: u64) -> Result<Option<u64>, LogError> {
+fn stored_at_of(
+    db: impl FnOnce() -> Result<sled::Db, LogError>,
+    state: &State,
+    position: u64,
+) -> Result<Option<u64>, LogError> {
     if position >= state.next {
         return Ok(None);
     }
     if position > state.written {
         return Ok(state.queued(position).map(|q| q.stored_at));
     }
-    Ok(read_record(db, position)?
+    Ok(read_record(&db()?, position)?
         .as_deref()
         .and_then(codec::stored_at_ms))
 }
 
 impl Shared {
+    /// The database, for one operation (a clone is a reference count).
+    fn db(&self) -> Result<sled::Db, LogError> {
+        self.db.read().clone().ok_or_else(|| {
+            LogError::WritesRefused("the history is being reopened after a disk fault".into())
+        })
+    }
+
     /// Moves `first` past what retention drops now (A-HIST-11, C-STORE-1); the writer deletes
     /// the chunks and index runs left entirely behind.
     fn expire(&self, state: &mut State, now: u64) -> Result<(), LogError> {
@@ -267,7 +321,7 @@ impl Shared {
             state.first += retained.saturating_sub(self.retention.max_events);
         }
         if state.first != before {
-            state.oldest_stored_at = stored_at_of(&self.db, state, state.first)?;
+            state.oldest_stored_at = stored_at_of(|| self.db(), state, state.first)?;
         }
         if self.retention.max_age.is_zero() {
             return Ok(());
@@ -282,7 +336,7 @@ impl Shared {
                 break;
             }
             state.first += 1;
-            state.oldest_stored_at = stored_at_of(&self.db, state, state.first)?;
+            state.oldest_stored_at = stored_at_of(|| self.db(), state, state.first)?;
         }
         Ok(())
     }
@@ -295,7 +349,7 @@ impl Shared {
                 return Ok(state.queued(position).map(|q| q.event.update.id.clone()));
             }
         }
-        match read_record(&self.db, position)? {
+        match read_record(&self.db()?, position)? {
             Some(record) => Ok(Some(codec::decode(&record).ok_or_else(corrupt)?.id)),
             None => Ok(None),
         }
@@ -309,9 +363,9 @@ impl Shared {
         first: u64,
     ) -> Result<Vec<u64>, LogError> {
         let mut candidates = Vec::new();
+        let db = self.db()?;
         for &(_, run_last) in runs.iter().filter(|run| run.1 >= first) {
-            let page = self
-                .db
+            let page = db
                 .range(layout::page_key(run_last, 0)..=layout::page_key(run_last, hash))
                 .next_back()
                 .transpose()
@@ -331,7 +385,7 @@ impl Shared {
         max: usize,
         out: &mut Vec<(Position, Arc<Event>)>,
     ) -> Result<(), LogError> {
-        for entry in self.db.range(layout::chunk_from(from)..) {
+        for entry in self.db()?.range(layout::chunk_from(from)..) {
             let (key, chunk) = entry.map_err(storage)?;
             if key.first() != Some(&CHUNK) {
                 break;
@@ -355,18 +409,16 @@ impl EventLog for SledLog {
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
         let now = now_ms();
         let hash = id_hash(&event.update.id);
+        let size = event.frame.len();
         let mut state = self.shared.state.lock();
-        if state.pending.len() >= MAX_QUEUED {
-            return Err(LogError::Storage(
+        if state.pending.len() >= MAX_QUEUED || state.pending_bytes + size > MAX_QUEUED_BYTES {
+            return Err(LogError::WritesRefused(
                 "the history writer is behind: the disk does not keep up".into(),
             ));
         }
-        if state
-            .failed_at
-            .is_some_and(|at| at.elapsed() < REFUSE_AFTER_FAILURE)
-        {
-            return Err(LogError::Storage(
-                "writing the history to disk failed moments ago".into(),
+        if state.refusing {
+            return Err(LogError::WritesRefused(
+                "writing the history to disk failed; retrying".into(),
             ));
         }
         let position = state.next;
@@ -376,6 +428,7 @@ impl EventLog for SledLog {
         state.next += 1;
         state.last_event_id = Some(event.update.id.clone());
         state.index.insert(hash, position);
+        state.pending_bytes += size;
         state.pending.push_back(Queued {
             stored_at: now,
             event,
@@ -400,10 +453,40 @@ impl EventLog for SledLog {
     }
 
     fn check(&self) -> Result<(), LogError> {
-        let db = &self.shared.db;
+        if self.shared.state.lock().refusing {
+            return Err(LogError::WritesRefused(
+                "writing the history to disk failed; retrying".into(),
+            ));
+        }
+        let db = self.shared.db()?;
         db.insert(HEALTH, &now_ms().to_be_bytes())
             .map_err(storage)?;
         db.get(LAST_ID).map_err(storage)?;
+        Ok(())
+    }
+
+    fn gate(&self) -> Option<&dyn DurableGate> {
+        (self.shared.durability == Durability::Fsync).then_some(self as &dyn DurableGate)
+    }
+
+    fn faults(&self) -> LogFaults {
+        LogFaults {
+            write_failures: self.shared.faults.write_failures.load(Ordering::Relaxed),
+            events_lost: self.shared.faults.events_lost.load(Ordering::Relaxed),
+        }
+    }
+
+    fn close(&self) -> Result<(), LogError> {
+        self.shared.stop();
+        // The writer writes what is queued (retrying a failed write until it stops), then ends.
+        if let Some(writer) = self.writer.lock().take() {
+            writer
+                .join()
+                .map_err(|_| LogError::Storage("the history writer panicked".into()))?;
+        }
+        if let Some(db) = self.shared.db.read().as_ref() {
+            db.flush().map_err(storage)?;
+        }
         Ok(())
     }
 
@@ -471,15 +554,38 @@ impl EventLog for SledLog {
     }
 }
 
+impl DurableGate for SledLog {
+    fn decided(&self) -> Position {
+        Position(self.shared.durable.borrow().decided)
+    }
+
+    fn stored(&self, position: Position) -> bool {
+        self.shared.durable.borrow().stored(position.0)
+    }
+
+    fn decided_after(
+        &self,
+        seen: Position,
+    ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> {
+        // Only a receiver: the future must not keep the log open once it is dropped.
+        let mut receiver = self.shared.durable.subscribe();
+        Box::pin(async move {
+            receiver
+                .wait_for(|d| d.decided > seen.0)
+                .await
+                .map(|_| ())
+                .map_err(|_| LogError::Storage("the history writer stopped".into()))
+        })
+    }
+}
+
 impl Drop for SledLog {
     fn drop(&mut self) {
-        self.shared.stop();
         // The writer holds the database open and writes what is queued; wait for it so the
         // lock is released and nothing appended is dropped.
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        if let Err(error) = self.close() {
+            tracing::error!(%error, "closing the history failed");
         }
-        let _ = self.shared.db.flush();
     }
 }
 

@@ -1,3 +1,5 @@
+use std::sync::atomic::Ordering;
+
 use super::*;
 
 fn temp_dir() -> std::path::PathBuf {
@@ -119,7 +121,7 @@ fn settle(log: &SledLog, position: Position) {
 }
 
 fn keys_with_prefix(log: &SledLog, prefix: u8) -> usize {
-    log.shared.db.scan_prefix([prefix]).count()
+    log.shared.db().expect("open").scan_prefix([prefix]).count()
 }
 
 #[test]
@@ -261,17 +263,108 @@ fn a_failed_write_fails_the_waiting_publishes_only() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// Waits until the writer has reopened the database and accepts appends again.
+fn until_writable(log: &SledLog) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log.shared.state.lock().refusing {
+        assert!(std::time::Instant::now() < deadline, "writes resumed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// R-DISK, R-DISPATCH: a failed write with `fsync` fails every waiting publish, refuses appends
+/// until the database was reopened, and leaves nothing of the refused events behind.
 #[test]
-fn appends_are_refused_for_a_moment_after_a_failed_write() {
+fn a_failed_fsync_write_refuses_until_reopened_and_leaves_no_trace() {
+    let dir = temp_dir();
+    let log = SledLog::open(&dir, UNLIMITED, Durability::Fsync, 8 << 20).expect("open");
+    let kept = log
+        .append(Arc::new(Event::new(update("kept"))))
+        .expect("append");
+    block_on(log.durable(kept)).expect("stored");
+    log.shared.fail_writes.store(1, Ordering::Relaxed);
+    let refused = log
+        .append(Arc::new(Event::new(update("refused"))))
+        .expect("append");
+    assert!(block_on(log.durable(refused)).is_err(), "its publish fails");
+    let gate = log.gate().expect("fsync gates dispatch");
+    assert!(gate.decided() >= refused && !gate.stored(refused));
+    assert!(gate.stored(kept));
+    assert!(
+        log.check().is_err_and(|e| e.recovers()),
+        "not ready meanwhile"
+    );
+    until_writable(&log);
+    log.check().expect("ready again");
+    let after = log
+        .append(Arc::new(Event::new(update("after"))))
+        .expect("accepted");
+    block_on(log.durable(after)).expect("stored");
+    let ids: Vec<String> = log
+        .read_after(None, after, 10)
+        .expect("read")
+        .into_iter()
+        .map(|(_, e)| e.update.id.clone())
+        .collect();
+    assert_eq!(ids, ["kept", "after"]);
+    assert_eq!(log.find("refused").expect("find"), None);
+    assert_eq!(log.faults().write_failures, 1);
+    drop(log);
+    let reopened = SledLog::open(&dir, UNLIMITED, Durability::Fsync, 8 << 20).expect("reopen");
+    let last = reopened.last_position().expect("not empty");
+    let ids: Vec<String> = reopened
+        .read_after(None, last, 10)
+        .expect("read")
+        .into_iter()
+        .map(|(_, e)| e.update.id.clone())
+        .collect();
+    assert_eq!(ids, ["kept", "after"]);
+    drop(reopened);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// R-DISK: with `periodic`, events acknowledged before a failed write are written once the
+/// disk works again; nothing is lost.
+#[test]
+fn a_failed_periodic_write_is_retried_until_written() {
     let dir = temp_dir();
     let log = SledLog::open(&dir, UNLIMITED, Durability::Periodic, 8 << 20).expect("open");
-    log.append(Arc::new(Event::new(update("before"))))
+    log.shared.fail_writes.store(2, Ordering::Relaxed);
+    let acked = log
+        .append(Arc::new(Event::new(update("acked"))))
         .expect("append");
-    log.shared.state.lock().failed_at = Some(std::time::Instant::now());
-    assert!(log.append(Arc::new(Event::new(update("refused")))).is_err());
-    log.shared.state.lock().failed_at = Some(std::time::Instant::now() - REFUSE_AFTER_FAILURE);
-    log.append(Arc::new(Event::new(update("after"))))
-        .expect("accepted again");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while log.faults().write_failures < 2 {
+        assert!(std::time::Instant::now() < deadline, "two failed writes");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    until_writable(&log);
+    while log.shared.state.lock().written < acked.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "written after the recovery"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(log);
+    let reopened = SledLog::open(&dir, UNLIMITED, Durability::Periodic, 8 << 20).expect("reopen");
+    let ids: Vec<String> = reopened
+        .read_after(None, acked, 10)
+        .expect("read")
+        .into_iter()
+        .map(|(_, e)| e.update.id.clone())
+        .collect();
+    assert_eq!(ids, ["acked"]);
+    assert_eq!(reopened.faults().events_lost, 0);
+    drop(reopened);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

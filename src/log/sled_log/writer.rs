@@ -1,5 +1,6 @@
 //! The writer thread: stores what appends queued as one chunk, fsyncs once for the whole group
 //! (group commit), answers every publisher waiting on it, and deletes what retention dropped.
+//! After a failed write it reopens the database until writing works again (`recovery`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,10 +19,14 @@ const MAX_GATHER: Duration = Duration::from_millis(2);
 /// Most events in one chunk: bounds one write and one replay read.
 const MAX_CHUNK_EVENTS: usize = 4096;
 
+/// Most bytes of frames in one chunk (at least one event is taken whatever its size): bounds
+/// what one replay read holds in memory.
+const MAX_CHUNK_BYTES: usize = 1 << 20;
+
 /// With `periodic` durability no publish waits for the writer, so it gathers this long after
-/// the first queued event: a write per window instead of one per publish (each sled write
-/// syncs its range, whatever the durability).
-const PERIODIC_GATHER: Duration = Duration::from_millis(20);
+/// the first queued event: one write and one sync per window instead of one per publish. This
+/// is the window of acknowledged events a power cut may lose.
+pub(super) const PERIODIC_GATHER: Duration = Duration::from_millis(20);
 
 /// One write's worth of work, taken from the state under its lock.
 struct Work {
@@ -80,7 +85,11 @@ impl Shared {
             expected = work.events.len();
             let last = work.last();
             let result = self.write(&work, &mut cleaned_below);
+            let failed = result.is_err();
             self.written(&work, last, result);
+            if failed {
+                self.recover();
+            }
         }
     }
 
@@ -113,7 +122,7 @@ impl Shared {
             self.wake.wait_until(&mut state, until);
         }
         state.wake_writer_at = usize::MAX;
-        let count = state.pending.len().min(MAX_CHUNK_EVENTS);
+        let count = chunk_len(state.pending.iter().map(|q| q.event.frame.len()));
         let first = state.written + 1;
         let events = state
             .pending
@@ -134,6 +143,12 @@ impl Shared {
     }
 
     fn write(&self, work: &Work, cleaned_below: &mut u64) -> Result<(), LogError> {
+        #[cfg(test)]
+        if self.fail_writes.load(Ordering::Relaxed) > 0 {
+            self.fail_writes.fetch_sub(1, Ordering::Relaxed);
+            return Err(LogError::Storage("injected failure".into()));
+        }
+        let db = self.db()?;
         let last = work.last();
         let mut chunk = Vec::new();
         for (stored_at, event) in &work.events {
@@ -146,19 +161,20 @@ impl Shared {
         if chunk_only {
             // One key is written atomically on its own. A sled batch seals a log buffer for its
             // manifest: one more write and sync per group.
-            self.db.insert(&chunk_key[..], chunk).map_err(storage)?;
+            db.insert(&chunk_key[..], chunk).map_err(storage)?;
         } else {
-            self.write_batch(work, chunk_key, chunk, cleaned_below)?;
+            self.write_batch(&db, work, chunk_key, chunk, cleaned_below)?;
         }
-        if self.durability == Durability::Fsync {
-            self.db.flush().map_err(storage)?;
-        }
+        // Both modes: a write counts once it is synced, so that a failed sync is seen here (and
+        // retried with `periodic`) instead of losing events already taken off the queue.
+        db.flush().map_err(storage)?;
         Ok(())
     }
 
     /// The chunk with what must change along with it: index runs, expired runs and chunks.
     fn write_batch(
         &self,
+        db: &sled::Db,
         work: &Work,
         chunk_key: [u8; 17],
         chunk: Vec<u8>,
@@ -176,10 +192,10 @@ impl Shared {
             batch.insert(&layout::span_key(RUN, run.last, run.first)[..], &[][..]);
         }
         for &(first, last) in &work.expired_runs {
-            self.delete_run(&mut batch, first, last)?;
+            delete_run(db, &mut batch, first, last)?;
         }
         if work.first_retained > *cleaned_below {
-            self.delete_chunks_before(&mut batch, work.first_retained)?;
+            delete_chunks_before(db, &mut batch, work.first_retained)?;
             *cleaned_below = work.first_retained;
             // The last chunk may go with this batch: keep what start-up needs without it.
             if let Some((_, newest)) = work.events.last() {
@@ -187,53 +203,117 @@ impl Shared {
             }
             batch.insert(NEXT, &(last + 1).to_be_bytes()[..]);
         }
-        self.db.apply_batch(batch).map_err(storage)?;
-        Ok(())
-    }
-
-    /// Deletes the chunks retention left entirely behind.
-    fn delete_chunks_before(&self, batch: &mut sled::Batch, first: u64) -> Result<(), LogError> {
-        for key in self.db.scan_prefix([CHUNK]).keys() {
-            let key = key.map_err(storage)?;
-            match layout::span_of(&key) {
-                Some((last, _)) if last < first => batch.remove(key),
-                _ => break,
-            }
-        }
-        Ok(())
-    }
-
-    fn delete_run(&self, batch: &mut sled::Batch, first: u64, last: u64) -> Result<(), LogError> {
-        let mut prefix = vec![PAGE];
-        prefix.extend_from_slice(&last.to_be_bytes());
-        for key in self.db.scan_prefix(prefix).keys() {
-            batch.remove(key.map_err(storage)?);
-        }
-        batch.remove(&layout::span_key(RUN, last, first)[..]);
+        db.apply_batch(batch).map_err(storage)?;
         Ok(())
     }
 
     /// Records the outcome of a write and answers the publishers waiting for it.
+    ///
+    /// A failed write with `fsync` fails every queued event, not only its group: their
+    /// publishers get `503` now rather than wait while the disk is broken, and appends are
+    /// refused until `recover` reopened the database. With `periodic` the events were already
+    /// acknowledged: they stay queued and are written again after the recovery.
     fn written(&self, work: &Work, last: u64, result: Result<(), LogError>) {
-        {
-            let mut state = self.state.lock();
-            state.pending.drain(..work.events.len());
-            state.written = last;
-            if result.is_ok() {
+        let chunk_key = layout::span_key(CHUNK, last, work.first);
+        let mut state = self.state.lock();
+        let error = match result {
+            Ok(()) => {
+                let taken = take_front(&mut state, work.events.len());
+                state.written = last;
                 state.index.runs_stored(work.runs.len());
-                state.failed_at = None;
-            } else {
-                state.failed_at = Some(Instant::now());
+                drop(state);
+                drop(taken);
+                self.durable.send_modify(|d| d.written(last));
+                return;
             }
+            Err(error) => error,
+        };
+        state.refusing = true;
+        self.faults.write_failures.fetch_add(1, Ordering::Relaxed);
+        // The chunk may have reached the disk before the sync failed: it goes when the
+        // database is reopened, so that what was refused never reappears.
+        self.unwritten.lock().push(chunk_key);
+        if self.durability == Durability::Periodic {
+            drop(state);
+            tracing::error!(%error, "writing the history to disk failed; retrying (appends are refused meanwhile)");
+            return;
         }
-        match result {
-            Ok(()) => self.durable.send_modify(|d| d.written(last)),
-            Err(error) => {
-                tracing::error!(%error, "writing the history to disk failed");
-                self.durable.send_modify(|d| d.failed(work.first, last));
-                // Later appends get their own attempt; don't spin on a broken disk.
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        let failed_upto = state.next - 1;
+        let all = state.pending.len();
+        let taken = take_front(&mut state, all);
+        state.written = failed_upto;
+        drop(state);
+        drop(taken);
+        tracing::error!(%error, "writing the history to disk failed; the waiting publishes are refused (503) and appends too until writing works again");
+        self.durable
+            .send_modify(|d| d.failed(work.first, failed_upto));
+    }
+}
+
+/// How many of the queued events, of these frame sizes, make the next chunk.
+fn chunk_len(sizes: impl Iterator<Item = usize>) -> usize {
+    let mut bytes = 0usize;
+    let mut count = 0;
+    for size in sizes.take(MAX_CHUNK_EVENTS) {
+        bytes = bytes.saturating_add(size);
+        if count > 0 && bytes > MAX_CHUNK_BYTES {
+            break;
         }
+        count += 1;
+    }
+    count
+}
+
+/// Takes the first `count` queued events off the queue; they are dropped by the caller, after
+/// the state's lock is released.
+fn take_front(state: &mut super::State, count: usize) -> Vec<super::Queued> {
+    let taken: Vec<super::Queued> = state.pending.drain(..count).collect();
+    let bytes: usize = taken.iter().map(|q| q.event.frame.len()).sum();
+    state.pending_bytes = state.pending_bytes.saturating_sub(bytes);
+    taken
+}
+
+/// Deletes the chunks retention left entirely behind.
+fn delete_chunks_before(
+    db: &sled::Db,
+    batch: &mut sled::Batch,
+    first: u64,
+) -> Result<(), LogError> {
+    for key in db.scan_prefix([CHUNK]).keys() {
+        let key = key.map_err(storage)?;
+        match layout::span_of(&key) {
+            Some((last, _)) if last < first => batch.remove(key),
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+fn delete_run(
+    db: &sled::Db,
+    batch: &mut sled::Batch,
+    first: u64,
+    last: u64,
+) -> Result<(), LogError> {
+    let mut prefix = vec![PAGE];
+    prefix.extend_from_slice(&last.to_be_bytes());
+    for key in db.scan_prefix(prefix).keys() {
+        batch.remove(key.map_err(storage)?);
+    }
+    batch.remove(&layout::span_key(RUN, last, first)[..]);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_is_bounded_in_bytes_but_takes_at_least_one_event() {
+        assert_eq!(chunk_len([5 << 20].into_iter()), 1, "one huge event alone");
+        assert_eq!(chunk_len([600 << 10, 600 << 10, 10].into_iter()), 1);
+        assert_eq!(chunk_len([100; 10].into_iter()), 10);
+        assert_eq!(chunk_len(std::iter::repeat_n(1, 10_000)), MAX_CHUNK_EVENTS);
+        assert_eq!(chunk_len(std::iter::empty()), 0);
     }
 }

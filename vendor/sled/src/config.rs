@@ -573,7 +573,15 @@ impl Config {
             options.create_new(true);
         }
 
-        self.try_lock(options.open(&self.db_path())?)
+        let file = self.try_lock(options.open(&self.db_path())?)?;
+        // Quicksilver patch: the directory entries of a new database (`conf`, `db`, `blobs`,
+        // and the database directory itself) are durable before anything is written into it.
+        let dir = self.get_path();
+        crate::pagecache::sync_dir(&dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::pagecache::sync_dir(parent)?;
+        }
+        Ok(file)
     }
 
     fn try_lock(&self, file: File) -> Result<File> {
@@ -678,6 +686,8 @@ impl Config {
         io_fail!(self, "write_config crc");
         f.write_all(&crc_arr)?;
         io_fail!(self, "write_config post");
+        // Quicksilver patch: synced, and its name with the directory in `open_file`.
+        f.sync_all()?;
         Ok(())
     }
 

@@ -90,12 +90,22 @@ pub(crate) fn write_blob<T: Serialize>(
     io_fail!(config, "write_blob write kind_byte");
     f.write_all(kind_buf)?;
     io_fail!(config, "write_blob write buf");
-    f.write_all(&data)
-        .map(|r| {
-            trace!("successfully wrote blob at {:?}", path);
-            r
-        })
-        .map_err(|e| e.into())
+    f.write_all(&data)?;
+    // Quicksilver patch: a blob is referenced by the log entry written after it, so it must be
+    // on stable storage first: the file's data and, since the file is new, its directory entry.
+    f.sync_data()?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    trace!("successfully wrote blob at {:?}", path);
+    Ok(())
+}
+
+/// Quicksilver patch: makes the entries of `dir` (files created, renamed or removed in it)
+/// durable; `fsync` of a file does not persist its name.
+pub(crate) fn sync_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 pub(crate) fn gc_blobs(config: &Config, stable_lsn: Lsn) -> Result<()> {

@@ -361,12 +361,21 @@ impl Log {
             let blob_id =
                 if over_blob_threshold { Some(reservation_lsn) } else { None };
 
-            self.iobufs.encapsulate(
+            if let Err(e) = self.iobufs.encapsulate(
                 item,
                 message_header,
                 destination,
                 blob_id,
-            )?;
+            ) {
+                // Quicksilver patch: a failed blob write (a full disk) used to return here
+                // with this writer still counted in the buffer's header, so the buffer could
+                // never be sealed and every later flush, and the drop of the database, hung
+                // forever. Record the error like a failed log write (every later write
+                // fails until the database is reopened) and leave the buffer.
+                self.config.set_global_error(e.clone());
+                let _ = self.exit_reservation(&iobuf);
+                return Err(e);
+            }
 
             M.log_reservation_success();
 

@@ -559,6 +559,10 @@ fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
 
     io_fail!(config, "snap write mv");
     std::fs::rename(&path_1, &path_2)?;
+    // Quicksilver patch: the rename is durable only once its directory is synced.
+    if let Some(dir) = path_2.parent() {
+        crate::pagecache::sync_dir(dir)?;
+    }
     io_fail!(config, "snap write mv post");
 
     trace!("renamed snapshot to {}", path_2.to_string_lossy());

@@ -1,0 +1,81 @@
+//! R-SHUTDOWN: a SIGTERM right after acknowledged publishes loses nothing.
+
+use reqwest::Method;
+
+use crate::harness::{pct, uniq, Hub, WAIT};
+use crate::sse::SseStream;
+
+/// R-SHUTDOWN: with `durability = "periodic"` the acknowledgement comes before the write; a
+/// SIGTERM at once after the last `200` still writes and syncs every acknowledged event before
+/// the process exits, and the restarted hub replays them all, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_periodic_publishes_loses_nothing() {
+    sigterm_after_publishes("periodic").await;
+}
+
+/// R-SHUTDOWN: the same with `fsync` (the default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_fsync_publishes_loses_nothing() {
+    sigterm_after_publishes("fsync").await;
+}
+
+async fn sigterm_after_publishes(durability: &str) {
+    let Some(mut hub) = Hub::builder()
+        .anonymous(true)
+        .env("QUICKSILVER_DURABILITY", durability)
+        .start()
+        .await
+    else {
+        return;
+    };
+    let topic = uniq("shutdown");
+    let (hub_ref, topic_ref) = (&hub, &topic);
+    let publishers = (0..8).map(|p| {
+        let (hub, topic) = (hub_ref, topic_ref);
+        let request = move |i: usize| {
+            let id = format!("p{p}-{i}");
+            let fields = [
+                ("topic", topic.as_str()),
+                ("id", id.as_str()),
+                ("data", "x"),
+            ];
+            hub.pub_req(Some(&hub.publisher_token_all()), &fields)
+        };
+        async move {
+            let mut acked = Vec::new();
+            for i in 0..50 {
+                let response = crate::harness::send(request(i)).await;
+                assert_eq!(response.status, 200, "{response:?}");
+                acked.push(response.body);
+            }
+            acked
+        }
+    });
+    let acked: Vec<Vec<String>> = futures_util::future::join_all(publishers).await;
+    let status = hub.stop().await;
+    assert!(status.success(), "clean exit: {status}");
+    hub.restart().await;
+    let query = format!("topic={}&lastEventID=earliest", pct(&topic));
+    let mut replay = SseStream::open(hub.hub_req(Method::GET, &query)).await;
+    let total: usize = acked.iter().map(Vec::len).sum();
+    let mut replayed = Vec::new();
+    while replayed.len() < total {
+        match replay.next_event(WAIT).await {
+            Some(event) => replayed.push(event.id.unwrap_or_default()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        replayed.len(),
+        total,
+        "every acknowledged event was replayed"
+    );
+    for ids in &acked {
+        let order: Vec<&String> = replayed.iter().filter(|id| ids.contains(id)).collect();
+        assert_eq!(order.len(), ids.len(), "each once");
+        assert!(
+            order.iter().zip(ids).all(|(a, b)| *a == b),
+            "in publish order"
+        );
+    }
+}
