@@ -485,9 +485,6 @@ async fn replay_of_unmatched_history_yields_between_batches() {
         .await
         .expect("publish");
     let mut stream = open(&hub, &["t"], &[], Cursor::Earliest);
-    hub.publish(update("live", &["t"], false))
-        .await
-        .expect("publish");
     let woken = Flag::new();
     let waker = Waker::from(woken.clone());
     let mut cx = Context::from_waker(&waker);
@@ -501,11 +498,19 @@ async fn replay_of_unmatched_history_yields_between_batches() {
                     .filter_map(|l| l.strip_prefix("id: "))
                     .map(str::to_owned),
             ),
-            Poll::Pending if woken.take() => yields += 1,
+            Poll::Pending if woken.take() => {
+                yields += 1;
+                // Publishers may not write to the socket before the history is sent.
+                assert!(!stream.lend_socket(-1, None), "socket lent during a replay");
+            }
             Poll::Pending => break,
             Poll::Ready(_) => panic!("the stream ended"),
         }
     }
+    hub.publish(update("live", &["t"], false))
+        .await
+        .expect("publish");
+    ids.extend(ready_ids(&mut stream));
     assert_eq!(ids, ["first", "last", "live"]);
     // Batches 2 and 3 hold only unmatched events; batch 1 also holds "first", batch 4 "last".
     assert!(yields >= 2, "{yields} yields");
