@@ -52,6 +52,9 @@ pub struct Metrics {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
     pub history_events: u64,
+    /// Counters kept by the HTTP layer for the whole process (R-FLOOD).
+    pub connections_timed_out: u64,
+    pub connections_shed: u64,
 }
 
 impl Metrics {
@@ -133,6 +136,18 @@ impl Metrics {
             "Events currently retained in the history.",
             gauges.history_events,
         );
+        metric(
+            "quicksilver_connections_timed_out_total",
+            "counter",
+            "Connections closed for not completing a request head within request_timeout.",
+            gauges.connections_timed_out,
+        );
+        metric(
+            "quicksilver_connections_shed_total",
+            "counter",
+            "Connections without a complete request head closed early near the descriptor limit.",
+            gauges.connections_shed,
+        );
         out.push_str(
             "# HELP quicksilver_disconnects_total Subscription streams ended, by reason.\n",
         );
@@ -180,7 +195,11 @@ mod tests {
         metrics.subscriber_disconnected(Disconnect::SlowConsumer);
         metrics.published(Duration::from_micros(300));
         metrics.delivered(5);
-        let text = metrics.render(Gauges { history_events: 9 });
+        let text = metrics.render(Gauges {
+            history_events: 9,
+            connections_timed_out: 2,
+            connections_shed: 3,
+        });
         assert!(text.contains(
             "# TYPE mercure_subscribers_connected gauge\nmercure_subscribers_connected 1\n"
         ));
@@ -190,6 +209,10 @@ mod tests {
         assert!(text.contains("quicksilver_disconnects_total{reason=\"slow_consumer\"} 1\n"));
         assert!(text.contains("quicksilver_deliveries_total 5\n"));
         assert!(text.contains("quicksilver_history_events 9\n"));
+        assert!(text.contains(
+            "# TYPE quicksilver_connections_timed_out_total counter\nquicksilver_connections_timed_out_total 2\n"
+        ));
+        assert!(text.contains("quicksilver_connections_shed_total 3\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_bucket{le=\"0.00025\"} 0\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_count 1\n"));

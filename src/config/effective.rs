@@ -66,6 +66,7 @@ impl Config {
             "max_connections" => Some(integer(self.max_connections as u64)),
             "max_connections_per_ip" => Some(integer(self.max_connections_per_ip as u64)),
             "max_selector_length" => Some(integer(self.max_selector_length as u64)),
+            "request_timeout" => Some(duration(self.request_timeout)),
             "metrics" => Some(Value::Boolean(self.metrics)),
             "admin_listen" => optional(&self.admin_listen),
             "log_format" => text(match self.log_format {

@@ -53,6 +53,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("max_connections", Kind::Integer),
     ("max_connections_per_ip", Kind::Integer),
     ("max_selector_length", Kind::Integer),
+    ("request_timeout", Kind::Text),
     ("metrics", Kind::Bool),
     ("admin_listen", Kind::Text),
     ("log_format", Kind::Text),
@@ -161,6 +162,9 @@ pub struct Config {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub max_selector_length: usize,
+    /// Longest a connection may take to complete its first request head (silent or not).
+    #[serde(deserialize_with = "units::duration")]
+    pub request_timeout: Duration,
     pub metrics: bool,
     pub admin_listen: Option<String>,
     pub log_format: LogFormat,
@@ -211,6 +215,7 @@ impl Default for Config {
             max_connections: 0,
             max_connections_per_ip: 0,
             max_selector_length: 64 * 1024,
+            request_timeout: Duration::from_secs(5),
             metrics: false,
             admin_listen: None,
             log_format: LogFormat::Text,
