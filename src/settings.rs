@@ -34,7 +34,9 @@ pub enum SettingsError {
     QueueSize,
     #[error("batch_window must be at most 1s (it delays events; 0s writes each at once)")]
     BatchWindow,
-    #[error("request_timeout must be longer than 0s (it bounds how long a connection may stay silent)")]
+    #[error(
+        "request_timeout must be longer than 0s (it bounds how long a connection may stay silent)"
+    )]
     RequestTimeout,
 }
 

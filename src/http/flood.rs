@@ -222,9 +222,7 @@ fn peer_of(fd: RawFd) -> Option<SocketAddr> {
     // SAFETY: getpeername writes at most `len` bytes into the storage socket2 provides and
     // sets `len`; on a bad descriptor it fails with an error code.
     let (result, address) = unsafe {
-        socket2::SockAddr::try_init(|storage, len| {
-            Ok(libc::getpeername(fd, storage.cast(), len))
-        })
+        socket2::SockAddr::try_init(|storage, len| Ok(libc::getpeername(fd, storage.cast(), len)))
     }
     .ok()?;
     (result == 0).then(|| address.as_socket()).flatten()
@@ -242,7 +240,9 @@ pub fn guard() -> &'static Arc<FloodGuard> {
             None => tracing::warn!("cannot read RLIMIT_NOFILE: connection floods are not shed"),
         }
         if actix_http::watch::install(Box::new(Watch(guard.clone()))).is_err() {
-            tracing::warn!("a connection watch was already installed: silent connections are not shed");
+            tracing::warn!(
+                "a connection watch was already installed: silent connections are not shed"
+            );
         }
         guard
     })

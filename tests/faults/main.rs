@@ -18,4 +18,5 @@ mod sse;
 #[path = "../../spec-tests/tokens.rs"]
 mod tokens;
 
+mod flood;
 mod support;
