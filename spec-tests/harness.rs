@@ -124,6 +124,7 @@ impl HubBuilder {
     }
 
     /// Starts the hub with at most `limit` open descriptors (`RLIMIT_NOFILE`).
+    #[allow(dead_code)] // used by the fault suite (tests/faults), which shares this harness
     pub fn nofile(mut self, limit: u64) -> Self {
         self.nofile = Some(limit);
         self
