@@ -245,20 +245,7 @@ impl HubBuilder {
             cmd.env(k, v);
         }
         if let Some(limit) = self.nofile {
-            use std::os::unix::process::CommandExt;
-            let limit = libc::rlimit {
-                rlim_cur: limit,
-                rlim_max: limit,
-            };
-            // SAFETY: setrlimit is async-signal-safe and the closure allocates nothing.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            limit_descriptors(&mut cmd, limit);
         }
         cmd.spawn().expect("spawn quicksilver")
     }
@@ -307,6 +294,24 @@ impl HubBuilder {
                 spec: self.clone(),
             }),
         })
+    }
+}
+
+/// Makes `cmd`'s process start with at most `limit` open descriptors (`RLIMIT_NOFILE`).
+pub fn limit_descriptors(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: setrlimit is async-signal-safe and the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -15,15 +15,21 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
 /// The most descriptors kept in reserve below the limit: shedding starts that close to it.
 const MAX_MARGIN: u64 = 256;
 
-/// Connections shed each time an accepted connection lands in the reserve. A shed connection
-/// gives its descriptor back only once its task has run, so each newcomer frees a few.
+/// The most connections shed when one connection is accepted.
 const SHED_BATCH: usize = 16;
+
+/// How many of the oldest connections are looked at to find silent ones to shed first.
+const SHED_SCAN: usize = 4 * SHED_BATCH;
+
+/// The longest the estimate of open descriptors goes without a recount once near the limit.
+const RECOUNT: Duration = Duration::from_millis(100);
 
 /// An accepted socket as the guard knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +44,13 @@ struct Socket {
 struct Incomplete {
     next_id: u64,
     waiting: BTreeMap<u64, Socket>,
+    /// Connections shed whose descriptors are not given back yet: their tasks have yet to run.
+    releasing: usize,
+    /// The process's open descriptors, as last counted, plus the connections accepted since,
+    /// minus the shed ones given back since. Other closes are not seen, so it only errs high,
+    /// and is counted again (at most every `RECOUNT`) before it makes anything be shed.
+    open: usize,
+    counted_at: Option<Instant>,
 }
 
 impl Incomplete {
@@ -49,51 +62,117 @@ impl Incomplete {
         id
     }
 
+    /// The connection completed its head or ended; false when it had been shed (its descriptor
+    /// is then being given back).
     fn leave(&mut self, id: u64) -> bool {
-        self.waiting.remove(&id).is_some()
+        let waiting = self.waiting.remove(&id).is_some();
+        if !waiting {
+            self.releasing = self.releasing.saturating_sub(1);
+            self.open = self.open.saturating_sub(1);
+        }
+        waiting
     }
 
-    /// Removes and returns the `count` oldest, never `spare` (the connection being admitted:
-    /// shedding it would free its descriptor but turn a likely client away).
-    fn take_oldest(&mut self, count: usize, spare: u64) -> Vec<Socket> {
-        let ids: Vec<u64> = self
+    /// Removes and returns `count` connections to shed, looking at the `SHED_SCAN` oldest and
+    /// `newcomer` (the connection being admitted), which goes last. Silent ones go first, then
+    /// those that sent something (a TLS client in its handshake, a partial head), each group
+    /// oldest first: a client that is talking is more likely a real one, and a flood of silent
+    /// connections must not crowd it out, even when the flood's connections are not admitted
+    /// yet (accepted, waiting for their worker) and only talking ones are older.
+    fn take_for_shedding(
+        &mut self,
+        count: usize,
+        newcomer: u64,
+        is_silent: impl Fn(&Socket) -> bool,
+    ) -> Vec<Socket> {
+        let mut candidates: Vec<(u64, bool)> = self
             .waiting
-            .keys()
-            .copied()
-            .filter(|id| *id != spare)
-            .take(count)
+            .iter()
+            .filter(|(id, _)| **id != newcomer)
+            .take(SHED_SCAN.max(count))
+            .map(|(id, socket)| (*id, is_silent(socket)))
             .collect();
-        ids.iter()
-            .filter_map(|id| self.waiting.remove(id))
+        if let Some(socket) = self.waiting.get(&newcomer) {
+            candidates.push((newcomer, is_silent(socket)));
+        }
+        // Stable: each group stays oldest first.
+        candidates.sort_by_key(|(_, silent)| !silent);
+        candidates
+            .iter()
+            .take(count)
+            .filter_map(|(id, _)| self.waiting.remove(id))
             .collect()
     }
 
     fn len(&self) -> usize {
         self.waiting.len()
     }
-}
 
-/// The lowest descriptor number at which shedding starts: the last `min(256, limit / 8)` below
-/// the limit. `None` (never shed) when the limit is too large to be reached (unlimited).
-fn shedding_threshold(limit: u64) -> Option<RawFd> {
-    let margin = (limit / 8).min(MAX_MARGIN);
-    RawFd::try_from(limit.checked_sub(margin)?).ok()
-}
-
-/// How many incomplete connections to shed when a connection was accepted as descriptor `fd`.
-/// The kernel gives a new descriptor the lowest free number, so descriptor `fd` being new means
-/// every lower one is open: no descriptor count (or listing of /proc) is needed.
-fn to_shed(fd: RawFd, threshold: Option<RawFd>) -> usize {
-    match threshold {
-        Some(threshold) if fd >= threshold => SHED_BATCH,
-        _ => 0,
+    /// Updates the estimate of open descriptors for a connection accepted as descriptor `fd`,
+    /// counting them again when it is high and the last count is older than `RECOUNT`.
+    fn accepted(&mut self, fd: RawFd, start: RawFd, count: impl FnOnce() -> Option<usize>) {
+        // The kernel gives a new descriptor the lowest free number: every lower one is open.
+        let at_least = usize::try_from(fd).unwrap_or(0).saturating_add(1);
+        self.open = self.open.saturating_add(1).max(at_least);
+        let recent = self.counted_at.is_some_and(|at| at.elapsed() < RECOUNT);
+        if self.open >= usize::try_from(start).unwrap_or(0) && !recent {
+            if let Some(counted) = count() {
+                self.open = counted.max(at_least);
+            }
+            self.counted_at = Some(Instant::now());
+        }
     }
+}
+
+/// Where shedding starts and how far down it brings the descriptors, in open descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reserve {
+    /// With this many open, an accepted connection sheds others: the last
+    /// `margin = min(256, limit / 8)` below the limit.
+    start: RawFd,
+    /// Shedding aims for this many open (`2 × margin` below the limit), so that the connections
+    /// accepted before the next ones are looked at still find descriptors free.
+    target: RawFd,
+}
+
+/// `None` (never shed) when the limit is too large to be reached (unlimited).
+fn reserve(limit: u64) -> Option<Reserve> {
+    let margin = (limit / 8).min(MAX_MARGIN);
+    Some(Reserve {
+        start: RawFd::try_from(limit.checked_sub(margin)?).ok()?,
+        target: RawFd::try_from(limit.checked_sub(margin.checked_mul(2)?)?).ok()?,
+    })
+}
+
+/// How many incomplete connections to shed with `open` descriptors open, `releasing` of them
+/// shed already but not given back yet: enough to come down to the target once they are, at
+/// most `SHED_BATCH` at a time. (Shedding a batch per newcomer regardless would, in a burst of
+/// accepts, shed far more than needed, and soon the clients that are still talking.)
+fn to_shed(open: usize, reserve: Option<Reserve>, releasing: usize) -> usize {
+    let Some(reserve) = reserve else {
+        return 0;
+    };
+    let reached = |mark: RawFd| usize::try_from(mark).map_or(0, |mark| open.saturating_sub(mark));
+    if open < usize::try_from(reserve.start).unwrap_or(usize::MAX) {
+        return 0;
+    }
+    reached(reserve.target)
+        .saturating_sub(releasing)
+        .min(SHED_BATCH)
+}
+
+/// Counts the process's open descriptors (an in-memory listing of `/proc/self/fd`, done at
+/// most every `RECOUNT` and only near the limit).
+fn count_open_descriptors() -> Option<usize> {
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+    // The listing itself holds one.
+    Some(entries.count().saturating_sub(1))
 }
 
 /// Whether admitting a connection may shed others: only when it was just accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// Seen at accept time (before its first byte, or after its TLS handshake).
+    /// Seen at accept time (before its first byte or its TLS handshake).
     Accepted,
     /// Seen again later in its life (by the HTTP dispatcher, after its first bytes).
     Known,
@@ -103,16 +182,16 @@ pub enum Admission {
 #[derive(Debug)]
 pub struct FloodGuard {
     incomplete: Mutex<Incomplete>,
-    threshold: Option<RawFd>,
+    reserve: Option<Reserve>,
     shed: AtomicU64,
     timed_out: AtomicU64,
 }
 
 impl FloodGuard {
-    fn new(threshold: Option<RawFd>) -> Arc<Self> {
+    fn new(reserve: Option<Reserve>) -> Arc<Self> {
         Arc::new(Self {
             incomplete: Mutex::default(),
-            threshold,
+            reserve,
             shed: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
         })
@@ -127,8 +206,9 @@ impl FloodGuard {
         };
         let mut incomplete = self.lock();
         let id = incomplete.admit(socket);
-        if admission == Admission::Accepted {
-            let count = to_shed(socket.fd, self.threshold);
+        if let (Admission::Accepted, Some(reserve)) = (admission, self.reserve) {
+            incomplete.accepted(socket.fd, reserve.start, count_open_descriptors);
+            let count = to_shed(incomplete.open, self.reserve, incomplete.releasing);
             if count > 0 {
                 self.shed_oldest(&mut incomplete, count, id);
             }
@@ -142,18 +222,21 @@ impl FloodGuard {
 
     /// Sheds with the queue locked: a connection leaves the queue (its ticket's drop takes the
     /// lock) before its socket is closed, so every descriptor here is still that connection's.
-    fn shed_oldest(&self, incomplete: &mut Incomplete, count: usize, spare: u64) {
-        let mut shed = 0;
-        for socket in incomplete.take_oldest(count, spare) {
+    fn shed_oldest(&self, incomplete: &mut Incomplete, count: usize, newcomer: u64) {
+        let mut shed: usize = 0;
+        let silent = |socket: &Socket| bytes_received(socket.fd) == Some(0);
+        for socket in incomplete.take_for_shedding(count, newcomer, silent) {
             if shut_down(socket) {
                 shed += 1;
             }
         }
         if shed > 0 {
-            self.shed.fetch_add(shed, Ordering::Relaxed);
+            incomplete.releasing = incomplete.releasing.saturating_add(shed);
+            self.shed.fetch_add(shed as u64, Ordering::Relaxed);
             tracing::debug!(
                 shed,
                 waiting = incomplete.len(),
+                open = incomplete.open,
                 "near the descriptor limit: closed the oldest connections without a request"
             );
         }
@@ -218,6 +301,26 @@ fn shut_down(socket: Socket) -> bool {
     unsafe { libc::shutdown(socket.fd, libc::SHUT_RDWR) == 0 }
 }
 
+/// Bytes the connection has received so far (`TCP_INFO`; 0 on kernels older than 4.1, so that
+/// every connection then counts as silent and the oldest go first).
+fn bytes_received(fd: RawFd) -> Option<u64> {
+    // SAFETY: tcp_info is plain integers, for which all zeros is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::tcp_info>()).ok()?;
+    // SAFETY: getsockopt writes at most `len` bytes into `info` and sets `len`; on a bad
+    // descriptor it fails with an error code.
+    let got = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::addr_of_mut!(info).cast(),
+            &mut len,
+        )
+    };
+    (got == 0).then_some(info.tcpi_bytes_received)
+}
+
 fn peer_of(fd: RawFd) -> Option<SocketAddr> {
     // SAFETY: getpeername writes at most `len` bytes into the storage socket2 provides and
     // sets `len`; on a bad descriptor it fails with an error code.
@@ -234,9 +337,9 @@ pub fn guard() -> &'static Arc<FloodGuard> {
     static GUARD: OnceLock<Arc<FloodGuard>> = OnceLock::new();
     GUARD.get_or_init(|| {
         let limit = descriptor_limit();
-        let guard = FloodGuard::new(limit.and_then(shedding_threshold));
+        let guard = FloodGuard::new(limit.and_then(reserve));
         match limit {
-            Some(limit) => tracing::debug!(limit, threshold = ?guard.threshold, "descriptor limit"),
+            Some(limit) => tracing::debug!(limit, reserve = ?guard.reserve, "descriptor limit"),
             None => tracing::warn!("cannot read RLIMIT_NOFILE: connection floods are not shed"),
         }
         if actix_http::watch::install(Box::new(Watch(guard.clone()))).is_err() {
@@ -263,7 +366,7 @@ fn descriptor_limit() -> Option<u64> {
 struct Watch(Arc<FloodGuard>);
 
 impl actix_http::watch::ConnectionWatch for Watch {
-    fn awaiting_first_bytes(&self, io: &TcpStream) -> Box<dyn Any> {
+    fn accepted(&self, io: &TcpStream) -> Box<dyn Any> {
         Box::new(self.0.admit(io, Admission::Accepted))
     }
 
@@ -280,18 +383,88 @@ mod tests {
         Socket { fd, peer: None }
     }
 
+    fn all_silent(_: &Socket) -> bool {
+        true
+    }
+
     #[test]
-    fn the_oldest_are_shed_first_and_never_the_newcomer() {
+    fn the_oldest_are_shed_first_and_the_newcomer_last() {
         let mut incomplete = Incomplete::default();
         let ids: Vec<u64> = (10..15).map(|fd| incomplete.admit(socket(fd))).collect();
-        let shed = incomplete.take_oldest(2, ids[4]);
+        let shed = incomplete.take_for_shedding(2, ids[4], all_silent);
         assert_eq!(shed, vec![socket(10), socket(11)]);
         assert_eq!(incomplete.len(), 3);
-        // Asked for more than there are: all but the newcomer.
-        let shed = incomplete.take_oldest(10, ids[4]);
-        assert_eq!(shed, vec![socket(12), socket(13)]);
-        assert_eq!(incomplete.take_oldest(10, ids[4]), vec![]);
-        assert_eq!(incomplete.len(), 1);
+        // Asked for more than there are: all, the newcomer last.
+        let shed = incomplete.take_for_shedding(10, ids[4], all_silent);
+        assert_eq!(shed, vec![socket(12), socket(13), socket(14)]);
+        assert_eq!(incomplete.take_for_shedding(10, ids[4], all_silent), vec![]);
+        assert_eq!(incomplete.len(), 0);
+    }
+
+    #[test]
+    fn silent_connections_are_shed_before_talking_ones() {
+        let mut incomplete = Incomplete::default();
+        // Even descriptors are talking (a TLS handshake under way), odd ones silent.
+        let silent = |socket: &Socket| socket.fd % 2 == 1;
+        let ids: Vec<u64> = (10..16).map(|fd| incomplete.admit(socket(fd))).collect();
+        let newcomer = ids[5];
+        assert_eq!(
+            incomplete.take_for_shedding(2, newcomer, silent),
+            vec![socket(11), socket(13)]
+        );
+        // A silent newcomer goes before older talking ones.
+        assert_eq!(
+            incomplete.take_for_shedding(1, newcomer, silent),
+            vec![socket(15)]
+        );
+        // Only talking ones left: the oldest go.
+        let newcomer = incomplete.admit(socket(20));
+        assert_eq!(
+            incomplete.take_for_shedding(2, newcomer, silent),
+            vec![socket(10), socket(12)]
+        );
+    }
+
+    #[test]
+    fn only_the_oldest_few_are_looked_at() {
+        let mut incomplete = Incomplete::default();
+        let silent_fd = 10_000;
+        for fd in 0..SHED_SCAN {
+            incomplete.admit(socket(RawFd::try_from(fd).unwrap()));
+        }
+        let beyond = incomplete.admit(socket(silent_fd));
+        let newcomer = incomplete.admit(socket(silent_fd + 1));
+        let silent = |socket: &Socket| socket.fd >= silent_fd;
+        let shed = incomplete.take_for_shedding(1, newcomer, silent);
+        assert_eq!(
+            shed,
+            vec![socket(silent_fd + 1)],
+            "a silent one beyond the window is not searched for; the silent newcomer goes"
+        );
+        assert!(incomplete.leave(beyond));
+    }
+
+    #[test]
+    fn open_descriptors_are_estimated_and_counted_again_near_the_limit() {
+        let mut incomplete = Incomplete::default();
+        let never = || -> Option<usize> { panic!("counted far from the limit") };
+        incomplete.accepted(10, 100, never);
+        assert_eq!(incomplete.open, 11, "every lower descriptor is open");
+        incomplete.accepted(5, 100, never);
+        assert_eq!(incomplete.open, 12, "a reused descriptor: one more open");
+        // Holes below the limit hide how many are open: near it, they are counted.
+        incomplete.open = 99;
+        incomplete.accepted(7, 100, || Some(60));
+        assert_eq!(incomplete.open, 60);
+        // Not again so soon.
+        incomplete.open = 150;
+        incomplete.accepted(7, 100, never);
+        assert_eq!(incomplete.open, 151);
+        // A count that cannot be read keeps the estimate.
+        incomplete.counted_at = None;
+        incomplete.accepted(7, 100, || None);
+        assert_eq!(incomplete.open, 152);
+        assert!(count_open_descriptors().is_some_and(|open| open >= 3));
     }
 
     #[test]
@@ -302,27 +475,56 @@ mod tests {
         let newcomer = incomplete.admit(socket(5));
         assert!(incomplete.leave(first), "its head completed");
         assert!(!incomplete.leave(first), "leaving twice is harmless");
-        assert_eq!(incomplete.take_oldest(5, newcomer), vec![socket(4)]);
+        assert_eq!(
+            incomplete.take_for_shedding(5, newcomer, all_silent),
+            vec![socket(4), socket(5)]
+        );
         assert!(!incomplete.leave(second), "already shed");
     }
 
     #[test]
     fn shedding_starts_in_the_reserve_below_the_limit() {
-        assert_eq!(shedding_threshold(20_000), Some(20_000 - 256));
-        assert_eq!(shedding_threshold(2048), Some(2048 - 256));
-        assert_eq!(shedding_threshold(1024), Some(1024 - 128));
-        assert_eq!(shedding_threshold(u64::MAX), None, "unlimited: never");
-        let threshold = shedding_threshold(2048);
-        assert_eq!(to_shed(100, threshold), 0);
-        assert_eq!(to_shed(1791, threshold), 0);
-        assert_eq!(to_shed(1792, threshold), SHED_BATCH);
-        assert_eq!(to_shed(2047, threshold), SHED_BATCH);
-        assert_eq!(to_shed(5, None), 0);
+        let at = |start, target| Some(Reserve { start, target });
+        assert_eq!(reserve(20_000), at(20_000 - 256, 20_000 - 512));
+        assert_eq!(reserve(2048), at(2048 - 256, 2048 - 512));
+        assert_eq!(reserve(1024), at(1024 - 128, 1024 - 256));
+        assert_eq!(reserve(u64::MAX), None, "unlimited: never");
+        let reserve = reserve(2048);
+        assert_eq!(to_shed(100, reserve, 0), 0);
+        assert_eq!(to_shed(1791, reserve, 0), 0);
+        assert_eq!(
+            to_shed(1792, reserve, 0),
+            SHED_BATCH,
+            "at most a batch at a time"
+        );
+        assert_eq!(to_shed(5000, None, 0), 0);
+    }
+
+    #[test]
+    fn connections_already_shed_count_as_given_back() {
+        let reserve = reserve(2048);
+        // 1,792 open, 1,536 aimed for, 250 being given back: 6 more.
+        assert_eq!(to_shed(1792, reserve, 250), 6);
+        assert_eq!(to_shed(1792, reserve, 300), 0);
+        let mut incomplete = Incomplete::default();
+        let first = incomplete.admit(socket(3));
+        let newcomer = incomplete.admit(socket(4));
+        assert_eq!(
+            incomplete.take_for_shedding(1, newcomer, all_silent),
+            vec![socket(3)]
+        );
+        incomplete.releasing = 1;
+        incomplete.open = 10;
+        // The shed connection's ticket goes when its task has closed it.
+        assert!(!incomplete.leave(first));
+        assert_eq!((incomplete.releasing, incomplete.open), (0, 9));
+        assert!(incomplete.leave(newcomer));
+        assert_eq!(incomplete.releasing, 0);
     }
 
     #[tokio::test]
-    async fn tickets_leave_the_queue_on_completion_or_drop_and_shedding_closes_the_oldest() {
-        use tokio::io::AsyncReadExt;
+    async fn tickets_leave_the_queue_on_completion_or_drop_and_shedding_closes_incomplete_ones() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let mut clients = Vec::new();
@@ -332,14 +534,32 @@ mod tests {
             accepted.push(listener.accept().await.unwrap().0);
         }
         // Every descriptor is "near the limit": each accepted admission sheds.
-        let guard = FloodGuard::new(Some(0));
+        let guard = FloodGuard::new(Some(Reserve {
+            start: 0,
+            target: 0,
+        }));
+        clients[2].write_all(b"GET").await.unwrap();
+        let talking = accepted[2].as_raw_fd();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while bytes_received(talking) != Some(3) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(bytes_received(talking), Some(3), "bytes received are seen");
+        assert_eq!(bytes_received(accepted[0].as_raw_fd()), Some(0));
         let complete = guard.admit(&accepted[0], Admission::Known);
         complete.head_complete();
         let oldest = guard.admit(&accepted[1], Admission::Known);
-        let _newcomer = guard.admit(&accepted[2], Admission::Accepted);
-        assert_eq!(guard.shed_total(), 1, "only the oldest incomplete one");
-        assert_eq!(guard.lock().len(), 1, "the newcomer is left");
+        let newcomer = guard.admit(&accepted[2], Admission::Accepted);
+        assert_eq!(
+            guard.shed_total(),
+            2,
+            "both incomplete ones, not the complete one"
+        );
+        assert_eq!(guard.lock().len(), 0);
+        assert_eq!(guard.lock().releasing, 2);
         drop(oldest);
+        drop(newcomer);
+        assert_eq!(guard.lock().releasing, 0);
 
         let mut byte = [0u8; 1];
         let read = tokio::time::timeout(
@@ -348,6 +568,13 @@ mod tests {
         )
         .await
         .expect("the shed connection's client sees it end");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            clients[2].read(&mut byte),
+        )
+        .await
+        .expect("so does the newcomer's");
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
         let open = tokio::time::timeout(
             std::time::Duration::from_millis(200),

@@ -90,6 +90,7 @@ pub fn bind(
     .on_connect(watch_connection(state.settings.dispatch_timeout, flood))
     .client_request_timeout(request_timeout)
     .tls_handshake_timeout(request_timeout)
+    .max_connection_rate(TLS_HANDSHAKES_PER_WORKER)
     .disable_signals()
     .h1_allow_half_closed(false)
     // An event written right after another must not wait for the first one's ACK (Nagle).
@@ -106,7 +107,8 @@ pub fn bind(
 
 /// Each new HTTP connection: its writes are timed (C-TMO-2) and, until its first request head
 /// is complete, it may be shed in a flood (R-FLOOD; the ticket lives in the connection's data,
-/// which the HTTP/1 dispatcher drops before the socket).
+/// which the HTTP/1 dispatcher drops before the socket). Its accept (before the first bytes or
+/// the TLS handshake) was seen by actix-http's watch already.
 fn watch_connection(
     dispatch_timeout: Option<std::time::Duration>,
     flood: std::sync::Arc<flood::FloodGuard>,
@@ -115,20 +117,16 @@ fn watch_connection(
         let tls = connection
             .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>()
             .map(|stream| stream.get_ref().0);
-        let plain = connection.downcast_ref::<actix_web::rt::net::TcpStream>();
-        let Some(tcp) = plain.or(tls) else {
+        let tcp = connection
+            .downcast_ref::<actix_web::rt::net::TcpStream>()
+            .or(tls);
+        let Some(tcp) = tcp else {
             return;
         };
         if let Some(timeout) = dispatch_timeout {
             time_stalled_writes(tcp, timeout);
         }
-        // A plaintext connection was admitted at accept time already (by actix-http's watch);
-        // a TLS one is seen here for the first time, after its handshake.
-        let admission = match plain {
-            Some(_) => flood::Admission::Known,
-            None => flood::Admission::Accepted,
-        };
-        extensions.insert(flood.admit(tcp, admission));
+        extensions.insert(flood.admit(tcp, flood::Admission::Known));
     }
 }
 
@@ -196,6 +194,12 @@ pub async fn stop(hub: &Hub, handle: ServerHandle) {
     }
     handle.stop(true).await;
 }
+
+/// Concurrent TLS handshakes per worker before actix stops accepting (its default is 256). A
+/// flood of silent connections would fill that many slots and stop all accepting for as long as
+/// `request_timeout`, out of reach of shedding (which acts on accepted connections); bounded by
+/// descriptors instead, like plaintext connections (actix's own per-worker connection limit).
+const TLS_HANDSHAKES_PER_WORKER: usize = 25_000;
 
 /// How long streams get to write what they have queued once the hub shuts down; actix's own
 /// `shutdown_timeout` for the connections it still owns.

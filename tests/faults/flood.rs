@@ -2,15 +2,20 @@
 //! and a flood of them beyond the descriptor limit does not lock publishers and subscribers
 //! out: the hub sheds the oldest incomplete connections and keeps accepting.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{form_encode, send, uniq, Hub, HUB_PATH, WAIT};
+use serde_json::json;
+
+use crate::harness::{
+    form_encode, free_port, limit_descriptors, pct, send, uniq, Hub, HUB_PATH, WAIT,
+};
 use crate::sse::SseStream;
+use crate::tokens;
 
 /// The environment variable that makes the `flooder` test a flooder, holding the hub's address.
 const FLOOD_TARGET: &str = "QUICKSILVER_TEST_FLOOD_TARGET";
@@ -100,33 +105,111 @@ async fn r_flood_silent_connections_beyond_the_descriptor_limit_lock_nobody_out(
     else {
         return;
     };
+    let target = Target {
+        base: hub.base.clone(),
+        authority: hub.authority(),
+        client: hub.client.clone(),
+        new_client: Box::new(plain_client),
+        token: hub.publisher_token_all(),
+    };
+    flood_while_publishing(&target).await;
+}
+
+/// R-FLOOD, over TLS: the same flood against an HTTPS hub, whose silent connections are still
+/// in their TLS handshake when they are shed.
+#[tokio::test]
+async fn r_flood_over_tls_silent_handshakes_beyond_the_descriptor_limit_lock_nobody_out() {
+    let Some(hub) = TlsHub::start(&[
+        ("QUICKSILVER_REQUEST_TIMEOUT", "60s"),
+        ("QUICKSILVER_METRICS", "true"),
+        ("QUICKSILVER_TRANSPORT", "memory"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let pem = hub.certificate.clone();
+    let target = Target {
+        base: hub.base.clone(),
+        authority: hub.authority.clone(),
+        client: tls_client(&pem),
+        new_client: Box::new(move || tls_client(&pem)),
+        token: tokens::sign_hs(
+            "HS256",
+            &hub.publisher_key,
+            &tokens::publish_claims(json!(["*"])),
+        ),
+    };
+    flood_while_publishing(&target).await;
+}
+
+/// A hub under test, as the flood scenario uses it.
+struct Target {
+    base: String,
+    authority: String,
+    /// The client of the publisher and the subscriber: its connections are open before the flood.
+    client: reqwest::Client,
+    /// A client of its own, which opens new connections.
+    new_client: Box<dyn Fn() -> reqwest::Client>,
+    /// A publisher token for every topic.
+    token: String,
+}
+
+impl Target {
+    fn publish_with(
+        &self,
+        client: &reqwest::Client,
+        topic: &str,
+        data: &str,
+    ) -> reqwest::RequestBuilder {
+        client
+            .post(format!("{}{HUB_PATH}", self.base))
+            .bearer_auth(&self.token)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_encode(&[("topic", topic), ("data", data)]))
+    }
+
+    /// Publishes on `client`, asserting success; the event's id.
+    async fn publish(&self, client: &reqwest::Client, topic: &str, data: &str) -> String {
+        let answer = send(self.publish_with(client, topic, data)).await;
+        assert_eq!(answer.status, 200, "publishing {data:?}: {answer:?}");
+        answer.body
+    }
+
+    async fn metric(&self, name: &str) -> u64 {
+        let text = send(self.client.get(format!("{}/metrics", self.base)))
+            .await
+            .body;
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    }
+}
+
+/// The flood scenario: a subscriber and a publisher keep working, and new clients get in,
+/// while two processes hold silent connections far beyond the hub's descriptor limit.
+async fn flood_while_publishing(target: &Target) {
     let topic = uniq("https://example.com/flood");
-    let mut stream = SseStream::open(hub.sub_req(&[&topic])).await;
-    let id = hub
-        .publish_ok(&[("topic", &topic), ("data", "before")])
-        .await;
+    let subscribe = format!("{}{HUB_PATH}?topic={}", target.base, pct(&topic));
+    let mut stream = SseStream::open(target.client.get(&subscribe)).await;
+    let id = target.publish(&target.client, &topic, "before").await;
     stream.expect_event(&id).await;
 
-    let mut flooders: Vec<Child> = (0..2).map(|_| spawn_flooder(&hub)).collect();
+    let mut flooders: Vec<Child> = (0..2).map(|_| spawn_flooder(&target.authority)).collect();
     let flood_ends = Instant::now() + CHECK_FOR;
-    let token = hub.publisher_token_all();
     let mut published = 0;
     while Instant::now() < flood_ends {
         let data = format!("during {published}");
-        let id = hub.publish_ok(&[("topic", &topic), ("data", &data)]).await;
+        let id = target.publish(&target.client, &topic, &data).await;
         let event = stream.expect_event(&id).await;
         assert_eq!(event.data(), data);
         published += 1;
         if published % 10 == 0 {
             // A new client: its own, new connection.
-            let fresh = fresh_client()
-                .post(hub.url(HUB_PATH))
-                .bearer_auth(&token)
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(form_encode(&[("topic", &topic), ("data", "fresh")]));
-            let answer = send(fresh).await;
-            assert_eq!(answer.status, 200, "a new client publishes: {answer:?}");
-            stream.expect_event(&answer.body).await;
+            let id = target
+                .publish(&(target.new_client)(), &topic, "fresh")
+                .await;
+            stream.expect_event(&id).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -140,15 +223,13 @@ async fn r_flood_silent_connections_beyond_the_descriptor_limit_lock_nobody_out(
     }
     eprintln!("flooders opened {opened:?} connections; {published} events published meanwhile");
 
-    let shed = metric(&hub, "quicksilver_connections_shed_total").await;
+    let shed = target.metric("quicksilver_connections_shed_total").await;
     assert!(shed > 0, "the flood reached the limit and was shed");
-    let id = hub
-        .publish_ok(&[("topic", &topic), ("data", "after")])
-        .await;
+    let id = target.publish(&target.client, &topic, "after").await;
     stream.expect_event(&id).await;
 }
 
-fn fresh_client() -> reqwest::Client {
+fn plain_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .http1_only()
@@ -157,12 +238,132 @@ fn fresh_client() -> reqwest::Client {
         .expect("client")
 }
 
-/// Runs this test binary's `flooder` test in a child process against `hub`.
-fn spawn_flooder(hub: &Hub) -> Child {
+fn tls_client(certificate: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(certificate).expect("pem"))
+        .connect_timeout(WAIT)
+        .build()
+        .expect("client")
+}
+
+/// An HTTPS hub (the harness starts plain ones) with a fresh self-signed certificate and
+/// `HUB_NOFILE` descriptors.
+struct TlsHub {
+    child: Child,
+    dir: std::path::PathBuf,
+    base: String,
+    authority: String,
+    certificate: Vec<u8>,
+    publisher_key: String,
+}
+
+impl TlsHub {
+    /// `None` (after a SKIP line) without `openssl` to make the certificate.
+    async fn start(env: &[(&str, &str)]) -> Option<TlsHub> {
+        let dir = std::env::temp_dir().join(format!("quicksilver-flood-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let made = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=flood"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            // rustls refuses a CA certificate as the server's own.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-addext", "extendedKeyUsage=serverAuth"])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if crate::support::skip_unless(
+            matches!(made, Ok(status) if status.success()),
+            "r_flood_over_tls",
+            "openssl cannot make a certificate",
+        ) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return None;
+        }
+        let certificate = std::fs::read(dir.join("cert.pem")).expect("cert");
+        let port = free_port();
+        let publisher_key = uniq("key");
+        let log = std::fs::File::create(dir.join("hub.log")).expect("log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("QUICKSILVER_PUBLISHER_JWT_KEY", &publisher_key)
+            .env("QUICKSILVER_ANONYMOUS", "true")
+            .env("QUICKSILVER_DATA_DIR", dir.join("data"))
+            .env("QUICKSILVER_TLS_CERT", dir.join("cert.pem"))
+            .env("QUICKSILVER_TLS_KEY", dir.join("key.pem"))
+            .envs(env.iter().copied());
+        limit_descriptors(&mut command, HUB_NOFILE);
+        let hub = TlsHub {
+            child: command.spawn().expect("spawn hub"),
+            base: format!("https://127.0.0.1:{port}"),
+            authority: format!("127.0.0.1:{port}"),
+            dir,
+            certificate,
+            publisher_key,
+        };
+        let client = tls_client(&hub.certificate);
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let health = client.get(format!("{}/healthz", hub.base)).send().await;
+            if matches!(health, Ok(answer) if answer.status() == 200) {
+                return Some(hub);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(hub.dir.join("hub.log")).unwrap_or_default();
+        panic!("the HTTPS hub did not start: {log}");
+    }
+}
+
+impl Drop for TlsHub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("hub.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- hub log tail ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("hub log kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Runs this test binary's `flooder` test in a child process against `authority`.
+fn spawn_flooder(authority: &str) -> Child {
     let binary = std::env::current_exe().expect("test binary");
     Command::new(binary)
         .args(["flood::flooder", "--exact", "--ignored", "--nocapture"])
-        .env(FLOOD_TARGET, hub.authority())
+        .env(FLOOD_TARGET, authority)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -225,5 +426,6 @@ fn flooder() {
     if let Some(left) = ends.checked_duration_since(Instant::now()) {
         let _ = stopped.recv_timeout(left);
     }
-    println!("flooder opened {opened}");
+    // The parent may be gone already (a failed test): nothing to report to then.
+    let _ = writeln!(std::io::stdout(), "flooder opened {opened}");
 }

@@ -249,7 +249,7 @@ where
                 // Quicksilver patch: the wait for the first bytes is bounded by
                 // `client_request_timeout` (upstream waits forever, so a connection that never sends
                 // a byte is never closed) and watched (`crate::watch`).
-                let watched = crate::watch::awaiting_first_bytes(&io);
+                let watched = crate::watch::accepted(&io);
                 let peeked = match cfg.client_request_deadline() {
                     Some(deadline) => {
                         tokio::time::timeout_at(deadline.into(), io.peek(&mut buf)).await
@@ -785,6 +785,26 @@ mod rustls_0_23 {
             if let Some(handshake_timeout) = tls_acceptor_config.handshake_timeout {
                 acceptor.set_handshake_timeout(handshake_timeout);
             }
+
+            // Quicksilver patch: a connection in its TLS handshake is watched like a plaintext
+            // one awaiting its first bytes, and a handshake timeout is reported (`crate::watch`).
+            // A failed handshake closes the socket just before the token is dropped; the watch
+            // must allow for that.
+            let acceptor = actix_service::apply_fn_factory::<_, _, _, _, TcpStream, TcpStream, _, _>(
+                acceptor,
+                |io: TcpStream, acceptor: &<Acceptor as ServiceFactory<TcpStream>>::Service| {
+                    let watched = crate::watch::accepted(&io);
+                    let handshake = acceptor.call(io);
+                    async move {
+                        let handshake = handshake.await;
+                        drop(watched);
+                        if let Err(TlsError::Timeout) = handshake {
+                            crate::watch::request_timed_out();
+                        }
+                        handshake
+                    }
+                },
+            );
 
             acceptor
                 .map_init_err(|_| {

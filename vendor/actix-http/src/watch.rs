@@ -13,13 +13,16 @@ use tokio::net::TcpStream;
 
 /// An observer of connections that have not sent a request head yet.
 pub trait ConnectionWatch: Send + Sync + 'static {
-    /// A plaintext TCP connection was accepted and its first bytes are awaited (to tell HTTP/1
-    /// from HTTP/2 with prior knowledge). The returned token is dropped once they arrive or the
-    /// wait ends, and always before the socket is closed.
-    fn awaiting_first_bytes(&self, io: &TcpStream) -> Box<dyn Any>;
+    /// A TCP connection was accepted. The returned token is dropped once the connection goes to
+    /// the HTTP dispatcher: on plaintext, when its first bytes arrive (they tell HTTP/1 from
+    /// HTTP/2 with prior knowledge) or the wait for them ends, before the socket is closed; on
+    /// TLS (rustls 0.23), when its handshake ends, which may be just after a failed handshake
+    /// closed the socket.
+    fn accepted(&self, io: &TcpStream) -> Box<dyn Any>;
 
     /// A connection is being closed because it did not complete a request head within
-    /// `client_request_timeout` (having sent part of one, or nothing).
+    /// `client_request_timeout` (having sent part of one, or nothing), or its TLS handshake
+    /// within the handshake timeout.
     fn request_timed_out(&self);
 }
 
@@ -30,8 +33,8 @@ pub fn install(watch: Box<dyn ConnectionWatch>) -> Result<(), Box<dyn Connection
     WATCH.set(watch)
 }
 
-pub(crate) fn awaiting_first_bytes(io: &TcpStream) -> Option<Box<dyn Any>> {
-    WATCH.get().map(|watch| watch.awaiting_first_bytes(io))
+pub(crate) fn accepted(io: &TcpStream) -> Option<Box<dyn Any>> {
+    WATCH.get().map(|watch| watch.accepted(io))
 }
 
 pub(crate) fn request_timed_out() {
