@@ -25,8 +25,22 @@ const MAX_MARGIN: u64 = 256;
 /// The most connections shed when one connection is accepted.
 const SHED_BATCH: usize = 16;
 
+/// The most connections one sweep sheds (it holds the queue's lock meanwhile).
+const SWEEP_BATCH: usize = 512;
+
+/// How often the queue is swept for connections to shed.
+pub const SWEEP: Duration = Duration::from_millis(100);
+
 /// How many of the oldest connections are looked at to find silent ones to shed first.
 const SHED_SCAN: usize = 4 * SHED_BATCH;
+
+/// How long a silent connection is safe from shedding: a real client's first bytes come
+/// within a round trip or so of its connection.
+const SILENT_GRACE: Duration = Duration::from_millis(200);
+
+/// How long a connection that sent something is safe from shedding: time for a TLS handshake
+/// (a few round trips) and a request head.
+const TALKING_GRACE: Duration = Duration::from_secs(1);
 
 /// The longest the estimate of open descriptors goes without a recount once near the limit.
 const RECOUNT: Duration = Duration::from_millis(100);
@@ -43,7 +57,8 @@ struct Socket {
 #[derive(Debug, Default)]
 struct Incomplete {
     next_id: u64,
-    waiting: BTreeMap<u64, Socket>,
+    /// Each with when it was admitted.
+    waiting: BTreeMap<u64, (Socket, Instant)>,
     /// Connections shed whose descriptors are not given back yet: their tasks have yet to run.
     releasing: usize,
     /// The process's open descriptors, as last counted, plus the connections accepted since,
@@ -54,11 +69,11 @@ struct Incomplete {
 }
 
 impl Incomplete {
-    fn admit(&mut self, socket: Socket) -> u64 {
+    fn admit(&mut self, socket: Socket, now: Instant) -> u64 {
         let id = self.next_id;
         // 2^64 admissions never happen; wrapping keeps this free of overflow checks.
         self.next_id = self.next_id.wrapping_add(1);
-        self.waiting.insert(id, socket);
+        self.waiting.insert(id, (socket, now));
         id
     }
 
@@ -73,34 +88,37 @@ impl Incomplete {
         waiting
     }
 
-    /// Removes and returns `count` connections to shed, looking at the `SHED_SCAN` oldest and
-    /// `newcomer` (the connection being admitted), which goes last. Silent ones go first, then
-    /// those that sent something (a TLS client in its handshake, a partial head), each group
-    /// oldest first: a client that is talking is more likely a real one, and a flood of silent
-    /// connections must not crowd it out, even when the flood's connections are not admitted
-    /// yet (accepted, waiting for their worker) and only talking ones are older.
+    /// Removes and returns up to `count` connections to shed, from the `SHED_SCAN` oldest:
+    /// silent ones first, then those that sent something (a TLS client in its handshake, a
+    /// partial head), each group oldest first. A connection gets a grace time before it may be
+    /// shed (`SILENT_GRACE`, or `TALKING_GRACE` when it is talking): a real client's first
+    /// bytes may still be on their way, and its TLS handshake takes a few round trips. Under a
+    /// flood the oldest connections are the flood's, far older than that; when they are not
+    /// (its connections are accepted but not admitted yet, waiting for their worker), nothing
+    /// is shed for now and they are shed once admitted and old enough.
     fn take_for_shedding(
         &mut self,
         count: usize,
-        newcomer: u64,
+        now: Instant,
         is_silent: impl Fn(&Socket) -> bool,
     ) -> Vec<Socket> {
         let mut candidates: Vec<(u64, bool)> = self
             .waiting
             .iter()
-            .filter(|(id, _)| **id != newcomer)
             .take(SHED_SCAN.max(count))
-            .map(|(id, socket)| (*id, is_silent(socket)))
+            .filter_map(|(id, (socket, since))| {
+                let age = now.saturating_duration_since(*since);
+                let silent = is_silent(socket);
+                let grace = if silent { SILENT_GRACE } else { TALKING_GRACE };
+                (age >= grace).then_some((*id, silent))
+            })
             .collect();
-        if let Some(socket) = self.waiting.get(&newcomer) {
-            candidates.push((newcomer, is_silent(socket)));
-        }
         // Stable: each group stays oldest first.
         candidates.sort_by_key(|(_, silent)| !silent);
         candidates
             .iter()
             .take(count)
-            .filter_map(|(id, _)| self.waiting.remove(id))
+            .filter_map(|(id, _)| self.waiting.remove(id).map(|(socket, _)| socket))
             .collect()
     }
 
@@ -114,6 +132,17 @@ impl Incomplete {
         // The kernel gives a new descriptor the lowest free number: every lower one is open.
         let at_least = usize::try_from(fd).unwrap_or(0).saturating_add(1);
         self.open = self.open.saturating_add(1).max(at_least);
+        self.recount_near(start, at_least, count);
+    }
+
+    /// Counts the open descriptors again when the estimate is at `start` or more and the last
+    /// count is older than `RECOUNT`; never below `at_least`.
+    fn recount_near(
+        &mut self,
+        start: RawFd,
+        at_least: usize,
+        count: impl FnOnce() -> Option<usize>,
+    ) {
         let recent = self.counted_at.is_some_and(|at| at.elapsed() < RECOUNT);
         if self.open >= usize::try_from(start).unwrap_or(0) && !recent {
             if let Some(counted) = count() {
@@ -145,9 +174,9 @@ fn reserve(limit: u64) -> Option<Reserve> {
 }
 
 /// How many incomplete connections to shed with `open` descriptors open, `releasing` of them
-/// shed already but not given back yet: enough to come down to the target once they are, at
-/// most `SHED_BATCH` at a time. (Shedding a batch per newcomer regardless would, in a burst of
-/// accepts, shed far more than needed, and soon the clients that are still talking.)
+/// shed already but not given back yet: enough to come down to the target once they are.
+/// (Shedding a batch per newcomer regardless would, in a burst of accepts, shed far more than
+/// needed, and soon the clients that are still talking.)
 fn to_shed(open: usize, reserve: Option<Reserve>, releasing: usize) -> usize {
     let Some(reserve) = reserve else {
         return 0;
@@ -156,9 +185,7 @@ fn to_shed(open: usize, reserve: Option<Reserve>, releasing: usize) -> usize {
     if open < usize::try_from(reserve.start).unwrap_or(usize::MAX) {
         return 0;
     }
-    reached(reserve.target)
-        .saturating_sub(releasing)
-        .min(SHED_BATCH)
+    reached(reserve.target).saturating_sub(releasing)
 }
 
 /// Counts the process's open descriptors (an in-memory listing of `/proc/self/fd`, done at
@@ -204,13 +231,15 @@ impl FloodGuard {
             fd: tcp.as_raw_fd(),
             peer: tcp.peer_addr().ok(),
         };
+        let now = Instant::now();
         let mut incomplete = self.lock();
-        let id = incomplete.admit(socket);
+        let id = incomplete.admit(socket, now);
         if let (Admission::Accepted, Some(reserve)) = (admission, self.reserve) {
             incomplete.accepted(socket.fd, reserve.start, count_open_descriptors);
             let count = to_shed(incomplete.open, self.reserve, incomplete.releasing);
+            let count = count.min(SHED_BATCH);
             if count > 0 {
-                self.shed_oldest(&mut incomplete, count, id);
+                self.shed_oldest(&mut incomplete, count, now);
             }
         }
         Ticket {
@@ -220,12 +249,28 @@ impl FloodGuard {
         }
     }
 
+    /// Sheds what `admit` could not: connections that were too young when their successors
+    /// were accepted, or while nothing is accepted at all (the limit reached). Run every
+    /// `SWEEP`.
+    pub fn sweep(&self) {
+        let Some(reserve) = self.reserve else {
+            return;
+        };
+        let mut incomplete = self.lock();
+        incomplete.recount_near(reserve.start, 0, count_open_descriptors);
+        let count = to_shed(incomplete.open, self.reserve, incomplete.releasing);
+        let count = count.min(SWEEP_BATCH);
+        if count > 0 {
+            self.shed_oldest(&mut incomplete, count, Instant::now());
+        }
+    }
+
     /// Sheds with the queue locked: a connection leaves the queue (its ticket's drop takes the
     /// lock) before its socket is closed, so every descriptor here is still that connection's.
-    fn shed_oldest(&self, incomplete: &mut Incomplete, count: usize, newcomer: u64) {
+    fn shed_oldest(&self, incomplete: &mut Incomplete, count: usize, now: Instant) {
         let mut shed: usize = 0;
         let silent = |socket: &Socket| bytes_received(socket.fd) == Some(0);
-        for socket in incomplete.take_for_shedding(count, newcomer, silent) {
+        for socket in incomplete.take_for_shedding(count, now, silent) {
             if shut_down(socket) {
                 shed += 1;
             }
@@ -331,8 +376,9 @@ fn peer_of(fd: RawFd) -> Option<SocketAddr> {
     (result == 0).then(|| address.as_socket()).flatten()
 }
 
-/// The process's guard; the first call reads `RLIMIT_NOFILE` and installs the watch that
-/// admits plaintext connections before their first byte.
+/// The process's guard; the first call (in a Tokio runtime) reads `RLIMIT_NOFILE`, installs
+/// the watch that admits connections before their first byte or TLS handshake, and starts the
+/// sweeper.
 pub fn guard() -> &'static Arc<FloodGuard> {
     static GUARD: OnceLock<Arc<FloodGuard>> = OnceLock::new();
     GUARD.get_or_init(|| {
@@ -342,6 +388,12 @@ pub fn guard() -> &'static Arc<FloodGuard> {
             Some(limit) => tracing::debug!(limit, reserve = ?guard.reserve, "descriptor limit"),
             None => tracing::warn!("cannot read RLIMIT_NOFILE: connection floods are not shed"),
         }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(sweep_forever(guard.clone()));
+            }
+            Err(_) => tracing::warn!("no runtime: connections are shed only as others come"),
+        }
         if actix_http::watch::install(Box::new(Watch(guard.clone()))).is_err() {
             tracing::warn!(
                 "a connection watch was already installed: silent connections are not shed"
@@ -349,6 +401,15 @@ pub fn guard() -> &'static Arc<FloodGuard> {
         }
         guard
     })
+}
+
+async fn sweep_forever(guard: Arc<FloodGuard>) {
+    let mut ticks = tokio::time::interval(SWEEP);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        guard.sweep();
+    }
 }
 
 /// The soft `RLIMIT_NOFILE`: the number of descriptors the process may have open.
@@ -387,59 +448,81 @@ mod tests {
         true
     }
 
+    /// A start time, and a time long after it.
+    fn times() -> (Instant, Instant) {
+        let start = Instant::now();
+        (start, start + Duration::from_secs(60))
+    }
+
     #[test]
-    fn the_oldest_are_shed_first_and_the_newcomer_last() {
+    fn the_oldest_are_shed_first() {
+        let (start, later) = times();
         let mut incomplete = Incomplete::default();
-        let ids: Vec<u64> = (10..15).map(|fd| incomplete.admit(socket(fd))).collect();
-        let shed = incomplete.take_for_shedding(2, ids[4], all_silent);
+        for fd in 10..15 {
+            incomplete.admit(socket(fd), start);
+        }
+        let shed = incomplete.take_for_shedding(2, later, all_silent);
         assert_eq!(shed, vec![socket(10), socket(11)]);
         assert_eq!(incomplete.len(), 3);
-        // Asked for more than there are: all, the newcomer last.
-        let shed = incomplete.take_for_shedding(10, ids[4], all_silent);
+        // Asked for more than there are: all.
+        let shed = incomplete.take_for_shedding(10, later, all_silent);
         assert_eq!(shed, vec![socket(12), socket(13), socket(14)]);
-        assert_eq!(incomplete.take_for_shedding(10, ids[4], all_silent), vec![]);
-        assert_eq!(incomplete.len(), 0);
+        assert_eq!(incomplete.take_for_shedding(10, later, all_silent), vec![]);
     }
 
     #[test]
     fn silent_connections_are_shed_before_talking_ones() {
+        let (start, later) = times();
         let mut incomplete = Incomplete::default();
         // Even descriptors are talking (a TLS handshake under way), odd ones silent.
         let silent = |socket: &Socket| socket.fd % 2 == 1;
-        let ids: Vec<u64> = (10..16).map(|fd| incomplete.admit(socket(fd))).collect();
-        let newcomer = ids[5];
+        for fd in 10..16 {
+            incomplete.admit(socket(fd), start);
+        }
         assert_eq!(
-            incomplete.take_for_shedding(2, newcomer, silent),
-            vec![socket(11), socket(13)]
+            incomplete.take_for_shedding(4, later, silent),
+            vec![socket(11), socket(13), socket(15), socket(10)]
         );
-        // A silent newcomer goes before older talking ones.
+    }
+
+    #[test]
+    fn young_connections_are_not_shed() {
+        let (start, _) = times();
+        let mut incomplete = Incomplete::default();
+        let silent = |socket: &Socket| socket.fd % 2 == 1;
+        for fd in 10..14 {
+            incomplete.admit(socket(fd), start);
+        }
+        let young = start + SILENT_GRACE / 2;
+        assert_eq!(incomplete.take_for_shedding(4, young, silent), vec![]);
+        let older = start + SILENT_GRACE;
         assert_eq!(
-            incomplete.take_for_shedding(1, newcomer, silent),
-            vec![socket(15)]
+            incomplete.take_for_shedding(4, older, silent),
+            vec![socket(11), socket(13)],
+            "silent ones first; talking ones get longer"
         );
-        // Only talking ones left: the oldest go.
-        let newcomer = incomplete.admit(socket(20));
+        let old = start + TALKING_GRACE;
         assert_eq!(
-            incomplete.take_for_shedding(2, newcomer, silent),
+            incomplete.take_for_shedding(4, old, silent),
             vec![socket(10), socket(12)]
         );
     }
 
     #[test]
     fn only_the_oldest_few_are_looked_at() {
+        let (start, later) = times();
         let mut incomplete = Incomplete::default();
         let silent_fd = 10_000;
         for fd in 0..SHED_SCAN {
-            incomplete.admit(socket(RawFd::try_from(fd).unwrap()));
+            incomplete.admit(socket(RawFd::try_from(fd).unwrap()), start);
         }
-        let beyond = incomplete.admit(socket(silent_fd));
-        let newcomer = incomplete.admit(socket(silent_fd + 1));
+        let beyond = incomplete.admit(socket(silent_fd), start);
         let silent = |socket: &Socket| socket.fd >= silent_fd;
-        let shed = incomplete.take_for_shedding(1, newcomer, silent);
+        let shed = incomplete.take_for_shedding(1, later, silent);
         assert_eq!(
             shed,
-            vec![socket(silent_fd + 1)],
-            "a silent one beyond the window is not searched for; the silent newcomer goes"
+            vec![socket(0)],
+            "a silent one beyond the window is not searched for"
         );
         assert!(incomplete.leave(beyond));
     }
@@ -469,15 +552,15 @@ mod tests {
 
     #[test]
     fn completed_connections_are_never_shed() {
+        let (start, later) = times();
         let mut incomplete = Incomplete::default();
-        let first = incomplete.admit(socket(3));
-        let second = incomplete.admit(socket(4));
-        let newcomer = incomplete.admit(socket(5));
+        let first = incomplete.admit(socket(3), start);
+        let second = incomplete.admit(socket(4), start);
         assert!(incomplete.leave(first), "its head completed");
         assert!(!incomplete.leave(first), "leaving twice is harmless");
         assert_eq!(
-            incomplete.take_for_shedding(5, newcomer, all_silent),
-            vec![socket(4), socket(5)]
+            incomplete.take_for_shedding(5, later, all_silent),
+            vec![socket(4)]
         );
         assert!(!incomplete.leave(second), "already shed");
     }
@@ -492,11 +575,7 @@ mod tests {
         let reserve = reserve(2048);
         assert_eq!(to_shed(100, reserve, 0), 0);
         assert_eq!(to_shed(1791, reserve, 0), 0);
-        assert_eq!(
-            to_shed(1792, reserve, 0),
-            SHED_BATCH,
-            "at most a batch at a time"
-        );
+        assert_eq!(to_shed(1792, reserve, 0), 256, "down to the target");
         assert_eq!(to_shed(5000, None, 0), 0);
     }
 
@@ -506,11 +585,12 @@ mod tests {
         // 1,792 open, 1,536 aimed for, 250 being given back: 6 more.
         assert_eq!(to_shed(1792, reserve, 250), 6);
         assert_eq!(to_shed(1792, reserve, 300), 0);
+        let (start, later) = times();
         let mut incomplete = Incomplete::default();
-        let first = incomplete.admit(socket(3));
-        let newcomer = incomplete.admit(socket(4));
+        let first = incomplete.admit(socket(3), start);
+        let newcomer = incomplete.admit(socket(4), start);
         assert_eq!(
-            incomplete.take_for_shedding(1, newcomer, all_silent),
+            incomplete.take_for_shedding(1, later, all_silent),
             vec![socket(3)]
         );
         incomplete.releasing = 1;
@@ -549,17 +629,19 @@ mod tests {
         let complete = guard.admit(&accepted[0], Admission::Known);
         complete.head_complete();
         let oldest = guard.admit(&accepted[1], Admission::Known);
+        tokio::time::sleep(SILENT_GRACE).await;
         let newcomer = guard.admit(&accepted[2], Admission::Accepted);
         assert_eq!(
             guard.shed_total(),
-            2,
-            "both incomplete ones, not the complete one"
+            1,
+            "the old silent one: not the complete one, nor the young newcomer"
         );
-        assert_eq!(guard.lock().len(), 0);
-        assert_eq!(guard.lock().releasing, 2);
+        assert_eq!(guard.lock().len(), 1);
+        assert_eq!(guard.lock().releasing, 1);
         drop(oldest);
-        drop(newcomer);
         assert_eq!(guard.lock().releasing, 0);
+        drop(newcomer);
+        assert_eq!(guard.lock().len(), 0);
 
         let mut byte = [0u8; 1];
         let read = tokio::time::timeout(
@@ -568,13 +650,6 @@ mod tests {
         )
         .await
         .expect("the shed connection's client sees it end");
-        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-        let read = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            clients[2].read(&mut byte),
-        )
-        .await
-        .expect("so does the newcomer's");
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
         let open = tokio::time::timeout(
             std::time::Duration::from_millis(200),
