@@ -2,9 +2,10 @@
 //! request head yet ("incomplete") costs a descriptor and proves nothing, so thousands of silent
 //! connections could take every descriptor the process has and lock real clients out until
 //! `request_timeout` closes them. Incomplete connections are therefore kept in the order they
-//! were admitted, and when a newly accepted connection comes near `RLIMIT_NOFILE` the oldest
-//! ones are closed early (shed), so that accepting goes on. A connection whose head is complete
-//! (a stream, a publish) is never shed.
+//! were admitted, and when the open descriptors come near `RLIMIT_NOFILE` (checked as each
+//! connection is accepted, and every `SWEEP`), some are closed early (shed) so that accepting
+//! goes on: silent ones before talking ones, oldest first, none younger than its grace time. A
+//! connection whose head is complete (a stream, a publish) is never shed.
 //!
 //! Descriptors belong to the process, so there is one guard per process (actix-http's
 //! connection watch, which sees a connection before its first byte, is process-wide too).
@@ -251,7 +252,8 @@ impl FloodGuard {
 
     /// Sheds what `admit` could not: connections that were too young when their successors
     /// were accepted, or while nothing is accepted at all (the limit reached). Run every
-    /// `SWEEP`.
+    /// `SWEEP`; its recount (a listing of `/proc/self/fd`, in memory) happens near the limit
+    /// only, at most every `RECOUNT`.
     pub fn sweep(&self) {
         let Some(reserve) = self.reserve else {
             return;
@@ -277,7 +279,8 @@ impl FloodGuard {
         }
         if shed > 0 {
             incomplete.releasing = incomplete.releasing.saturating_add(shed);
-            self.shed.fetch_add(shed as u64, Ordering::Relaxed);
+            self.shed
+                .fetch_add(u64::try_from(shed).unwrap_or(u64::MAX), Ordering::Relaxed);
             tracing::debug!(
                 shed,
                 waiting = incomplete.len(),
