@@ -19,6 +19,8 @@ use crate::tokens;
 
 /// The environment variable that makes the `flooder` test a flooder, holding the hub's address.
 const FLOOD_TARGET: &str = "QUICKSILVER_TEST_FLOOD_TARGET";
+/// What each of the flooder's connections sends (nothing when unset).
+const FLOOD_SENDS: &str = "QUICKSILVER_TEST_FLOOD_SENDS";
 /// How long the test publishes while the flood holds its connections.
 const CHECK_FOR: Duration = Duration::from_secs(6);
 /// The longest a flooder holds its connections when nobody tells it to stop. Longer than any
@@ -112,7 +114,32 @@ async fn r_flood_silent_connections_beyond_the_descriptor_limit_lock_nobody_out(
         new_client: Box::new(plain_client),
         token: hub.publisher_token_all(),
     };
-    flood_while_publishing(&target).await;
+    flood_while_publishing(&target, "").await;
+}
+
+/// R-FLOOD, slowloris: the same flood of connections that each send the first bytes of a
+/// request head and nothing more; they are shed too once older than their grace time.
+#[tokio::test]
+async fn r_flood_partial_request_heads_beyond_the_descriptor_limit_lock_nobody_out() {
+    let Some(hub) = Hub::builder()
+        .anonymous(true)
+        .nofile(HUB_NOFILE)
+        .env("QUICKSILVER_REQUEST_TIMEOUT", "60s")
+        .env("QUICKSILVER_METRICS", "true")
+        .env("QUICKSILVER_TRANSPORT", "memory")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let target = Target {
+        base: hub.base.clone(),
+        authority: hub.authority(),
+        client: hub.client.clone(),
+        new_client: Box::new(plain_client),
+        token: hub.publisher_token_all(),
+    };
+    flood_while_publishing(&target, "GET /.well-known/mercure?topic=").await;
 }
 
 /// R-FLOOD, over TLS: the same flood against an HTTPS hub, whose silent connections are still
@@ -140,7 +167,7 @@ async fn r_flood_over_tls_silent_handshakes_beyond_the_descriptor_limit_lock_nob
             &tokens::publish_claims(json!(["*"])),
         ),
     };
-    flood_while_publishing(&target).await;
+    flood_while_publishing(&target, "").await;
 }
 
 /// A hub under test, as the flood scenario uses it.
@@ -187,15 +214,18 @@ impl Target {
 }
 
 /// The flood scenario: a subscriber and a publisher keep working, and new clients get in,
-/// while two processes hold silent connections far beyond the hub's descriptor limit.
-async fn flood_while_publishing(target: &Target) {
+/// while two processes hold connections far beyond the hub's descriptor limit, each of which
+/// sends `sends` (nothing: silent) and waits.
+async fn flood_while_publishing(target: &Target, sends: &str) {
     let topic = uniq("https://example.com/flood");
     let subscribe = format!("{}{HUB_PATH}?topic={}", target.base, pct(&topic));
     let mut stream = SseStream::open(target.client.get(&subscribe)).await;
     let id = target.publish(&target.client, &topic, "before").await;
     stream.expect_event(&id).await;
 
-    let mut flooders: Vec<Child> = (0..2).map(|_| spawn_flooder(&target.authority)).collect();
+    let mut flooders: Vec<Child> = (0..2)
+        .map(|_| spawn_flooder(&target.authority, sends))
+        .collect();
     let flood_ends = Instant::now() + CHECK_FOR;
     let mut published = 0;
     while Instant::now() < flood_ends {
@@ -358,12 +388,14 @@ impl Drop for TlsHub {
     }
 }
 
-/// Runs this test binary's `flooder` test in a child process against `authority`.
-fn spawn_flooder(authority: &str) -> Child {
+/// Runs this test binary's `flooder` test in a child process against `authority`, each of its
+/// connections sending `sends`.
+fn spawn_flooder(authority: &str, sends: &str) -> Child {
     let binary = std::env::current_exe().expect("test binary");
     Command::new(binary)
         .args(["flood::flooder", "--exact", "--ignored", "--nocapture"])
         .env(FLOOD_TARGET, authority)
+        .env(FLOOD_SENDS, sends)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -395,7 +427,8 @@ fn wait_flooder(flooder: &mut Child) -> usize {
 /// Not a test: the flooder process of
 /// `r_flood_silent_connections_beyond_the_descriptor_limit_lock_nobody_out`, run by it with
 /// the hub's address in `QUICKSILVER_TEST_FLOOD_TARGET`. Opens silent connections as fast as it
-/// can (at most `FLOODER_OPENS`) and holds them until its stdin is closed, at most
+/// can (at most `FLOODER_OPENS`), each sending `QUICKSILVER_TEST_FLOOD_SENDS` (if set), and holds
+/// them until its stdin is closed, at most
 /// `FLOOD_AT_MOST`.
 #[test]
 #[ignore = "run by the flood test as a child process"]
@@ -405,6 +438,7 @@ fn flooder() {
         return;
     };
     let target: SocketAddr = target.parse().expect("flood target");
+    let sends = std::env::var(FLOOD_SENDS).unwrap_or_default();
     let ends = Instant::now() + FLOOD_AT_MOST;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
@@ -414,7 +448,11 @@ fn flooder() {
     let mut held: Vec<TcpStream> = Vec::with_capacity(FLOODER_OPENS);
     while Instant::now() < ends && held.len() < FLOODER_OPENS && stopped.try_recv().is_err() {
         match TcpStream::connect_timeout(&target, Duration::from_millis(500)) {
-            Ok(connection) => held.push(connection),
+            Ok(mut connection) => {
+                // A hub that shed the connection already may refuse the bytes: no matter.
+                let _ = connection.write_all(sends.as_bytes());
+                held.push(connection);
+            }
             // Out of descriptors ourselves: hold what we have.
             Err(error) if error.raw_os_error() == Some(libc::EMFILE) => break,
             Err(error) if error.kind() == ErrorKind::TimedOut => {}
