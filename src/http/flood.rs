@@ -30,7 +30,7 @@ const SHED_BATCH: usize = 16;
 const SWEEP_BATCH: usize = 512;
 
 /// How often the queue is swept for connections to shed.
-pub const SWEEP: Duration = Duration::from_millis(100);
+const SWEEP: Duration = Duration::from_millis(100);
 
 /// How many of the oldest connections are looked at to find silent ones to shed first.
 const SHED_SCAN: usize = 4 * SHED_BATCH;

@@ -5,7 +5,7 @@ pub use tls::{CertificateStore, TlsError};
 mod cors;
 mod demo;
 mod direct;
-pub mod flood;
+mod flood;
 mod limits;
 mod publish;
 mod respond;
