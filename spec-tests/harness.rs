@@ -93,6 +93,8 @@ pub struct HubBuilder {
     publisher_alg: Option<String>,
     subscriber_alg: Option<String>,
     custom_keys: bool,
+    /// The hub process's `RLIMIT_NOFILE` (soft and hard), when set.
+    nofile: Option<u64>,
 }
 
 impl HubBuilder {
@@ -121,8 +123,15 @@ impl HubBuilder {
         self
     }
 
+    /// Starts the hub with at most `limit` open descriptors (`RLIMIT_NOFILE`).
+    #[allow(dead_code)] // used by the fault suite (tests/faults), which shares this harness
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     fn external_compatible(&self) -> bool {
-        self.anonymous && self.env.is_empty() && !self.custom_keys
+        self.anonymous && self.env.is_empty() && !self.custom_keys && self.nofile.is_none()
     }
 
     /// Starts the hub; `None` (after printing a SKIP line) in external mode when this
@@ -235,6 +244,9 @@ impl HubBuilder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        if let Some(limit) = self.nofile {
+            limit_descriptors(&mut cmd, limit);
+        }
         cmd.spawn().expect("spawn quicksilver")
     }
 
@@ -282,6 +294,24 @@ impl HubBuilder {
                 spec: self.clone(),
             }),
         })
+    }
+}
+
+/// Makes `cmd`'s process start with at most `limit` open descriptors (`RLIMIT_NOFILE`).
+pub fn limit_descriptors(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: setrlimit is async-signal-safe and the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
@@ -355,6 +385,7 @@ impl Hub {
             publisher_alg: None,
             subscriber_alg: None,
             custom_keys: false,
+            nofile: None,
         }
     }
 

@@ -55,6 +55,9 @@ pub struct Gauges {
     pub history: crate::log::LogFaults,
     /// Reconnections of a Redis feed (`None` without Redis: the metric is not shown).
     pub redis_reconnects: Option<u64>,
+    /// Counters kept by the HTTP layer for the whole process (R-FLOOD).
+    pub connections_timed_out: u64,
+    pub connections_shed: u64,
 }
 
 impl Metrics {
@@ -156,6 +159,18 @@ impl Metrics {
                 reconnects,
             );
         }
+        metric(
+            "quicksilver_connections_timed_out_total",
+            "counter",
+            "Connections closed for not completing a request head within request_timeout.",
+            gauges.connections_timed_out,
+        );
+        metric(
+            "quicksilver_connections_shed_total",
+            "counter",
+            "Connections without a complete request head closed early near the descriptor limit.",
+            gauges.connections_shed,
+        );
         out.push_str(
             "# HELP quicksilver_disconnects_total Subscription streams ended, by reason.\n",
         );
@@ -205,6 +220,8 @@ mod tests {
         metrics.delivered(5);
         let text = metrics.render(Gauges {
             history_events: 9,
+            connections_timed_out: 2,
+            connections_shed: 3,
             ..Gauges::default()
         });
         assert!(text.contains(
@@ -216,6 +233,10 @@ mod tests {
         assert!(text.contains("quicksilver_disconnects_total{reason=\"slow_consumer\"} 1\n"));
         assert!(text.contains("quicksilver_deliveries_total 5\n"));
         assert!(text.contains("quicksilver_history_events 9\n"));
+        assert!(text.contains(
+            "# TYPE quicksilver_connections_timed_out_total counter\nquicksilver_connections_timed_out_total 2\n"
+        ));
+        assert!(text.contains("quicksilver_connections_shed_total 3\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_bucket{le=\"0.00025\"} 0\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("quicksilver_publish_duration_seconds_count 1\n"));

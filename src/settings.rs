@@ -42,6 +42,10 @@ pub enum SettingsError {
     QueueSize,
     #[error("batch_window must be at most 1s (it delays events; 0s writes each at once)")]
     BatchWindow,
+    #[error(
+        "request_timeout must be longer than 0s (it bounds how long a connection may stay silent)"
+    )]
+    RequestTimeout,
 }
 
 /// The longest `batch_window` accepted: events wait up to this long.
@@ -94,6 +98,8 @@ pub struct Settings {
     pub max_selector_length: usize,
     /// Most bytes of all selectors of one subscription request together; 0 = no limit.
     pub max_selectors_size: u64,
+    /// Longest a connection may take to complete its first request head (never zero).
+    pub request_timeout: Duration,
     /// Serve `/metrics` on the main listener.
     pub metrics: bool,
     /// The admin listener (metrics and health checks), when configured.
@@ -110,6 +116,9 @@ impl Settings {
         if config.batch_window > MAX_BATCH_WINDOW {
             return Err(SettingsError::BatchWindow);
         }
+        if config.request_timeout.is_zero() {
+            return Err(SettingsError::RequestTimeout);
+        }
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
             (None, None) => None,
@@ -123,6 +132,7 @@ impl Settings {
             max_connections_per_ip: config.max_connections_per_ip,
             max_selector_length: config.max_selector_length,
             max_selectors_size: config.max_selectors_size,
+            request_timeout: config.request_timeout,
             metrics: config.metrics,
             admin_listen: config.admin_listen.clone().filter(|a| !a.is_empty()),
             listen: config.listen.clone(),

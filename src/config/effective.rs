@@ -67,6 +67,7 @@ impl Config {
             "max_connections_per_ip" => Some(integer(self.max_connections_per_ip as u64)),
             "max_selector_length" => Some(integer(self.max_selector_length as u64)),
             "max_selectors_size" => Some(integer(self.max_selectors_size)),
+            "request_timeout" => Some(duration(self.request_timeout)),
             "metrics" => Some(Value::Boolean(self.metrics)),
             "admin_listen" => optional(&self.admin_listen),
             "log_format" => text(match self.log_format {

@@ -54,6 +54,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("max_connections_per_ip", Kind::Integer),
     ("max_selector_length", Kind::Integer),
     ("max_selectors_size", Kind::Text),
+    ("request_timeout", Kind::Text),
     ("metrics", Kind::Bool),
     ("admin_listen", Kind::Text),
     ("log_format", Kind::Text),
@@ -165,6 +166,9 @@ pub struct Config {
     /// Total bytes of all selectors of one subscription request; `0` = no limit.
     #[serde(deserialize_with = "units::size")]
     pub max_selectors_size: u64,
+    /// Longest a connection may take to complete its first request head (silent or not).
+    #[serde(deserialize_with = "units::duration")]
+    pub request_timeout: Duration,
     pub metrics: bool,
     pub admin_listen: Option<String>,
     pub log_format: LogFormat,
@@ -216,6 +220,7 @@ impl Default for Config {
             max_connections_per_ip: 0,
             max_selector_length: 64 * 1024,
             max_selectors_size: 1 << 20,
+            request_timeout: Duration::from_secs(5),
             metrics: false,
             admin_listen: None,
             log_format: LogFormat::Text,

@@ -255,7 +255,7 @@ fn every_key_can_be_set_from_the_environment() {
             (Kind::Integer, _) => "7",
             (Kind::List, _) => "https://a.example.com",
             (_, "heartbeat" | "write_timeout" | "history_max_age") => "5s",
-            (_, "dispatch_timeout" | "shutdown_timeout") => "5s",
+            (_, "dispatch_timeout" | "shutdown_timeout" | "request_timeout") => "5s",
             (_, "batch_window") => "5ms",
             (_, "log_format") => "json",
             (_, "max_request_body_size" | "sled_cache_size" | "max_selectors_size") => "1KB",

@@ -52,10 +52,13 @@ impl Health {
 }
 
 pub fn metrics(state: &AppState) -> HttpResponse {
+    let flood = super::flood::guard();
     let gauges = Gauges {
         history_events: state.hub.log().retained(),
         history: state.hub.log().faults(),
         redis_reconnects: state.hub.log().feed_reconnects(),
+        connections_timed_out: flood.timed_out_total(),
+        connections_shed: flood.shed_total(),
     };
     HttpResponse::Ok()
         .insert_header((
@@ -121,6 +124,7 @@ pub fn bind(
     state: Arc<AppState>,
     address: &str,
 ) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
+    let request_timeout = state.settings.request_timeout;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(state.clone()))
@@ -128,6 +132,7 @@ pub fn bind(
             .default_service(web::to(route))
     })
     .workers(1)
+    .client_request_timeout(request_timeout)
     .disable_signals()
     .shutdown_timeout(1)
     .bind(address)?;

@@ -5,6 +5,7 @@ pub use tls::{CertificateStore, TlsError};
 mod cors;
 mod demo;
 mod direct;
+mod flood;
 mod limits;
 mod publish;
 mod respond;
@@ -56,6 +57,8 @@ pub fn bind(
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
     let listen = state.settings.listen.clone();
+    let request_timeout = state.settings.request_timeout;
+    let flood = flood::guard().clone();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let state = app_state.clone();
@@ -63,6 +66,9 @@ pub fn bind(
         App::new()
             .app_data(web::Data::from(state))
             .wrap_fn(move |request, service| {
+                if let Some(ticket) = request.conn_data::<flood::Ticket>() {
+                    ticket.head_complete();
+                }
                 let cors = cors::Cors::of(&request, &cors_state.settings.cors_origins);
                 if let Some(preflight) = cors.as_ref().and_then(|c| c.preflight(&request)) {
                     let response = request.into_response(preflight);
@@ -81,7 +87,10 @@ pub fn bind(
             .wrap(security_headers())
             .default_service(web::to(route))
     })
-    .on_connect(watch_stalled_writes(state.settings.dispatch_timeout))
+    .on_connect(watch_connection(state.settings.dispatch_timeout, flood))
+    .client_request_timeout(request_timeout)
+    .tls_handshake_timeout(request_timeout)
+    .max_connection_rate(TLS_HANDSHAKES_PER_WORKER)
     .disable_signals()
     .h1_allow_half_closed(false)
     // An event written right after another must not wait for the first one's ACK (Nagle).
@@ -96,28 +105,38 @@ pub fn bind(
     Ok((server.run(), addresses))
 }
 
-/// C-TMO-2: the kernel aborts a connection whose sent data stays unacknowledged (a peer that
-/// stopped reading, a dead network path) for longer than `dispatch_timeout`. The portable actix
-/// body cannot time its own writes, and a stalled stream is never polled again, so the socket
-/// itself enforces it.
-fn watch_stalled_writes(
+/// Each new HTTP connection: its writes are timed (C-TMO-2) and, until its first request head
+/// is complete, it may be shed in a flood (R-FLOOD; the ticket lives in the connection's data,
+/// which the HTTP/1 dispatcher drops before the socket). Its accept (before the first bytes or
+/// the TLS handshake) was seen by actix-http's watch already.
+fn watch_connection(
     dispatch_timeout: Option<std::time::Duration>,
+    flood: std::sync::Arc<flood::FloodGuard>,
 ) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + Clone + 'static {
-    move |connection, _| {
-        let Some(timeout) = dispatch_timeout else {
-            return;
-        };
+    move |connection, extensions| {
         let tls = connection
             .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>()
             .map(|stream| stream.get_ref().0);
         let tcp = connection
             .downcast_ref::<actix_web::rt::net::TcpStream>()
             .or(tls);
-        if let Some(tcp) = tcp {
-            if let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout)) {
-                tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
-            }
+        let Some(tcp) = tcp else {
+            return;
+        };
+        if let Some(timeout) = dispatch_timeout {
+            time_stalled_writes(tcp, timeout);
         }
+        extensions.insert(flood.admit(tcp, flood::Admission::Known));
+    }
+}
+
+/// C-TMO-2: the kernel aborts a connection whose sent data stays unacknowledged (a peer that
+/// stopped reading, a dead network path) for longer than `dispatch_timeout`. The portable actix
+/// body cannot time its own writes, and a stalled stream is never polled again, so the socket
+/// itself enforces it.
+fn time_stalled_writes(tcp: &actix_web::rt::net::TcpStream, timeout: std::time::Duration) {
+    if let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout)) {
+        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
     }
 }
 
@@ -177,6 +196,12 @@ pub async fn stop(hub: &Hub, handle: ServerHandle) {
     }
     handle.stop(true).await;
 }
+
+/// Concurrent TLS handshakes per worker before actix stops accepting (its default is 256). A
+/// flood of silent connections would fill that many slots and stop all accepting for as long as
+/// `request_timeout`, out of reach of shedding (which acts on accepted connections); bounded by
+/// descriptors instead, like plaintext connections (actix's own per-worker connection limit).
+const TLS_HANDSHAKES_PER_WORKER: usize = 25_000;
 
 /// How long streams get to write what they have queued once the hub shuts down; actix's own
 /// `shutdown_timeout` for the connections it still owns.

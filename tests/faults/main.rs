@@ -20,6 +20,7 @@ mod tokens;
 
 mod bounds;
 mod disk_full;
+mod flood;
 mod lazyfs;
 mod power_loss;
 mod redis;

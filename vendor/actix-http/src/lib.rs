@@ -55,6 +55,7 @@ mod responses;
 mod service;
 pub mod test;
 pub mod takeover; // Quicksilver patch
+pub mod watch; // Quicksilver patch
 #[cfg(feature = "ws")]
 pub mod ws;
 

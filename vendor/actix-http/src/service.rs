@@ -233,30 +233,54 @@ where
     ) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = DispatchError, InitError = ()>
     {
         let tcp_nodelay = self.cfg.tcp_nodelay();
+        let cfg = self.cfg.clone();
 
-        fn_service(move |io: TcpStream| async move {
-            // subset of HTTP/2 preface defined by RFC 9113 §3.4
-            // this subset was chosen to maximize likelihood that peeking only once will allow us to
-            // reliably determine version or else it should fallback to h1 and fail quickly if data
-            // on the wire is junk
-            const H2_PREFACE: &[u8] = b"PRI * HTTP/2";
+        fn_service(move |io: TcpStream| {
+            let cfg = cfg.clone();
+            async move {
+                // subset of HTTP/2 preface defined by RFC 9113 §3.4
+                // this subset was chosen to maximize likelihood that peeking only once will allow us to
+                // reliably determine version or else it should fallback to h1 and fail quickly if data
+                // on the wire is junk
+                const H2_PREFACE: &[u8] = b"PRI * HTTP/2";
 
-            let mut buf = [0; 12];
+                let mut buf = [0; 12];
 
-            io.peek(&mut buf).await?;
+                // Quicksilver patch: the wait for the first bytes is bounded by
+                // `client_request_timeout` (upstream waits forever, so a connection that never sends
+                // a byte is never closed) and watched (`crate::watch`).
+                let watched = crate::watch::accepted(&io);
+                let peeked = match cfg.client_request_deadline() {
+                    Some(deadline) => {
+                        tokio::time::timeout_at(deadline.into(), io.peek(&mut buf)).await
+                    }
+                    None => Ok(io.peek(&mut buf).await),
+                };
+                // The token goes before the socket can be closed.
+                drop(watched);
+                match peeked {
+                    Ok(peeked) => {
+                        peeked?;
+                    }
+                    Err(_elapsed) => {
+                        crate::watch::request_timed_out();
+                        return Err(DispatchError::SlowRequestTimeout);
+                    }
+                }
 
-            let proto = if buf == H2_PREFACE {
-                Protocol::Http2
-            } else {
-                Protocol::Http1
-            };
+                let proto = if buf == H2_PREFACE {
+                    Protocol::Http2
+                } else {
+                    Protocol::Http1
+                };
 
-            if let Some(nodelay) = desired_nodelay(tcp_nodelay) {
-                set_nodelay(&io, nodelay);
+                if let Some(nodelay) = desired_nodelay(tcp_nodelay) {
+                    set_nodelay(&io, nodelay);
+                }
+
+                let peer_addr = io.peer_addr().ok();
+                Ok((io, proto, peer_addr))
             }
-
-            let peer_addr = io.peer_addr().ok();
-            Ok((io, proto, peer_addr))
         })
         .and_then(self)
     }
@@ -761,6 +785,26 @@ mod rustls_0_23 {
             if let Some(handshake_timeout) = tls_acceptor_config.handshake_timeout {
                 acceptor.set_handshake_timeout(handshake_timeout);
             }
+
+            // Quicksilver patch: a connection in its TLS handshake is watched like a plaintext
+            // one awaiting its first bytes, and a handshake timeout is reported (`crate::watch`).
+            // A failed handshake closes the socket just before the token is dropped; the watch
+            // must allow for that.
+            let acceptor = actix_service::apply_fn_factory::<_, _, _, _, TcpStream, TcpStream, _, _>(
+                acceptor,
+                |io: TcpStream, acceptor: &<Acceptor as ServiceFactory<TcpStream>>::Service| {
+                    let watched = crate::watch::accepted(&io);
+                    let handshake = acceptor.call(io);
+                    async move {
+                        let handshake = handshake.await;
+                        drop(watched);
+                        if let Err(TlsError::Timeout) = handshake {
+                            crate::watch::request_timed_out();
+                        }
+                        handshake
+                    }
+                },
+            );
 
             acceptor
                 .map_init_err(|_| {

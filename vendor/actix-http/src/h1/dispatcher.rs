@@ -1093,6 +1093,7 @@ where
                 // timeout on first request (slow request) return 408
 
                 trace!("timed out on slow request; replying with 408 and closing connection");
+                crate::watch::request_timed_out(); // Quicksilver patch: see `crate::watch`
 
                 let _ = self.as_mut().send_error_response(
                     Response::with_body(StatusCode::REQUEST_TIMEOUT, ()),
