@@ -14,8 +14,8 @@ use tokio::time::{Instant, Sleep};
 use super::deadline::deadline_after;
 use super::queue::Reclaimed;
 use super::{Closed, Subscription};
-use crate::event::unchunked;
-use crate::log::Position;
+use crate::event::{unchunked, Event};
+use crate::log::{LogError, Position};
 use crate::metrics::Disconnect;
 
 /// At most this many events are read from history and checked per poll of a replay, so that
@@ -41,7 +41,12 @@ struct Replay {
     upto: Position,
     /// Events to read next: `REPLAY_BATCH`, fewer when the events are large.
     batch: usize,
+    /// A read of a shared log under way on a blocking thread: it is a network round trip, and
+    /// a slow Redis must not hold this worker's other streams (R-REDIS).
+    reading: Option<tokio::task::JoinHandle<ReadResult>>,
 }
+
+type ReadResult = Result<Vec<(Position, std::sync::Arc<Event>)>, LogError>;
 
 /// One step of a replay: one bounded read from history.
 enum Replayed {
@@ -49,6 +54,8 @@ enum Replayed {
     Frames(Bytes),
     /// Nothing in the batch matched: the stream yields, to be polled again.
     Yield,
+    /// A read is under way elsewhere; its completion wakes the stream.
+    Waiting,
     /// The replay is over (or there was none): live events follow.
     Done,
     Failed,
@@ -152,6 +159,29 @@ pub(super) fn next_batch_size(count: usize, read: usize) -> usize {
     (REPLAY_BYTES / average).clamp(1, REPLAY_BATCH)
 }
 
+/// One bounded read of history: at once from a local log (memory, or sled's page cache and
+/// disk), on a blocking thread from a shared one.
+fn read_batch(replay: &mut Replay, hub: &super::Hub, cx: &mut Context<'_>) -> Poll<ReadResult> {
+    if !hub.log.shared() {
+        return Poll::Ready(hub.log.read_after(replay.after, replay.upto, replay.batch));
+    }
+    let reading = replay.reading.get_or_insert_with(|| {
+        let log = hub.log.clone();
+        let (after, upto, batch) = (replay.after, replay.upto, replay.batch);
+        tokio::task::spawn_blocking(move || log.read_after(after, upto, batch))
+    });
+    let done = match Pin::new(reading).poll(cx) {
+        Poll::Ready(done) => done,
+        Poll::Pending => return Poll::Pending,
+    };
+    replay.reading = None;
+    Poll::Ready(done.unwrap_or_else(|error| {
+        Err(LogError::Storage(format!(
+            "the history read was lost: {error}"
+        )))
+    }))
+}
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -165,6 +195,7 @@ impl EventStream {
             after,
             upto,
             batch: REPLAY_BATCH,
+            reading: None,
         });
         Self {
             subscription,
@@ -272,12 +303,16 @@ impl EventStream {
     /// Reads the next batch of history (at most `REPLAY_BATCH` events, about `REPLAY_BYTES`)
     /// and keeps what the subscriber wants. One read per call, whatever matched: the caller
     /// yields after a batch with nothing to send.
-    fn next_replayed(&mut self) -> Replayed {
+    fn next_replayed(&mut self, cx: &mut Context<'_>) -> Replayed {
         let Some(replay) = self.replay.as_mut() else {
             return Replayed::Done;
         };
         let hub = &self.subscription.hub;
-        let batch = match hub.log.read_after(replay.after, replay.upto, replay.batch) {
+        let read = match read_batch(replay, hub, cx) {
+            Poll::Ready(read) => read,
+            Poll::Pending => return Replayed::Waiting,
+        };
+        let batch = match read {
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(%error, "history replay failed; closing the stream");
@@ -318,7 +353,7 @@ impl EventStream {
         if let Due::End(reason) = due {
             return self.end(reason);
         }
-        match self.next_replayed() {
+        match self.next_replayed(cx) {
             Replayed::Frames(frame) => return Poll::Ready(Some(frame)),
             Replayed::Failed => return self.end(Disconnect::StorageError),
             Replayed::Yield => {
@@ -327,6 +362,15 @@ impl EventStream {
                     return Poll::Ready(Some(self.comment()));
                 }
                 cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Replayed::Waiting => {
+                if let Due::Heartbeat = due {
+                    return Poll::Ready(Some(self.comment()));
+                }
+                if let Some(timers) = self.timers.as_mut() {
+                    timers.arm(now, cx);
+                }
                 return Poll::Pending;
             }
             Replayed::Done => {}
