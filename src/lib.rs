@@ -10,5 +10,6 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod metrics;
+pub mod presence;
 pub mod settings;
 pub mod topic;

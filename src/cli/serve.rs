@@ -105,7 +105,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     http::stop(&hub, handle).await;
     // A shared log writes subscription events and presence changes in the background.
     let log = hub.log().clone();
-    let _ = tokio::task::spawn_blocking(move || log.settle(SETTLE_TIMEOUT)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(feed) = log.feed() {
+            feed.settle(SETTLE_TIMEOUT);
+        }
+    })
+    .await;
     if let Some((admin_handle, admin_task)) = admin {
         admin_handle.stop(true).await;
         let _ = admin_task.await;

@@ -24,7 +24,8 @@ pub struct Health {
 impl Health {
     /// Ready: the store accepts reads and writes now.
     fn ready(&self, state: &AppState) -> bool {
-        let (healthy, failing) = match state.hub.log().check() {
+        let health = state.hub.log().health();
+        let (healthy, failing) = match health.map_or(Ok(()), |health| health.check()) {
             Ok(()) => (true, false),
             Err(error) => {
                 tracing::warn!(%error, "health check: the history store is failing");
@@ -53,10 +54,14 @@ impl Health {
 
 pub fn metrics(state: &AppState) -> HttpResponse {
     let flood = super::flood::guard();
+    let log = state.hub.log();
     let gauges = Gauges {
-        history_events: state.hub.log().retained(),
-        history: state.hub.log().faults(),
-        redis_reconnects: state.hub.log().feed_reconnects(),
+        history_events: log.retained(),
+        history: log
+            .health()
+            .map(|health| health.faults())
+            .unwrap_or_default(),
+        redis_reconnects: log.feed().map(|feed| feed.feed_reconnects()),
         connections_timed_out: flood.timed_out_total(),
         connections_shed: flood.shed_total(),
     };

@@ -170,10 +170,10 @@ impl Hub {
             return Err(HubError::ShuttingDown);
         }
         let started = std::time::Instant::now();
-        let (event, position) = if self.log.shared() {
+        let (event, position) = if let Some(feed) = self.log.feed() {
             // A network round trip: awaited, so a slow store never blocks this worker.
             let event = Arc::new(Event::new(update));
-            let position = self.log.append_async(event.clone()).await?;
+            let position = feed.append_async(event.clone()).await?;
             (event, position)
         } else {
             self.store(update)?
@@ -196,7 +196,7 @@ impl Hub {
     /// its `active: false` event (A-SUBS-2).
     fn store(&self, update: Update) -> Result<(Arc<Event>, Position), HubError> {
         let event = Arc::new(Event::new(update));
-        if self.log.shared() {
+        if self.log.feed().is_some() {
             let position = self.log.append(event.clone())?;
             return Ok((event, position));
         }
@@ -310,13 +310,13 @@ impl Hub {
     /// Starts the feed of a shared log from what this hub has delivered; nothing for a local
     /// log.
     pub fn start_feed(self: &Arc<Self>) -> Result<(), HubError> {
-        if !self.log.shared() {
+        let Some(feed) = self.log.feed() else {
             self.start_dispatching_decided();
             return Ok(());
-        }
+        };
         let from = self.registry.lock().delivered;
         let hub = Arc::downgrade(self);
-        self.log.start_feed(
+        feed.start_feed(
             from,
             Arc::new(move |position, event| {
                 if let Some(hub) = hub.upgrade() {
@@ -387,19 +387,21 @@ impl Hub {
             return;
         }
         for (index, subscription) in ActiveSubscription::of(subscriber).enumerate() {
-            let presence = if active {
-                self.log.presence_add(&subscriber.id, index, &subscription)
-            } else {
-                self.log.presence_remove(&subscriber.id, index)
-            };
-            if let Err(error) = presence {
-                tracing::warn!(%error, "cannot update the presence list");
+            if let Some(list) = self.log.presence() {
+                let changed = if active {
+                    list.presence_add(&subscriber.id, index, &subscription)
+                } else {
+                    list.presence_remove(&subscriber.id, index)
+                };
+                if let Err(error) = changed {
+                    tracing::warn!(%error, "cannot update the presence list");
+                }
             }
             let update = presence::subscription_event(&subscription, active);
-            if self.log.shared() {
+            if let Some(feed) = self.log.feed() {
                 // Not awaited (this runs on connect and in `Drop`); in order with the presence
                 // changes above.
-                self.log.append_detached(Arc::new(Event::new(update)));
+                feed.append_detached(Arc::new(Event::new(update)));
             } else if let Err(error) = self.store(update) {
                 tracing::warn!(%error, "cannot publish a subscription event");
             }
@@ -416,10 +418,10 @@ impl Hub {
     /// Open subscriptions: of the whole cluster with a shared log, else of this hub, in
     /// connection order.
     pub fn active_subscriptions(&self) -> Vec<ActiveSubscription> {
-        match self.log.presence_list() {
-            Ok(Some(cluster)) => return cluster,
-            Ok(None) => {}
-            Err(error) => {
+        match self.log.presence().map(|list| list.presence_list()) {
+            Some(Ok(cluster)) => return cluster,
+            None => {}
+            Some(Err(error)) => {
                 tracing::warn!(%error, "cannot read the cluster presence list; listing this node only")
             }
         }
@@ -442,7 +444,7 @@ impl Hub {
 
     /// Runs `read` at once with a local log, on a blocking thread with a shared one.
     async fn off_thread<T: Send + 'static>(self: &Arc<Self>, read: fn(&Self) -> T) -> T {
-        if !self.log.shared() {
+        if self.log.feed().is_none() {
             return read(self);
         }
         let hub = self.clone();
@@ -480,7 +482,10 @@ impl Hub {
 
     async fn resolve_async(&self, cursor: &Cursor) -> Result<Resolved, HubError> {
         let found = match cursor {
-            Cursor::Id(id) => self.log.find_async(id).await?,
+            Cursor::Id(id) => match self.log.feed() {
+                Some(feed) => feed.find_async(id).await?,
+                None => self.log.find(id)?,
+            },
             Cursor::None | Cursor::Earliest => None,
         };
         Ok(plan(cursor, found))

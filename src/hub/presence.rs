@@ -1,11 +1,12 @@
 //! Active subscriptions (protocol.md A.8): subscription events and the API documents.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::Subscriber;
 use crate::event::{generate_id, Update};
 use crate::form::escape_component;
+pub use crate::presence::ActiveSubscription;
 
 const CONTEXT: &str = "https://mercure.rocks/";
 const TOPIC_PREFIX: &str = "/.well-known/mercure/subscriptions/";
@@ -17,15 +18,6 @@ pub fn subscription_topic(selector: &str, subscriber_id: &str) -> String {
         escape_component(selector),
         escape_component(subscriber_id)
     )
-}
-
-/// One open subscription, on this node or (with a shared log) on any node of the cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActiveSubscription {
-    pub subscriber: String,
-    pub topic: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payload: Option<Value>,
 }
 
 impl ActiveSubscription {

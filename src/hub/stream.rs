@@ -162,7 +162,7 @@ pub(super) fn next_batch_size(count: usize, read: usize) -> usize {
 /// One bounded read of history: at once from a local log (memory, or sled's page cache and
 /// disk), on a blocking thread from a shared one.
 fn read_batch(replay: &mut Replay, hub: &super::Hub, cx: &mut Context<'_>) -> Poll<ReadResult> {
-    if !hub.log.shared() {
+    if hub.log.feed().is_none() {
         return Poll::Ready(hub.log.read_after(replay.after, replay.upto, replay.batch));
     }
     let reading = replay.reading.get_or_insert_with(|| {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::event::Event;
-use crate::hub::ActiveSubscription;
+use crate::presence::ActiveSubscription;
 
 pub use memory::MemoryLog;
 pub use redis_log::RedisLog;
@@ -83,31 +83,14 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, LogError>> + Send>
 /// Receives the events of a shared log, in the log's order.
 pub type Deliver = Arc<dyn Fn(Position, Arc<Event>) + Send + Sync>;
 
-/// An ordered, append-only history of events.
+/// An ordered, append-only history of events: what every engine does.
 ///
 /// Calls are synchronous and short; the hub serialises `append` with fan-out so that history
-/// order and delivery order are the same.
+/// order and delivery order are the same. What only some engines can do is a capability trait
+/// beside this one, reached through `gate`, `feed`, `presence` and `health`.
 pub trait EventLog: Send + Sync {
     /// Stores an event after every other one and returns its position.
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError>;
-
-    /// `append` for a caller that must not block: a log whose appends are network round trips
-    /// runs them on a thread of its own. The default appends at once.
-    fn append_async(&self, event: Arc<Event>) -> BoxFuture<Position> {
-        Box::pin(std::future::ready(self.append(event)))
-    }
-
-    /// Appends without waiting for the outcome (subscription events of a shared log: a failure
-    /// is logged); in order with the presence changes. The default appends at once.
-    fn append_detached(&self, event: Arc<Event>) {
-        if let Err(error) = self.append(event) {
-            tracing::warn!(%error, "cannot store an event");
-        }
-    }
-
-    /// Waits, at most `timeout`, until the writes made in the background (`append_detached`,
-    /// presence changes) are done: at shutdown, so that they are not lost. Blocks.
-    fn settle(&self, _timeout: Duration) {}
 
     /// Resolves once the event at `position` is durable; at once for logs that are durable on
     /// append (or never durable, like memory).
@@ -116,63 +99,6 @@ pub trait EventLog: Send + Sync {
         _position: Position,
     ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> {
         Box::pin(std::future::ready(Ok(())))
-    }
-
-    /// True when other hub nodes append to the same log: then every node dispatches what its
-    /// feed reads, in the log's order, instead of dispatching on append.
-    fn shared(&self) -> bool {
-        false
-    }
-
-    /// Starts delivering every event appended after `from` (by any node), in order, forever.
-    fn start_feed(&self, _from: Option<Position>, _deliver: Deliver) -> Result<(), LogError> {
-        Ok(())
-    }
-
-    /// Records an open subscription in the cluster-wide presence list (shared logs only).
-    fn presence_add(
-        &self,
-        _subscriber: &str,
-        _index: usize,
-        _subscription: &ActiveSubscription,
-    ) -> Result<(), LogError> {
-        Ok(())
-    }
-
-    /// Removes a subscription from the cluster-wide presence list (shared logs only).
-    fn presence_remove(&self, _subscriber: &str, _index: usize) -> Result<(), LogError> {
-        Ok(())
-    }
-
-    /// Every open subscription of the cluster; `None` for a log that is not shared.
-    fn presence_list(&self) -> Result<Option<Vec<ActiveSubscription>>, LogError> {
-        Ok(None)
-    }
-
-    /// Whether the store accepts reads and writes now (health checks, C-HEALTH-1).
-    fn check(&self) -> Result<(), LogError> {
-        Ok(())
-    }
-
-    /// `Some` when appends must not be dispatched before they are decided (see `DurableGate`).
-    fn gate(&self) -> Option<&dyn DurableGate> {
-        None
-    }
-
-    /// Faults met since the log was opened.
-    fn faults(&self) -> LogFaults {
-        LogFaults::default()
-    }
-
-    /// Writes what was appended and stops the log's threads: called once, at shutdown.
-    fn close(&self) -> Result<(), LogError> {
-        Ok(())
-    }
-
-    /// Times the feed of a shared log connected again after losing its connection; `None` for
-    /// a log without a network feed.
-    fn feed_reconnects(&self) -> Option<u64> {
-        None
     }
 
     /// How many events are retained.
@@ -187,12 +113,6 @@ pub trait EventLog: Send + Sync {
     /// Position of the earliest retained event with this id (an index lookup, never a scan).
     fn find(&self, id: &str) -> Result<Option<Position>, LogError>;
 
-    /// `find` for a caller that must not block (see `append_async`). The default looks up at
-    /// once.
-    fn find_async(&self, id: &str) -> BoxFuture<Option<Position>> {
-        Box::pin(std::future::ready(self.find(id)))
-    }
-
     /// Up to `max` events after `after` (from the oldest retained one when `None`) and at or
     /// before `upto`, in order.
     fn read_after(
@@ -201,4 +121,82 @@ pub trait EventLog: Send + Sync {
         upto: Position,
         max: usize,
     ) -> Result<Vec<(Position, Arc<Event>)>, LogError>;
+
+    /// Writes what was appended and stops the log's threads: called once, at shutdown.
+    fn close(&self) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    /// `Some` when appends must not be dispatched before they are decided (see `DurableGate`).
+    fn gate(&self) -> Option<&dyn DurableGate> {
+        None
+    }
+
+    /// `Some` when other hub nodes append to the same log (see `SharedFeed`).
+    fn feed(&self) -> Option<&dyn SharedFeed> {
+        None
+    }
+
+    /// `Some` when the log keeps the cluster-wide list of open subscriptions.
+    fn presence(&self) -> Option<&dyn Presence> {
+        None
+    }
+
+    /// `Some` when the store can fail while running (a disk, a network link).
+    fn health(&self) -> Option<&dyn Health> {
+        None
+    }
+}
+
+/// A log that several hub nodes share (Redis): every node dispatches what the feed reads, in
+/// the log's order, instead of dispatching on append, and round trips to it run off the
+/// caller's thread.
+pub trait SharedFeed: Send + Sync {
+    /// Starts delivering every event appended after `from` (by any node), in order, forever.
+    fn start_feed(&self, from: Option<Position>, deliver: Deliver) -> Result<(), LogError>;
+
+    /// `append` for a caller that must not block: run on a thread of the log's own.
+    fn append_async(&self, event: Arc<Event>) -> BoxFuture<Position>;
+
+    /// Appends without waiting for the outcome (subscription events: a failure is logged), in
+    /// order with the presence changes.
+    fn append_detached(&self, event: Arc<Event>);
+
+    /// `find` for a caller that must not block.
+    fn find_async(&self, id: &str) -> BoxFuture<Option<Position>>;
+
+    /// Waits, at most `timeout`, until the writes made in the background (`append_detached`,
+    /// presence changes) are done: at shutdown, so that they are not lost. Blocks.
+    fn settle(&self, timeout: Duration);
+
+    /// Times the feed connected again after losing its connection.
+    fn feed_reconnects(&self) -> u64;
+}
+
+/// The cluster-wide list of open subscriptions (protocol.md A.8 with a shared log).
+pub trait Presence: Send + Sync {
+    /// Records an open subscription.
+    fn presence_add(
+        &self,
+        subscriber: &str,
+        index: usize,
+        subscription: &ActiveSubscription,
+    ) -> Result<(), LogError>;
+
+    /// Removes a subscription.
+    fn presence_remove(&self, subscriber: &str, index: usize) -> Result<(), LogError>;
+
+    /// Every open subscription of the cluster.
+    fn presence_list(&self) -> Result<Vec<ActiveSubscription>, LogError>;
+}
+
+/// What the health checks read (C-HEALTH-1) and `/metrics` counts.
+pub trait Health: Send + Sync {
+    /// Whether the store accepts reads and writes now.
+    fn check(&self) -> Result<(), LogError>;
+
+    /// Faults met since the log was opened.
+    fn faults(&self) -> LogFaults {
+        LogFaults::default()
+    }
 }

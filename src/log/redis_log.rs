@@ -26,9 +26,12 @@ use parking_lot::Mutex;
 use redis::io::tcp::socket2::TcpKeepalive;
 use redis::IntoConnectionInfo;
 
-use super::{codec, BoxFuture, Deliver, EventLog, LogError, Position, Retention};
+use super::{
+    codec, BoxFuture, Deliver, EventLog, Health, LogError, Position, Presence, Retention,
+    SharedFeed,
+};
 use crate::event::Event;
-use crate::hub::ActiveSubscription;
+use crate::presence::ActiveSubscription;
 
 /// Stream ids are `ms-seq`; a position packs them as `ms << SEQ_BITS | seq`.
 const SEQ_BITS: u32 = 20;
@@ -570,114 +573,6 @@ impl EventLog for RedisLog {
         self.shared.append(&event)
     }
 
-    fn append_async(&self, event: Arc<Event>) -> BoxFuture<Position> {
-        self.on_io_thread(move |shared| shared.append(&event))
-    }
-
-    fn find_async(&self, id: &str) -> BoxFuture<Option<Position>> {
-        let id = id.to_owned();
-        self.on_io_thread(move |shared| shared.find(&id))
-    }
-
-    /// On the presence thread, after the presence changes made before it.
-    fn append_detached(&self, event: Arc<Event>) {
-        let shared = self.shared.clone();
-        self.in_presence_order(
-            "a subscription event",
-            Box::new(move || {
-                if let Err(error) = shared.append(&event) {
-                    tracing::warn!(%error, "cannot publish a subscription event");
-                }
-            }),
-        );
-    }
-
-    fn settle(&self, timeout: Duration) {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        // The presence thread runs its jobs in order: when this one runs, the others are done.
-        let queued = self.presence.try_send(Box::new(move || {
-            let _ = sender.send(());
-        }));
-        if queued.is_err() || receiver.recv_timeout(timeout).is_err() {
-            tracing::warn!(
-                "some presence changes or subscription events were not written to Redis"
-            );
-        }
-    }
-
-    fn shared(&self) -> bool {
-        true
-    }
-
-    fn start_feed(&self, from: Option<Position>, deliver: Deliver) -> Result<(), LogError> {
-        let reader = Reader {
-            client: self.shared.client.clone(),
-            stream: self.shared.key("stream"),
-            after: from.map_or_else(|| "0-0".to_owned(), stream_id),
-            deliver,
-            link: self.shared.link.clone(),
-            log: Arc::downgrade(&self.shared),
-        };
-        start_thread("quicksilver-redis-feed", move || reader.run())
-    }
-
-    /// Queued on the presence thread: connecting never waits for Redis.
-    fn presence_add(
-        &self,
-        subscriber: &str,
-        index: usize,
-        subscription: &ActiveSubscription,
-    ) -> Result<(), LogError> {
-        let document = serde_json::to_string(subscription).map_err(storage)?;
-        let field = presence_field(subscriber, index);
-        let shared = self.shared.clone();
-        self.in_presence_order(
-            "a subscription in the presence list",
-            Box::new(move || {
-                if let Err(error) = shared.presence_add(&field, &document) {
-                    tracing::warn!(%error, "cannot update the presence list");
-                }
-            }),
-        );
-        Ok(())
-    }
-
-    /// Queued on the presence thread, after the matching `presence_add`.
-    fn presence_remove(&self, subscriber: &str, index: usize) -> Result<(), LogError> {
-        let field = presence_field(subscriber, index);
-        let shared = self.shared.clone();
-        self.in_presence_order(
-            "the end of a subscription in the presence list",
-            Box::new(move || {
-                if let Err(error) = shared.presence_remove(&field) {
-                    tracing::warn!(%error, "cannot update the presence list");
-                }
-            }),
-        );
-        Ok(())
-    }
-
-    /// Read on the presence thread, so that it includes this node's earlier changes.
-    fn presence_list(&self) -> Result<Option<Vec<ActiveSubscription>>, LogError> {
-        self.on_presence_thread(Shared::presence_list).map(Some)
-    }
-
-    /// No I/O: the health thread and the feed keep the state fresh.
-    fn check(&self) -> Result<(), LogError> {
-        let link = &self.shared.link;
-        if link.feed_interrupted.load(Ordering::Relaxed) {
-            return Err(storage("the feed lost its connection"));
-        }
-        if !link.answering.load(Ordering::Relaxed) {
-            return Err(storage("no answer"));
-        }
-        Ok(())
-    }
-
-    fn feed_reconnects(&self) -> Option<u64> {
-        Some(self.shared.link.reconnects.load(Ordering::Relaxed))
-    }
-
     /// As of the last health probe (at most `HEALTH_INTERVAL` old while Redis answers).
     fn retained(&self) -> u64 {
         self.shared.link.retained.load(Ordering::Relaxed)
@@ -726,6 +621,128 @@ impl EventLog for RedisLog {
             .iter()
             .map(decode)
             .collect()
+    }
+
+    fn feed(&self) -> Option<&dyn SharedFeed> {
+        Some(self)
+    }
+
+    fn presence(&self) -> Option<&dyn Presence> {
+        Some(self)
+    }
+
+    fn health(&self) -> Option<&dyn Health> {
+        Some(self)
+    }
+}
+
+impl SharedFeed for RedisLog {
+    fn start_feed(&self, from: Option<Position>, deliver: Deliver) -> Result<(), LogError> {
+        let reader = Reader {
+            client: self.shared.client.clone(),
+            stream: self.shared.key("stream"),
+            after: from.map_or_else(|| "0-0".to_owned(), stream_id),
+            deliver,
+            link: self.shared.link.clone(),
+            log: Arc::downgrade(&self.shared),
+        };
+        start_thread("quicksilver-redis-feed", move || reader.run())
+    }
+
+    fn append_async(&self, event: Arc<Event>) -> BoxFuture<Position> {
+        self.on_io_thread(move |shared| shared.append(&event))
+    }
+
+    fn find_async(&self, id: &str) -> BoxFuture<Option<Position>> {
+        let id = id.to_owned();
+        self.on_io_thread(move |shared| shared.find(&id))
+    }
+
+    /// On the presence thread, after the presence changes made before it.
+    fn append_detached(&self, event: Arc<Event>) {
+        let shared = self.shared.clone();
+        self.in_presence_order(
+            "a subscription event",
+            Box::new(move || {
+                if let Err(error) = shared.append(&event) {
+                    tracing::warn!(%error, "cannot publish a subscription event");
+                }
+            }),
+        );
+    }
+
+    fn settle(&self, timeout: Duration) {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        // The presence thread runs its jobs in order: when this one runs, the others are done.
+        let queued = self.presence.try_send(Box::new(move || {
+            let _ = sender.send(());
+        }));
+        if queued.is_err() || receiver.recv_timeout(timeout).is_err() {
+            tracing::warn!(
+                "some presence changes or subscription events were not written to Redis"
+            );
+        }
+    }
+
+    fn feed_reconnects(&self) -> u64 {
+        self.shared.link.reconnects.load(Ordering::Relaxed)
+    }
+}
+
+impl Presence for RedisLog {
+    /// Queued on the presence thread: connecting never waits for Redis.
+    fn presence_add(
+        &self,
+        subscriber: &str,
+        index: usize,
+        subscription: &ActiveSubscription,
+    ) -> Result<(), LogError> {
+        let document = serde_json::to_string(subscription).map_err(storage)?;
+        let field = presence_field(subscriber, index);
+        let shared = self.shared.clone();
+        self.in_presence_order(
+            "a subscription in the presence list",
+            Box::new(move || {
+                if let Err(error) = shared.presence_add(&field, &document) {
+                    tracing::warn!(%error, "cannot update the presence list");
+                }
+            }),
+        );
+        Ok(())
+    }
+
+    /// Queued on the presence thread, after the matching `presence_add`.
+    fn presence_remove(&self, subscriber: &str, index: usize) -> Result<(), LogError> {
+        let field = presence_field(subscriber, index);
+        let shared = self.shared.clone();
+        self.in_presence_order(
+            "the end of a subscription in the presence list",
+            Box::new(move || {
+                if let Err(error) = shared.presence_remove(&field) {
+                    tracing::warn!(%error, "cannot update the presence list");
+                }
+            }),
+        );
+        Ok(())
+    }
+
+    /// Read on the presence thread, so that it includes this node's earlier changes.
+    fn presence_list(&self) -> Result<Vec<ActiveSubscription>, LogError> {
+        self.on_presence_thread(Shared::presence_list)
+    }
+}
+
+impl Health for RedisLog {
+    /// No I/O: the health thread and the feed keep the state fresh.
+    fn check(&self) -> Result<(), LogError> {
+        let link = &self.shared.link;
+        if link.feed_interrupted.load(Ordering::Relaxed) {
+            return Err(storage("the feed lost its connection"));
+        }
+        if !link.answering.load(Ordering::Relaxed) {
+            return Err(storage("no answer"));
+        }
+        Ok(())
     }
 }
 
@@ -1094,12 +1111,12 @@ pub(crate) mod tests {
             .expect("queued");
         log.append_detached(update("active"));
         // Queued after the add: the node reads its own change.
-        assert_eq!(log.presence_list().expect("list"), Some(vec![subscription]));
+        assert_eq!(log.presence_list().expect("list"), vec![subscription]);
         assert_eq!(log.last_event_id().as_deref(), Some("active"));
         log.presence_remove("urn:uuid:one", 0).expect("queued");
         log.append_detached(update("inactive"));
         log.settle(Duration::from_secs(5));
-        assert_eq!(log.presence_list().expect("list"), Some(vec![]));
+        assert_eq!(log.presence_list().expect("list"), vec![]);
         assert!(log.find("inactive").expect("find").is_some());
         assert!(log.find("active").expect("find") < log.find("inactive").expect("find"));
     }
@@ -1134,7 +1151,7 @@ pub(crate) mod tests {
         let log = RedisLog::open(&redis.url, &prefix, UNLIMITED).expect("open");
         log.start_feed(None, Arc::new(|_, _| {})).expect("feed");
         assert!(log.check().is_ok());
-        assert_eq!(log.feed_reconnects(), Some(0));
+        assert_eq!(log.feed_reconnects(), 0);
         let _ = redis.child.kill();
         let _ = redis.child.wait();
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -23,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
-use super::{codec, DurableGate, EventLog, LogError, LogFaults, Position, Retention};
+use super::{codec, DurableGate, EventLog, Health, LogError, LogFaults, Position, Retention};
 use crate::event::Event;
 use durable::Durable;
 use index::IdIndex;
@@ -452,28 +452,12 @@ impl EventLog for SledLog {
         }
     }
 
-    fn check(&self) -> Result<(), LogError> {
-        if self.shared.state.lock().refusing {
-            return Err(LogError::WritesRefused(
-                "writing the history to disk failed; retrying".into(),
-            ));
-        }
-        let db = self.shared.db()?;
-        db.insert(HEALTH, &now_ms().to_be_bytes())
-            .map_err(storage)?;
-        db.get(LAST_ID).map_err(storage)?;
-        Ok(())
-    }
-
     fn gate(&self) -> Option<&dyn DurableGate> {
         (self.shared.durability == Durability::Fsync).then_some(self as &dyn DurableGate)
     }
 
-    fn faults(&self) -> LogFaults {
-        LogFaults {
-            write_failures: self.shared.faults.write_failures.load(Ordering::Relaxed),
-            events_lost: self.shared.faults.events_lost.load(Ordering::Relaxed),
-        }
+    fn health(&self) -> Option<&dyn Health> {
+        Some(self)
     }
 
     fn close(&self) -> Result<(), LogError> {
@@ -551,6 +535,28 @@ impl EventLog for SledLog {
         let room = max - out.len();
         out.extend(queued.into_iter().take(room));
         Ok(out)
+    }
+}
+
+impl Health for SledLog {
+    fn check(&self) -> Result<(), LogError> {
+        if self.shared.state.lock().refusing {
+            return Err(LogError::WritesRefused(
+                "writing the history to disk failed; retrying".into(),
+            ));
+        }
+        let db = self.shared.db()?;
+        db.insert(HEALTH, &now_ms().to_be_bytes())
+            .map_err(storage)?;
+        db.get(LAST_ID).map_err(storage)?;
+        Ok(())
+    }
+
+    fn faults(&self) -> LogFaults {
+        LogFaults {
+            write_failures: self.shared.faults.write_failures.load(Ordering::Relaxed),
+            events_lost: self.shared.faults.events_lost.load(Ordering::Relaxed),
+        }
     }
 }
 
