@@ -1,4 +1,4 @@
-//! Black-box conformance tests for Quicksilver against `/work/shared/protocol.md`.
+//! Black-box conformance tests for Quicksilver against `../shared/protocol.md`.
 //!
 //! Each test is named after (and doc-commented with) the requirement ids it checks.
 //! See `spec-tests/README.md` for how to run the suite, including against an external hub.
