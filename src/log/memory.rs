@@ -138,8 +138,8 @@ impl EventLog for MemoryLog {
 mod tests {
     use super::*;
 
-    #[test]
-    fn shared_suite() {
-        super::super::suite::run_all(&|retention| Box::new(MemoryLog::new(retention)));
-    }
+    crate::log::suite::contract_suite!(
+        contract,
+        Some(|retention| Box::new(MemoryLog::new(retention)) as Box<dyn EventLog>)
+    );
 }

@@ -957,16 +957,16 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn shared_suite() {
-        let Some(redis) = TestRedis::start() else {
-            return;
-        };
-        super::super::suite::run_all(&|retention| {
-            let prefix = format!("test-{}", uuid::Uuid::new_v4());
-            Box::new(RedisLog::open(&redis.url, &prefix, retention).expect("open"))
-        });
-    }
+    crate::log::suite::contract_suite!(
+        contract,
+        TestRedis::start().map(|redis| {
+            move |retention| {
+                let prefix = format!("test-{}", uuid::Uuid::new_v4());
+                let log = RedisLog::open(&redis.url, &prefix, retention).expect("open");
+                Box::new(log) as Box<dyn EventLog>
+            }
+        })
+    );
 
     #[test]
     fn works_over_tls() {

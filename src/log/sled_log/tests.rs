@@ -6,17 +6,21 @@ fn temp_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("qs-sled-{}", uuid::Uuid::new_v4()))
 }
 
-#[test]
-fn shared_suite() {
-    super::super::suite::run_all(&|retention| {
-        Box::new(
-            SledLog::open(&temp_dir(), retention, Durability::Periodic, 8 << 20).expect("open"),
-        )
-    });
-    super::super::suite::run_all(&|retention| {
-        Box::new(SledLog::open(&temp_dir(), retention, Durability::Fsync, 8 << 20).expect("open"))
-    });
-}
+crate::log::suite::contract_suite!(
+    contract_periodic,
+    Some(|retention| {
+        let log = SledLog::open(&temp_dir(), retention, Durability::Periodic, 8 << 20);
+        Box::new(log.expect("open")) as Box<dyn EventLog>
+    })
+);
+
+crate::log::suite::contract_suite!(
+    contract_fsync,
+    Some(|retention| {
+        let log = SledLog::open(&temp_dir(), retention, Durability::Fsync, 8 << 20);
+        Box::new(log.expect("open")) as Box<dyn EventLog>
+    })
+);
 
 #[test]
 fn reopening_recovers_positions_index_and_last_id() {
