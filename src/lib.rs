@@ -1,5 +1,8 @@
 //! Quicksilver: a hub for the Mercure protocol.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(unreachable_pub)]
+
 pub mod auth;
 pub mod bench;
 pub mod cli;

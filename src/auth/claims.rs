@@ -9,7 +9,7 @@ use super::TokenError;
 use crate::topic::{Matcher, Selector};
 
 /// Most entries in `mercure.publish` or `mercure.subscribe` (A-LIM-3).
-pub const MAX_CLAIM_ENTRIES: usize = 1000;
+pub(super) const MAX_CLAIM_ENTRIES: usize = 1000;
 
 /// Rights carried by a verified classic token.
 #[derive(Debug, Clone, Default)]
@@ -146,7 +146,7 @@ fn selector_list(
 }
 
 /// `seconds` as a `Duration`, saturating: negative and NaN are zero, too large is the maximum.
-pub fn seconds_to_duration(seconds: f64) -> Duration {
+pub(super) fn seconds_to_duration(seconds: f64) -> Duration {
     if seconds.is_nan() || seconds <= 0.0 {
         return Duration::ZERO;
     }

@@ -9,12 +9,12 @@ use tokio::task::JoinHandle;
 const EVERY: Duration = Duration::from_secs(2);
 
 /// Prints `label: N unit (R/s)` every two seconds until dropped.
-pub struct Progress {
+pub(super) struct Progress {
     task: Option<JoinHandle<()>>,
 }
 
 impl Progress {
-    pub fn start(
+    pub(super) fn start(
         enabled: bool,
         label: &'static str,
         unit: &'static str,

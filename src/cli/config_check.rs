@@ -20,7 +20,7 @@ pub struct CheckArgs {
     pub config: Option<PathBuf>,
 }
 
-pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &CheckArgs) -> anyhow::Result<()> {
     let loaded = Config::load_layers(args.config.as_deref(), &|name| std::env::var(name).ok())
         .context("invalid configuration")?;
     for warning in &loaded.warnings {

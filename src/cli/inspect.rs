@@ -42,7 +42,7 @@ pub struct InspectArgs {
     pub topic: Vec<String>,
 }
 
-pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let token = read_token(&args.token)?;
     let (header, payload) =
         decode_unverified(&token).map_err(|e| anyhow!("malformed token: {e}"))?;

@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat) {
+pub(super) fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_env("QUICKSILVER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -33,7 +33,7 @@ pub struct PublishArgs {
     pub hub: HubArgs,
 }
 
-pub fn run(args: &PublishArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &PublishArgs) -> anyhow::Result<()> {
     let url = args.hub.url()?;
     let token = args.hub.token(&Role::Publish(&args.topic))?;
     let body = form(args);

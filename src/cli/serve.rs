@@ -14,7 +14,7 @@ use crate::settings::Settings;
 /// How long the background writes of a shared log may take to finish at shutdown.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = Config::load_layers(args.config.as_deref(), &|name| std::env::var(name).ok())
         .inspect_err(|_| logging::init(LogFormat::Text))
         .context("configuration")?;

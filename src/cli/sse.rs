@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// One dispatched event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Event {
+pub(super) struct Event {
     pub id: Option<String>,
     #[serde(rename = "type")]
     pub event_type: Option<String>,
@@ -14,7 +14,7 @@ pub struct Event {
 
 /// Feeds bytes in, gets whole events out.
 #[derive(Debug, Default)]
-pub struct Parser {
+pub(super) struct Parser {
     buffer: Vec<u8>,
     pending: Event,
     /// A field other than a comment was seen since the last dispatch.
@@ -24,7 +24,7 @@ pub struct Parser {
 
 impl Parser {
     /// Appends `bytes` and returns the events completed by them.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+    pub(super) fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
         while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {

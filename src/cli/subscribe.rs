@@ -49,7 +49,7 @@ struct State {
     retry: Option<Duration>,
 }
 
-pub fn run(args: &SubscribeArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &SubscribeArgs) -> anyhow::Result<()> {
     let mut url = args.hub.url()?;
     for topic in &args.topic {
         url.query_pairs_mut().append_pair("topic", topic);

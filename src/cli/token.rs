@@ -82,7 +82,7 @@ pub struct IssueArgs {
     pub pretty: bool,
 }
 
-pub fn issue(args: &IssueArgs) -> anyhow::Result<()> {
+pub(super) fn issue(args: &IssueArgs) -> anyhow::Result<()> {
     check_dialect(args)?;
     let key = signing_key(args)?;
     let alg = algorithm(args.alg.as_deref(), &key)?;
@@ -110,16 +110,16 @@ fn check_dialect(args: &IssueArgs) -> anyhow::Result<()> {
 }
 
 /// A signing key as given: a shared secret or a PEM private key.
-pub struct SigningKey {
+pub(super) struct SigningKey {
     text: String,
 }
 
 impl SigningKey {
-    pub fn new(text: String) -> Self {
+    pub(super) fn new(text: String) -> Self {
         Self { text }
     }
 
-    pub fn is_pem(&self) -> bool {
+    pub(super) fn is_pem(&self) -> bool {
         self.text.trim_start().starts_with("-----BEGIN")
     }
 }
@@ -163,7 +163,7 @@ fn key_argument(value: &str) -> anyhow::Result<String> {
 }
 
 /// Reads a key file; one trailing line break (as editors add) is not part of a secret.
-pub fn read_secret_file(path: &PathBuf) -> anyhow::Result<String> {
+pub(super) fn read_secret_file(path: &PathBuf) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
     Ok(strip_newline(text))
@@ -180,7 +180,7 @@ fn strip_newline(mut text: String) -> String {
 }
 
 /// The algorithm: `--alg`, else HS256 for a secret; a PEM key needs an explicit asymmetric one.
-pub fn algorithm(alg: Option<&str>, key: &SigningKey) -> anyhow::Result<Algorithm> {
+pub(super) fn algorithm(alg: Option<&str>, key: &SigningKey) -> anyhow::Result<Algorithm> {
     let Some(name) = alg else {
         if key.is_pem() {
             bail!("--alg is required with a PEM key (e.g. RS256, ES256 or EdDSA)");
@@ -199,7 +199,7 @@ pub fn algorithm(alg: Option<&str>, key: &SigningKey) -> anyhow::Result<Algorith
     }
 }
 
-pub fn is_hmac(algorithm: Algorithm) -> bool {
+pub(super) fn is_hmac(algorithm: Algorithm) -> bool {
     matches!(
         algorithm,
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
@@ -207,7 +207,7 @@ pub fn is_hmac(algorithm: Algorithm) -> bool {
 }
 
 /// Signs `claims`; `header.alg` must suit `key` (see [`algorithm`]).
-pub fn sign(header: &Header, claims: &Value, key: &SigningKey) -> anyhow::Result<String> {
+pub(super) fn sign(header: &Header, claims: &Value, key: &SigningKey) -> anyhow::Result<String> {
     let pem = key.text.as_bytes();
     let encoding = match header.alg {
         alg if is_hmac(alg) => EncodingKey::from_secret(pem),
@@ -269,7 +269,7 @@ fn expiry(args: &IssueArgs, now: u64) -> anyhow::Result<Option<u64>> {
     Ok((!ttl.is_zero()).then(|| now + ttl.as_secs().max(1)))
 }
 
-pub fn parse_ttl(text: &str) -> anyhow::Result<std::time::Duration> {
+pub(super) fn parse_ttl(text: &str) -> anyhow::Result<std::time::Duration> {
     if text.trim() == "0" {
         return Ok(std::time::Duration::ZERO);
     }
@@ -286,7 +286,7 @@ fn pretty(header: &Header, claims: &Value) -> String {
 }
 
 /// A classic token for the CLI's own requests (`publish`, `subscribe`): one hour, HS* only.
-pub fn mint(
+pub(super) fn mint(
     secret: &str,
     alg: &str,
     publish: Option<&[String]>,

@@ -7,7 +7,7 @@ use toml::Value;
 use super::{Config, Durability, LogFormat, Transport, KEYS};
 
 /// What replaces a secret in the output.
-pub const MASK: &str = "***";
+pub(super) const MASK: &str = "***";
 
 impl Config {
     /// Every key in `KEYS` order, one `key = value` line each; keys without a value are shown

@@ -16,7 +16,7 @@ pub(super) struct Setting {
 }
 
 impl Setting {
-    pub fn text(key: &'static str, value: &str, origin: &str) -> Self {
+    pub(super) fn text(key: &'static str, value: &str, origin: &str) -> Self {
         Self {
             key,
             value: toml::Value::String(value.to_owned()),

@@ -37,7 +37,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size {text:?} is too large"))
 }
 
-pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(super) fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
@@ -49,7 +49,7 @@ enum SizeValue {
     Text(String),
 }
 
-pub fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+pub(super) fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     match SizeValue::deserialize(deserializer)? {
         SizeValue::Bytes(bytes) => Ok(bytes),
         SizeValue::Text(text) => parse_size(&text).map_err(serde::de::Error::custom),

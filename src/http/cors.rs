@@ -18,7 +18,7 @@ const ALLOWED_HEADERS: [&str; 4] = [
 const EXPOSED: &str = "Last-Event-ID, Mercure-Last-Event-ID, Link";
 
 /// The CORS decision for one request, when `cors_origins` is configured.
-pub struct Cors {
+pub(super) struct Cors {
     /// The value for `Access-Control-Allow-Origin` when the origin is allowed.
     allow_origin: Option<HeaderValue>,
     credentials: bool,
@@ -26,7 +26,7 @@ pub struct Cors {
 }
 
 impl Cors {
-    pub fn of(request: &ServiceRequest, origins: &OriginList) -> Option<Self> {
+    pub(super) fn of(request: &ServiceRequest, origins: &OriginList) -> Option<Self> {
         if origins.is_empty() {
             return None;
         }
@@ -49,7 +49,7 @@ impl Cors {
     }
 
     /// The 204 answer to a preflight (A-CORS-2), `None` when the request is not one.
-    pub fn preflight(&self, request: &ServiceRequest) -> Option<HttpResponse> {
+    pub(super) fn preflight(&self, request: &ServiceRequest) -> Option<HttpResponse> {
         if request.method() != Method::OPTIONS {
             return None;
         }
@@ -95,7 +95,7 @@ impl Cors {
     }
 
     /// Headers of an actual request's response, errors included (A-CORS-3, A-CORS-6, A-CORS-7).
-    pub fn decorate(&self, headers: &mut HeaderMap) {
+    pub(super) fn decorate(&self, headers: &mut HeaderMap) {
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
         let Some(origin) = self.allow_origin.clone().filter(|_| self.method_allowed) else {
             return;

@@ -14,13 +14,13 @@ use crate::settings::Settings;
 
 /// The echo endpoints: inside the reserved namespace (subscribable, not publishable) and outside
 /// it, so that demo topics can be published too.
-pub const DEMO_PREFIXES: [&str; 2] = ["/.well-known/mercure/ui/demo/", "/playground/"];
+pub(super) const DEMO_PREFIXES: [&str; 2] = ["/.well-known/mercure/ui/demo/", "/playground/"];
 
-pub fn is_demo_path(path: &str) -> bool {
+pub(super) fn is_demo_path(path: &str) -> bool {
     DEMO_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
 }
 
-pub fn handle(request: &HttpRequest, settings: &Settings) -> HttpResponse {
+pub(super) fn handle(request: &HttpRequest, settings: &Settings) -> HttpResponse {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return respond::method_not_allowed();
     }
@@ -80,7 +80,7 @@ fn content_type(path: &str) -> HeaderValue {
 }
 
 /// `GET /` → the UI (C-UI-3).
-pub fn redirect_to_ui() -> HttpResponse {
+pub(super) fn redirect_to_ui() -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, "/.well-known/mercure/ui/"))
         .finish()

@@ -32,7 +32,7 @@ type Slot = Rc<Cell<Option<Limited<EventStream>>>>;
 
 /// The streaming response for `stream`: taken over by the direct writer where it can be,
 /// otherwise sent as an actix body.
-pub fn respond(mut head: HttpResponseBuilder, stream: Limited<EventStream>) -> HttpResponse {
+pub(super) fn respond(mut head: HttpResponseBuilder, stream: Limited<EventStream>) -> HttpResponse {
     let slot: Slot = Rc::new(Cell::new(Some(stream)));
     let hook_slot = slot.clone();
     let mut response = head.streaming(Portable { slot, stream: None });

@@ -199,7 +199,7 @@ fn count_open_descriptors() -> Option<usize> {
 
 /// Whether admitting a connection may shed others: only when it was just accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub(super) enum Admission {
     /// Seen at accept time (before its first byte or its TLS handshake).
     Accepted,
     /// Seen again later in its life (by the HTTP dispatcher, after its first bytes).
@@ -208,7 +208,7 @@ pub enum Admission {
 
 /// Tracks incomplete connections and counts what happened to them.
 #[derive(Debug)]
-pub struct FloodGuard {
+pub(super) struct FloodGuard {
     incomplete: Mutex<Incomplete>,
     reserve: Option<Reserve>,
     shed: AtomicU64,
@@ -227,7 +227,7 @@ impl FloodGuard {
 
     /// Starts watching a connection until its head is complete or the ticket is dropped (which
     /// must happen before its socket is closed).
-    pub fn admit(self: &Arc<Self>, tcp: &TcpStream, admission: Admission) -> Ticket {
+    pub(super) fn admit(self: &Arc<Self>, tcp: &TcpStream, admission: Admission) -> Ticket {
         let socket = Socket {
             fd: tcp.as_raw_fd(),
             peer: tcp.peer_addr().ok(),
@@ -254,7 +254,7 @@ impl FloodGuard {
     /// were accepted, or while nothing is accepted at all (the limit reached). Run every
     /// `SWEEP`; its recount (a listing of `/proc/self/fd`, in memory) happens near the limit
     /// only, at most every `RECOUNT`.
-    pub fn sweep(&self) {
+    pub(super) fn sweep(&self) {
         let Some(reserve) = self.reserve else {
             return;
         };
@@ -291,15 +291,15 @@ impl FloodGuard {
     }
 
     /// A connection was closed for not completing its head within `request_timeout`.
-    pub fn timed_out(&self) {
+    pub(super) fn timed_out(&self) {
         self.timed_out.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn shed_total(&self) -> u64 {
+    pub(super) fn shed_total(&self) -> u64 {
         self.shed.load(Ordering::Relaxed)
     }
 
-    pub fn timed_out_total(&self) -> u64 {
+    pub(super) fn timed_out_total(&self) -> u64 {
         self.timed_out.load(Ordering::Relaxed)
     }
 
@@ -313,7 +313,7 @@ impl FloodGuard {
 
 /// A watched connection; dropping it (or completing its head) ends the watch.
 #[derive(Debug)]
-pub struct Ticket {
+pub(super) struct Ticket {
     guard: Arc<FloodGuard>,
     id: u64,
     waiting: AtomicBool,
@@ -321,7 +321,7 @@ pub struct Ticket {
 
 impl Ticket {
     /// The connection completed a request head: it may no longer be shed.
-    pub fn head_complete(&self) {
+    pub(super) fn head_complete(&self) {
         if self.waiting.swap(false, Ordering::Relaxed) {
             self.guard.lock().leave(self.id);
         }
@@ -382,7 +382,7 @@ fn peer_of(fd: RawFd) -> Option<SocketAddr> {
 /// The process's guard; the first call (in a Tokio runtime) reads `RLIMIT_NOFILE`, installs
 /// the watch that admits connections before their first byte or TLS handshake, and starts the
 /// sweeper.
-pub fn guard() -> &'static Arc<FloodGuard> {
+pub(super) fn guard() -> &'static Arc<FloodGuard> {
     static GUARD: OnceLock<Arc<FloodGuard>> = OnceLock::new();
     GUARD.get_or_init(|| {
         let limit = descriptor_limit();

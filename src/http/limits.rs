@@ -85,7 +85,7 @@ impl Drop for Permit {
 }
 
 /// A response body that holds its connection's permit for as long as it streams.
-pub struct Limited<S> {
+pub(super) struct Limited<S> {
     pub inner: S,
     /// Held, never read: dropping the body frees the place.
     pub _permit: Permit,

@@ -15,7 +15,11 @@ use crate::form::{self, Pairs};
 use crate::hub::HubError;
 use crate::topic::{has_control_chars, reserved};
 
-pub async fn handle(request: HttpRequest, payload: web::Payload, state: &AppState) -> HttpResponse {
+pub(super) async fn handle(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> HttpResponse {
     match publish(request, payload, state).await {
         Ok(id) => respond::text(StatusCode::OK, id),
         Err(refusal) => refusal.response(),

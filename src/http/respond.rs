@@ -8,21 +8,21 @@ use crate::auth::TokenError;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-pub fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
+pub(super) fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, TEXT))
         .body(body.into())
 }
 
-pub fn bad_request(body: &str) -> HttpResponse {
+pub(super) fn bad_request(body: &str) -> HttpResponse {
     text(StatusCode::BAD_REQUEST, body.to_owned())
 }
 
-pub fn not_found() -> HttpResponse {
+pub(super) fn not_found() -> HttpResponse {
     text(StatusCode::NOT_FOUND, "404 page not found\n")
 }
 
-pub fn method_not_allowed() -> HttpResponse {
+pub(super) fn method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "GET, HEAD, POST"))
         .finish()
@@ -30,7 +30,7 @@ pub fn method_not_allowed() -> HttpResponse {
 
 /// A transient refusal (a full disk, an unreachable Redis, a shutdown): worth a retry
 /// (protocol.md A-PUB-14). The history writer retries a failed write within a second.
-pub fn unavailable() -> HttpResponse {
+pub(super) fn unavailable() -> HttpResponse {
     let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n");
     response
         .headers_mut()
@@ -38,12 +38,12 @@ pub fn unavailable() -> HttpResponse {
     response
 }
 
-pub fn too_large() -> HttpResponse {
+pub(super) fn too_large() -> HttpResponse {
     text(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n")
 }
 
 /// 401 with the challenge of X-11; the reason is logged, never sent.
-pub fn unauthorized(reason: &TokenError) -> HttpResponse {
+pub(super) fn unauthorized(reason: &TokenError) -> HttpResponse {
     tracing::info!(%reason, "request refused: 401");
     let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
     response.headers_mut().insert(
@@ -54,7 +54,7 @@ pub fn unauthorized(reason: &TokenError) -> HttpResponse {
 }
 
 /// 403 for a valid token without the needed right.
-pub fn forbidden(body: impl Into<String>) -> HttpResponse {
+pub(super) fn forbidden(body: impl Into<String>) -> HttpResponse {
     let mut response = text(StatusCode::FORBIDDEN, body);
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -65,7 +65,7 @@ pub fn forbidden(body: impl Into<String>) -> HttpResponse {
 
 /// A refused request, turned into its fixed response at the edge of a handler.
 #[derive(Debug)]
-pub enum Refusal {
+pub(super) enum Refusal {
     BadRequest(String),
     Unauthorized(TokenError),
     Forbidden(String),
@@ -75,11 +75,11 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn bad_request() -> Self {
+    pub(super) fn bad_request() -> Self {
         Self::BadRequest("Bad Request\n".to_owned())
     }
 
-    pub fn response(self) -> HttpResponse {
+    pub(super) fn response(self) -> HttpResponse {
         match self {
             Self::BadRequest(body) => bad_request(&body),
             Self::Unauthorized(reason) => unauthorized(&reason),

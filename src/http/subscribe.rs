@@ -21,7 +21,7 @@ const MAX_SELECTORS: usize = 1000;
 /// The 1.0 selector parameters; any other name in the `match` namespace is refused (B-SUB-5).
 const MATCHER_PARAMETERS: [&str; 3] = ["match", "match_exact", "match_urlpattern"];
 
-pub async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
+pub(super) async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
     subscribe(&request, state)
         .await
         .unwrap_or_else(Refusal::response)

@@ -9,7 +9,7 @@ use crate::auth::{self, TokenError};
 use crate::form;
 use crate::hub::presence::{render, ActiveSubscription, Collection, SubscriptionDocument};
 
-pub const API_PATH: &str = "/.well-known/mercure/subscriptions";
+pub(super) const API_PATH: &str = "/.well-known/mercure/subscriptions";
 
 /// What an API path names.
 enum Target {
@@ -22,7 +22,7 @@ enum Target {
 }
 
 /// Answers an API path, or `None` when the path is not one the classic API serves.
-pub async fn handle(request: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+pub(super) async fn handle(request: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
     let target = match parse_target(request.uri().path())? {
         Ok(target) => target,
         Err(()) => return Some(respond::bad_request("Bad Request\n")),

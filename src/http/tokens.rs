@@ -8,7 +8,7 @@ use crate::form::{self, Pairs};
 
 /// The value of the token cookie: the configured name, and for the default name also the 1.0
 /// default as a fallback.
-pub fn cookie_value(request: &HttpRequest, cookie_name: &str) -> Option<String> {
+pub(super) fn cookie_value(request: &HttpRequest, cookie_name: &str) -> Option<String> {
     let header = request.headers().get(header::COOKIE)?.to_str().ok()?;
     let find = |name: &str| {
         header.split(';').find_map(|pair| {
@@ -23,7 +23,7 @@ pub fn cookie_value(request: &HttpRequest, cookie_name: &str) -> Option<String> 
     })
 }
 
-pub fn sources<'a>(
+pub(super) fn sources<'a>(
     request: &'a HttpRequest,
     query: &'a Pairs,
     cookie: Option<&'a str>,

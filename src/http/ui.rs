@@ -11,9 +11,9 @@ use super::respond;
 use crate::settings::Settings;
 
 /// The classic UI path (C-UI-1).
-pub const UI_PATH: &str = "/.well-known/mercure/ui";
+pub(super) const UI_PATH: &str = "/.well-known/mercure/ui";
 /// The 1.0 path of the same UI (C-UI-1).
-pub const DEBUG_PATH: &str = "/.well-known/mercure/debug";
+pub(super) const DEBUG_PATH: &str = "/.well-known/mercure/debug";
 
 struct Asset {
     name: &'static str,
@@ -60,7 +60,7 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// Answers every request under the two UI prefixes.
-pub fn handle(request: &HttpRequest, settings: &Settings) -> HttpResponse {
+pub(super) fn handle(request: &HttpRequest, settings: &Settings) -> HttpResponse {
     let path = request.uri().path();
     let Some(rest) = path
         .strip_prefix(UI_PATH)

@@ -8,10 +8,10 @@ use tokio::time::Instant;
 
 /// Beyond this a deadline is "never" for a running process; capping there keeps every
 /// `Instant` addition far from the clock's range (tokio's own "far future" is 30 years too).
-pub const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+pub(super) const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
 
 /// `now + after`, saturating at `now + FAR_FUTURE`.
-pub fn deadline_after(now: Instant, after: Duration) -> Instant {
+pub(super) fn deadline_after(now: Instant, after: Duration) -> Instant {
     now.checked_add(after.min(FAR_FUTURE))
         // Unreachable on a monotonic clock (30 years from now always fits); ending at once is
         // still better than a panic.

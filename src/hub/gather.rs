@@ -43,7 +43,7 @@ pub fn start_here() {
 
 /// Queues `subscriber`'s flush for the next tick, at `due` at the latest. Where no tick runs (a
 /// thread that never lent a socket), it is flushed at once.
-pub fn add(subscriber: Arc<Subscriber>, due: Instant, now: Instant) {
+pub(super) fn add(subscriber: Arc<Subscriber>, due: Instant, now: Instant) {
     let flush_now = GATHERING.with_borrow_mut(|gathering| {
         if !gathering.ticking {
             return Some(subscriber);

@@ -11,10 +11,10 @@ use crate::event::Event;
 use crate::log::Position;
 use crate::topic::{Matcher, Selector, TemplateIndex};
 
-pub type Key = u64;
+pub(super) type Key = u64;
 
 #[derive(Default)]
-pub struct Registry {
+pub(super) struct Registry {
     subscribers: HashMap<Key, Arc<Subscriber>>,
     exact: HashMap<Arc<str>, Vec<Key>>,
     templates: TemplateIndex<Vec<Key>>,
@@ -29,18 +29,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn starting_at(delivered: Option<Position>) -> Self {
+    pub(super) fn starting_at(delivered: Option<Position>) -> Self {
         Self {
             delivered,
             ..Self::default()
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.subscribers.len()
     }
 
-    pub fn insert(&mut self, key: Key, subscriber: Arc<Subscriber>) {
+    pub(super) fn insert(&mut self, key: Key, subscriber: Arc<Subscriber>) {
         for selector in &subscriber.selectors {
             match selector {
                 Selector::Any => self.wildcard.push(key),
@@ -51,7 +51,7 @@ impl Registry {
         self.subscribers.insert(key, subscriber);
     }
 
-    pub fn remove(&mut self, key: Key) -> Option<Arc<Subscriber>> {
+    pub(super) fn remove(&mut self, key: Key) -> Option<Arc<Subscriber>> {
         let subscriber = self.subscribers.remove(&key)?;
         for selector in &subscriber.selectors {
             match selector {
@@ -70,12 +70,12 @@ impl Registry {
         Some(subscriber)
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Subscriber>> {
+    pub(super) fn all(&self) -> impl Iterator<Item = &Arc<Subscriber>> {
         self.subscribers.values()
     }
 
     /// Keys grow with each connection, so key order is connection order.
-    pub fn in_connection_order(&self) -> Vec<Arc<Subscriber>> {
+    pub(super) fn in_connection_order(&self) -> Vec<Arc<Subscriber>> {
         let mut keyed: Vec<_> = self.subscribers.iter().collect();
         keyed.sort_unstable_by_key(|(key, _)| **key);
         keyed.into_iter().map(|(_, s)| s.clone()).collect()
@@ -85,7 +85,7 @@ impl Registry {
     /// how many queues took it.
     /// Subscribers whose socket is lent are added to `flushes`: the caller writes to them
     /// once the registry is unlocked, or has them gathered (`Pushed::Gather`).
-    pub fn dispatch(
+    pub(super) fn dispatch(
         &mut self,
         event: &Event,
         position: Position,

@@ -5,7 +5,7 @@ use crate::event::Update;
 const VERSION: u8 = 1;
 
 /// Encodes an update with the time (ms since the epoch) it was stored.
-pub fn encode(update: &Update, stored_at_ms: u64) -> Vec<u8> {
+pub(super) fn encode(update: &Update, stored_at_ms: u64) -> Vec<u8> {
     let topics_len: usize = update.topics.iter().map(|t| t.len() + 4).sum();
     let type_len = update.event_type.as_ref().map_or(0, String::len);
     let mut out =
@@ -25,12 +25,12 @@ pub fn encode(update: &Update, stored_at_ms: u64) -> Vec<u8> {
 }
 
 /// The storage time of an encoded event, without decoding the rest.
-pub fn stored_at_ms(bytes: &[u8]) -> Option<u64> {
+pub(super) fn stored_at_ms(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?))
 }
 
 /// Decodes what `encode` wrote; `None` for bytes it did not write.
-pub fn decode(bytes: &[u8]) -> Option<Update> {
+pub(super) fn decode(bytes: &[u8]) -> Option<Update> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.take(1)?[0] != VERSION {
         return None;

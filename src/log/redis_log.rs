@@ -885,7 +885,7 @@ pub(crate) mod tests {
     }
 
     /// A real `redis-server` on a free loopback port, stopped on drop.
-    pub struct TestRedis {
+    pub(crate) struct TestRedis {
         child: std::process::Child,
         dir: std::path::PathBuf,
         pub url: String,
@@ -901,12 +901,12 @@ pub(crate) mod tests {
 
     impl TestRedis {
         /// `None`, after a loud message, when `redis-server` is not installed.
-        pub fn start() -> Option<Self> {
+        pub(crate) fn start() -> Option<Self> {
             Self::start_with(false)
         }
 
         /// The same, serving TLS only (a self-signed certificate made with `openssl`).
-        pub fn start_tls() -> Option<Self> {
+        pub(crate) fn start_tls() -> Option<Self> {
             Self::start_with(true)
         }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{EventLog, Retention};
 use crate::event::{Event, Update};
 
-pub type Factory<'a> = &'a dyn Fn(Retention) -> Box<dyn EventLog>;
+pub(crate) type Factory<'a> = &'a dyn Fn(Retention) -> Box<dyn EventLog>;
 
 const UNLIMITED: Retention = Retention {
     max_events: 0,
@@ -69,14 +69,14 @@ macro_rules! contract_suite {
 }
 pub(crate) use contract_suite;
 
-pub fn empty_log(factory: Factory) {
+pub(crate) fn empty_log(factory: Factory) {
     let log = factory(UNLIMITED);
     assert_eq!(log.last_position(), None);
     assert_eq!(log.last_event_id(), None);
     assert_eq!(log.find("x").expect("find"), None);
 }
 
-pub fn append_and_read_in_order(factory: Factory) {
+pub(crate) fn append_and_read_in_order(factory: Factory) {
     let log = factory(UNLIMITED);
     let a = log.append(event("a")).expect("append");
     let b = log.append(event("b")).expect("append");
@@ -88,7 +88,7 @@ pub fn append_and_read_in_order(factory: Factory) {
     assert_eq!(log.find("b").expect("find"), Some(b));
 }
 
-pub fn duplicate_ids_anchor_on_the_earliest(factory: Factory) {
+pub(crate) fn duplicate_ids_anchor_on_the_earliest(factory: Factory) {
     let log = factory(UNLIMITED);
     let first = log.append(event("dup")).expect("append");
     log.append(event("x")).expect("append");
@@ -97,7 +97,7 @@ pub fn duplicate_ids_anchor_on_the_earliest(factory: Factory) {
     assert_eq!(ids(log.as_ref(), Some(first), 10), ["x", "dup"]);
 }
 
-pub fn read_is_bounded_by_upto_and_max(factory: Factory) {
+pub(crate) fn read_is_bounded_by_upto_and_max(factory: Factory) {
     let log = factory(UNLIMITED);
     let positions: Vec<_> = (0..10)
         .map(|i| log.append(event(&i.to_string())).expect("append"))
@@ -115,7 +115,7 @@ pub fn read_is_bounded_by_upto_and_max(factory: Factory) {
     assert_eq!(next.len(), 7);
 }
 
-pub fn retention_by_count(factory: Factory) {
+pub(crate) fn retention_by_count(factory: Factory) {
     let log = factory(Retention {
         max_events: 3,
         max_age: Duration::ZERO,
@@ -129,7 +129,7 @@ pub fn retention_by_count(factory: Factory) {
     assert_eq!(log.last_event_id().as_deref(), Some("4"));
 }
 
-pub fn retention_by_age(factory: Factory) {
+pub(crate) fn retention_by_age(factory: Factory) {
     let log = factory(Retention {
         max_events: 0,
         max_age: Duration::from_millis(50),

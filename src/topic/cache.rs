@@ -14,9 +14,9 @@ use super::{compile_pattern, Inner, Selector, Template};
 /// have the same one; thousands of distinct ones fit. Results: 100,000 matches of two typical
 /// URLs. A flood of large distinct selectors evicts cold entries, never the ones in use
 /// (docs/operations.md "Caches").
-pub const TEMPLATE_CACHE_BYTES: usize = 16 << 20;
-pub const PATTERN_CACHE_BYTES: usize = 64 << 20;
-pub const RESULT_CACHE_BYTES: usize = 32 << 20;
+pub(super) const TEMPLATE_CACHE_BYTES: usize = 16 << 20;
+pub(super) const PATTERN_CACHE_BYTES: usize = 64 << 20;
+pub(super) const RESULT_CACHE_BYTES: usize = 32 << 20;
 
 /// What an entry costs beyond its strings: the map slot, the eviction queue's copy of the key,
 /// reference counts and allocator rounding.

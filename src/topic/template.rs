@@ -77,7 +77,7 @@ enum Part {
 /// to some 50 bytes of automaton per byte, so keeping the outer literals out of the regex keeps a
 /// template's compiled size near that of its expressions, and templates that differ only there
 /// (`https://example.com/books/{id}`, `https://example.com/users/{id}`) share one regex.
-pub struct Split {
+pub(super) struct Split {
     pub prefix: String,
     pub middle: String,
     pub suffix: String,
@@ -87,7 +87,7 @@ pub struct Split {
 }
 
 /// `selector` cut as `Split` describes; `None` when it is not a valid URI template.
-pub fn split(selector: &str) -> Option<Split> {
+pub(super) fn split(selector: &str) -> Option<Split> {
     let mut parts = parse(selector)?;
     let suffix = match parts.last() {
         Some(Part::Literal(_)) => literal_text(parts.pop()),
@@ -115,7 +115,7 @@ pub fn split(selector: &str) -> Option<Split> {
 /// Whether `middle` (a topic without the template's outer literals) holds the template's inner
 /// literal `pieces`, in order and without overlap, as every match does: a cheap test that rules
 /// out most topics before the regex.
-pub fn holds_in_order<S: AsRef<str>>(middle: &str, pieces: &[S]) -> bool {
+pub(super) fn holds_in_order<S: AsRef<str>>(middle: &str, pieces: &[S]) -> bool {
     let mut rest = middle;
     for piece in pieces {
         let piece = piece.as_ref();
@@ -131,7 +131,7 @@ pub fn holds_in_order<S: AsRef<str>>(middle: &str, pieces: &[S]) -> bool {
 /// between two `/`, or that the suffix has after a `/` (then closed by the next `/` or by the end
 /// of the topic). A matching topic contains `/segment/` or ends with `/segment`, so `segment` is
 /// one of the parts after its slashes.
-pub fn segment<'a, S: AsRef<str>>(pieces: &'a [S], suffix: &'a str) -> Option<&'a str> {
+pub(super) fn segment<'a, S: AsRef<str>>(pieces: &'a [S], suffix: &'a str) -> Option<&'a str> {
     let inner = pieces.iter().map(|piece| (piece.as_ref(), false));
     inner
         .chain(std::iter::once((suffix, true)))

@@ -6,11 +6,11 @@ use std::io::IoSlice;
 use bytes::Bytes;
 
 /// Slices per write: the head, the frames, the last chunk.
-pub const MAX_SLICES: usize = super::MAX_FRAMES + 2;
+pub(super) const MAX_SLICES: usize = super::MAX_FRAMES + 2;
 
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-pub struct Outgoing {
+pub(super) struct Outgoing {
     /// The response head actix encoded but did not write; empty once written.
     head: Bytes,
     frames: Vec<Bytes>,
@@ -21,7 +21,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(head: Bytes) -> Self {
+    pub(super) fn new(head: Bytes) -> Self {
         let total = head.len();
         Self {
             head,
@@ -33,17 +33,17 @@ impl Outgoing {
     }
 
     /// Where the next batch's frames go; `batched` or `finish` must follow.
-    pub fn frames(&mut self) -> &mut Vec<Bytes> {
+    pub(super) fn frames(&mut self) -> &mut Vec<Bytes> {
         &mut self.frames
     }
 
     /// Takes the batch in `frames()` for writing.
-    pub fn batched(&mut self) {
+    pub(super) fn batched(&mut self) {
         self.total = self.head.len() + self.frames.iter().map(Bytes::len).sum::<usize>();
     }
 
     /// Ends the body (after whatever batch is in `frames()`).
-    pub fn finish(&mut self, chunked: bool) {
+    pub(super) fn finish(&mut self, chunked: bool) {
         if chunked {
             self.tail = LAST_CHUNK;
         }
@@ -51,12 +51,12 @@ impl Outgoing {
         self.total += self.tail.len();
     }
 
-    pub fn is_written(&self) -> bool {
+    pub(super) fn is_written(&self) -> bool {
         self.written == self.total
     }
 
     /// Fills `slices` with what is left to write; returns how many it used.
-    pub fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
+    pub(super) fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
         let parts = std::iter::once(&self.head[..])
             .chain(self.frames.iter().map(|frame| &frame[..]))
             .chain(std::iter::once(self.tail));
@@ -75,7 +75,7 @@ impl Outgoing {
     }
 
     /// Records that `written` more bytes were written; resets once everything was.
-    pub fn advance(&mut self, written: usize) {
+    pub(super) fn advance(&mut self, written: usize) {
         self.written += written;
         if self.written < self.total {
             return;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 /// Positions per run: bounds the memory index and what start-up re-reads to rebuild it.
 #[cfg(not(test))]
-pub const RUN_SIZE: u64 = 1 << 17;
+pub(super) const RUN_SIZE: u64 = 1 << 17;
 /// Small in tests, so that every suite run stores and searches runs.
 #[cfg(test)]
-pub const RUN_SIZE: u64 = 64;
+pub(super) const RUN_SIZE: u64 = 64;
 
 /// The keys are already FNV hashes: hashing them again would only cost time.
 #[derive(Debug, Default)]
@@ -34,7 +34,7 @@ impl Hasher for Identity {
 /// Positions of the ids of a range of positions: the first position of each hash in a map,
 /// later positions of a hash already seen (a repeated id, or a rare collision) in a list.
 #[derive(Debug, Default)]
-pub struct Entries {
+pub(super) struct Entries {
     first: HashMap<u64, u64, BuildHasherDefault<Identity>>,
     repeats: Vec<(u64, u64)>,
 }
@@ -60,7 +60,7 @@ impl Entries {
     }
 
     /// Every entry, sorted by (hash, position): the order of a stored run's pages.
-    pub fn sorted(&self) -> Vec<(u64, u64)> {
+    pub(super) fn sorted(&self) -> Vec<(u64, u64)> {
         let mut all: Vec<(u64, u64)> = self.first.iter().map(|(h, p)| (*h, *p)).collect();
         all.extend_from_slice(&self.repeats);
         all.sort_unstable();
@@ -70,14 +70,14 @@ impl Entries {
 
 /// A run of the index waiting to be written.
 #[derive(Debug)]
-pub struct Run {
+pub(super) struct Run {
     pub first: u64,
     pub last: u64,
     pub entries: Entries,
 }
 
 #[derive(Debug, Default)]
-pub struct IdIndex {
+pub(super) struct IdIndex {
     /// Entries of positions at or after `active_from`.
     active: Entries,
     active_from: u64,
@@ -88,7 +88,7 @@ pub struct IdIndex {
 }
 
 impl IdIndex {
-    pub fn new(stored: VecDeque<(u64, u64)>, active_from: u64) -> Self {
+    pub(super) fn new(stored: VecDeque<(u64, u64)>, active_from: u64) -> Self {
         Self {
             active: Entries::default(),
             active_from,
@@ -97,7 +97,7 @@ impl IdIndex {
         }
     }
 
-    pub fn insert(&mut self, hash: u64, position: u64) {
+    pub(super) fn insert(&mut self, hash: u64, position: u64) {
         if position >= self.active_from.saturating_add(RUN_SIZE) {
             self.sealed.push_back(Arc::new(Run {
                 first: self.active_from,
@@ -110,7 +110,7 @@ impl IdIndex {
     }
 
     /// Positions of `hash` known in memory (sealed runs, then active), oldest run first.
-    pub fn in_memory(&self, hash: u64) -> Vec<u64> {
+    pub(super) fn in_memory(&self, hash: u64) -> Vec<u64> {
         let mut positions: Vec<u64> = self
             .sealed
             .iter()
@@ -121,12 +121,12 @@ impl IdIndex {
         positions
     }
 
-    pub fn stored_runs(&self) -> Vec<(u64, u64)> {
+    pub(super) fn stored_runs(&self) -> Vec<(u64, u64)> {
         self.stored.iter().copied().collect()
     }
 
     /// The sealed runs, oldest first, whose positions are all written by `written`.
-    pub fn writable(&self, written: u64) -> Vec<Arc<Run>> {
+    pub(super) fn writable(&self, written: u64) -> Vec<Arc<Run>> {
         self.sealed
             .iter()
             .take_while(|run| run.last <= written)
@@ -135,14 +135,14 @@ impl IdIndex {
     }
 
     /// The oldest `count` sealed runs are on disk now.
-    pub fn runs_stored(&mut self, count: usize) {
+    pub(super) fn runs_stored(&mut self, count: usize) {
         for run in self.sealed.drain(..count.min(self.sealed.len())) {
             self.stored.push_back((run.first, run.last));
         }
     }
 
     /// Forgets the stored runs retention emptied and returns them, to delete from disk.
-    pub fn take_expired(&mut self, first_retained: u64) -> Vec<(u64, u64)> {
+    pub(super) fn take_expired(&mut self, first_retained: u64) -> Vec<(u64, u64)> {
         let mut expired = Vec::new();
         while self
             .stored

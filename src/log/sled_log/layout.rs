@@ -10,20 +10,20 @@
 //! - `m:last-id` (id of the newest event ever written), `m:next` (next position), `m:health`;
 //!   `m:layout` = 2 marks this layout.
 
-pub const CHUNK: u8 = b'c';
-pub const RUN: u8 = b'R';
-pub const PAGE: u8 = b'r';
-pub const LAST_ID: &[u8] = b"m:last-id";
+pub(super) const CHUNK: u8 = b'c';
+pub(super) const RUN: u8 = b'R';
+pub(super) const PAGE: u8 = b'r';
+pub(super) const LAST_ID: &[u8] = b"m:last-id";
 /// The next position to use, so that positions are never reused once retention empties the log.
-pub const NEXT: &[u8] = b"m:next";
-pub const HEALTH: &[u8] = b"m:health";
-pub const LAYOUT: &[u8] = b"m:layout";
-pub const LAYOUT_VERSION: u8 = 2;
+pub(super) const NEXT: &[u8] = b"m:next";
+pub(super) const HEALTH: &[u8] = b"m:health";
+pub(super) const LAYOUT: &[u8] = b"m:layout";
+pub(super) const LAYOUT_VERSION: u8 = 2;
 
 /// Entries per index page: one page is about 4 KiB.
-pub const PAGE_ENTRIES: usize = 256;
+pub(super) const PAGE_ENTRIES: usize = 256;
 
-pub fn span_key(prefix: u8, last: u64, second: u64) -> [u8; 17] {
+pub(super) fn span_key(prefix: u8, last: u64, second: u64) -> [u8; 17] {
     let mut key = [prefix; 17];
     key[1..9].copy_from_slice(&last.to_be_bytes());
     key[9..].copy_from_slice(&second.to_be_bytes());
@@ -31,14 +31,14 @@ pub fn span_key(prefix: u8, last: u64, second: u64) -> [u8; 17] {
 }
 
 /// The first key of every chunk whose last position is at or after `position`.
-pub fn chunk_from(position: u64) -> [u8; 9] {
+pub(super) fn chunk_from(position: u64) -> [u8; 9] {
     let mut key = [CHUNK; 9];
     key[1..].copy_from_slice(&position.to_be_bytes());
     key
 }
 
 /// (last, first) of a chunk or run key.
-pub fn span_of(key: &[u8]) -> Option<(u64, u64)> {
+pub(super) fn span_of(key: &[u8]) -> Option<(u64, u64)> {
     if key.len() != 17 {
         return None;
     }
@@ -48,7 +48,7 @@ pub fn span_of(key: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// A stable 64-bit hash of an event id (stored on disk: it must never change).
-pub fn id_hash(id: &str) -> u64 {
+pub(super) fn id_hash(id: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in id.bytes() {
         hash ^= u64::from(byte);
@@ -58,13 +58,13 @@ pub fn id_hash(id: &str) -> u64 {
 }
 
 /// Appends one record (length-prefixed `codec` bytes) to a chunk being built.
-pub fn push_record(chunk: &mut Vec<u8>, record: &[u8]) {
+pub(super) fn push_record(chunk: &mut Vec<u8>, record: &[u8]) {
     chunk.extend_from_slice(&(record.len() as u32).to_be_bytes());
     chunk.extend_from_slice(record);
 }
 
 /// The records of a chunk, in position order; stops at the first malformed length.
-pub fn records(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn records(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut at = 0usize;
     std::iter::from_fn(move || {
         let len = u32::from_be_bytes(chunk.get(at..at + 4)?.try_into().ok()?) as usize;
@@ -75,14 +75,14 @@ pub fn records(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// The record of `position` in a chunk starting at `first`.
-pub fn record_at(chunk: &[u8], first: u64, position: u64) -> Option<&[u8]> {
+pub(super) fn record_at(chunk: &[u8], first: u64, position: u64) -> Option<&[u8]> {
     let skip = usize::try_from(position.checked_sub(first)?).ok()?;
     records(chunk).nth(skip)
 }
 
 /// Splits a run's sorted entries into pages; entries with one hash never straddle two pages, so
 /// the page found for a hash holds all of its positions.
-pub fn pages(entries: &[(u64, u64)]) -> Vec<&[(u64, u64)]> {
+pub(super) fn pages(entries: &[(u64, u64)]) -> Vec<&[(u64, u64)]> {
     let mut pages = Vec::new();
     let mut start = 0;
     while start < entries.len() {
@@ -96,7 +96,7 @@ pub fn pages(entries: &[(u64, u64)]) -> Vec<&[(u64, u64)]> {
     pages
 }
 
-pub fn encode_page(entries: &[(u64, u64)]) -> Vec<u8> {
+pub(super) fn encode_page(entries: &[(u64, u64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * 16);
     for (hash, position) in entries {
         out.extend_from_slice(&hash.to_be_bytes());
@@ -106,7 +106,7 @@ pub fn encode_page(entries: &[(u64, u64)]) -> Vec<u8> {
 }
 
 /// Positions of `hash` in an encoded page, in order.
-pub fn page_positions(page: &[u8], hash: u64) -> Vec<u64> {
+pub(super) fn page_positions(page: &[u8], hash: u64) -> Vec<u64> {
     let entry = |i: usize| -> (u64, u64) {
         let bytes = &page[i * 16..i * 16 + 16];
         let word = |at: usize| {
@@ -139,7 +139,7 @@ fn partition(count: usize, before: impl Fn(usize) -> bool) -> usize {
     low
 }
 
-pub fn page_key(run_last: u64, first_hash: u64) -> [u8; 17] {
+pub(super) fn page_key(run_last: u64, first_hash: u64) -> [u8; 17] {
     span_key(PAGE, run_last, first_hash)
 }
 

@@ -9,7 +9,7 @@ const OLD_EVENT: u8 = b'e';
 const OLD_INDEX: u8 = b'i';
 const EVENTS_PER_CHUNK: usize = 1024;
 
-pub fn to_current_layout(db: &sled::Db) -> Result<(), LogError> {
+pub(super) fn to_current_layout(db: &sled::Db) -> Result<(), LogError> {
     if db.get(LAYOUT).map_err(storage)?.is_some() {
         return Ok(());
     }
