@@ -6,6 +6,7 @@ mod inspect;
 mod logging;
 mod publish;
 mod serve;
+mod shutdown;
 mod sse;
 mod subscribe;
 mod token;

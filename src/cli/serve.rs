@@ -1,18 +1,14 @@
 //! `quicksilver serve`: load the configuration, open the history, serve until a signal.
 
-use std::time::Duration;
-
 use anyhow::Context;
 
 use super::logging;
+use super::shutdown::Shutdown;
 use super::ServeArgs;
 use crate::config::{Config, LogFormat, Overrides, Transport};
 use crate::http::{self, AppState, CertificateStore};
 use crate::hub::Hub;
 use crate::settings::Settings;
-
-/// How long the background writes of a shared log may take to finish at shutdown.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loaded = Config::load_layers(args.config.as_deref(), &|name| std::env::var(name).ok())
@@ -55,11 +51,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     hub.start_feed().context("history feed")?;
     let listen = settings.listen.clone();
     let admin_listen = settings.admin_listen.clone();
-    let drain = match settings.write_timeout {
-        // Streams without a lifetime cap would never end on their own (C-SHUT-1).
-        None => Duration::ZERO,
-        Some(_) => settings.shutdown_timeout,
-    };
+    let budget = settings.shutdown_timeout;
+    let streams_end_by_themselves = settings.write_timeout.is_some();
     let certificates = match &settings.tls {
         Some((cert, key)) => Some(CertificateStore::load(cert, key).context("TLS")?),
         None => None,
@@ -93,26 +86,29 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     wait_for_signal().await;
+    let stop = Shutdown::begin(budget, streams_end_by_themselves);
     tracing::info!(
-        "shutting down: no new connections; open streams end on their own deadlines, at most {drain:?}"
+        "shutting down: no new connections; open streams end on their own deadlines, at most {:?}; done within {budget:?}",
+        stop.draining_for()
     );
     handle.pause().await;
     tokio::select! {
-        _ = tokio::time::sleep(drain) => {}
+        _ = tokio::time::sleep_until(stop.drain_until()) => {}
         _ = hub.until_idle() => {}
         _ = wait_for_signal() => tracing::info!("second signal: ending every stream now"),
     }
-    http::stop(&hub, handle).await;
+    http::stop(&hub, handle, stop.deadline()).await;
     // A shared log writes subscription events and presence changes in the background.
     let log = hub.log().clone();
+    let settle_for = stop.remaining();
     let _ = tokio::task::spawn_blocking(move || {
         if let Some(feed) = log.feed() {
-            feed.settle(SETTLE_TIMEOUT);
+            feed.settle(settle_for);
         }
     })
     .await;
     if let Some((admin_handle, admin_task)) = admin {
-        admin_handle.stop(true).await;
+        admin_handle.stop(false).await;
         let _ = admin_task.await;
     }
     server_task

@@ -95,7 +95,8 @@ pub fn bind(
     .h1_allow_half_closed(false)
     // An event written right after another must not wait for the first one's ACK (Nagle).
     .tcp_nodelay(true)
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+    // `stop` bounds the whole stop by `shutdown_timeout`; actix's own wait is no longer.
+    .shutdown_timeout(state.settings.shutdown_timeout.as_secs());
     let server = match tls {
         Some(config) => server.bind_rustls_0_23(&listen, config)?,
         // HTTP/1.1, and cleartext HTTP/2 with prior knowledge (what TLS-terminating proxies use).
@@ -185,16 +186,19 @@ async fn route(
     }
 }
 
-/// Stops the server: streams end once their queued events are written, then connections close.
-pub async fn stop(hub: &Hub, handle: ServerHandle) {
+/// Stops the server by `deadline`: streams end once their queued events are written, then
+/// connections close (those still open at the deadline are closed without waiting).
+pub async fn stop(hub: &Hub, handle: ServerHandle, deadline: tokio::time::Instant) {
     hub.shutdown();
     // Streams taken over by the direct writer are not actix's to wait for; they run on its
-    // workers, so the workers stay up until the streams have ended (or the grace time is over).
-    let deadline = tokio::time::Instant::now() + STREAM_GRACE;
-    while hub.subscribers_connected() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    // workers, so the workers stay up until the streams have ended (or the deadline).
+    let _ = tokio::time::timeout_at(deadline, hub.until_idle()).await;
+    if tokio::time::timeout_at(deadline, handle.stop(true))
+        .await
+        .is_err()
+    {
+        handle.stop(false).await;
     }
-    handle.stop(true).await;
 }
 
 /// Concurrent TLS handshakes per worker before actix stops accepting (its default is 256). A
@@ -202,8 +206,3 @@ pub async fn stop(hub: &Hub, handle: ServerHandle) {
 /// `request_timeout`, out of reach of shedding (which acts on accepted connections); bounded by
 /// descriptors instead, like plaintext connections (actix's own per-worker connection limit).
 const TLS_HANDSHAKES_PER_WORKER: usize = 25_000;
-
-/// How long streams get to write what they have queued once the hub shuts down; actix's own
-/// `shutdown_timeout` for the connections it still owns.
-const STREAM_GRACE: std::time::Duration = std::time::Duration::from_secs(SHUTDOWN_TIMEOUT_SECS);
-const SHUTDOWN_TIMEOUT_SECS: u64 = 5;

@@ -88,6 +88,8 @@ pub struct Hub {
     delivery: Delivery,
     next_key: AtomicU64,
     shutting_down: std::sync::atomic::AtomicBool,
+    /// Told whenever a subscription ends (`until_idle`).
+    one_less: tokio::sync::Notify,
     pub metrics: Metrics,
     /// Publish subscription events (the `subscriptions` setting, A-SUBS-1).
     subscription_events: bool,
@@ -121,6 +123,7 @@ impl Drop for Subscription {
         let reason = self.ended.unwrap_or(Disconnect::Client);
         self.hub.metrics.subscriber_disconnected(reason);
         self.hub.announce(&self.subscriber, false);
+        self.hub.one_less.notify_waiters();
     }
 }
 
@@ -142,6 +145,7 @@ impl Hub {
             delivery,
             next_key: AtomicU64::new(1),
             shutting_down: Default::default(),
+            one_less: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
             subscription_events,
         })
@@ -493,8 +497,15 @@ impl Hub {
 
     /// Resolves once no subscriber is connected.
     pub async fn until_idle(&self) {
-        while self.subscribers_connected() > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        loop {
+            let one_less = self.one_less.notified();
+            let mut one_less = std::pin::pin!(one_less);
+            // Registered before looking, so that a stream ending in between is not missed.
+            one_less.as_mut().enable();
+            if self.subscribers_connected() == 0 {
+                return;
+            }
+            one_less.await;
         }
     }
 

@@ -79,3 +79,39 @@ async fn sigterm_after_publishes(durability: &str) {
         );
     }
 }
+
+/// R-SHUTDOWN: `shutdown_timeout` bounds the whole stop. With streams that would live for ten
+/// minutes and an idle keep-alive connection open, a SIGTERM ends the process (cleanly) within
+/// the budget, plus slack for a loaded machine; the streams get their last `:` line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_stop_fits_in_shutdown_timeout() {
+    let Some(mut hub) = Hub::builder()
+        .anonymous(true)
+        .env("QUICKSILVER_SHUTDOWN_TIMEOUT", "2s")
+        .env("QUICKSILVER_WRITE_TIMEOUT", "600s")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let topic = uniq("stop");
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        streams.push(SseStream::open(hub.sub_req(&[&topic])).await);
+    }
+    let idle = std::net::TcpStream::connect(hub.authority()).expect("an idle connection");
+    hub.publish_ok(&[("topic", &topic), ("data", "before the stop")])
+        .await;
+    let started = std::time::Instant::now();
+    let status = hub.stop().await;
+    let took = started.elapsed();
+    assert!(status.success(), "clean exit: {status}");
+    assert!(
+        took < std::time::Duration::from_millis(4_500),
+        "stopped in {took:?}, budget 2 s"
+    );
+    for stream in &mut streams {
+        assert!(stream.wait_end(WAIT).await.is_some(), "the stream ended");
+    }
+    drop(idle);
+}
