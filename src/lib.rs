@@ -4,7 +4,6 @@
 #![warn(unreachable_pub)]
 
 pub mod auth;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod event;

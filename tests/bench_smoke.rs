@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quicksilver::bench::{
-    self, fanout, history, idle, publish_scenario, resume, Report, Scenario, Target,
+use quicksilver_bench::{
+    self as bench, fanout, history, idle, publish_scenario, resume, Report, Scenario, Target,
 };
 
 const KEY: &str = "bench-smoke-secret-0123456789abcdef";

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use quicksilver::bench::cli::{self, BenchCommand};
+use quicksilver_bench::cli::{self, BenchCommand};
 
 #[derive(Parser)]
 #[command(

@@ -39,7 +39,7 @@ pub enum Command {
     Config(ConfigCommand),
     /// Load-test a Mercure hub, this one or any other (the same as `quicksilver-bench`).
     #[command(subcommand)]
-    Bench(crate::bench::cli::BenchCommand),
+    Bench(quicksilver_bench::cli::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,7 +108,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let outcome = match cli.command {
         // Its own exit statuses (3: delivery was not exact) and its own runtime.
-        Command::Bench(command) => return Ok(crate::bench::cli::run(command, "quicksilver bench")),
+        Command::Bench(command) => {
+            return Ok(quicksilver_bench::cli::run(command, "quicksilver bench"))
+        }
         Command::Serve(args) => serve::run(args),
         Command::Token(TokenCommand::Issue(args)) => token::issue(&args),
         Command::Token(TokenCommand::Inspect(args)) => inspect::run(&args),

@@ -6,9 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::bench::{
-    self, fanout, history, idle, publish_scenario, resume, Flavor, Report, Scenario, Target,
-};
+use crate::{fanout, history, idle, publish_scenario, resume, Flavor, Report, Scenario, Target};
 
 /// A scenario against a hub, or the floor measurement.
 #[derive(Debug, Subcommand)]
@@ -19,7 +17,7 @@ pub enum BenchCommand {
     /// without a hub (the lower bound of CPU per delivery).
     Floor {
         #[command(flatten)]
-        options: bench::floor::Options,
+        options: crate::floor::Options,
         /// Print JSON instead of `key: value` lines.
         #[arg(long)]
         json: bool,
@@ -117,7 +115,7 @@ pub fn run(command: BenchCommand, program: &str) -> ExitCode {
 }
 
 fn run_job(command: BenchCommand, program: &str) -> anyhow::Result<ExitCode> {
-    if let Err(e) = bench::raise_fd_limit() {
+    if let Err(e) = crate::raise_fd_limit() {
         eprintln!("{program}: cannot raise the open-file limit: {e}");
     }
     let (common, scenario) = match command {
@@ -130,7 +128,7 @@ fn run_job(command: BenchCommand, program: &str) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?;
     let report = runtime.block_on(async {
         let target = target(&common).await?;
-        bench::run(&target, &scenario)
+        crate::run(&target, &scenario)
             .await
             .context("benchmark failed")
     })?;
@@ -142,8 +140,8 @@ fn run_job(command: BenchCommand, program: &str) -> anyhow::Result<ExitCode> {
     Ok(exit_code(&report, program))
 }
 
-fn floor(options: &bench::floor::Options, json: bool) -> anyhow::Result<ExitCode> {
-    let report = bench::floor::run(options).context("floor measurement failed")?;
+fn floor(options: &crate::floor::Options, json: bool) -> anyhow::Result<ExitCode> {
+    let report = crate::floor::run(options).context("floor measurement failed")?;
     let value = serde_json::to_value(&report).context("encoding the report")?;
     if json {
         println!(

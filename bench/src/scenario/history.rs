@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bench::error::BenchError;
-use crate::bench::payload;
-use crate::bench::procfs::{Meter, Usage};
-use crate::bench::progress::Progress;
-use crate::bench::stats::{Integrity, Tracker};
-use crate::bench::subscribe::{Request, Subscription};
-use crate::bench::{per_second, run_tag, seconds, topic_url, Target};
+use crate::error::BenchError;
+use crate::payload;
+use crate::procfs::{Meter, Usage};
+use crate::progress::Progress;
+use crate::stats::{Integrity, Tracker};
+use crate::subscribe::{Request, Subscription};
+use crate::{per_second, run_tag, seconds, topic_url, Target};
 
 /// Also the command line's options (`quicksilver-bench history`).
 #[derive(Debug, Clone, clap::Args)]

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::bench::error::BenchError;
-use crate::bench::payload::{self, Stamp};
-use crate::bench::procfs::{Meter, Usage};
-use crate::bench::progress::Progress;
-use crate::bench::publish::Publisher;
-use crate::bench::stats::{self, Integrity, Latency, Tracker};
-use crate::bench::subscribe::{Request, Subscription};
-use crate::bench::{join_opened, pace, per_second, run_tag, seconds, topic_url, Clock, Target};
+use crate::error::BenchError;
+use crate::payload::{self, Stamp};
+use crate::procfs::{Meter, Usage};
+use crate::progress::Progress;
+use crate::publish::Publisher;
+use crate::stats::{self, Integrity, Latency, Tracker};
+use crate::subscribe::{Request, Subscription};
+use crate::{join_opened, pace, per_second, run_tag, seconds, topic_url, Clock, Target};
 
 /// How subscribers select their topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::bench::error::BenchError;
-use crate::bench::payload::{self, Stamp};
-use crate::bench::procfs::{Meter, Usage};
-use crate::bench::publish::Publisher;
-use crate::bench::stats::{self, Integrity, Latency};
-use crate::bench::subscribe::{Request, Subscription};
-use crate::bench::{run_tag, topic_url, Clock, Target};
+use crate::error::BenchError;
+use crate::payload::{self, Stamp};
+use crate::procfs::{Meter, Usage};
+use crate::publish::Publisher;
+use crate::stats::{self, Integrity, Latency};
+use crate::subscribe::{Request, Subscription};
+use crate::{run_tag, topic_url, Clock, Target};
 
 /// Also the command line's options (`quicksilver-bench resume`).
 #[derive(Debug, Clone, clap::Args)]

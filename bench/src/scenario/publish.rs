@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::bench::error::BenchError;
-use crate::bench::payload::{self, Stamp};
-use crate::bench::procfs::{Meter, Usage};
-use crate::bench::progress::Progress;
-use crate::bench::publish::Publisher;
-use crate::bench::stats::{self, Latency};
-use crate::bench::{pace, per_second, run_tag, seconds, topic_url, Clock, Target};
+use crate::error::BenchError;
+use crate::payload::{self, Stamp};
+use crate::procfs::{Meter, Usage};
+use crate::progress::Progress;
+use crate::publish::Publisher;
+use crate::stats::{self, Latency};
+use crate::{pace, per_second, run_tag, seconds, topic_url, Clock, Target};
 
 /// A publisher gives up after this many failures in a row.
 const MAX_CONSECUTIVE_ERRORS: u32 = 10;

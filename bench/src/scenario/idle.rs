@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bench::error::BenchError;
-use crate::bench::procfs::{self, Meter, Usage};
-use crate::bench::subscribe::{Request, Subscription};
-use crate::bench::{join_opened, pace, run_tag, seconds, topic_url, Target};
+use crate::error::BenchError;
+use crate::procfs::{self, Meter, Usage};
+use crate::subscribe::{Request, Subscription};
+use crate::{join_opened, pace, run_tag, seconds, topic_url, Target};
 
 /// Also the command line's options (`quicksilver-bench idle`).
 #[derive(Debug, Clone, clap::Args)]
