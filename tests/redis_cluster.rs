@@ -50,118 +50,19 @@ impl Drop for TempDir {
 
 // ---------------------------------------------------------------- redis-server
 
-/// A `redis-server` on a loopback port, killed on drop; it can be stopped and started again on
-/// the same port.
-struct Redis {
-    child: Option<Child>,
-    port: u16,
-    dir: TempDir,
-}
+// The shared fixture; this suite needs no pause and no persistence.
+#[allow(dead_code)]
+#[path = "support/redis_server.rs"]
+mod redis_server;
 
-impl Redis {
-    /// `None`, after a loud SKIP line, when `redis-server` is not installed.
-    fn start() -> Option<Self> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !installed {
-            eprintln!(
-                "\n=====================================================================\n\
-                 SKIP: redis-server not installed (bash .ci/run installs it)\n\
-                 =====================================================================\n"
-            );
-            return None;
-        }
-        let mut redis = Self {
-            child: None,
-            port: free_port(),
-            dir: TempDir::new("redis"),
-        };
-        redis.restart();
-        Some(redis)
-    }
+use redis_server::{Persistence, RedisServer};
 
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Starts the server (again) on its port and waits until it answers PING.
-    fn restart(&mut self) {
-        assert!(self.child.is_none(), "redis-server is already running");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let log = std::fs::File::create(self.dir.0.join("redis.log")).expect("redis log");
-            let mut child = Command::new("redis-server")
-                .args(["--port", &self.port.to_string()])
-                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&self.dir.0)
-                .current_dir(&self.dir.0)
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log.try_clone().expect("clone log")))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .expect("start redis-server");
-            while Instant::now() < deadline {
-                if self.ping() {
-                    self.child = Some(child);
-                    return;
-                }
-                if child.try_wait().expect("try_wait").is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {}: {}",
-                self.port,
-                std::fs::read_to_string(self.dir.0.join("redis.log")).unwrap_or_default()
-            );
-            // The port may still be held for a moment after a stop: try again.
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// SIGKILL: the data is gone (no persistence).
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn ping(&self) -> bool {
-        self.connection()
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).ok())
-            .is_some()
-    }
-
-    fn connection(&self) -> Option<redis::Connection> {
-        redis::Client::open(self.url().as_str())
-            .ok()?
-            .get_connection_with_timeout(Duration::from_secs(1))
-            .ok()
-    }
-
-    fn xlen(&self, key: &str) -> u64 {
-        let mut connection = self.connection().expect("connect to redis");
-        redis::cmd("XLEN")
-            .arg(key)
-            .query(&mut connection)
-            .expect("XLEN")
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
+fn xlen(redis: &RedisServer, key: &str) -> u64 {
+    let mut connection = redis.connection().expect("connect to redis");
+    redis::cmd("XLEN")
+        .arg(key)
+        .query(&mut connection)
+        .expect("XLEN")
 }
 
 // ---------------------------------------------------------------- hub nodes
@@ -215,13 +116,17 @@ impl Drop for Node {
 struct Cluster {
     nodes: Vec<Node>,
     prefix: String,
-    redis: Redis,
+    redis: RedisServer,
 }
 
 impl Cluster {
     /// `None` when `redis-server` is not installed.
     fn start(nodes: usize, env: &[(&str, &str)]) -> Option<Self> {
-        let redis = Redis::start()?;
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("redis_cluster")
+            .to_owned();
+        let redis = RedisServer::start(&test, Persistence::None)?;
         let prefix = format!("qs-test-{}", uuid::Uuid::new_v4().simple());
         let mut cluster = Self {
             nodes: Vec::new(),
@@ -636,7 +541,7 @@ fn an_update_published_on_one_node_reaches_subscribers_on_every_node() {
         assert_eq!(subscriber.next().id, second);
     }
     unrelated.assert_quiet(Duration::from_millis(300));
-    assert_eq!(cluster.redis.xlen(&cluster.key("stream")), 2);
+    assert_eq!(xlen(&cluster.redis, &cluster.key("stream")), 2);
 }
 
 #[test]
@@ -697,7 +602,7 @@ fn history_size_is_applied_to_the_redis_stream() {
             )
         })
         .collect();
-    let length = cluster.redis.xlen(&cluster.key("stream"));
+    let length = xlen(&cluster.redis, &cluster.key("stream"));
     assert!(length <= 5, "XLEN is {length}");
 
     let replay = Subscriber::open(b, &[&topic], Some("earliest"));

@@ -24,6 +24,8 @@ mod flood;
 mod lazyfs;
 mod power_loss;
 mod redis;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 mod replay;
 mod shutdown;
 mod support;

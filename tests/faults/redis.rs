@@ -7,155 +7,15 @@
 //! acknowledged event survives SIGKILL) on a free loopback port; without `redis-server` the tests
 //! print a SKIP line and pass.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{free_port, uniq, Hub, WAIT};
+use crate::redis_server::{Persistence, RedisServer};
 use crate::sse::SseStream;
-use crate::support::skip_unless;
 
 /// Longer than anything the hub takes to notice or recover (feed read timeout 3 s, reconnect
 /// backoff up to 2 s, health probe every 0.5 s), with room for a busy machine.
 const NOTICE: Duration = Duration::from_secs(20);
-
-/// A `redis-server` that can be paused, killed and started again on the same port and data.
-struct Redis {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    /// `None` after a SKIP line when `redis-server` is not installed.
-    fn start(test: &str) -> Option<Self> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if skip_unless(
-            installed,
-            test,
-            "redis-server is not installed (bash .ci/run installs it)",
-        ) {
-            return None;
-        }
-        let dir = std::env::temp_dir().join(format!("qs-faults-redis-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("a directory for redis");
-        let mut redis = Self {
-            child: None,
-            port: free_port(),
-            dir,
-        };
-        redis.restart();
-        Some(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Starts the server (again) on its port with its data, and waits until it answers.
-    fn restart(&mut self) {
-        assert!(self.child.is_none(), "redis-server is already running");
-        let deadline = Instant::now() + NOTICE;
-        loop {
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join("redis.log"))
-                .expect("redis log");
-            let mut child = Command::new("redis-server")
-                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-                .args([
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                ])
-                .arg("--dir")
-                .arg(&self.dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log.try_clone().expect("clone log")))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .expect("start redis-server");
-            while Instant::now() < deadline {
-                if self.answers() {
-                    self.child = Some(child);
-                    return;
-                }
-                if child.try_wait().expect("try_wait").is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start: {}",
-                std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
-            );
-            // The port may be held for a moment after a kill.
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn answers(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url().as_str()) else {
-            return false;
-        };
-        client
-            .get_connection_with_timeout(Duration::from_secs(1))
-            .and_then(|mut c| {
-                c.set_read_timeout(Some(Duration::from_secs(1)))?;
-                redis::cmd("PING").query::<String>(&mut c)
-            })
-            .is_ok()
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        let pid = self.child.as_ref().expect("redis-server is running").id();
-        // SAFETY: kill(2) on our own child's process id.
-        let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
-        assert_eq!(sent, 0, "kill({pid}, {signal})");
-    }
-
-    fn pause(&self) {
-        self.signal(libc::SIGSTOP);
-    }
-
-    fn resume(&self) {
-        self.signal(libc::SIGCONT);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            // A stopped process must be continued to die from SIGKILL promptly on every kernel.
-            self.resume();
-        }
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("redis data and log kept in {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
 
 /// Node A (publishes) and node B (serves the subscriber, with an admin listener) on one Redis.
 struct Pair {
@@ -165,7 +25,7 @@ struct Pair {
 }
 
 impl Pair {
-    async fn start(redis: &Redis) -> Self {
+    async fn start(redis: &RedisServer) -> Self {
         let prefix = format!("qs-faults-{}", uuid::Uuid::new_v4().simple());
         let node = || {
             Hub::builder()
@@ -350,9 +210,9 @@ async fn assert_other_requests_are_served_while_publishes_wait(node: &Hub) {
 
 /// The outage both tests share: before, during (`break_redis` .. `mend_redis`), after.
 async fn outage_then_delivery(
-    redis: &mut Redis,
-    break_redis: fn(&mut Redis),
-    mend_redis: fn(&mut Redis),
+    redis: &mut RedisServer,
+    break_redis: fn(&mut RedisServer),
+    mend_redis: fn(&mut RedisServer),
     stalls: bool,
 ) -> (Pair, Vec<String>, Vec<String>) {
     let pair = Pair::start(redis).await;
@@ -408,7 +268,7 @@ async fn outage_then_delivery(
 /// readiness; once continued, B reconnects and delivers every acknowledged event exactly once.
 #[tokio::test]
 async fn r_redis_a_paused_redis_is_noticed_and_delivery_resumes_without_gap_or_duplicate() {
-    let Some(mut redis) = Redis::start("r_redis_paused") else {
+    let Some(mut redis) = RedisServer::start("r_redis_paused", Persistence::AppendAlways) else {
         return;
     };
     outage_then_delivery(&mut redis, |r| r.pause(), |r| r.resume(), true).await;
@@ -419,11 +279,11 @@ async fn r_redis_a_paused_redis_is_noticed_and_delivery_resumes_without_gap_or_d
 /// what was acknowledged before the kill is still in the history (`appendfsync always`).
 #[tokio::test]
 async fn r_redis_a_restarted_redis_is_noticed_and_delivery_resumes_without_gap_or_duplicate() {
-    let Some(mut redis) = Redis::start("r_redis_restarted") else {
+    let Some(mut redis) = RedisServer::start("r_redis_restarted", Persistence::AppendAlways) else {
         return;
     };
     let (pair, acked, _) =
-        outage_then_delivery(&mut redis, Redis::kill, Redis::restart, false).await;
+        outage_then_delivery(&mut redis, RedisServer::kill, RedisServer::restart, false).await;
     let mut replay =
         SseStream::open(pair.b.sub_req(&["*"]).header("Last-Event-ID", "earliest")).await;
     let mut replayed = Vec::new();
