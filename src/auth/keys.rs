@@ -3,13 +3,12 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use dashmap::DashMap;
-
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use thiserror::Error;
 
 use super::jwks::{JwkSetVerifier, JwksError};
 use super::{Claims, TokenError};
+use crate::topic::bounded::BoundedCache;
 
 #[derive(Debug, Error)]
 pub enum KeyError {
@@ -35,15 +34,23 @@ pub enum KeyError {
     Jwks(#[from] JwksError),
 }
 
-/// Verified tokens remembered per verifier, so a client reusing its token (every publish of an
-/// app, every reconnect) skips signature checks and JSON parsing.
-const VERIFIED_CACHE: usize = 10_000;
+/// Bytes of verified tokens remembered per verifier, so a client reusing its token (every publish
+/// of an app, every reconnect) skips signature checks and JSON parsing. Bounded in bytes, with
+/// gradual eviction, so that a flood of large distinct tokens cannot grow memory or flush the
+/// tokens in use (R-BOUND).
+const VERIFIED_CACHE_BYTES: usize = 32 << 20;
+
+/// What a verified token is charged: its text and its claims, which come from it (a payload, the
+/// selectors' text), with room for their structures.
+fn verified_bytes(token: &str) -> usize {
+    token.len().saturating_mul(3).saturating_add(512)
+}
 
 /// Checks tokens of one role with one key and exactly one algorithm.
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
-    verified: DashMap<Box<str>, Arc<Claims>>,
+    verified: BoundedCache<Box<str>, Arc<Claims>>,
     /// When set, tokens are checked against this JWK Set and `key`/`validation` are unused.
     jwks: Option<Arc<JwkSetVerifier>>,
 }
@@ -106,7 +113,7 @@ impl Verifier {
         Ok(Self {
             key: decoding_key,
             validation,
-            verified: DashMap::new(),
+            verified: BoundedCache::new(VERIFIED_CACHE_BYTES),
             jwks: None,
         })
     }
@@ -123,7 +130,7 @@ impl Verifier {
             // Never used: `verify` goes to the set. This key verifies nothing.
             key: DecodingKey::from_rsa_raw_components(&[], &[]),
             validation: Validation::new(Algorithm::RS256),
-            verified: DashMap::new(),
+            verified: BoundedCache::new(VERIFIED_CACHE_BYTES),
             jwks: Some(set),
         }
     }
@@ -138,13 +145,13 @@ impl Verifier {
 
     /// Verifies the signature and algorithm, then reads the classic claims.
     pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
-        if let Some(known) = self.verified.get(token).map(|entry| entry.value().clone()) {
-            // Only successes are cached; expiry is the one thing that changes with time.
+        if let Some(known) = self.verified.read(token, Arc::clone) {
+            // Only successes are cached; expiry is the one thing that changes with time (an
+            // expired entry is refused here until it is evicted).
             if known
                 .expires_at
                 .is_some_and(|exp| exp <= super::now_seconds())
             {
-                self.verified.remove(token);
                 return Err(TokenError::Expired);
             }
             return Ok(known);
@@ -158,10 +165,8 @@ impl Verifier {
             }
         };
         let claims = Arc::new(Claims::from_payload(&payload)?);
-        if self.verified.len() >= VERIFIED_CACHE {
-            self.verified.clear();
-        }
-        self.verified.insert(token.into(), claims.clone());
+        self.verified
+            .insert(token.into(), claims.clone(), verified_bytes(token));
         Ok(claims)
     }
 }

@@ -21,7 +21,7 @@ const MAX_SHARDS: usize = 16;
 /// The least budget a shard gets when there are several.
 const MIN_SHARD_BUDGET: usize = 1 << 20;
 
-pub(super) struct BoundedCache<K, V> {
+pub(crate) struct BoundedCache<K, V> {
     shards: Box<[RwLock<Shard<K, V>>]>,
     hasher: RandomState,
     shard_budget: usize,
@@ -43,7 +43,7 @@ struct Entry<V> {
 
 impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
     /// A cache holding at most `budget` bytes (as charged by `insert`).
-    pub(super) fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize) -> Self {
         let count = (budget / MIN_SHARD_BUDGET).clamp(1, MAX_SHARDS);
         let shards = (0..count)
             .map(|_| {
@@ -68,7 +68,7 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
     }
 
     /// Reads the entry of `key`, marking it as used.
-    pub(super) fn read<Q, R>(&self, key: &Q, read: impl FnOnce(&V) -> R) -> Option<R>
+    pub(crate) fn read<Q, R>(&self, key: &Q, read: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -83,7 +83,7 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
 
     /// Stores `value` as `bytes` bytes, evicting cold entries until the shard fits its budget.
     /// A value larger than a whole shard's budget is not stored.
-    pub(super) fn insert(&self, key: K, value: V, bytes: usize) {
+    pub(crate) fn insert(&self, key: K, value: V, bytes: usize) {
         if bytes > self.shard_budget {
             return;
         }
@@ -105,17 +105,17 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
 #[cfg(test)]
 impl<K, V> BoundedCache<K, V> {
     /// Entries held now.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().entries.len()).sum()
     }
 
     /// Bytes charged for the entries held now.
-    pub(super) fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.shards.iter().map(|s| s.read().bytes).sum()
     }
 
     /// The most bytes this cache holds.
-    pub(super) fn budget(&self) -> usize {
+    pub(crate) fn budget(&self) -> usize {
         self.shard_budget.saturating_mul(self.shards.len())
     }
 }

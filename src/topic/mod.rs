@@ -1,6 +1,6 @@
 //! Topic selectors and matching (protocol.md A-SEL): `*`, exact strings and URI templates.
 
-mod bounded;
+pub(crate) mod bounded;
 mod cache;
 mod index;
 pub mod reserved;

@@ -159,3 +159,35 @@ fn asymmetric_keys_from_pem_files_and_inline() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// R-BOUND: a flood of large distinct valid tokens keeps the verified-token cache within its
+/// byte budget, and the token in use keeps its entry (no clearing all at once).
+#[test]
+fn a_flood_of_large_tokens_stays_in_the_cache_budget_and_the_token_in_use_survives() {
+    let verifier = Verifier::new(SECRET, "HS256").expect("verifier");
+    let in_use = hs256(&json!({"mercure": {"publish": ["https://example.com/in-use"]}}));
+    verifier.verify(&in_use).expect("valid");
+    let padding = "p".repeat(32 * 1024);
+    for i in 0..1_500 {
+        let token = hs256(&json!({"mercure": {"payload": format!("{i}{padding}")}}));
+        verifier.verify(&token).expect("valid");
+        if i % 50 == 0 {
+            // An app reusing its token, as every publish of an app does.
+            verifier.verify(&in_use).expect("valid");
+        }
+    }
+    assert!(
+        verifier.verified.bytes() <= verifier.verified.budget(),
+        "{} bytes for a budget of {}",
+        verifier.verified.bytes(),
+        verifier.verified.budget()
+    );
+    assert!(
+        verifier.verified.len() < 1_500,
+        "older entries were evicted"
+    );
+    assert!(
+        verifier.verified.read(in_use.as_str(), |_| ()).is_some(),
+        "the token in use survived"
+    );
+}
