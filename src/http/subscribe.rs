@@ -96,6 +96,9 @@ fn in_reserved_namespace(name: &str) -> bool {
         && !MATCHER_PARAMETERS.contains(&name)
 }
 
+/// The body of every refused selector (too long, control characters, too many bytes in all).
+const INVALID_TOPIC: &str = "Invalid \"topic\" parameter.\n";
+
 fn check_selectors(topics: &[&str], max_length: usize) -> Result<(), &'static str> {
     if topics.is_empty() {
         return Err("Missing \"topic\" parameter.\n");
@@ -107,7 +110,7 @@ fn check_selectors(topics: &[&str], max_length: usize) -> Result<(), &'static st
         .iter()
         .any(|t| has_control_chars(t) || (max_length > 0 && t.len() > max_length))
     {
-        return Err("Invalid \"topic\" parameter.\n");
+        return Err(INVALID_TOPIC);
     }
     Ok(())
 }
@@ -126,7 +129,7 @@ fn check_selectors_size(query: &Pairs, max_total: u64) -> Result<(), &'static st
             sum.saturating_add(u64::try_from(value.len()).unwrap_or(u64::MAX))
         });
     if total > max_total {
-        return Err("Invalid \"topic\" parameter.\n");
+        return Err(INVALID_TOPIC);
     }
     Ok(())
 }

@@ -465,12 +465,8 @@ impl Hub {
         self.registry.lock().in_connection_order()
     }
 
-    /// The `Last-Event-ID` value a subscription with this cursor would be answered with.
-    pub fn cursor_echo(&self, cursor: &Cursor) -> Result<Option<String>, HubError> {
-        Ok(self.resolve(cursor)?.1)
-    }
-
-    /// `cursor_echo` for an async caller (see `subscribe_async`).
+    /// The `Last-Event-ID` value a subscription with this cursor would be answered with; a
+    /// shared log's lookup is awaited (see `subscribe_async`).
     pub async fn cursor_echo_async(&self, cursor: &Cursor) -> Result<Option<String>, HubError> {
         Ok(self.resolve_async(cursor).await?.1)
     }
@@ -484,15 +480,12 @@ impl Hub {
         Ok(plan(cursor, found))
     }
 
+    /// `resolve` with a shared log's lookup awaited off this thread.
     async fn resolve_async(&self, cursor: &Cursor) -> Result<Resolved, HubError> {
-        let found = match cursor {
-            Cursor::Id(id) => match self.log.feed() {
-                Some(feed) => feed.find_async(id).await?,
-                None => self.log.find(id)?,
-            },
-            Cursor::None | Cursor::Earliest => None,
-        };
-        Ok(plan(cursor, found))
+        match (cursor, self.log.feed()) {
+            (Cursor::Id(id), Some(feed)) => Ok(plan(cursor, feed.find_async(id).await?)),
+            _ => self.resolve(cursor),
+        }
     }
 
     /// Resolves once no subscriber is connected.
@@ -516,9 +509,7 @@ impl Hub {
     /// Writes what was appended and stops the history's threads, once every stream ended
     /// (R-SHUTDOWN): nothing acknowledged is left to a drop order.
     pub fn close_history(&self) -> Result<(), HubError> {
-        self.log.close()?;
-        self.dispatch_decided();
-        Ok(())
+        Ok(self.log.close()?)
     }
 
     /// Refuses new work and ends every stream once its queued events are written.

@@ -214,7 +214,6 @@ impl Shared {
     /// refused until `recover` reopened the database. With `periodic` the events were already
     /// acknowledged: they stay queued and are written again after the recovery.
     fn written(&self, work: &Work, last: u64, result: Result<(), LogError>) {
-        let chunk_key = layout::span_key(CHUNK, last, work.first);
         let mut state = self.state.lock();
         let error = match result {
             Ok(()) => {
@@ -232,7 +231,9 @@ impl Shared {
         self.faults.write_failures.fetch_add(1, Ordering::Relaxed);
         // The chunk may have reached the disk before the sync failed: it goes when the
         // database is reopened, so that what was refused never reappears.
-        self.unwritten.lock().push(chunk_key);
+        self.unwritten
+            .lock()
+            .push(layout::span_key(CHUNK, last, work.first));
         if self.durability == Durability::Periodic {
             drop(state);
             tracing::error!(%error, "writing the history to disk failed; retrying (appends are refused meanwhile)");
