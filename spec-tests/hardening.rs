@@ -9,7 +9,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::asserts;
-use crate::harness::{form_encode, send, send_sub, uniq, Hub, Resp, HUB_PATH, WAIT};
+use crate::harness::{uniq, Hub, HUB_PATH, WAIT};
+use crate::http::{form_encode, send, send_sub, Resp};
 use crate::sse::{Probe, RawSse, SseStream};
 use crate::tokens::{
     b64, now, openssl_keypair, pem_der, publish_claims, raw_jwt, sign_hs, sign_pem, sign_raw_hs,
@@ -134,10 +135,7 @@ async fn x_13_form_decoding() {
         (format!("topic={base}/%41%2B"), format!("{base}/A+")),
     ];
     for (raw, decoded) in &cases {
-        let q = format!(
-            "{raw}&topic={}",
-            crate::harness::pct(&uniq("x-13-sentinel"))
-        );
+        let q = format!("{raw}&topic={}", crate::http::pct(&uniq("x-13-sentinel")));
         let mut sub = SseStream::open(hub.hub_req(Method::GET, &q)).await;
         let rb = hub
             .hub_req(Method::POST, "")
@@ -297,7 +295,7 @@ const NOT_UTF8: [&str; 9] = [
 async fn c_hard_3_invalid_utf8_edge_cases() {
     let hub = Hub::start_default().await;
     let token = hub.publisher_token_all();
-    let topic = crate::harness::pct(&uniq("c-hard-3"));
+    let topic = crate::http::pct(&uniq("c-hard-3"));
     for bad in NOT_UTF8 {
         for q in [
             format!("topic={topic}{bad}"),
@@ -768,7 +766,7 @@ async fn c_lim_1_oversized_bodies_any_framing() {
             hub.authority()
         )
     };
-    let topic = crate::harness::pct(&uniq("c-lim-1"));
+    let topic = crate::http::pct(&uniq("c-lim-1"));
     let start = format!("topic={topic}&data=");
 
     // Declared 100 MiB, only the first bytes sent.
@@ -1039,7 +1037,7 @@ async fn c_hard_4_error_bodies_reveal_nothing() {
             .body(body)
     };
     let form = "application/x-www-form-urlencoded";
-    let t = crate::harness::pct(&topic);
+    let t = crate::http::pct(&topic);
     let requests = vec![
         ("no topic", hub.hub_req(Method::GET, "")),
         (

@@ -9,7 +9,8 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 
-use crate::harness::{form_encode, send, skip_if_external, uniq, Hub, HUB_PATH, WAIT};
+use crate::harness::{skip_if_external, uniq, Hub, HUB_PATH, WAIT};
+use crate::http::{form_encode, send};
 use crate::sse::{Event, Probe, SseStream};
 
 /// The four cursor sources of X-7, highest precedence first.

@@ -8,7 +8,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::asserts;
-use crate::harness::{form_encode, pct, send, uniq, Hub, Resp, WAIT};
+use crate::harness::{uniq, Hub, WAIT};
+use crate::http::{form_encode, pct, send, Resp};
 use crate::sse::{Event, Probe, RawSse, SseStream};
 use crate::tokens::now;
 
