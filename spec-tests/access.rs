@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 
 use crate::asserts;
-use crate::harness::{send, uniq, Hub};
+use crate::harness::{uniq, Hub};
+use crate::http::send;
 use crate::sse::Probe;
 use crate::tokens::publish_claims;
 

@@ -1,22 +1,17 @@
 //! The command line and the official image's environment (C-CLI-1, C-CLI-2, C-ENV-1, C-ENV-2,
 //! C-ENV-4). `tests/cli.rs` covers every subcommand in depth; these check the contract ids.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use crate::harness::{send, uniq, Hub};
+use crate::harness::{uniq, Hub};
+use crate::http::send;
 use crate::sse::SseStream;
 use crate::tokens::{publish_claims, sign_hs};
 
 fn quicksilver(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
-    command.args(args).stdin(Stdio::null());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
-            command.env_remove(name);
-        }
-    }
-    command.current_dir(std::env::temp_dir());
-    command
+    crate::process::command(&std::env::temp_dir())
+        .args(args)
+        .stdin(Stdio::null())
         .envs(env.iter().copied())
         .output()
         .expect("run quicksilver")

@@ -1,6 +1,6 @@
 //! Shared assertions on error responses.
 
-use crate::harness::Resp;
+use crate::http::Resp;
 
 /// 401 `Unauthorized\n` in plain text with nosniff (A-AUTH-17).
 #[track_caller]

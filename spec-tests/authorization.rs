@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::asserts;
-use crate::harness::{form_encode, send, send_sub, uniq, Hub, Resp};
+use crate::harness::{uniq, Hub};
+use crate::http::{form_encode, send, send_sub, Resp};
 use crate::tokens::{now, openssl_keypair, publish_claims, raw_jwt, sign_hs, sign_pem};
 
 /// Publishes on a fresh topic with `token` in the Authorization header.
@@ -562,8 +563,7 @@ async fn a_auth_7_jwks_file() {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let dir = std::env::temp_dir().join(format!("qs-spec-jwks-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::tempdir::TempDir::new("qs-spec-jwks");
     let path = dir.join("jwks.json");
     let jwks = json!({ "keys": [
         { "kty": "oct", "kid": "k1", "alg": "HS256", "k": crate::tokens::b64(&secret) }
@@ -589,5 +589,4 @@ async fn a_auth_7_jwks_file() {
     assert_eq!(publish_as(&hub, &sign(Some("k1"), HS256)).await.status, 200);
     asserts::unauthorized(&publish_as(&hub, &sign(Some("k2"), HS256)).await);
     asserts::unauthorized(&publish_as(&hub, &sign(Some("k1"), HS512)).await);
-    let _ = std::fs::remove_dir_all(&dir);
 }

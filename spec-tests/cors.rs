@@ -3,7 +3,8 @@
 use reqwest::Method;
 
 use crate::asserts;
-use crate::harness::{form_encode, send, send_sub, uniq, Hub, Resp};
+use crate::harness::{uniq, Hub};
+use crate::http::{form_encode, send, send_sub, Resp};
 
 const VARY_PREFLIGHT: &str =
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";

@@ -1,6 +1,7 @@
 //! A.9 discovery and the `demo` echo endpoints (A-DISC-1, A-DISC-3, C-UI-3).
 
-use crate::harness::{send, Hub};
+use crate::harness::Hub;
+use crate::http::send;
 
 fn links(response: &reqwest::Response) -> Vec<String> {
     response

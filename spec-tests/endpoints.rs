@@ -3,7 +3,8 @@
 use reqwest::Method;
 
 use crate::asserts;
-use crate::harness::{form_encode, raw_http, send, uniq, Hub, HUB_PATH};
+use crate::harness::{uniq, Hub, HUB_PATH};
+use crate::http::{form_encode, raw_http, send};
 use crate::sse::SseStream;
 
 /// A-EP-1, A-EP-2, A-EP-4: subscribe (GET) and publish (POST) live on `/.well-known/mercure`.

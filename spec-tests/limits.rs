@@ -3,14 +3,15 @@
 use serde_json::json;
 
 use crate::asserts;
-use crate::harness::{send, uniq, Hub, Resp};
+use crate::harness::{uniq, Hub};
+use crate::http::{send, Resp};
 use crate::tokens::{publish_claims, subscribe_claims};
 
 const TOO_LARGE: &str = "Request Entity Too Large\n";
 
 /// POSTs a form body of exactly `len` bytes (`topic=…&data=xxx…`).
 async fn post_sized(hub: &Hub, token: Option<&str>, len: usize) -> Resp {
-    let prefix = format!("topic={}&data=", crate::harness::pct(&uniq("lim")));
+    let prefix = format!("topic={}&data=", crate::http::pct(&uniq("lim")));
     assert!(len > prefix.len());
     let body = prefix.clone() + &"x".repeat(len - prefix.len());
     let mut rb = hub
@@ -49,7 +50,7 @@ async fn a_lim_3_too_many_claim_entries() {
     let t1001 = hub.publisher_token(&publish_claims(json!(entries)));
     asserts::unauthorized(&send(hub.pub_req(Some(&t1001), &fields)).await);
     let st = hub.subscriber_token(&subscribe_claims(json!(entries)));
-    let r = crate::harness::send_sub(hub.sub_req(&["x"]).bearer_auth(st)).await;
+    let r = crate::http::send_sub(hub.sub_req(&["x"]).bearer_auth(st)).await;
     asserts::unauthorized(&r);
 }
 

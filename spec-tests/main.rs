@@ -3,10 +3,14 @@
 //! Each test is named after (and doc-commented with) the requirement ids it checks.
 //! See `spec-tests/README.md` for how to run the suite, including against an external hub.
 
+// The test-support module every suite shares (tests/support/): the hub, HTTP helpers, the SSE
+// client, token minting; named at the root so that tests write `crate::harness::Hub`.
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::tempdir;
+use support::{harness, http, ports, process, sse, tokens};
+
 mod asserts;
-mod harness;
-mod sse;
-mod tokens;
 
 mod access;
 mod admin;

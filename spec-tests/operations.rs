@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::harness::{free_port, send, uniq, Hub, WAIT};
+use crate::harness::{uniq, Hub, WAIT};
+use crate::http::send;
+use crate::ports::free_port;
+use crate::process;
 use crate::sse::{End, SseStream};
+use crate::tempdir::TempDir;
 
 async fn metrics(hub: &Hub) -> String {
     let response = send(hub.client.get(hub.url("/metrics"))).await;
@@ -236,7 +240,7 @@ async fn c_shut_1_graceful_shutdown_ends_streams_cleanly() {
 /// A hub serving HTTPS, started directly (the harness polls plain HTTP).
 struct TlsHub {
     child: Child,
-    dir: std::path::PathBuf,
+    dir: TempDir,
     base: String,
     client: reqwest::Client,
 }
@@ -245,7 +249,6 @@ impl Drop for TlsHub {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -288,28 +291,15 @@ fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::p
 }
 
 async fn start_tls_hub(publisher_key: &str) -> TlsHub {
-    let dir = std::env::temp_dir().join(format!("quicksilver-tls-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = self_signed(&dir, "first");
+    let dir = TempDir::new("quicksilver-tls");
+    let (cert, key) = self_signed(dir.path(), "first");
     std::fs::copy(&cert, dir.join("live.crt")).expect("copy");
     std::fs::copy(&key, dir.join("live.key")).expect("copy");
     let port = free_port();
-    let log = std::fs::File::create(dir.join("hub.log")).expect("log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
-    command
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(&dir)
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = process::serve(dir.path(), port);
     command
         .env("QUICKSILVER_PUBLISHER_JWT_KEY", publisher_key)
         .env("QUICKSILVER_ANONYMOUS", "true")
-        .env("QUICKSILVER_DATA_DIR", dir.join("data"))
         .env("QUICKSILVER_TLS_CERT", dir.join("live.crt"))
         .env("QUICKSILVER_TLS_KEY", dir.join("live.key"));
     let child = command.spawn().expect("spawn hub");
@@ -336,7 +326,7 @@ async fn start_tls_hub(publisher_key: &str) -> TlsHub {
     }
     panic!(
         "TLS hub did not answer; log:\n{}",
-        std::fs::read_to_string(hub.dir.join("hub.log")).unwrap_or_default()
+        process::log(hub.dir.path())
     );
 }
 
@@ -368,7 +358,7 @@ async fn a_sub_10_http1_over_tls_streams_events() {
     let url = format!(
         "{}/.well-known/mercure?topic={}",
         hub.base,
-        crate::harness::pct(&topic)
+        crate::http::pct(&topic)
     );
     let mut stream = SseStream::open(http1.get(&url)).await;
     assert_eq!(stream.header("connection").as_deref(), Some("keep-alive"));
@@ -408,7 +398,7 @@ async fn a_sub_10_tls_http2_and_certificate_reload() {
     let url = format!(
         "{}/.well-known/mercure?topic={}",
         hub.base,
-        crate::harness::pct(&topic)
+        crate::http::pct(&topic)
     );
     let subscription = hub.client.get(&url);
     let mut stream = SseStream::open(subscription).await;
@@ -434,7 +424,7 @@ async fn a_sub_10_tls_http2_and_certificate_reload() {
     let id = first.text().await.expect("id");
     assert_eq!(stream.expect_event(&id).await.data(), "before reload");
 
-    let (cert, key_file) = self_signed(&hub.dir, "second");
+    let (cert, key_file) = self_signed(hub.dir.path(), "second");
     std::fs::copy(&cert, hub.dir.join("live.crt")).expect("copy");
     std::fs::copy(&key_file, hub.dir.join("live.key")).expect("copy");
     // SAFETY: kill(2) on our own child.

@@ -3,14 +3,15 @@
 use serde_json::json;
 
 use crate::asserts;
-use crate::harness::{send, uniq, Hub};
+use crate::harness::{uniq, Hub};
+use crate::http::send;
 use crate::sse::{Probe, SseStream};
 use crate::tokens::publish_claims;
 
 const MISSING: &str = "Missing \"topic\" parameter\n";
 
 /// Sends a POST with a raw body and an optional Content-Type (publisher token, all topics).
-async fn post_raw(hub: &Hub, content_type: Option<&str>, body: &str) -> crate::harness::Resp {
+async fn post_raw(hub: &Hub, content_type: Option<&str>, body: &str) -> crate::http::Resp {
     let mut rb = hub
         .hub_req(reqwest::Method::POST, "")
         .bearer_auth(hub.publisher_token_all())
@@ -27,7 +28,7 @@ async fn a_pub_1_content_type_parameters_accepted() {
     let hub = Hub::start_default().await;
     let t = uniq("a-pub-1");
     let mut sub = SseStream::open(hub.sub_req(&[&t])).await;
-    let body = format!("topic={}&data=hi", crate::harness::pct(&t));
+    let body = format!("topic={}&data=hi", crate::http::pct(&t));
     for ct in [
         "application/x-www-form-urlencoded; charset=UTF-8",
         "Application/X-WWW-Form-Urlencoded",
@@ -42,7 +43,7 @@ async fn a_pub_1_content_type_parameters_accepted() {
 #[tokio::test]
 async fn a_pub_1_query_fields_ignored() {
     let hub = Hub::start_default().await;
-    let q = crate::harness::form_encode(&[("topic", &uniq("a-pub-1"))]);
+    let q = crate::http::form_encode(&[("topic", &uniq("a-pub-1"))]);
     let rb = hub
         .hub_req(reqwest::Method::POST, &q)
         .bearer_auth(hub.publisher_token_all())
@@ -55,7 +56,7 @@ async fn a_pub_1_query_fields_ignored() {
 #[tokio::test]
 async fn a_pub_2_other_media_types() {
     let hub = Hub::start_default().await;
-    let body = format!("topic={}", crate::harness::pct(&uniq("a-pub-2")));
+    let body = format!("topic={}", crate::http::pct(&uniq("a-pub-2")));
     for ct in [
         Some("text/plain"),
         Some("application/json"),

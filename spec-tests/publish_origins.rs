@@ -1,7 +1,8 @@
 //! A-AUTH-6: cookie-authenticated publishing and `publish_origins`.
 
 use crate::asserts;
-use crate::harness::{send, uniq, Hub, Resp};
+use crate::harness::{uniq, Hub};
+use crate::http::{send, Resp};
 
 /// Publishes with the publisher token in the `mercureAuthorization` cookie and the given
 /// extra headers (`Origin`, `Referer`, `Authorization`…).

@@ -6,7 +6,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::harness::{form_encode, send, uniq, Hub, HUB_PATH, WAIT};
+use crate::harness::{uniq, Hub, HUB_PATH, WAIT};
+use crate::http::{form_encode, send};
 use crate::sse::SseStream;
 
 /// A subscription over a raw TCP connection with a small receive buffer, which the test does

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::asserts;
-use crate::harness::{form_encode, uniq, Hub, HUB_PATH, WAIT};
+use crate::harness::{uniq, Hub, HUB_PATH, WAIT};
+use crate::http::form_encode;
 use crate::sse::{End, SseStream};
 use crate::tokens::now;
 

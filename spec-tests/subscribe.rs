@@ -4,7 +4,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::asserts;
-use crate::harness::{form_encode, send, uniq, Hub, WAIT};
+use crate::harness::{uniq, Hub, WAIT};
+use crate::http::{form_encode, send};
 use crate::sse::{Probe, SseStream};
 
 const MISSING: &str = "Missing \"topic\" parameter.\n";

@@ -1,7 +1,8 @@
 //! The debugging UI and the response headers around it (C-UI-1, C-UI-2, C-UI-4, C-HDR-2,
 //! C-HDR-3). Clicking through the page in a real browser is `tests/browser/ui.test.js`.
 
-use crate::harness::{send, uniq, Hub};
+use crate::harness::{uniq, Hub};
+use crate::http::send;
 use crate::sse::SseStream;
 
 /// C-UI-1, C-UI-2, C-HDR-2: with `ui` the page is served at both paths, offers the settings,

@@ -1,123 +1,42 @@
 //! Smoke test of every `quicksilver-bench` scenario, with tiny numbers, against the real hub binary.
 //! Asserts exact delivery (no loss, duplicate or reordering), never timings.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
 
 use quicksilver_bench::{
     self as bench, fanout, history, idle, publish_scenario, resume, Report, Scenario, Target,
 };
 
+use support::ports::free_port;
+use support::process::HubProcess;
+
 const KEY: &str = "bench-smoke-secret-0123456789abcdef";
 
-/// The hub process, killed on drop.
-struct Hub {
-    child: Child,
-    url: String,
-    _dir: TempDir,
+fn start_hub() -> HubProcess {
+    HubProcess::start(
+        "qs-bench-smoke",
+        &[
+            ("QUICKSILVER_PUBLISHER_JWT_KEY", KEY),
+            ("QUICKSILVER_SUBSCRIBER_JWT_KEY", KEY),
+            ("QUICKSILVER_ANONYMOUS", "true"),
+        ],
+    )
 }
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
-fn temp_dir() -> TempDir {
-    let dir = std::env::temp_dir().join(format!(
-        "qs-bench-smoke-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TempDir(dir)
-}
-
-/// The hub's log, kept in its temp dir (and printed if it does not start).
-fn log_file(dir: &TempDir) -> Stdio {
-    std::fs::File::create(dir.0.join("hub.log"))
-        .map(Stdio::from)
-        .unwrap_or_else(|_| Stdio::null())
-}
-
-fn start_hub() -> Hub {
-    let dir = temp_dir();
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
-            command.env_remove(name);
-        }
-    }
-    let child = command
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(&dir.0)
-        .env("QUICKSILVER_PUBLISHER_JWT_KEY", KEY)
-        .env("QUICKSILVER_SUBSCRIBER_JWT_KEY", KEY)
-        .env("QUICKSILVER_ANONYMOUS", "true")
-        .env("QUICKSILVER_DATA_DIR", dir.0.join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file(&dir))
-        .spawn()
-        .expect("start the quicksilver binary");
-    let hub = Hub {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    };
-    if !healthy(port) {
-        let log = std::fs::read_to_string(hub._dir.0.join("hub.log")).unwrap_or_default();
-        panic!("the hub did not answer /healthz within 20 s; its log:\n{log}");
-    }
-    hub
-}
-
-fn healthy(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let _ =
-                stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
-            if answer.starts_with("HTTP/1.1 200") {
-                return true;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-async fn target(hub: &Hub) -> Target {
-    let mut target = Target::new(&hub.url)
+async fn target(hub: &HubProcess) -> Target {
+    let mut target = Target::new(&hub.url())
         .await
         .expect("hub URL")
         .with_keys(Some(KEY), None)
         .expect("sign tokens");
-    target.hub_pid = Some(hub.child.id());
+    target.hub_pid = hub.pid();
     target
 }
 
-async fn run(hub: &Hub, scenario: Scenario) -> Report {
+async fn run(hub: &HubProcess, scenario: Scenario) -> Report {
     let target = target(hub).await;
     let report = bench::run(&target, &scenario).await.expect("scenario runs");
     println!("{}", report.to_text());
@@ -254,9 +173,16 @@ fn floor_command_reports_every_batch_size_as_json() {
 #[test]
 fn the_hub_binary_runs_a_scenario_as_quicksilver_bench() {
     let hub = start_hub();
-    let pid = hub.child.id().to_string();
+    let pid = hub.pid().expect("the hub runs").to_string();
     let output = Command::new(env!("CARGO_BIN_EXE_quicksilver"))
-        .args(["bench", "fanout", "--hub", &hub.url, "--publisher-key", KEY])
+        .args([
+            "bench",
+            "fanout",
+            "--hub",
+            &hub.url(),
+            "--publisher-key",
+            KEY,
+        ])
         .args([
             "--hub-pid",
             &pid,
@@ -304,7 +230,14 @@ fn a_wrong_publisher_key_fails_the_run_and_names_the_option() {
     let hub = start_hub();
     let output = Command::new(env!("CARGO_BIN_EXE_quicksilver-bench"))
         .args([
-            "publish", "--hub", &hub.url, "-n", "3", "-c", "1", "--quiet",
+            "publish",
+            "--hub",
+            &hub.url(),
+            "-n",
+            "3",
+            "-c",
+            "1",
+            "--quiet",
         ])
         .args(["--publisher-key", "not-the-hub-secret-0123456789abcdef"])
         .output()

@@ -1,63 +1,27 @@
 //! The command line against real hub processes: `token issue`, `token inspect`, `publish`,
 //! `subscribe`, `config check`, and `serve` with the configuration layers.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
 
+use support::ports::free_port;
+use support::process::{self, HubProcess};
+use support::tempdir::TempDir;
+use support::tokens::sign_hs;
+
 const PUBLISHER_KEY: &str = "cli-test-publisher-secret-0123456789abcdef";
 const SUBSCRIBER_KEY: &str = "cli-test-subscriber-secret-0123456789abcdef";
 
-/// A fresh empty directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "qs-cli-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        Self(path)
-    }
-
-    fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).expect("write a test file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `quicksilver ARGS` in `dir`, with only the given configuration variables.
 fn quicksilver(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
-    command.current_dir(dir);
-    for (name, _) in std::env::vars() {
-        let inherited_config = name.starts_with("QUICKSILVER_")
-            || name.starts_with("MERCURE_")
-            || matches!(
-                name.as_str(),
-                "SERVER_NAME" | "GLOBAL_OPTIONS" | "CADDY_EXTRA_CONFIG"
-            );
-        if inherited_config {
-            command.env_remove(name);
-        }
-    }
+    let mut command = process::command(dir);
     command.env("QUICKSILVER_LOG", "warn");
     command.envs(env.iter().copied());
     command
@@ -90,19 +54,12 @@ fn assert_refused(output: &Output, reason: &str) {
     assert_eq!(stdout(output), "", "nothing on stdout");
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+fn temp_dir() -> TempDir {
+    TempDir::new("qs-cli-test")
 }
 
 /// A hub process on a free port, killed on drop.
-struct Hub {
-    child: Child,
-    url: String,
-    dir: TempDir,
-}
+struct Hub(HubProcess);
 
 fn hub_env(dir: &TempDir) -> Vec<(String, String)> {
     vec![
@@ -114,7 +71,7 @@ fn hub_env(dir: &TempDir) -> Vec<(String, String)> {
         ("QUICKSILVER_TRANSPORT".into(), "memory".into()),
         (
             "QUICKSILVER_DATA_DIR".into(),
-            dir.0.join("data").display().to_string(),
+            dir.join("data").display().to_string(),
         ),
     ]
 }
@@ -122,49 +79,27 @@ fn hub_env(dir: &TempDir) -> Vec<(String, String)> {
 impl Hub {
     /// Starts `serve --listen 127.0.0.1:PORT` with the test keys plus `env`.
     fn start(env: &[(&str, &str)]) -> Self {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let mut all = hub_env(&dir);
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let borrowed: Vec<(&str, &str)> =
             all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Self::start_with(dir, &borrowed, &[])
+        Self::start_with(dir, &borrowed)
     }
 
-    fn start_with(dir: TempDir, env: &[(&str, &str)], extra_args: &[&str]) -> Self {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let child = quicksilver(&dir.0, env)
-            .args(["serve", "--listen", &listen])
-            .args(extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the hub");
-        let hub = Self {
-            child,
-            url: format!("http://{listen}"),
-            dir,
-        };
-        hub.wait_healthy(port);
-        hub
+    /// Starts `serve` in `dir` with exactly `env` (no test keys).
+    fn start_with(dir: TempDir, env: &[(&str, &str)]) -> Self {
+        Self(HubProcess::start_in(dir, env))
     }
 
-    fn wait_healthy(&self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if healthz(port) == Some(200) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the hub did not become healthy on port {port}");
+    fn dir(&self) -> &Path {
+        self.0.dir().path()
     }
 
     /// The variables that point the CLI at this hub with the hub's keys.
     fn client_env(&self) -> Vec<(String, String)> {
-        let mut env = hub_env(&self.dir);
-        env.push(("QUICKSILVER_HUB_URL".into(), self.url.clone()));
+        let mut env = hub_env(self.0.dir());
+        env.push(("QUICKSILVER_HUB_URL".into(), self.0.url()));
         env
     }
 
@@ -172,7 +107,7 @@ impl Hub {
         let env = self.client_env();
         let borrowed: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        run(&self.dir.0, &borrowed, args)
+        run(self.dir(), &borrowed, args)
     }
 
     fn publish(&self, args: &[&str]) -> String {
@@ -184,25 +119,6 @@ impl Hub {
     }
 }
 
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The status of `GET /healthz`, with a raw HTTP/1.1 request.
-fn healthz(port: u16) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
 fn claims_of(token: &str) -> Value {
     let payload = token.trim().split('.').nth(1).expect("payload");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -211,19 +127,14 @@ fn claims_of(token: &str) -> Value {
     serde_json::from_slice(&bytes).expect("JSON")
 }
 
-fn sign(alg: jsonwebtoken::Algorithm, secret: &str, claims: &Value) -> String {
-    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).expect("key");
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), claims, &key).expect("sign")
-}
-
 // ---------------------------------------------------------------- token issue
 
 #[test]
 fn token_issue_prints_a_jws_on_stdout() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let env = [("MY_KEY", PUBLISHER_KEY)];
     let output = run(
-        &dir.0,
+        dir.path(),
         &env,
         &[
             "token",
@@ -261,11 +172,11 @@ fn token_issue_prints_a_jws_on_stdout() {
 
 #[test]
 fn token_issue_reads_keys_from_files_and_stdin() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let key_file = dir.file("secret.txt", &format!("{PUBLISHER_KEY}\n"));
     let key_file = key_file.to_str().expect("utf-8 path");
     let from_file = run(
-        &dir.0,
+        dir.path(),
         &[],
         &[
             "token",
@@ -279,7 +190,7 @@ fn token_issue_reads_keys_from_files_and_stdin() {
         ],
     );
     let at_file = run(
-        &dir.0,
+        dir.path(),
         &[],
         &[
             "token",
@@ -292,7 +203,7 @@ fn token_issue_reads_keys_from_files_and_stdin() {
             "0",
         ],
     );
-    let mut child = quicksilver(&dir.0, &[])
+    let mut child = quicksilver(dir.path(), &[])
         .args([
             "token",
             "issue",
@@ -327,7 +238,7 @@ fn token_issue_reads_keys_from_files_and_stdin() {
     for output in [&from_file, &at_file, &from_stdin] {
         let token = stdout(output);
         let verify = run(
-            &dir.0,
+            dir.path(),
             &env,
             &["token", "inspect", token.trim(), "--role", "publisher"],
         );
@@ -337,8 +248,8 @@ fn token_issue_reads_keys_from_files_and_stdin() {
 
 #[test]
 fn token_issue_dev_uses_the_development_key_and_wildcards() {
-    let dir = TempDir::new();
-    let output = run(&dir.0, &[], &["token", "issue", "--dev", "--pretty"]);
+    let dir = temp_dir();
+    let output = run(dir.path(), &[], &["token", "issue", "--dev", "--pretty"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let claims = claims_of(&stdout(&output));
     assert_eq!(
@@ -352,7 +263,7 @@ fn token_issue_dev_uses_the_development_key_and_wildcards() {
         stderr(&output)
     );
     let accepted = run(
-        &dir.0,
+        dir.path(),
         &[
             (
                 "QUICKSILVER_PUBLISHER_JWT_KEY",
@@ -373,7 +284,7 @@ fn token_issue_dev_uses_the_development_key_and_wildcards() {
 
 #[test]
 fn token_issue_refuses_bad_flags_with_one_line() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let pem = dir.file("key.pem", "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFtJMuNQd7pfzFKS580OhJm+YEnfyWzBC8aZEaitqBAV\n-----END PRIVATE KEY-----\n");
     let pem = pem.to_str().expect("utf-8 path");
     let cases: &[(&[&str], &str)] = &[
@@ -432,7 +343,7 @@ fn token_issue_refuses_bad_flags_with_one_line() {
         ),
     ];
     for (args, reason) in cases {
-        let output = run(&dir.0, &[], args);
+        let output = run(dir.path(), &[], args);
         assert_refused(&output, reason);
         assert_eq!(
             stderr(&output).trim().lines().count(),
@@ -442,7 +353,7 @@ fn token_issue_refuses_bad_flags_with_one_line() {
         );
     }
     let eddsa = run(
-        &dir.0,
+        dir.path(),
         &[],
         &[
             "token",
@@ -462,7 +373,7 @@ fn token_issue_refuses_bad_flags_with_one_line() {
 
 #[test]
 fn token_inspect_says_why_a_token_is_refused() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let env = [
         ("QUICKSILVER_PUBLISHER_JWT_KEY", PUBLISHER_KEY),
         ("QUICKSILVER_SUBSCRIBER_JWT_KEY", SUBSCRIBER_KEY),
@@ -470,33 +381,32 @@ fn token_inspect_says_why_a_token_is_refused() {
     let inspect = |token: &str, extra: &[&str]| {
         let mut args = vec!["token", "inspect", token];
         args.extend_from_slice(extra);
-        run(&dir.0, &env, &args)
+        run(dir.path(), &env, &args)
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    use jsonwebtoken::Algorithm::{HS256, HS512};
     let publish = json!({"mercure": {"publish": ["https://example.com/{id}"]}});
     let cases = [
         (
-            sign(HS256, PUBLISHER_KEY, &publish),
+            sign_hs("HS256", PUBLISHER_KEY, &publish),
             "publisher: accepted",
             0,
         ),
         (
-            sign(HS256, "another-key-another-key-another-key", &publish),
+            sign_hs("HS256", "another-key-another-key-another-key", &publish),
             "wrong key",
             1,
         ),
         (
-            sign(HS512, PUBLISHER_KEY, &publish),
+            sign_hs("HS512", PUBLISHER_KEY, &publish),
             "wrong algorithm: the token is signed with HS512",
             1,
         ),
         (
-            sign(
-                HS256,
+            sign_hs(
+                "HS256",
                 PUBLISHER_KEY,
                 &json!({"exp": now - 10, "mercure": {"publish": ["*"]}}),
             ),
@@ -504,8 +414,8 @@ fn token_inspect_says_why_a_token_is_refused() {
             1,
         ),
         (
-            sign(
-                HS256,
+            sign_hs(
+                "HS256",
                 PUBLISHER_KEY,
                 &json!({"nbf": now + 600, "mercure": {"publish": ["*"]}}),
             ),
@@ -513,13 +423,17 @@ fn token_inspect_says_why_a_token_is_refused() {
             1,
         ),
         (
-            sign(HS256, PUBLISHER_KEY, &json!({"mercure": {"publish": "*"}})),
+            sign_hs(
+                "HS256",
+                PUBLISHER_KEY,
+                &json!({"mercure": {"publish": "*"}}),
+            ),
             "ill-typed mercure claim",
             1,
         ),
         (
-            sign(
-                HS256,
+            sign_hs(
+                "HS256",
                 PUBLISHER_KEY,
                 &json!({"mercure": {"subscribe": ["*"]}}),
             ),
@@ -534,7 +448,7 @@ fn token_inspect_says_why_a_token_is_refused() {
         assert_eq!(output.status.code(), Some(code), "{expected}: {all}");
         assert!(all.contains(expected), "{expected:?} not in {all}");
     }
-    let token = sign(HS256, PUBLISHER_KEY, &publish);
+    let token = sign_hs("HS256", PUBLISHER_KEY, &publish);
     let covered = inspect(
         &token,
         &["--role", "publisher", "--topic", "https://example.com/1"],
@@ -548,8 +462,8 @@ fn token_inspect_says_why_a_token_is_refused() {
     assert_eq!(uncovered.status.code(), Some(1));
     assert!(stderr(&uncovered).contains("may not publish to https://other.org/1"));
     // Without --role: accepted when one configured role accepts it.
-    let subscriber = sign(
-        HS256,
+    let subscriber = sign_hs(
+        "HS256",
         SUBSCRIBER_KEY,
         &json!({"mercure": {"subscribe": ["*"]}}),
     );
@@ -590,7 +504,7 @@ fn publish_and_subscribe_resume_after_a_disconnect() {
     let hub = Hub::start(&[("QUICKSILVER_WRITE_TIMEOUT", "1s")]);
     let first = hub.publish(&["--topic", "https://example.com/books/1", "--data", "one"]);
     let env = hub.client_env();
-    let mut subscriber = quicksilver(&hub.dir.0, &[])
+    let mut subscriber = quicksilver(hub.dir(), &[])
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args([
             "subscribe",
@@ -678,8 +592,8 @@ fn subscribe_prints_a_human_format_and_stops_on_refusal() {
 #[test]
 fn publish_reports_the_hubs_refusal() {
     let hub = Hub::start(&[]);
-    let other_key = sign(
-        jsonwebtoken::Algorithm::HS256,
+    let other_key = sign_hs(
+        "HS256",
         SUBSCRIBER_KEY,
         &json!({"mercure": {"publish": ["*"]}}),
     );
@@ -687,12 +601,12 @@ fn publish_reports_the_hubs_refusal() {
         &hub.run(&["publish", "--topic", "t", "--token", &other_key]),
         "the hub answered 401 Unauthorized: Unauthorized",
     );
-    let narrow = sign(
-        jsonwebtoken::Algorithm::HS256,
+    let narrow = sign_hs(
+        "HS256",
         PUBLISHER_KEY,
         &json!({"mercure": {"publish": ["a"]}}),
     );
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let token_file = dir.file("token", &format!("{narrow}\n"));
     let token_file = token_file.to_str().expect("utf-8 path");
     assert_refused(
@@ -703,7 +617,7 @@ fn publish_reports_the_hubs_refusal() {
         .publish(&["--topic", "a", "--token-file", token_file])
         .starts_with("urn:uuid:"));
     let unreachable = run(
-        &dir.0,
+        dir.path(),
         &[("QUICKSILVER_TOKEN", &narrow)],
         &["publish", "--topic", "a", "--hub", "http://127.0.0.1:9"],
     );
@@ -714,10 +628,10 @@ fn publish_reports_the_hubs_refusal() {
 
 #[test]
 fn config_check_prints_the_effective_configuration_masked() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     dir.file("config.toml", "publisher_jwt_key = 'file-secret'\nanonymous = true\nheartbeat = '15s'\ntransport = 'memory'\n");
     let output = run(
-        &dir.0,
+        dir.path(),
         &[
             ("QUICKSILVER_HEARTBEAT", "20s"),
             ("MERCURE_EXTRA_DIRECTIVES", "cookie_name jar"),
@@ -735,14 +649,14 @@ fn config_check_prints_the_effective_configuration_masked() {
 
 #[test]
 fn config_check_names_the_error_location() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let bad = dir.file(
         "bad.toml",
         "anonymous = true\npublisher_jwt_key = 'k'\n\nhartbeat = '5s'\n",
     );
     let bad = bad.to_str().expect("utf-8 path");
     assert_refused(
-        &run(&dir.0, &[], &["config", "check", "--config", bad]),
+        &run(dir.path(), &[], &["config", "check", "--config", bad]),
         "bad.toml:4: key `hartbeat`: unknown key",
     );
     let ok = dir.file("ok.toml", "anonymous = true\npublisher_jwt_key = 'k'\n");
@@ -782,7 +696,7 @@ fn config_check_names_the_error_location() {
     ];
     for (env, reason) in cases {
         assert_refused(
-            &run(&dir.0, env, &["config", "check", "--config", ok]),
+            &run(dir.path(), env, &["config", "check", "--config", ok]),
             reason,
         );
     }
@@ -792,8 +706,8 @@ fn config_check_names_the_error_location() {
 
 #[test]
 fn serve_honours_the_reference_image_variables_and_flags_win() {
-    let dir = TempDir::new();
-    let data = dir.0.join("data").display().to_string();
+    let dir = temp_dir();
+    let data = dir.join("data").display().to_string();
     let unused_port = format!(":{}", free_port());
     let env = [
         ("MERCURE_PUBLISHER_JWT_KEY", PUBLISHER_KEY),
@@ -806,9 +720,9 @@ fn serve_honours_the_reference_image_variables_and_flags_win() {
         ("QUICKSILVER_DATA_DIR", data.as_str()),
     ];
     // --listen (a flag) beats SERVER_NAME; publishing with the MERCURE_ key works.
-    let hub = Hub::start_with(dir, &env, &[]);
-    let token = sign(
-        jsonwebtoken::Algorithm::HS256,
+    let hub = Hub::start_with(dir, &env);
+    let token = sign_hs(
+        "HS256",
         PUBLISHER_KEY,
         &json!({"mercure": {"publish": ["*"]}}),
     );
@@ -818,7 +732,7 @@ fn serve_honours_the_reference_image_variables_and_flags_win() {
 
 #[test]
 fn serve_verifies_publishers_with_a_jwk_set_file() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let secret = "jwks-oct-secret-for-the-cli-tests-0123456789";
     let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
     let jwks = dir.file(
@@ -826,17 +740,17 @@ fn serve_verifies_publishers_with_a_jwk_set_file() {
         &json!({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": k}]}).to_string(),
     );
     let url = format!("file://{}", jwks.display());
-    let data = dir.0.join("data").display().to_string();
+    let data = dir.join("data").display().to_string();
     let env = [
         ("QUICKSILVER_PUBLISHER_JWKS_URL", url.as_str()),
         ("QUICKSILVER_ANONYMOUS", "true"),
         ("QUICKSILVER_TRANSPORT", "memory"),
         ("QUICKSILVER_DATA_DIR", data.as_str()),
     ];
-    let hub = Hub::start_with(dir, &env, &[]);
+    let hub = Hub::start_with(dir, &env);
     let issue = |kid: &str| {
         let output = run(
-            &hub.dir.0,
+            hub.dir(),
             &[("K", secret)],
             &[
                 "token",

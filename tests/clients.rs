@@ -6,14 +6,19 @@
 //! client as a child process (`node --test`, `php`, `nginx`) and asserts its exit status. A test
 //! whose tool is not installed prints `SKIP: …` and passes: `bash .ci/run` installs everything.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+use support::ports::free_port;
+use support::process::HubProcess;
+use support::tempdir::TempDir;
 
 /// The shared secret of the test hubs (publisher and subscriber keys alike).
 const KEY: &str = "clients-test-secret-0123456789abcdef0123456789";
@@ -87,136 +92,16 @@ fn nginx() -> Option<PathBuf> {
     None
 }
 
-// ---- Temporary directories, ports, the hub ------------------------------------------------------
+// ---- The hub and its restart control -----------------------------------------------------------
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "qs-clients-{label}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
-/// The status of `GET /healthz`, with a raw HTTP/1.1 request.
-fn healthz(port: u16) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).ok()?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A hub process on a fixed port and data directory, restartable, killed on drop.
-struct Hub {
-    port: u16,
-    dir: TempDir,
-    env: Vec<(String, String)>,
-    child: Option<Child>,
-}
-
-impl Hub {
-    fn start(env: &[(&str, &str)]) -> Self {
-        let dir = TempDir::new("hub");
-        let mut hub = Self {
-            port: free_port(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            dir,
-            child: None,
-        };
-        hub.spawn();
-        hub
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
-        command.current_dir(&self.dir.0);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
-                command.env_remove(name);
-            }
-        }
-        command
-            .env("QUICKSILVER_LOG", "warn")
-            .env("QUICKSILVER_PUBLISHER_JWT_KEY", KEY)
-            .env("QUICKSILVER_SUBSCRIBER_JWT_KEY", KEY)
-            .env("QUICKSILVER_DATA_DIR", self.dir.0.join("data"))
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(self.dir.0.join("hub.log"))
-                    .expect("hub log file"),
-            );
-        let mut child = command.spawn().expect("start the hub");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while healthz(self.port) != Some(200) {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("the hub exited with {status}:\n{}", self.log());
-            }
-            assert!(Instant::now() < deadline, "the hub never became healthy");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.child = Some(child);
-    }
-
-    /// Kills the hub (SIGKILL: acknowledged events must survive anything) and starts it again on
-    /// the same port with the same data directory.
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("hub.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A hub with the test key, on a fixed port and data directory, restartable, killed on drop.
+fn start_hub(env: &[(&str, &str)]) -> HubProcess {
+    let mut all = vec![
+        ("QUICKSILVER_PUBLISHER_JWT_KEY", KEY),
+        ("QUICKSILVER_SUBSCRIBER_JWT_KEY", KEY),
+    ];
+    all.extend_from_slice(env);
+    HubProcess::start("qs-clients-hub", &all)
 }
 
 /// A tiny HTTP control endpoint for the Node tests: `POST /restart` restarts the hub and answers
@@ -228,7 +113,7 @@ struct Control {
 }
 
 impl Control {
-    fn start(hub: Weak<Mutex<Hub>>) -> Self {
+    fn start(hub: Weak<Mutex<HubProcess>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the control port");
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(Mutex::new(false));
@@ -365,7 +250,7 @@ fn browser() {
     let Some(chromium) = chromium() else { return };
     let static_port = free_port();
     let static_origin = format!("http://127.0.0.1:{static_port}");
-    let hub = Hub::start(&[
+    let hub = start_hub(&[
         ("QUICKSILVER_UI", "true"),
         ("QUICKSILVER_ANONYMOUS", "true"),
         ("QUICKSILVER_SUBSCRIPTIONS", "true"),
@@ -402,7 +287,7 @@ fn node_eventsource() {
     if !node_with("eventsource") {
         return;
     }
-    let hub = Hub::start(&[("QUICKSILVER_TRANSPORT", "memory")]);
+    let hub = start_hub(&[("QUICKSILVER_TRANSPORT", "memory")]);
     let command = node_test(&["node.test.js"], &[("HUB_URL", hub.url())]);
     run_client(
         command,
@@ -421,7 +306,7 @@ fn php_symfony_mercure() {
     if !Path::new("/usr/share/php/Symfony/Component/Mercure/autoload.php").exists() {
         return skip("php-symfony-mercure");
     }
-    let hub = Hub::start(&[("QUICKSILVER_TRANSPORT", "memory")]);
+    let hub = start_hub(&[("QUICKSILVER_TRANSPORT", "memory")]);
     let mut command = Command::new("php");
     command
         .arg(repo().join("tests").join("php").join("symfony_mercure.php"))
@@ -460,9 +345,9 @@ struct Nginx {
 
 impl Nginx {
     fn start(binary: &Path, hub_port: u16) -> Self {
-        let dir = TempDir::new("nginx");
+        let dir = TempDir::new("qs-clients-nginx");
         let port = free_port();
-        let root = dir.0.display();
+        let root = dir.path().display();
         // proxy_read_timeout is 3 s here and the hub's heartbeat 1 s: only the heartbeats keep
         // an idle stream open (docs/nginx.md uses 1h/40s).
         let config = format!(
@@ -492,15 +377,15 @@ http {{
 }}
 "
         );
-        let config_path = dir.0.join("nginx.conf");
+        let config_path = dir.join("nginx.conf");
         std::fs::write(&config_path, config).expect("write nginx.conf");
         let child = Command::new(binary)
             .arg("-p")
-            .arg(&dir.0)
+            .arg(dir.path())
             .arg("-c")
             .arg(&config_path)
             .arg("-e")
-            .arg(dir.0.join("error.log"))
+            .arg(dir.join("error.log"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -519,7 +404,7 @@ http {{
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("error.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
     }
 }
 
@@ -658,12 +543,12 @@ fn nginx_reverse_proxy() {
             "docs/nginx.md lacks the tested line {line:?}"
         );
     }
-    let hub = Hub::start(&[
+    let hub = start_hub(&[
         ("QUICKSILVER_TRANSPORT", "memory"),
         ("QUICKSILVER_HEARTBEAT", "1s"),
         ("QUICKSILVER_ANONYMOUS", "true"),
     ]);
-    let nginx = Nginx::start(&binary, hub.port);
+    let nginx = Nginx::start(&binary, hub.port());
     let token = publisher_token();
     let topic = "https://example.com/proxied";
     let target = "/.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fproxied";
@@ -694,7 +579,7 @@ fn nginx_reverse_proxy() {
     );
     for id in ["p-1", "p-2"] {
         let sent = Instant::now();
-        publish(hub.port, &token, topic, id);
+        publish(hub.port(), &token, topic, id);
         assert_eq!(stream.ids(1, Duration::from_secs(2)), vec![id.to_owned()]);
         assert!(
             sent.elapsed() < Duration::from_millis(1500),
@@ -716,7 +601,7 @@ fn nginx_reverse_proxy() {
         heartbeats >= 2,
         "expected heartbeats through the proxy, got {heartbeats}"
     );
-    publish(hub.port, &token, topic, "p-3");
+    publish(hub.port(), &token, topic, "p-3");
     assert_eq!(
         stream.ids(1, Duration::from_secs(3)),
         vec!["p-3".to_owned()],
@@ -726,8 +611,8 @@ fn nginx_reverse_proxy() {
     drop(stream);
 
     // Resume: events published while disconnected are replayed after Last-Event-ID.
-    publish(hub.port, &token, topic, "p-4");
-    publish(hub.port, &token, topic, "p-5");
+    publish(hub.port(), &token, topic, "p-4");
+    publish(hub.port(), &token, topic, "p-5");
     let resumed = Stream::open(nginx.port, target, Some("p-3"));
     assert_eq!(resumed.status, 200);
     assert!(

@@ -6,56 +6,29 @@
 //! unique key prefix. Without `redis-server` the tests print a SKIP line and pass (`bash .ci/run`
 //! installs it).
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use support::harness::{uniq, HUB_PATH};
+use support::http::pct;
+use support::ports::free_port;
+use support::process::HubProcess;
+use support::redis_server::{Persistence, RedisServer};
+use support::sse::Parser;
+use support::tokens::sign_hs;
+
 const PUBLISHER_KEY: &str = "redis-cluster-publisher-secret-0123456789abcdef";
 const SUBSCRIBER_KEY: &str = "redis-cluster-subscriber-secret-0123456789abcdef";
-const HUB_PATH: &str = "/.well-known/mercure";
 /// How long anything expected may take (a reader reconnecting after an outage backs off up to 5 s).
 const WAIT: Duration = Duration::from_secs(15);
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
-/// A fresh empty directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "qs-redis-cluster-{label}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&path).expect("create a temporary directory");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 // ---------------------------------------------------------------- redis-server
-
-// The shared fixture; this suite needs no pause and no persistence.
-#[allow(dead_code)]
-#[path = "support/redis_server.rs"]
-mod redis_server;
-
-use redis_server::{Persistence, RedisServer};
 
 fn xlen(redis: &RedisServer, key: &str) -> u64 {
     let mut connection = redis.connection().expect("connect to redis");
@@ -67,17 +40,19 @@ fn xlen(redis: &RedisServer, key: &str) -> u64 {
 
 // ---------------------------------------------------------------- hub nodes
 
-/// One hub process of a cluster, killed on drop (its stderr is shown when a test fails).
+/// One hub process of a cluster, killed on drop (its log tail is shown when a test fails).
 struct Node {
-    child: Option<Child>,
-    port: u16,
+    process: HubProcess,
     admin_port: Option<u16>,
-    dir: TempDir,
 }
 
 impl Node {
+    fn port(&self) -> u16 {
+        self.process.port()
+    }
+
     fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.process.url()
     }
 
     fn hub_url(&self) -> String {
@@ -86,29 +61,7 @@ impl Node {
 
     /// SIGKILL, and reap it.
     fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("hub.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-        if std::thread::panicking() {
-            let log = self.log();
-            let lines: Vec<&str> = log.lines().collect();
-            eprintln!(
-                "--- node :{} log tail ---\n{}",
-                self.port,
-                lines[lines.len().saturating_sub(20)..].join("\n")
-            );
-        }
+        self.process.kill();
     }
 }
 
@@ -141,60 +94,25 @@ impl Cluster {
 
     /// Starts one more node (with an admin listener when asked) and waits for `/healthz`.
     fn add_node(&mut self, env: &[(&str, &str)], admin: bool) -> usize {
-        let dir = TempDir::new("node");
-        let port = free_port();
+        let redis_url = self.redis.url();
         let admin_port = admin.then(free_port);
-        let log = std::fs::File::create(dir.0.join("hub.log")).expect("hub log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
-        command
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(&dir.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("clone log")))
-            .stderr(Stdio::from(log));
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy().into_owned();
-            if name.starts_with("QUICKSILVER_") || name.starts_with("MERCURE_") {
-                command.env_remove(name);
-            }
+        let admin_listen = admin_port.map(|port| format!("127.0.0.1:{port}"));
+        let mut all = vec![
+            ("QUICKSILVER_TRANSPORT", "redis"),
+            ("QUICKSILVER_REDIS_URL", redis_url.as_str()),
+            ("QUICKSILVER_REDIS_KEY_PREFIX", self.prefix.as_str()),
+            ("QUICKSILVER_PUBLISHER_JWT_KEY", PUBLISHER_KEY),
+            ("QUICKSILVER_SUBSCRIBER_JWT_KEY", SUBSCRIBER_KEY),
+            ("QUICKSILVER_ANONYMOUS", "true"),
+        ];
+        if let Some(listen) = &admin_listen {
+            all.push(("QUICKSILVER_ADMIN_LISTEN", listen));
         }
-        command
-            .env("QUICKSILVER_LOG", "warn")
-            .env("QUICKSILVER_TRANSPORT", "redis")
-            .env("QUICKSILVER_REDIS_URL", self.redis.url())
-            .env("QUICKSILVER_REDIS_KEY_PREFIX", &self.prefix)
-            .env("QUICKSILVER_PUBLISHER_JWT_KEY", PUBLISHER_KEY)
-            .env("QUICKSILVER_SUBSCRIBER_JWT_KEY", SUBSCRIBER_KEY)
-            .env("QUICKSILVER_ANONYMOUS", "true")
-            .env("QUICKSILVER_DATA_DIR", dir.0.join("data"));
-        if let Some(admin_port) = admin_port {
-            command.env(
-                "QUICKSILVER_ADMIN_LISTEN",
-                format!("127.0.0.1:{admin_port}"),
-            );
-        }
-        command.envs(env.iter().copied());
-        let child = command.spawn().expect("start a hub");
-        let mut node = Node {
-            child: Some(child),
-            port,
+        all.extend_from_slice(env);
+        self.nodes.push(Node {
+            process: HubProcess::start("qs-redis-cluster-node", &all),
             admin_port,
-            dir,
-        };
-        let deadline = Instant::now() + WAIT;
-        while status_of(&format!("{}/healthz", node.base())) != Some(200) {
-            let exited = node
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "node :{port} did not become healthy ({exited:?}):\n{}",
-                node.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.nodes.push(node);
+        });
         self.nodes.len() - 1
     }
 
@@ -204,16 +122,6 @@ impl Cluster {
 }
 
 // ---------------------------------------------------------------- HTTP helpers
-
-fn sign(claims: &Value, secret: &str) -> String {
-    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).expect("key");
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        claims,
-        &key,
-    )
-    .expect("sign")
-}
 
 fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
@@ -234,7 +142,11 @@ fn status_of(url: &str) -> Option<u16> {
 
 /// POSTs an update to `node`; returns the status and the body (the id on 200).
 fn try_publish(node: &Node, topic: &str, data: &str) -> (u16, String) {
-    let token = sign(&json!({"mercure": {"publish": ["*"]}}), PUBLISHER_KEY);
+    let token = sign_hs(
+        "HS256",
+        PUBLISHER_KEY,
+        &json!({"mercure": {"publish": ["*"]}}),
+    );
     let response = http()
         .post(node.hub_url())
         .bearer_auth(token)
@@ -247,7 +159,7 @@ fn try_publish(node: &Node, topic: &str, data: &str) -> (u16, String) {
 
 fn publish(node: &Node, topic: &str, data: &str) -> String {
     let (status, body) = try_publish(node, topic, data);
-    assert_eq!(status, 200, "publish on :{} answered {body:?}", node.port);
+    assert_eq!(status, 200, "publish on :{} answered {body:?}", node.port());
     body
 }
 
@@ -286,20 +198,17 @@ struct Subscriber {
 impl Subscriber {
     /// Subscribes to `topics` on `node` (anonymously), with an optional `Last-Event-ID`.
     fn open(node: &Node, topics: &[&str], last_event_id: Option<&str>) -> Self {
-        let query: Vec<String> = topics
-            .iter()
-            .map(|t| format!("topic={}", urlencode(t)))
-            .collect();
+        let query: Vec<String> = topics.iter().map(|t| format!("topic={}", pct(t))).collect();
         let mut request = format!(
             "GET {HUB_PATH}?{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n",
             query.join("&"),
-            node.port
+            node.port()
         );
         if let Some(id) = last_event_id {
             request.push_str(&format!("Last-Event-ID: {id}\r\n"));
         }
         request.push_str("\r\n");
-        let mut socket = TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
+        let mut socket = TcpStream::connect(("127.0.0.1", node.port())).expect("connect");
         socket.write_all(request.as_bytes()).expect("send");
         socket
             .set_read_timeout(Some(WAIT))
@@ -318,7 +227,7 @@ impl Subscriber {
         assert!(
             head.first().is_some_and(|status| status.contains(" 200 ")),
             "subscription on :{} answered {head:?}",
-            node.port
+            node.port()
         );
         let header = |name: &str| {
             head.iter().find_map(|line| {
@@ -335,11 +244,24 @@ impl Subscriber {
             .expect("clear the read timeout");
         let (sender, events) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut parser = SseParser::default();
+            let mut parser = Parser::default();
+            let mut forward = |bytes: &[u8]| {
+                parser.push(bytes);
+                while let Some(event) = parser.next_event() {
+                    // EventSource dispatches only events with data.
+                    if !event.data_lines.is_empty() {
+                        let id = event.id.clone().unwrap_or_default();
+                        let _ = sender.send(Sse {
+                            id,
+                            data: event.data(),
+                        });
+                    }
+                }
+            };
             let _ = if chunked {
-                read_chunks(&mut reader, |bytes| parser.feed(bytes, &sender))
+                read_chunks(&mut reader, &mut forward)
             } else {
-                read_raw(&mut reader, |bytes| parser.feed(bytes, &sender))
+                read_raw(&mut reader, &mut forward)
             };
         });
         Self {
@@ -379,17 +301,6 @@ impl Subscriber {
     }
 }
 
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Reads a chunked body, handing each chunk's bytes to `sink`, until the stream ends.
 fn read_chunks(reader: &mut impl BufRead, mut sink: impl FnMut(&[u8])) -> std::io::Result<()> {
     loop {
@@ -419,64 +330,17 @@ fn read_raw(reader: &mut impl Read, mut sink: impl FnMut(&[u8])) -> std::io::Res
     }
 }
 
-/// Just enough of the SSE format: `id`, `data` (joined by newlines), comments ignored.
-#[derive(Default)]
-struct SseParser {
-    line: Vec<u8>,
-    id: Option<String>,
-    data: Option<String>,
-}
-
-impl SseParser {
-    fn feed(&mut self, bytes: &[u8], sender: &mpsc::Sender<Sse>) {
-        for &byte in bytes {
-            if byte != b'\n' {
-                self.line.push(byte);
-                continue;
-            }
-            let line = String::from_utf8_lossy(&self.line)
-                .trim_end_matches('\r')
-                .to_owned();
-            self.line.clear();
-            if line.is_empty() {
-                if let Some(data) = self.data.take() {
-                    let id = self.id.take().unwrap_or_default();
-                    let _ = sender.send(Sse { id, data });
-                }
-                self.id = None;
-                continue;
-            }
-            let (field, value) = line.split_once(':').unwrap_or((&line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "id" => self.id = Some(value.to_owned()),
-                "data" => match &mut self.data {
-                    Some(data) => {
-                        data.push('\n');
-                        data.push_str(value);
-                    }
-                    None => self.data = Some(value.to_owned()),
-                },
-                _ => {}
-            }
-        }
-    }
-}
-
-fn topic(label: &str) -> String {
-    format!(
-        "https://example.com/{label}/{}",
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
 fn ids(events: &[Sse]) -> Vec<String> {
     events.iter().map(|e| e.id.clone()).collect()
 }
 
 /// The topics of the open subscriptions a node lists (`GET /.well-known/mercure/subscriptions`).
 fn listed_subscriptions(node: &Node) -> Vec<(String, String)> {
-    let token = sign(&json!({"mercure": {"subscribe": ["*"]}}), SUBSCRIBER_KEY);
+    let token = sign_hs(
+        "HS256",
+        SUBSCRIBER_KEY,
+        &json!({"mercure": {"subscribe": ["*"]}}),
+    );
     let response = http()
         .get(format!("{}/subscriptions", node.hub_url()))
         .bearer_auth(token)
@@ -519,11 +383,11 @@ fn an_update_published_on_one_node_reaches_subscribers_on_every_node() {
         return;
     };
     let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
-    let topic = topic("cross-node");
+    let topic = uniq("cross-node");
     let on_a = Subscriber::open(a, &[&topic], None);
     let on_b = Subscriber::open(b, &[&topic], None);
     let on_c = Subscriber::open(c, &[&topic], None);
-    let unrelated = Subscriber::open(c, &[&self::topic("unrelated")], None);
+    let unrelated = Subscriber::open(c, &[&uniq("unrelated")], None);
 
     let id = publish(b, &topic, "hello from b");
     for subscriber in [&on_a, &on_b, &on_c] {
@@ -550,7 +414,7 @@ fn a_subscriber_resumes_on_another_node_with_last_event_id_and_earliest() {
         return;
     };
     let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
-    let topic = topic("resume");
+    let topic = uniq("resume");
     let first = Subscriber::open(a, &[&topic], None);
     let seen: Vec<String> = (1..=3)
         .map(|i| publish(b, &topic, &format!("seen {i}")))
@@ -592,7 +456,7 @@ fn history_size_is_applied_to_the_redis_stream() {
         return;
     };
     let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
-    let topic = topic("retention");
+    let topic = uniq("retention");
     let published: Vec<String> = (0..12)
         .map(|i| {
             publish(
@@ -621,7 +485,7 @@ fn concurrent_publishers_on_different_nodes_give_every_subscriber_the_same_order
         return;
     };
     const PER_PUBLISHER: usize = 40;
-    let topic = topic("order");
+    let topic = uniq("order");
     let subscribers: Vec<Subscriber> = cluster
         .nodes
         .iter()
@@ -676,7 +540,7 @@ fn a_redis_restart_fails_publishes_and_readiness_but_keeps_subscribers() {
         return;
     };
     cluster.add_node(&[], true);
-    let topic = topic("outage");
+    let topic = uniq("outage");
     let subscribers: Vec<Subscriber> = cluster
         .nodes
         .iter()
@@ -728,8 +592,8 @@ fn subscribers_of_a_killed_node_resume_elsewhere_and_its_presence_expires() {
     let Some(mut cluster) = Cluster::start(3, &[("QUICKSILVER_SUBSCRIPTIONS", "true")]) else {
         return;
     };
-    let topic = topic("node-death");
-    let marker = self::topic("only-on-the-doomed-node");
+    let topic = uniq("node-death");
+    let marker = uniq("only-on-the-doomed-node");
     let doomed = Subscriber::open(&cluster.nodes[0], &[&topic, &marker], None);
     let survivor = Subscriber::open(&cluster.nodes[2], &[&topic], None);
     let mut published: Vec<String> = (0..3)

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::harness::{form_encode, raw_http, uniq, Hub, HUB_PATH};
+use crate::harness::{uniq, Hub, HUB_PATH};
+use crate::http::{form_encode, raw_http};
 use crate::sse::{RawSse, SseStream};
 use crate::support::skip_unless;
 

@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use crate::harness::{free_port, uniq, Hub};
+use crate::harness::{uniq, Hub};
+use crate::ports::free_port;
 use crate::sse::SseStream;
 use crate::support::{admin_status, is_root, skip_unless, Tmpfs};
 
@@ -51,7 +52,7 @@ async fn full_disk_then_heal(durability: &str) {
             ("data", payload.as_str()),
         ];
         let request = hub.pub_req(Some(&hub.publisher_token_all()), &fields);
-        async move { (id, crate::harness::send(request).await) }
+        async move { (id, crate::http::send(request).await) }
     };
     for i in 0..3 {
         let (id, response) = publish(format!("before-{i}")).await;
@@ -86,9 +87,9 @@ async fn full_disk_then_heal(durability: &str) {
         admin_status(&hub.client, &admin, "/mercure/health/live").await,
         200
     );
-    let healthz = crate::harness::send(hub.client.get(hub.url("/healthz"))).await;
+    let healthz = crate::http::send(hub.client.get(hub.url("/healthz"))).await;
     assert_eq!(healthz.status, 200);
-    let metrics = crate::harness::send(hub.client.get(hub.url("/metrics"))).await;
+    let metrics = crate::http::send(hub.client.get(hub.url("/metrics"))).await;
     let failures = metric(&metrics.body, "quicksilver_history_write_failures_total");
     assert!(failures >= 1, "counted: {}", metrics.body);
 
@@ -126,7 +127,7 @@ async fn full_disk_then_heal(durability: &str) {
     }
     hub.kill9().await;
     hub.restart().await;
-    let query = format!("topic={}&lastEventID=earliest", crate::harness::pct(&topic));
+    let query = format!("topic={}&lastEventID=earliest", crate::http::pct(&topic));
     let mut replay = SseStream::open(hub.hub_req(Method::GET, &query)).await;
     let replayed = ids_until(&mut replay, &last).await;
     assert_eq!(replayed, acked, "every acknowledged event once, in order");

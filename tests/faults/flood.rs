@@ -11,9 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use serde_json::json;
 
-use crate::harness::{
-    form_encode, free_port, limit_descriptors, pct, send, uniq, Hub, HUB_PATH, WAIT,
-};
+use crate::harness::{uniq, Hub, HUB_PATH, WAIT};
+use crate::http::{form_encode, pct, send};
+use crate::ports::free_port;
+use crate::process::limit_descriptors;
 use crate::sse::SseStream;
 use crate::tokens;
 

@@ -6,17 +6,11 @@
 //! that need root, `/dev/fuse` or `redis-server` print a `SKIP:` line and pass without them
 //! (`bash .ci/run` installs and runs as root).
 
-// The spec tests' harness is shared whole; each suite uses part of it.
-#![allow(dead_code)]
-
-#[path = "../../spec-tests/asserts.rs"]
-mod asserts;
-#[path = "../../spec-tests/harness.rs"]
-mod harness;
-#[path = "../../spec-tests/sse.rs"]
-mod sse;
-#[path = "../../spec-tests/tokens.rs"]
-mod tokens;
+// The test-support module every suite shares (tests/support/), with the spec suite's hub;
+// `support` is this suite's own helpers (support.rs), so the shared one is `test_support`.
+#[path = "../support/mod.rs"]
+mod test_support;
+use test_support::{harness, http, ports, process, redis_server, sse, tokens};
 
 mod bounds;
 mod disk_full;
@@ -24,8 +18,6 @@ mod flood;
 mod lazyfs;
 mod power_loss;
 mod redis;
-#[path = "../support/redis_server.rs"]
-mod redis_server;
 mod replay;
 mod shutdown;
 mod support;

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use crate::harness::{pct, uniq, Hub, WAIT};
+use crate::harness::{uniq, Hub, WAIT};
+use crate::http::pct;
 use crate::lazyfs::{self, LazyFs};
 use crate::sse::SseStream;
 

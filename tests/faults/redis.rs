@@ -9,7 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{free_port, uniq, Hub, WAIT};
+use crate::harness::{uniq, Hub, WAIT};
+use crate::ports::free_port;
 use crate::redis_server::{Persistence, RedisServer};
 use crate::sse::SseStream;
 

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{pct, send, Hub};
+use crate::harness::Hub;
+use crate::http::{pct, send};
 use crate::sse::SseStream;
 
 /// Events in the history the scans read (all of it, matching nothing).

@@ -2,7 +2,8 @@
 
 use reqwest::Method;
 
-use crate::harness::{pct, uniq, Hub, WAIT};
+use crate::harness::{uniq, Hub, WAIT};
+use crate::http::pct;
 use crate::sse::SseStream;
 
 /// R-SHUTDOWN: with `durability = "periodic"` the acknowledgement comes before the write; a
@@ -44,7 +45,7 @@ async fn sigterm_after_publishes(durability: &str) {
         async move {
             let mut acked = Vec::new();
             for i in 0..50 {
-                let response = crate::harness::send(request(i)).await;
+                let response = crate::http::send(request(i)).await;
                 assert_eq!(response.status, 200, "{response:?}");
                 acked.push(response.body);
             }

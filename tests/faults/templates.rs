@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{pct, Hub};
+use crate::harness::Hub;
+use crate::http::pct;
 use crate::sse::SseStream;
 
 /// Anonymous attacker connections, each subscribing with `TEMPLATES_EACH` distinct templates,
@@ -70,7 +71,7 @@ async fn publish_sequentially(hub: &Hub, reader: &mut SseStream, label: &str) ->
         let topic = format!("https://example.com/books/{label}-{n}");
         let id = format!("{label}-{n}");
         let fields = [("topic", topic.as_str()), ("id", id.as_str())];
-        let response = crate::harness::send(hub.pub_req(Some(&token), &fields)).await;
+        let response = crate::http::send(hub.pub_req(Some(&token), &fields)).await;
         assert_eq!(response.status, 200, "{response:?}");
     }
     let elapsed = started.elapsed();

@@ -6,7 +6,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::harness::{send, uniq, Hub};
+use crate::harness::{uniq, Hub};
+use crate::http::send;
 use crate::sse::SseStream;
 use crate::support::skip_unless;
 use crate::tokens::{now, openssl_keypair, publish_claims, sign_pem};

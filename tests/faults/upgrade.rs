@@ -2,7 +2,8 @@
 
 use reqwest::Method;
 
-use crate::harness::{pct, Hub, WAIT};
+use crate::harness::{Hub, WAIT};
+use crate::http::pct;
 use crate::sse::SseStream;
 
 /// A data directory written by the release before issue 18's storage changes (three small

@@ -1,10 +1,12 @@
 //! A real `redis-server` for the test suites (`tests/redis_cluster.rs`, `tests/faults/`): on a
 //! free loopback port, with a data directory of its own; it can be paused, killed and started
-//! again on the same port and data. Included by each suite with `#[path]`.
+//! again on the same port and data.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::ports::free_port;
+use super::tempdir::TempDir;
 
 /// How long a start may take on a busy machine.
 const START: Duration = Duration::from_secs(20);
@@ -23,7 +25,8 @@ pub enum Persistence {
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
-    dir: PathBuf,
+    /// Its data and `redis.log`, kept when the test fails.
+    dir: TempDir,
     persistence: Persistence,
 }
 
@@ -41,16 +44,10 @@ impl RedisServer {
             eprintln!("SKIP: {test}: redis-server is not installed (bash .ci/run installs it)");
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("qs-redis-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("a directory for redis");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|address| address.port())
-            .expect("a free port");
         let mut redis = RedisServer {
             child: None,
-            port,
-            dir,
+            port: free_port(),
+            dir: TempDir::new("qs-redis"),
             persistence,
         };
         redis.restart();
@@ -105,8 +102,8 @@ impl RedisServer {
             .args(["--save", ""])
             .args(persistence)
             .arg("--dir")
-            .arg(&self.dir)
-            .current_dir(&self.dir)
+            .arg(self.dir.path())
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("clone log")))
             .stderr(Stdio::from(log))
@@ -164,10 +161,5 @@ impl Drop for RedisServer {
             self.resume();
         }
         self.kill();
-        if std::thread::panicking() {
-            eprintln!("redis data and log kept in {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! Minting JWTs for tests.
+//! Minting JWTs for tests (HMAC, PEM keys made with `openssl`, hand-made malformed tokens).
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -7,7 +7,7 @@ use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::harness::Hub;
+use super::harness::Hub;
 
 pub fn now() -> u64 {
     SystemTime::now()

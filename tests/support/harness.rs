@@ -1,11 +1,16 @@
-//! Starting a hub (or using an external one) and small HTTP helpers.
+//! The spec and fault suites' hub: started by the test (or an external one, `SPEC_HUB_URL`),
+//! stopped, killed and restarted on the same port and data, with small async HTTP helpers.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
+
+use super::http::{form_encode, send, Resp};
+
+use super::ports::free_port;
+use super::process::{limit_descriptors, log_tail, serve};
+use super::tempdir::TempDir;
 
 /// Generous timeout for anything that is expected to happen.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -56,7 +61,8 @@ pub struct Hub {
 struct HubProcess {
     /// `None` while stopped.
     child: Option<Child>,
-    dir: PathBuf,
+    /// Kept, with `hub.log`, when the test fails.
+    dir: TempDir,
     port: u16,
     /// The configuration it was started with, for restarts.
     spec: HubBuilder,
@@ -70,17 +76,9 @@ impl Drop for HubProcess {
         }
         if std::thread::panicking() {
             eprintln!("hub log kept in {}", self.dir.join("hub.log").display());
-            eprintln!("--- hub log tail ---\n{}", log_tail(&self.dir));
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            eprintln!("--- hub log tail ---\n{}", log_tail(self.dir.path(), 40));
         }
     }
-}
-
-fn log_tail(dir: &Path) -> String {
-    let log = std::fs::read_to_string(dir.join("hub.log")).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// Configuration of a hub started by a test.
@@ -165,16 +163,14 @@ impl HubBuilder {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Some(status) = child.try_wait().expect("try_wait") {
-                let log = std::fs::read_to_string(dir.join("hub.log")).unwrap_or_default();
-                let _ = std::fs::remove_dir_all(&dir);
-                return Some((status, log));
+                return Some((status, super::process::log(dir.path())));
             }
             if healthy(&client, port).await {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
                     "hub started although it should have refused to; log: {}",
-                    log_tail(&dir)
+                    log_tail(dir.path(), 40)
                 );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -184,35 +180,16 @@ impl HubBuilder {
         panic!("hub neither started nor exited within 15 s");
     }
 
-    fn spawn_child(&self) -> (Child, PathBuf, u16) {
+    fn spawn_child(&self) -> (Child, TempDir, u16) {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("quicksilver-spec-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let dir = TempDir::new("quicksilver-spec");
         let child = self.spawn_at(&dir, port);
         (child, dir, port)
     }
 
     /// Starts the binary on `port` in `dir` (data in `dir/data`, log appended to `dir/hub.log`).
-    fn spawn_at(&self, dir: &Path, port: u16) -> Child {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("hub.log"))
-            .expect("open log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("clone log")))
-            .stderr(Stdio::from(log));
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().to_string();
-            if k.starts_with("QUICKSILVER_") || k.starts_with("MERCURE_") {
-                cmd.env_remove(k);
-            }
-        }
-        let data = dir.join("data");
-        cmd.env("QUICKSILVER_DATA_DIR", &data);
+    fn spawn_at(&self, dir: &TempDir, port: u16) -> Child {
+        let mut cmd = serve(dir.path(), port);
         cmd.env("QUICKSILVER_ANONYMOUS", self.anonymous.to_string());
         // Optional: run the whole suite on another history transport.
         if let Ok(t) = std::env::var("SPEC_TRANSPORT") {
@@ -222,7 +199,10 @@ impl HubBuilder {
                 if let Ok(url) = std::env::var("SPEC_REDIS_URL") {
                     cmd.env("QUICKSILVER_REDIS_URL", url);
                 }
-                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                let name = dir
+                    .path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
                 cmd.env(
                     "QUICKSILVER_REDIS_KEY_PREFIX",
                     name.unwrap_or_else(|| "quicksilver-spec".into()),
@@ -256,8 +236,7 @@ impl HubBuilder {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
-                let tail = log_tail(&dir);
-                let _ = std::fs::remove_dir_all(&dir);
+                let tail = log_tail(dir.path(), 40);
                 if tail.to_lowercase().contains("in use") {
                     return Err(SpawnError::PortInUse);
                 }
@@ -275,7 +254,7 @@ impl HubBuilder {
                 return Err(SpawnError::Failed(format!(
                     "hub did not answer /healthz within 15 s; log {}:\n{}",
                     dir.join("hub.log").display(),
-                    log_tail(&dir)
+                    log_tail(dir.path(), 40)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -297,24 +276,6 @@ impl HubBuilder {
     }
 }
 
-/// Makes `cmd`'s process start with at most `limit` open descriptors (`RLIMIT_NOFILE`).
-pub fn limit_descriptors(cmd: &mut Command, limit: u64) {
-    use std::os::unix::process::CommandExt;
-    let limit = libc::rlimit {
-        rlim_cur: limit,
-        rlim_max: limit,
-    };
-    // SAFETY: setrlimit is async-signal-safe and the closure allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
 enum SpawnError {
     PortInUse,
     Failed(String),
@@ -325,11 +286,6 @@ fn skip_external() {
         "SKIP {}: needs its own hub configuration (external mode)",
         test_name()
     );
-}
-
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 fn http_client() -> reqwest::Client {
@@ -347,32 +303,6 @@ async fn healthy(client: &reqwest::Client, port: u16) -> bool {
         .get(format!("http://127.0.0.1:{port}/healthz"))
         .timeout(Duration::from_secs(1));
     matches!(req.send().await, Ok(r) if r.status() == StatusCode::OK)
-}
-
-/// A fully read response.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Resp {
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-    }
-
-    /// Asserts the status and the exact body.
-    #[track_caller]
-    pub fn expect(&self, status: u16, body: &str) {
-        assert_eq!(
-            (self.status, self.body.as_str()),
-            (status, body),
-            "unexpected response: {self:?}"
-        );
-    }
 }
 
 impl Hub {
@@ -462,94 +392,6 @@ impl Hub {
     }
 }
 
-/// Sends a request and reads the whole body (with a timeout).
-pub async fn send(rb: RequestBuilder) -> Resp {
-    let fut = async {
-        let r = rb.send().await.expect("request failed");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let body = r.bytes().await.expect("reading body failed");
-        Resp {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
-    };
-    tokio::time::timeout(WAIT, fut)
-        .await
-        .expect("request timed out")
-}
-
-/// `application/x-www-form-urlencoded` encoding (unreserved kept, space as `+`).
-pub fn form_encode(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-pub fn pct(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Sends raw bytes over TCP (for requests reqwest would normalise) and returns the
-/// status code and the whole response text (the request must ask for `Connection: close`).
-pub async fn raw_http(hub: &Hub, request: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let fut = async {
-        let mut s = tokio::net::TcpStream::connect(hub.authority())
-            .await
-            .expect("connect");
-        s.write_all(request.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf).await;
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {text:?}"));
-        (status, text)
-    };
-    tokio::time::timeout(WAIT, fut)
-        .await
-        .expect("raw request timed out")
-}
-
-/// Sends a subscription request; the body is read only when the status is not 200
-/// (a 200 event stream never ends, so it is dropped right after the head).
-pub async fn send_sub(rb: RequestBuilder) -> Resp {
-    let fut = async {
-        let r = rb.send().await.expect("request failed");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let body = if status == 200 {
-            String::new()
-        } else {
-            r.text().await.expect("reading body failed")
-        };
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    };
-    tokio::time::timeout(WAIT, fut)
-        .await
-        .expect("request timed out")
-}
-
 /// Whether this run targets an external hub (`SPEC_HUB_URL`).
 pub fn external_mode() -> bool {
     external_url().is_some()
@@ -578,7 +420,7 @@ impl Hub {
     pub fn log(&self) -> Option<String> {
         self.process
             .as_ref()
-            .map(|p| std::fs::read_to_string(p.dir.join("hub.log")).unwrap_or_default())
+            .map(|p| super::process::log(p.dir.path()))
     }
 
     /// The process id of the running hub.
@@ -610,7 +452,7 @@ impl Hub {
                 panic!(
                     "hub did not exit within {timeout:?}; log {}:\n{}",
                     p.dir.join("hub.log").display(),
-                    log_tail(&p.dir)
+                    log_tail(p.dir.path(), 40)
                 );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -645,7 +487,7 @@ impl Hub {
             let mut child = p.spec.spawn_at(&p.dir, p.port);
             loop {
                 if let Some(status) = child.try_wait().expect("try_wait") {
-                    let tail = log_tail(&p.dir);
+                    let tail = log_tail(p.dir.path(), 40);
                     if tail.to_lowercase().contains("in use") && Instant::now() < deadline {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         break;
@@ -661,7 +503,7 @@ impl Hub {
                     let _ = child.wait();
                     panic!(
                         "restarted hub did not answer /healthz; log:\n{}",
-                        log_tail(&p.dir)
+                        log_tail(p.dir.path(), 40)
                     );
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;

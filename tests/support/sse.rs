@@ -1,4 +1,5 @@
-//! A minimal SSE client: raw bytes plus an incremental event parser.
+//! Server-sent events: an incremental parser over the raw bytes (for every suite), an async
+//! client built on it (`SseStream`, `Probe`), and `RawSse`, a cheap raw TCP subscription.
 
 use std::time::Duration;
 
@@ -6,7 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::RequestBuilder;
 use tokio::time::Instant;
 
-use crate::harness::{uniq, Hub, WAIT};
+use super::harness::{uniq, Hub, WAIT};
 
 /// One dispatched SSE event.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,83 +34,34 @@ pub enum End {
     Error(String),
 }
 
-pub struct SseStream {
-    pub status: u16,
-    pub headers: HeaderMap,
-    resp: reqwest::Response,
+/// An incremental SSE parser: bytes are pushed as they arrive, complete events are taken out.
+/// It keeps every byte, so that tests can also look at the stream as sent.
+#[derive(Default)]
+pub struct Parser {
     raw: Vec<u8>,
     pos: usize,
     cur: Event,
     cur_start: Option<usize>,
     comments: usize,
-    ended: Option<End>,
 }
 
-impl SseStream {
-    /// Sends the request and returns once the response head arrived; asserts 200.
-    pub async fn open(rb: RequestBuilder) -> SseStream {
-        let resp = tokio::time::timeout(WAIT, rb.send())
-            .await
-            .expect("subscription response head did not arrive in time")
-            .expect("subscription request failed");
-        let status = resp.status().as_u16();
-        if status != 200 {
-            let body = resp.text().await.unwrap_or_default();
-            panic!("subscription answered {status}: {body:?}");
-        }
-        SseStream {
-            status,
-            headers: resp.headers().clone(),
-            resp,
-            raw: Vec::new(),
-            pos: 0,
-            cur: Event::default(),
-            cur_start: None,
-            comments: 0,
-            ended: None,
-        }
+impl Parser {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.raw.extend_from_slice(bytes);
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-    }
-
-    /// Everything received so far, as text.
+    /// Everything pushed so far, as text.
     pub fn raw(&self) -> String {
         String::from_utf8_lossy(&self.raw).into_owned()
     }
 
-    /// Number of comment lines (`:…`) parsed so far, the initial one included.
+    /// Number of comment lines (`:…`) parsed so far.
     pub fn comments(&self) -> usize {
         self.comments
     }
 
-    /// Reads one more chunk; false on timeout or end of stream.
-    async fn fill(&mut self, deadline: Instant) -> bool {
-        if self.ended.is_some() {
-            return false;
-        }
-        match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
-            Err(_) => false,
-            Ok(Ok(Some(bytes))) => {
-                self.raw.extend_from_slice(&bytes);
-                true
-            }
-            Ok(Ok(None)) => {
-                self.ended = Some(End::Clean);
-                false
-            }
-            Ok(Err(e)) => {
-                self.ended = Some(End::Error(e.to_string()));
-                false
-            }
-        }
-    }
-
     /// Parses complete lines; returns the first completed event.
-    fn parse(&mut self) -> Option<Event> {
+    pub fn next_event(&mut self) -> Option<Event> {
         while let Some(nl) = self.raw[self.pos..].iter().position(|&b| b == b'\n') {
             let start = self.pos;
             let line = String::from_utf8_lossy(&self.raw[start..start + nl]).into_owned();
@@ -141,12 +93,80 @@ impl SseStream {
         }
         None
     }
+}
+
+pub struct SseStream {
+    pub status: u16,
+    pub headers: HeaderMap,
+    resp: reqwest::Response,
+    parser: Parser,
+    ended: Option<End>,
+}
+
+impl SseStream {
+    /// Sends the request and returns once the response head arrived; asserts 200.
+    pub async fn open(rb: RequestBuilder) -> SseStream {
+        let resp = tokio::time::timeout(WAIT, rb.send())
+            .await
+            .expect("subscription response head did not arrive in time")
+            .expect("subscription request failed");
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.text().await.unwrap_or_default();
+            panic!("subscription answered {status}: {body:?}");
+        }
+        SseStream {
+            status,
+            headers: resp.headers().clone(),
+            resp,
+            parser: Parser::default(),
+            ended: None,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// Everything received so far, as text.
+    pub fn raw(&self) -> String {
+        self.parser.raw()
+    }
+
+    /// Number of comment lines (`:…`) parsed so far, the initial one included.
+    pub fn comments(&self) -> usize {
+        self.parser.comments()
+    }
+
+    /// Reads one more chunk; false on timeout or end of stream.
+    async fn fill(&mut self, deadline: Instant) -> bool {
+        if self.ended.is_some() {
+            return false;
+        }
+        match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
+            Err(_) => false,
+            Ok(Ok(Some(bytes))) => {
+                self.parser.push(&bytes);
+                true
+            }
+            Ok(Ok(None)) => {
+                self.ended = Some(End::Clean);
+                false
+            }
+            Ok(Err(e)) => {
+                self.ended = Some(End::Error(e.to_string()));
+                false
+            }
+        }
+    }
 
     /// The next event, or `None` if none completes within `timeout`.
     pub async fn next_event(&mut self, timeout: Duration) -> Option<Event> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(ev) = self.parse() {
+            if let Some(ev) = self.parser.next_event() {
                 return Some(ev);
             }
             if !self.fill(deadline).await {
