@@ -6,7 +6,7 @@
 #   upstream/NAME-VERSION.crate         the archive exactly as crates.io serves it
 #   upstream/NAME-VERSION.crate.sha256  its sha256 (sha256sum format), checked before any use
 #   upstream/keep                       the archive's paths kept (everything else is pruned)
-#   patches/NNNN-NAME.patch             applied in order with `git apply`
+#   patches/NNNN-NAME.patch             applied in order with `git apply`; NAME from its Patch-Name: trailer
 #   README.quicksilver.md               what the patches do and how to upgrade
 #
 # Usage: vendor/patches.sh COMMAND [CRATE...]   (CRATE: a directory name under vendor/; all if none)
@@ -22,6 +22,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 vendor="$root/vendor"
 # The files of vendor/CRATE/ that are not part of the tree cargo builds.
 own=(README.quicksilver.md upstream patches)
+# Every scratch directory lives here and goes when the script ends, however it ends.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 
 die() {
   echo "vendor/patches.sh: $*" >&2
@@ -72,7 +75,7 @@ build_pruned() {
   verify_archive "$crate"
   archive=$(archive_of "$crate")
   base=$(basename "$archive" .crate)
-  unpack=$(mktemp -d)
+  unpack=$(mktemp -d -p "$scratch")
   tar -xzf "$archive" -C "$unpack"
   [ -d "$unpack/$base" ] || die "$base.crate does not unpack into $base/"
   while read -r keep; do
@@ -96,23 +99,22 @@ build_tree() {
   done
 }
 
-# Copies vendor/CRATE/ without its own files into the empty directory OUT.
-copy_vendored() {
-  local crate=$1 out=$2 entry name
+# The top-level entries of vendor/CRATE/ that belong to the tree cargo builds, one a line.
+vendored_entries() {
+  local crate=$1 entry
   for entry in "$vendor/$crate"/* "$vendor/$crate"/.[!.]*; do
     [ -e "$entry" ] || continue
-    name=$(basename "$entry")
-    [[ " ${own[*]} " == *" $name "* ]] && continue
-    cp -R "$entry" "$out/"
+    [[ " ${own[*]} " == *" $(basename "$entry") "* ]] && continue
+    echo "$entry"
   done
 }
 
 check() {
-  local crate=$1 work status=0
-  work=$(mktemp -d)
+  local crate=$1 work entry status=0
+  work=$(mktemp -d -p "$scratch")
   mkdir "$work/expected" "$work/vendored"
   build_tree "$crate" "$work/expected"
-  copy_vendored "$crate" "$work/vendored"
+  vendored_entries "$crate" | while read -r entry; do cp -R "$entry" "$work/vendored/"; done
   if ! (cd "$work" && diff -ru expected vendored >diff); then
     {
       echo "FAILED: vendor/$crate differs from its upstream archive plus vendor/$crate/patches."
@@ -129,15 +131,10 @@ check() {
 }
 
 apply() {
-  local crate=$1 work entry name
-  work=$(mktemp -d)
+  local crate=$1 work
+  work=$(mktemp -d -p "$scratch")
   build_tree "$crate" "$work"
-  for entry in "$vendor/$crate"/* "$vendor/$crate"/.[!.]*; do
-    [ -e "$entry" ] || continue
-    name=$(basename "$entry")
-    [[ " ${own[*]} " == *" $name "* ]] && continue
-    rm -rf "$entry"
-  done
+  vendored_entries "$crate" | while read -r entry; do rm -rf "$entry"; done
   cp -R "$work"/. "$vendor/$crate/"
   rm -rf "$work"
   echo "vendor/$crate: regenerated"
@@ -179,7 +176,7 @@ import() {
 
 fetch() {
   local crate=$1 version=$2 work archive checksum old
-  work=$(mktemp -d)
+  work=$(mktemp -d -p "$scratch")
   mkdir "$work/src"
   printf '[package]\nname = "vendor-fetch"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\n%s = { version = "=%s", default-features = false }\n' \
     "$crate" "$version" >"$work/Cargo.toml"
