@@ -55,19 +55,18 @@ impl AsyncWrite for LimitedWriter {
     }
 }
 
-/// Checks buffer retention and complete responses on a persistent HTTP/1 connection.
+/// Checks that an idle persistent HTTP/1 connection keeps no buffers, and that responses stay
+/// complete.
 ///
 /// - `body_len`: Response body length in bytes, sent as one chunk for each request.
-/// - `threshold`: Configured HTTP/1 write-buffer watermark in bytes. The retention limit is
-///   the larger of this value and `WRITE_BUFFER_RETENTION_LIMIT`.
 /// - `partial`: If true, block writes after `body_len - 1024` bytes, including headers,
-///   then resume them. Requires `body_len > 1024`.
-/// - `release`: If true, expect the drained buffer to retain at most `HW_BUFFER_SIZE` bytes.
-///   Otherwise, expect sufficient capacity for the body and reuse of the buffer on the next request.
-async fn check_buffer_retention(body_len: usize, threshold: usize, partial: bool, release: bool) {
+///   then resume them. Requires `body_len > 1024`. The unwritten tail must be kept until written.
+///
+/// Once a response is fully written, the write buffer is released (capacity 0) whatever the
+/// response's size; once a read finds nothing to read, so is the read buffer.
+async fn check_idle_buffers_released(body_len: usize, partial: bool) {
     let mut io = TestBuffer::new("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    // The budget includes response headers. Leave a small unwritten tail so
-    // advancing past the written bytes hides most of the original buffer capacity.
+    // The budget includes response headers.
     let allowance = Rc::new(Cell::new(if partial {
         body_len - 1024
     } else {
@@ -87,11 +86,7 @@ async fn check_buffer_retention(body_len: usize, threshold: usize, partial: bool
             allowance: allowance.clone(),
         },
         services,
-        // This sets the body-polling watermark. The retention limit is the larger
-        // of this value and WRITE_BUFFER_RETENTION_LIMIT.
-        ServiceConfigBuilder::new()
-            .h1_write_buffer_size(threshold)
-            .build(),
+        ServiceConfigBuilder::new().build(),
         None,
         OnConnectData::default(),
     );
@@ -106,7 +101,8 @@ async fn check_buffer_retention(body_len: usize, threshold: usize, partial: bool
         let DispatcherState::Normal { inner } = &dispatcher.inner else {
             panic!()
         };
-        assert!(!inner.write_buf.is_empty());
+        // The unwritten tail (1 KiB of body and the headers) is kept until the socket takes it.
+        assert!(inner.write_buf.len() > 1024);
         assert_eq!(io.write_buf_slice().len(), body_len - 1024);
 
         // Let the dispatcher finish the same response after the simulated blocked write.
@@ -114,36 +110,14 @@ async fn check_buffer_retention(body_len: usize, threshold: usize, partial: bool
         assert!(dispatcher.as_mut().poll(&mut cx).is_pending());
     }
 
-    // try_reclaim does not allocate. If the old backing allocation survived,
-    // reclaiming its consumed prefix exposes the large capacity to the assertion below.
-    // Checking only the visible tail could otherwise let the partial-write regression pass.
-    if release {
-        let DispatcherStateProj::Normal { inner } = dispatcher.as_mut().project().inner.project()
-        else {
-            panic!()
-        };
-        assert!(inner.project().write_buf.try_reclaim(HW_BUFFER_SIZE));
-    }
+    // The read that found the request still held it; the next poll of the idle connection
+    // finds nothing to read and releases the read buffer.
+    assert!(dispatcher.as_mut().poll(&mut cx).is_pending());
+    assert_idle_buffers_released(&dispatcher);
 
-    let DispatcherState::Normal { inner } = &dispatcher.inner else {
-        panic!()
-    };
-    assert!(inner.write_buf.is_empty());
-
-    if release {
-        assert!(
-            inner.write_buf.capacity() <= HW_BUFFER_SIZE,
-            "drained buffer retained {} bytes",
-            inner.write_buf.capacity()
-        );
-    } else {
-        assert!(inner.write_buf.capacity() >= body_len);
-    }
-
-    let pointer = inner.write_buf.as_ptr();
     let response = io.take_write_buf();
     // Compare the complete body separately from the generated HTTP headers.
-    // A smaller retained buffer must not come at the cost of missing response bytes.
+    // Releasing the buffer must not come at the cost of missing response bytes.
     let body_start = response
         .windows(4)
         .position(|window| window == b"\r\n\r\n")
@@ -151,7 +125,7 @@ async fn check_buffer_retention(body_len: usize, threshold: usize, partial: bool
         + 4;
     assert_eq!(&response[body_start..], vec![b'x'; body_len]);
 
-    // The connection must remain usable, including after a partial write.
+    // The connection must remain usable with released buffers, including after a partial write.
     io.extend_read_buf("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert!(dispatcher.as_mut().poll(&mut cx).is_pending());
     let second_response = io.take_write_buf();
@@ -164,49 +138,45 @@ async fn check_buffer_retention(body_len: usize, threshold: usize, partial: bool
         &second_response[second_body_start..],
         &response[body_start..]
     );
+    assert!(dispatcher.as_mut().poll(&mut cx).is_pending());
+    assert_idle_buffers_released(&dispatcher);
+}
 
-    if !release {
-        // Check reuse across requests, not just sufficient capacity after each flush.
-        let DispatcherState::Normal { inner } = &dispatcher.inner else {
-            panic!()
-        };
-        assert_eq!(
-            inner.write_buf.as_ptr(),
-            pointer,
-            "normal buffers should be reused"
-        );
-    }
+/// The buffers of an idle connection: nothing in them, and no allocation kept.
+fn assert_idle_buffers_released<T, S, B, X, U>(dispatcher: &Dispatcher<T, S, B, X, U>)
+where
+    S: Service<Request>,
+    S::Error: Into<Response<BoxBody>>,
+    B: MessageBody,
+    X: Service<Request, Response = Request>,
+    X::Error: Into<Response<BoxBody>>,
+    U: Service<(Request, Framed<T, Codec>), Response = ()>,
+    U::Error: fmt::Display,
+{
+    let DispatcherState::Normal { inner } = &dispatcher.inner else {
+        panic!()
+    };
+    assert!(inner.write_buf.is_empty());
+    assert_eq!(
+        inner.write_buf.capacity(),
+        0,
+        "drained write buffer retained"
+    );
+    assert!(inner.read_buf.is_empty());
+    assert_eq!(inner.read_buf.capacity(), 0, "idle read buffer retained");
 }
 
 #[actix_rt::test]
-async fn oversized_write_buffer_released_after_flush() {
-    check_buffer_retention(1024 * 1024, 32 * 1024, false, true).await;
+async fn small_write_buffer_released_after_flush() {
+    check_idle_buffers_released(1024, false).await;
 }
 
 #[actix_rt::test]
-async fn oversized_write_buffer_released_after_partial_write() {
-    check_buffer_retention(1024 * 1024, 32 * 1024, true, true).await;
+async fn large_write_buffer_released_after_flush() {
+    check_idle_buffers_released(1024 * 1024, false).await;
 }
 
 #[actix_rt::test]
-async fn normal_write_buffer_reused_after_flush() {
-    check_buffer_retention(1024, 32 * 1024, false, false).await;
-}
-
-#[actix_rt::test]
-async fn configured_write_buffer_reused_after_flush() {
-    // A custom watermark above 128 KiB also raises the retention limit.
-    check_buffer_retention(256 * 1024, 1024 * 1024, false, false).await;
-}
-
-#[actix_rt::test]
-async fn small_write_watermark_preserves_normal_buffer() {
-    // A small watermark must not lower the 128 KiB retention limit.
-    check_buffer_retention(64 * 1024, 8 * 1024, false, false).await;
-}
-
-#[actix_rt::test]
-async fn buffer_above_configured_write_watermark_released() {
-    // A larger watermark sets the limit directly; it is not multiplied by four.
-    check_buffer_retention(512 * 1024, 256 * 1024, false, true).await;
+async fn write_buffer_released_after_partial_write() {
+    check_idle_buffers_released(1024 * 1024, true).await;
 }
