@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use super::grants::Grants;
 use super::TokenError;
 use crate::topic::{Matcher, Selector};
 
@@ -26,6 +27,8 @@ pub struct Claims {
     /// once per request.
     publish_grants: OnceLock<Vec<Selector>>,
     subscribe_grants: OnceLock<Vec<Selector>>,
+    /// The dialect-neutral form, built once per verified token.
+    grants: OnceLock<Grants>,
 }
 
 impl PartialEq for Claims {
@@ -55,6 +58,11 @@ impl Claims {
     pub fn subscribe_grants(&self, matcher: &Matcher) -> &[Selector] {
         self.subscribe_grants
             .get_or_init(|| compile(matcher, self.subscribe.as_deref()))
+    }
+
+    /// The claims as dialect-neutral grants.
+    pub fn grants(&self) -> &Grants {
+        self.grants.get_or_init(|| Grants::from_claims(self))
     }
 
     /// How long the token stays valid after `now` (seconds since the epoch); `None` without
@@ -106,7 +114,7 @@ fn compile(matcher: &Matcher, sources: Option<&[String]>) -> Vec<Selector> {
         .collect()
 }
 
-fn numeric_date(
+pub(super) fn numeric_date(
     object: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<f64>, TokenError> {

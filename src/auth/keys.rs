@@ -42,7 +42,7 @@ const VERIFIED_CACHE_BYTES: usize = 32 << 20;
 
 /// What a verified token is charged: its text and its claims, which come from it (a payload, the
 /// selectors' text), with room for their structures.
-fn verified_bytes(token: &str) -> usize {
+pub(super) fn verified_bytes(token: &str) -> usize {
     token.len().saturating_mul(3).saturating_add(512)
 }
 
@@ -156,18 +156,23 @@ impl Verifier {
             }
             return Ok(known);
         }
-        let payload = match &self.jwks {
-            Some(set) => set.decode(token)?,
-            None => {
-                jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
-                    .map_err(|e| TokenError::Invalid(e.to_string()))?
-                    .claims
-            }
-        };
-        let claims = Arc::new(Claims::from_payload(&payload)?);
+        let claims = Arc::new(Claims::from_payload(&self.verified_payload(token)?)?);
         self.verified
             .insert(token.into(), claims.clone(), verified_bytes(token));
         Ok(claims)
+    }
+}
+
+impl Verifier {
+    /// Checks the signature and algorithm only, and returns the payload, uncached: the 1.0
+    /// path (`auth::issuer`) reads it by its own rules and caches its own results.
+    pub(super) fn verified_payload(&self, token: &str) -> Result<serde_json::Value, TokenError> {
+        match &self.jwks {
+            Some(set) => set.decode(token),
+            None => jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+                .map(|data| data.claims)
+                .map_err(|e| TokenError::Invalid(e.to_string())),
+        }
     }
 }
 

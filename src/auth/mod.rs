@@ -1,19 +1,30 @@
 //! Authorization: token extraction, verification with pinned keys, and classic claims → grants
 //! (protocol.md A.6).
 
+pub mod challenge;
 mod claims;
+pub mod grants;
+pub mod issuer;
 pub mod jwks;
 mod keys;
+pub mod metadata;
 pub mod origin;
+#[cfg(test)]
+mod test_keys;
 mod token;
+pub mod v1;
 
+pub use challenge::{Challenge, ChallengeError};
 pub use claims::{now_seconds, Claims};
+pub use grants::{Dialect, GrantMatcher, GrantSelector, Grants, MatchType};
+pub use issuer::{ClassicKeys, IssuerConfig, IssuerError, Issuers, Role, Verified};
 pub use keys::{KeyError, Verifier};
 pub use origin::{OriginError, OriginList};
 pub use token::{
     extract, Source, TokenSources, CLASSIC_COOKIE as CLASSIC_COOKIE_NAME, MIN_TOKEN_LENGTH,
     V1_COOKIE as V1_COOKIE_FALLBACK,
 };
+pub use v1::{AccessToken, AccessTokenError};
 
 use std::sync::Arc;
 
@@ -38,15 +49,35 @@ pub enum TokenError {
     BadClaim(&'static str),
     #[error("valid token without the needed right: {0}")]
     InsufficientScope(&'static str),
+    /// A 1.0 access token failed B.6 or B.7.
+    #[error("invalid 1.0 token: {0}")]
+    AccessToken(#[from] AccessTokenError),
 }
 
 impl TokenError {
-    /// The `WWW-Authenticate` challenge for this failure (protocol.md X-11).
+    /// The `WWW-Authenticate` challenge for this failure (protocol.md X-11), without
+    /// `resource_metadata`; the same text as `self.to_challenge(Dialect::Classic)`.
     pub fn challenge(&self) -> &'static str {
         match self {
             Self::Missing => "Bearer",
             Self::InsufficientScope(_) => "Bearer error=\"insufficient_scope\"",
             _ => "Bearer error=\"invalid_token\"",
+        }
+    }
+
+    /// B-ERR, X-11: the challenge for this failure, whose `status()` is the 1.0 one. `rules` is
+    /// the dialect whose presentation rules apply: a malformed presentation (two headers, short
+    /// token, cookie without an allowed origin) is 400 `invalid_request` under 1.0 (B-AUTH-4,
+    /// B-AUTH-6, §0.2) and 401 `invalid_token` under classic, whose statuses stay the HTTP
+    /// layer's (A-AUTH-17). Add `.resource_metadata(url)` when metadata is served (B-PRM-1).
+    pub fn to_challenge(&self, rules: Dialect) -> Challenge {
+        match self {
+            Self::Missing => Challenge::bare(),
+            Self::InsufficientScope(_) => Challenge::error(ChallengeError::InsufficientScope),
+            Self::Malformed | Self::OriginNotAllowed if rules == Dialect::V1 => {
+                Challenge::error(ChallengeError::InvalidRequest)
+            }
+            _ => Challenge::error(ChallengeError::InvalidToken),
         }
     }
 }

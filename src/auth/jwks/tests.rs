@@ -4,13 +4,9 @@ use base64::Engine;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
 
+use crate::auth::test_keys::{ED_PRIVATE, ED_X};
+
 const SECRET: &str = "a-long-enough-jwks-secret-for-the-tests-0123456789";
-const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
-MC4CAQAwBQYDK2VwBCIEIFtJMuNQd7pfzFKS580OhJm+YEnfyWzBC8aZEaitqBAV
------END PRIVATE KEY-----
-";
-/// The `x` of the public key of `ED_PRIVATE`.
-const ED_X: &str = "J3AYhvoFsy3v5vm5Ut6StqIydVWuKBbARvEW0WYYyBA";
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

@@ -1,0 +1,362 @@
+//! Dialect-neutral grants (protocol.md B.7, X-4, X-10): classic `mercure` claims and 1.0
+//! `authorization_details` both become one [`Grants`], and one authorization path reads it.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use super::Claims;
+use crate::topic::{Matcher, Selector};
+
+/// The `type` of a Mercure authorization detail, compared byte for byte (B-AD-1).
+pub const MERCURE_DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
+/// Most Mercure entries in `authorization_details` (B-AD-4).
+pub const MAX_DETAIL_ENTRIES: usize = 100;
+/// Most `topics` matcher objects summed over the Mercure entries (B-AD-4).
+pub const MAX_DETAIL_MATCHERS: usize = 100;
+/// Most bytes of one `match` (B-AD-4).
+pub const MAX_MATCH_BYTES: usize = 4096;
+
+/// Why `authorization_details` was refused; the whole token is then invalid (B-AD-4).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DetailError {
+    #[error("authorization_details is not an array")]
+    NotAnArray,
+    #[error("an authorization_details entry is not an object")]
+    EntryNotAnObject,
+    #[error("an authorization_details type is not a string")]
+    TypeNotAString,
+    #[error("a Mercure entry has no non-empty actions array")]
+    NoActions,
+    #[error("a Mercure entry's action is not a string")]
+    ActionNotAString,
+    #[error("a Mercure entry has no non-empty topics array")]
+    NoTopics,
+    #[error("a topics entry is not an object with a non-empty string match")]
+    BadTopic,
+    #[error("unsupported match_type {0:?}")]
+    UnsupportedMatchType(String),
+    #[error("more than {MAX_DETAIL_ENTRIES} Mercure entries")]
+    TooManyEntries,
+    #[error("more than {MAX_DETAIL_MATCHERS} topics matchers")]
+    TooManyMatchers,
+    #[error("a match is longer than {MAX_MATCH_BYTES} bytes")]
+    MatchTooLong,
+}
+
+/// The dialect a token was read in: decides status codes and messages, not rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Classic,
+    V1,
+}
+
+/// How a grant's text is matched against a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchType {
+    /// A classic topic selector (A-SEL): `*`, an exact string or an RFC 6570 URI template.
+    Topic,
+    /// 1.0 `exact`: byte equality, never a template (B-AD-3).
+    Exact,
+    /// 1.0 `urlpattern`: a WHATWG URL Pattern (B-MT).
+    UrlPattern,
+}
+
+/// One grant: a matcher text and how to read it. `*` matches every topic whatever its type
+/// (A-SEL-1, B-AD-3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSelector {
+    pub match_type: MatchType,
+    pub source: Arc<str>,
+}
+
+/// The matchers a grant needs beyond `*` and byte equality, provided by `topic`. A trait so
+/// that `auth` does not own URL Pattern or URI template compilation.
+pub trait GrantMatcher {
+    /// A classic topic selector (URI template or exact string) against a topic.
+    fn topic_selector_matches(&self, selector: &str, topic: &str) -> bool;
+    /// A URL Pattern against a topic.
+    fn url_pattern_matches(&self, pattern: &str, topic: &str) -> bool;
+}
+
+impl GrantMatcher for Matcher {
+    fn topic_selector_matches(&self, selector: &str, topic: &str) -> bool {
+        // `selector` reads the bounded template cache: no compilation per check.
+        self.matches(&self.selector(selector), topic)
+    }
+
+    fn url_pattern_matches(&self, _pattern: &str, _topic: &str) -> bool {
+        // PLUG (branch h-v1topic): answer with topic's `Selector::UrlPattern` matcher. Until
+        // then a URL Pattern grant grants nothing: narrower, never wider.
+        false
+    }
+}
+
+impl GrantSelector {
+    pub fn new(match_type: MatchType, source: &str) -> Self {
+        Self {
+            match_type,
+            source: Arc::from(source),
+        }
+    }
+
+    /// Whether the grant covers `topic`.
+    pub fn matches(&self, topic: &str, matcher: &impl GrantMatcher) -> bool {
+        if &*self.source == "*" {
+            return true;
+        }
+        match self.match_type {
+            MatchType::Exact => *self.source == *topic,
+            MatchType::Topic => matcher.topic_selector_matches(&self.source, topic),
+            MatchType::UrlPattern => matcher.url_pattern_matches(&self.source, topic),
+        }
+    }
+
+    /// The grant as a hub selector, compiled once per token for per-delivery checks
+    /// (`hub::Subscriber::private_access`). `None` for a URL Pattern until topic has one
+    /// (PLUG, branch h-v1topic): a dropped grant narrows access, never widens it.
+    pub fn to_selector(&self, matcher: &Matcher) -> Option<Selector> {
+        if &*self.source == "*" {
+            return Some(Selector::Any);
+        }
+        match self.match_type {
+            // A 1.0 exact grant is never read as a template (B-AD-3).
+            MatchType::Exact => Some(Selector::Exact(self.source.clone())),
+            MatchType::Topic => Some(matcher.selector(&self.source)),
+            MatchType::UrlPattern => None,
+        }
+    }
+}
+
+/// Where a subscription's `payload` comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PayloadRule {
+    /// Classic: the whole `mercure.payload` for every subscription (A-AUTH-15).
+    Whole(Option<Value>),
+    /// 1.0: the first entry with `subscribe` whose topics match the subscription's own matcher
+    /// value, in token order (B-AD-8).
+    PerEntry(Vec<PayloadEntry>),
+}
+
+/// One Mercure entry that grants `subscribe`, kept for B-AD-8.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayloadEntry {
+    pub topics: Vec<GrantSelector>,
+    /// `None` when absent or null.
+    pub payload: Option<Value>,
+}
+
+/// The rights of a verified token, whatever its dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grants {
+    pub dialect: Dialect,
+    pub publish: Vec<GrantSelector>,
+    pub subscribe: Vec<GrantSelector>,
+    pub payload: PayloadRule,
+}
+
+impl Grants {
+    /// Classic claims as grants: every selector is a classic topic selector.
+    pub fn from_claims(claims: &Claims) -> Self {
+        let list = |sources: Option<&[String]>| -> Vec<GrantSelector> {
+            sources
+                .unwrap_or_default()
+                .iter()
+                .map(|source| GrantSelector::new(MatchType::Topic, source))
+                .collect()
+        };
+        Self {
+            dialect: Dialect::Classic,
+            publish: list(claims.publish.as_deref()),
+            subscribe: list(claims.subscribe.as_deref()),
+            payload: PayloadRule::Whole(claims.payload.clone()),
+        }
+    }
+
+    /// A 1.0 token's `authorization_details` as grants (B-AD-1 … B-AD-4); absent or null reads
+    /// as no entry at all. Any invalid Mercure entry refuses the whole token.
+    pub fn from_authorization_details(details: Option<&Value>) -> Result<Self, DetailError> {
+        let entries = match details {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(entries)) => entries.as_slice(),
+            Some(_) => return Err(DetailError::NotAnArray),
+        };
+        let mut grants = Self {
+            dialect: Dialect::V1,
+            publish: Vec::new(),
+            subscribe: Vec::new(),
+            payload: PayloadRule::PerEntry(Vec::new()),
+        };
+        let mut budget = Budget::default();
+        for entry in entries {
+            if let Some(detail) = mercure_entry(entry)? {
+                budget.take_entry()?;
+                grants.add(parse_entry(detail, &mut budget)?);
+            }
+        }
+        Ok(grants)
+    }
+
+    fn add(&mut self, entry: Entry) {
+        if entry.publish {
+            self.publish.extend(entry.topics.iter().cloned());
+        }
+        if entry.subscribe {
+            self.subscribe.extend(entry.topics.iter().cloned());
+            if let PayloadRule::PerEntry(entries) = &mut self.payload {
+                entries.push(PayloadEntry {
+                    topics: entry.topics,
+                    payload: entry.payload,
+                });
+            }
+        }
+    }
+
+    /// A-AUTH-10, B-AD-5: every topic of an update (canonical and alternates) is covered by a
+    /// publish grant.
+    pub fn may_publish<'t>(
+        &self,
+        mut topics: impl Iterator<Item = &'t str>,
+        matcher: &impl GrantMatcher,
+    ) -> bool {
+        topics.all(|topic| any_matches(&self.publish, topic, matcher))
+    }
+
+    /// A-AUTH-12, B-AD-6: a private update is readable when a subscribe grant covers at least
+    /// one of its topics. Also the check of a subscription API target (A-SUBS-10, B-SAPI-2).
+    pub fn may_subscribe<'t>(
+        &self,
+        mut topics: impl Iterator<Item = &'t str>,
+        matcher: &impl GrantMatcher,
+    ) -> bool {
+        topics.any(|topic| any_matches(&self.subscribe, topic, matcher))
+    }
+
+    /// the `payload` of a subscription whose own matcher (or classic selector) text is
+    /// `subscription`, read as a topic string (B-AD-8); the whole classic payload otherwise.
+    pub fn payload_for(&self, subscription: &str, matcher: &impl GrantMatcher) -> Option<&Value> {
+        match &self.payload {
+            PayloadRule::Whole(payload) => payload.as_ref(),
+            PayloadRule::PerEntry(entries) => entries
+                .iter()
+                .find(|entry| any_matches(&entry.topics, subscription, matcher))
+                .and_then(|entry| entry.payload.as_ref()),
+        }
+    }
+
+    /// The subscribe grants as hub selectors (see [`GrantSelector::to_selector`]).
+    pub fn subscribe_selectors(&self, matcher: &Matcher) -> Vec<Selector> {
+        self.subscribe
+            .iter()
+            .filter_map(|grant| grant.to_selector(matcher))
+            .collect()
+    }
+}
+
+fn any_matches(grants: &[GrantSelector], topic: &str, matcher: &impl GrantMatcher) -> bool {
+    grants.iter().any(|grant| grant.matches(topic, matcher))
+}
+
+/// The B-AD-4 counters, shared by every entry of one token.
+#[derive(Default)]
+struct Budget {
+    entries: usize,
+    matchers: usize,
+}
+
+impl Budget {
+    fn take_entry(&mut self) -> Result<(), DetailError> {
+        self.entries += 1;
+        if self.entries > MAX_DETAIL_ENTRIES {
+            return Err(DetailError::TooManyEntries);
+        }
+        Ok(())
+    }
+
+    fn take_matchers(&mut self, count: usize) -> Result<(), DetailError> {
+        self.matchers = self.matchers.saturating_add(count);
+        if self.matchers > MAX_DETAIL_MATCHERS {
+            return Err(DetailError::TooManyMatchers);
+        }
+        Ok(())
+    }
+}
+
+/// One parsed Mercure entry.
+struct Entry {
+    publish: bool,
+    subscribe: bool,
+    topics: Vec<GrantSelector>,
+    payload: Option<Value>,
+}
+
+/// The entry when it is a Mercure one; other resource servers' entries are skipped (B-AD-1).
+/// RFC 9396 makes every entry an object with a string `type`: anything else is malformed.
+fn mercure_entry(entry: &Value) -> Result<Option<&Map<String, Value>>, DetailError> {
+    let object = entry.as_object().ok_or(DetailError::EntryNotAnObject)?;
+    match object.get("type") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(kind)) => Ok((kind == MERCURE_DETAIL_TYPE).then_some(object)),
+        Some(_) => Err(DetailError::TypeNotAString),
+    }
+}
+
+fn parse_entry(detail: &Map<String, Value>, budget: &mut Budget) -> Result<Entry, DetailError> {
+    let (publish, subscribe) = actions(detail.get("actions"))?;
+    let topics = match detail.get("topics") {
+        Some(Value::Array(topics)) if !topics.is_empty() => topics,
+        _ => return Err(DetailError::NoTopics),
+    };
+    // Counted before parsing, so an oversized list costs nothing more.
+    budget.take_matchers(topics.len())?;
+    let topics = topics.iter().map(topic).collect::<Result<Vec<_>, _>>()?;
+    Ok(Entry {
+        publish,
+        subscribe,
+        topics,
+        payload: detail.get("payload").filter(|p| !p.is_null()).cloned(),
+    })
+}
+
+/// B-AD-2: `(publish, subscribe)`; unknown action strings grant nothing.
+fn actions(actions: Option<&Value>) -> Result<(bool, bool), DetailError> {
+    let actions = match actions {
+        Some(Value::Array(actions)) if !actions.is_empty() => actions,
+        _ => return Err(DetailError::NoActions),
+    };
+    let mut granted = (false, false);
+    for action in actions {
+        match action.as_str().ok_or(DetailError::ActionNotAString)? {
+            "publish" => granted.0 = true,
+            "subscribe" => granted.1 = true,
+            _ => {}
+        }
+    }
+    Ok(granted)
+}
+
+/// B-AD-3: `{match, match_type?}` with a non-empty `match`; `match_type` is case-sensitive.
+fn topic(value: &Value) -> Result<GrantSelector, DetailError> {
+    let object = value.as_object().ok_or(DetailError::BadTopic)?;
+    let source = match object.get("match") {
+        Some(Value::String(source)) if !source.is_empty() => source,
+        _ => return Err(DetailError::BadTopic),
+    };
+    if source.len() > MAX_MATCH_BYTES {
+        return Err(DetailError::MatchTooLong);
+    }
+    let match_type = match object.get("match_type") {
+        None | Some(Value::Null) => MatchType::Exact,
+        Some(Value::String(kind)) if kind == "exact" => MatchType::Exact,
+        Some(Value::String(kind)) if kind == "urlpattern" => MatchType::UrlPattern,
+        Some(other) => {
+            let shown = other.to_string().chars().take(64).collect();
+            return Err(DetailError::UnsupportedMatchType(shown));
+        }
+    };
+    Ok(GrantSelector::new(match_type, source))
+}
+
+#[cfg(test)]
+mod tests;
