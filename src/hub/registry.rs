@@ -46,6 +46,7 @@ impl Registry {
                 Selector::Any => self.wildcard.push(key),
                 Selector::Exact(topic) => self.exact.entry(topic.clone()).or_default().push(key),
                 Selector::Template(template) => self.templates.entry(template).push(key),
+                Selector::UrlPattern(pattern) => self.templates.entry(pattern).push(key),
             }
         }
         self.subscribers.insert(key, subscriber);
@@ -65,6 +66,7 @@ impl Registry {
                         }
                     }
                 }
+                Selector::UrlPattern(pattern) => self.templates.remove_item(pattern, &key),
             }
         }
         Some(subscriber)

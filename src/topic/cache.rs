@@ -1,11 +1,15 @@
-//! Bounded caches of compiled templates and of template match results (protocol.md A-SEL-5).
+//! Bounded caches of compiled templates and URL patterns and of their match results
+//! (protocol.md A-SEL-5, B-MT-6).
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use super::bounded::BoundedCache;
 use regex_automata::meta::Regex;
+use url::Url;
 
+use super::index::Candidate;
+use super::urlpattern::{self, Compiled, PatternError, UrlPattern};
 use super::{compile_pattern, Inner, Selector, Template};
 
 /// Default budgets, in bytes. Templates: 10,000 of some 100 bytes of text (the reference hub's
@@ -29,9 +33,14 @@ pub struct Matcher {
     pub(super) templates: BoundedCache<Arc<str>, Option<Arc<Template>>>,
     /// a template's inner regex source → its compiled regex (`None`: too large to compile).
     pub(super) patterns: BoundedCache<Arc<str>, Option<Arc<Regex>>>,
-    /// hash of (selector, topic) → (selector, topic, result); the key is a hash so lookups
-    /// need no allocation; the stored strings guard against collisions.
-    pub(super) results: BoundedCache<u64, (Arc<str>, Box<str>, bool)>,
+    /// (base, URL pattern) → the compiled pattern (`urlpattern::cache_key`); given the same
+    /// budget as `patterns`. Patterns that do not compile are not kept: each is refused once
+    /// per request that carries it.
+    pub(super) url_patterns: BoundedCache<Arc<str>, Arc<Compiled>>,
+    /// hash of (kind, selector, topic) → (kind, selector, topic, result); the key is a hash so
+    /// lookups need no allocation; the stored values guard against collisions, and the kind
+    /// keeps a template and a URL pattern key of the same text apart.
+    pub(super) results: BoundedCache<u64, (Kind, Arc<str>, Box<str>, bool)>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -51,6 +60,7 @@ impl Matcher {
         Self {
             templates: BoundedCache::new(template_bytes),
             patterns: BoundedCache::new(pattern_bytes),
+            url_patterns: BoundedCache::new(pattern_bytes),
             results: BoundedCache::new(result_bytes),
             hasher: Default::default(),
         }
@@ -107,7 +117,8 @@ impl Matcher {
         match selector {
             Selector::Any => true,
             Selector::Exact(text) => **text == *topic,
-            Selector::Template(template) => self.template_matches(template, topic),
+            Selector::Template(template) => self.uri_template_matches(template, topic),
+            Selector::UrlPattern(pattern) => self.url_pattern_matches(pattern, topic),
         }
     }
 
@@ -120,40 +131,125 @@ impl Matcher {
         topics.any(|topic| self.matches(selector, topic))
     }
 
+    /// Matches a candidate of the template index (a URI template or a URL pattern).
+    pub fn template_matches<'c>(&self, candidate: impl Into<Candidate<'c>>, topic: &str) -> bool {
+        match candidate.into() {
+            Candidate::Template(template) => self.uri_template_matches(template, topic),
+            Candidate::UrlPattern(pattern) => self.url_pattern_matches(pattern, topic),
+        }
+    }
+
     /// Outer literals first (no cache needed), then the inner regex through the result cache.
-    pub fn template_matches(&self, template: &Template, topic: &str) -> bool {
+    pub fn uri_template_matches(&self, template: &Template, topic: &str) -> bool {
         let middle = match template.inner(topic) {
             Inner::Matches => return true,
             Inner::Fails => return false,
             Inner::Check(middle) => middle,
         };
-        let key = self.key(&template.source, topic);
-        let cached = self.results.read(&key, |(selector, cached_topic, result)| {
-            (**selector == *template.source && **cached_topic == *topic).then_some(*result)
-        });
+        self.cached(Kind::Template, &template.source, topic, || {
+            self.pattern(template.middle())
+                .is_some_and(|regex| regex.is_match(middle))
+        })
+    }
+
+    /// A `match_urlpattern` selector (B-MT-4, B-MT-5): `topic` resolved against the pattern's
+    /// base, through the result cache; a topic that is not a URL reference never matches.
+    pub fn url_pattern_matches(&self, pattern: &UrlPattern, topic: &str) -> bool {
+        self.cached(Kind::UrlPattern, pattern.key(), topic, || {
+            pattern.resolve(topic).is_some_and(|url| {
+                self.compiled_url_pattern(pattern.key(), &pattern.source, pattern.base())
+                    .is_ok_and(|compiled| compiled.matches(&url))
+            })
+        })
+    }
+
+    /// Compiles a `match_urlpattern` value against `base` (B-MT-4, B-MT-5); `*` matches every
+    /// topic whatever the type (B-MT-2). The error is for logs: clients get the fixed body of
+    /// B-SUB-6.
+    pub fn url_pattern(&self, source: &str, base: &Url) -> Result<Selector, PatternError> {
+        if source == "*" {
+            return Ok(Selector::Any);
+        }
+        let key: Arc<str> = urlpattern::cache_key(source, base).into();
+        self.compiled_url_pattern(&key, source, base)?;
+        Ok(Selector::UrlPattern(Arc::new(UrlPattern::new(
+            source, base, key,
+        ))))
+    }
+
+    /// A `match` / `match_exact` value: `*` matches every topic (B-MT-2), anything else is a
+    /// case-sensitive byte comparison, never a template (B-MT-3).
+    pub fn exact(&self, source: &str) -> Selector {
+        if source == "*" {
+            Selector::Any
+        } else {
+            Selector::Exact(Arc::from(source))
+        }
+    }
+
+    /// The compiled URL pattern of `key`, from the cache, compiled again when it was evicted.
+    fn compiled_url_pattern(
+        &self,
+        key: &Arc<str>,
+        source: &str,
+        base: &Url,
+    ) -> Result<Arc<Compiled>, PatternError> {
+        if let Some(known) = self.url_patterns.read(&**key, Clone::clone) {
+            return Ok(known);
+        }
+        let compiled = Arc::new(Compiled::compile(source, base)?);
+        let bytes = compiled
+            .memory_usage()
+            .saturating_add(key.len())
+            .saturating_add(ENTRY_OVERHEAD);
+        self.url_patterns
+            .insert(key.clone(), compiled.clone(), bytes);
+        Ok(compiled)
+    }
+
+    /// The cached result of (`kind`, `selector`, `topic`), or `compute`'s, then cached.
+    fn cached(
+        &self,
+        kind: Kind,
+        selector: &str,
+        topic: &str,
+        compute: impl FnOnce() -> bool,
+    ) -> bool {
+        let key = self.key(kind, selector, topic);
+        let cached = self
+            .results
+            .read(&key, |(k, cached_selector, cached_topic, result)| {
+                (*k == kind && **cached_selector == *selector && **cached_topic == *topic)
+                    .then_some(*result)
+            });
         if let Some(Some(result)) = cached {
             return result;
         }
-        let result = self
-            .pattern(template.middle())
-            .is_some_and(|regex| regex.is_match(middle));
-        let bytes = template
-            .source
+        let result = compute();
+        let bytes = selector
             .len()
             .saturating_add(topic.len())
             .saturating_add(ENTRY_OVERHEAD);
         self.results.insert(
             key,
-            (Arc::from(template.source.as_str()), topic.into(), result),
+            (kind, Arc::from(selector), topic.into(), result),
             bytes,
         );
         result
     }
 
-    pub(super) fn key(&self, selector: &str, topic: &str) -> u64 {
+    pub(super) fn key(&self, kind: Kind, selector: &str, topic: &str) -> u64 {
         let mut hasher = self.hasher.build_hasher();
+        kind.hash(&mut hasher);
         selector.hash(&mut hasher);
         topic.hash(&mut hasher);
         hasher.finish()
     }
+}
+
+/// Which kind of selector a cached result is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Kind {
+    Template,
+    UrlPattern,
 }

@@ -8,17 +8,53 @@
 //! it, and a topic looks up only its own segments. The templates it reaches have their other
 //! literal pieces (in order, and their literal ending) checked with substring searches before
 //! their regex runs.
+//!
+//! URL patterns (B-MT-4) are held beside the templates and are candidates for every topic: a
+//! topic is resolved against the pattern's base before it is matched, so no literal text of the
+//! pattern has to appear in the raw topic. The result cache keeps their cost per delivery low.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::Template;
+use super::{Template, UrlPattern};
 
-/// Templates with a value each (e.g. the subscribers of each), indexed by literal prefix,
-/// then by a path segment they require.
+/// A selector the index holds: a URI template or a URL pattern.
+#[derive(Debug, Clone, Copy)]
+pub enum Candidate<'a> {
+    Template(&'a Arc<Template>),
+    UrlPattern(&'a Arc<UrlPattern>),
+}
+
+impl Candidate<'_> {
+    /// The selector text as the client sent it.
+    pub fn source(&self) -> &str {
+        match self {
+            Self::Template(template) => &template.source,
+            Self::UrlPattern(pattern) => &pattern.source,
+        }
+    }
+}
+
+impl<'a> From<&'a Arc<Template>> for Candidate<'a> {
+    fn from(template: &'a Arc<Template>) -> Self {
+        Self::Template(template)
+    }
+}
+
+impl<'a> From<&'a Arc<UrlPattern>> for Candidate<'a> {
+    fn from(pattern: &'a Arc<UrlPattern>) -> Self {
+        Self::UrlPattern(pattern)
+    }
+}
+
+/// Templates and URL patterns with a value each (e.g. the subscribers of each); templates are
+/// indexed by literal prefix, then by a path segment they require.
 pub struct TemplateIndex<V> {
     by_prefix: BTreeMap<Box<[u8]>, Group<V>>,
+    /// URL pattern key (base and text) → (pattern, value).
+    url_patterns: HashMap<Arc<str>, (Arc<UrlPattern>, V)>,
     len: usize,
 }
 
@@ -59,32 +95,63 @@ impl<V> Default for TemplateIndex<V> {
     fn default() -> Self {
         Self {
             by_prefix: BTreeMap::new(),
+            url_patterns: HashMap::new(),
             len: 0,
         }
     }
 }
 
 impl<V: Default> TemplateIndex<V> {
-    /// The value of `template`, inserted (as the default) when it is not indexed yet.
-    pub fn entry(&mut self, template: &Arc<Template>) -> &mut V {
-        let group = self
-            .by_prefix
-            .entry(template.prefix().as_bytes().into())
-            .or_default();
-        let bucket = match template.segment() {
-            Some(segment) => group.by_segment.entry(segment.into()).or_default(),
-            None => &mut group.others,
+    /// The value of `selector`, inserted (as the default) when it is not indexed yet.
+    pub fn entry<'c>(&mut self, selector: impl Into<Candidate<'c>>) -> &mut V {
+        let (vacant, value) = match selector.into() {
+            Candidate::Template(template) => {
+                let group = self
+                    .by_prefix
+                    .entry(template.prefix().as_bytes().into())
+                    .or_default();
+                let bucket = match template.segment() {
+                    Some(segment) => group.by_segment.entry(segment.into()).or_default(),
+                    None => &mut group.others,
+                };
+                let entry = bucket.entry(Arc::from(template.source.as_str()));
+                let vacant = matches!(entry, Entry::Vacant(_));
+                (
+                    vacant,
+                    &mut entry.or_insert_with(|| (template.clone(), V::default())).1,
+                )
+            }
+            Candidate::UrlPattern(pattern) => {
+                let entry = self.url_patterns.entry(pattern.key().clone());
+                let vacant = matches!(entry, Entry::Vacant(_));
+                (
+                    vacant,
+                    &mut entry.or_insert_with(|| (pattern.clone(), V::default())).1,
+                )
+            }
         };
-        let entry = bucket.entry(Arc::from(template.source.as_str()));
-        if matches!(entry, std::collections::hash_map::Entry::Vacant(_)) {
+        if vacant {
             self.len = self.len.saturating_add(1);
         }
-        &mut entry.or_insert_with(|| (template.clone(), V::default())).1
+        value
+    }
+}
+
+impl<T: PartialEq> TemplateIndex<Vec<T>> {
+    /// Removes `item` from the list of `selector`, and `selector` once its list is empty.
+    pub fn remove_item<'c>(&mut self, selector: impl Into<Candidate<'c>>, item: &T) {
+        let selector = selector.into();
+        if let Some(items) = self.get_mut(selector) {
+            items.retain(|i| i != item);
+            if items.is_empty() {
+                self.remove(selector);
+            }
+        }
     }
 }
 
 impl<V> TemplateIndex<V> {
-    /// How many distinct templates are indexed.
+    /// How many distinct templates and URL patterns are indexed.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -93,16 +160,33 @@ impl<V> TemplateIndex<V> {
         self.len == 0
     }
 
-    pub fn get_mut(&mut self, template: &Template) -> Option<&mut V> {
-        let group = self.by_prefix.get_mut(template.prefix().as_bytes())?;
-        let bucket = group.bucket_mut(template)?;
-        bucket
-            .get_mut(template.source.as_str())
-            .map(|(_, value)| value)
+    pub fn get_mut<'c>(&mut self, selector: impl Into<Candidate<'c>>) -> Option<&mut V> {
+        match selector.into() {
+            Candidate::Template(template) => {
+                let group = self.by_prefix.get_mut(template.prefix().as_bytes())?;
+                let bucket = group.bucket_mut(template)?;
+                bucket
+                    .get_mut(template.source.as_str())
+                    .map(|(_, value)| value)
+            }
+            Candidate::UrlPattern(pattern) => self
+                .url_patterns
+                .get_mut(&**pattern.key())
+                .map(|(_, value)| value),
+        }
     }
 
-    /// Removes `template` and returns its value; empty buckets and groups go with it.
-    pub fn remove(&mut self, template: &Template) -> Option<V> {
+    /// Removes `selector` and returns its value; empty buckets and groups go with it.
+    pub fn remove<'c>(&mut self, selector: impl Into<Candidate<'c>>) -> Option<V> {
+        let value = match selector.into() {
+            Candidate::Template(template) => self.remove_template(template)?,
+            Candidate::UrlPattern(pattern) => self.url_patterns.remove(&**pattern.key())?.1,
+        };
+        self.len = self.len.saturating_sub(1);
+        Some(value)
+    }
+
+    fn remove_template(&mut self, template: &Template) -> Option<V> {
         let prefix = template.prefix().as_bytes();
         let group = self.by_prefix.get_mut(prefix)?;
         let (_, value) = group
@@ -116,18 +200,18 @@ impl<V> TemplateIndex<V> {
         if group.is_empty() {
             self.by_prefix.remove(prefix);
         }
-        self.len = self.len.saturating_sub(1);
         Some(value)
     }
 
     /// Calls `found` with each template that may match `topic`, and its value: a superset of
     /// those that match (run `Matcher::template_matches` on them), each once,
-    /// never the templates whose prefix, segment or literal pieces the topic lacks.
-    pub fn for_each_candidate(&self, topic: &str, mut found: impl FnMut(&Arc<Template>, &V)) {
+    /// never the templates whose prefix, segment or literal pieces the topic lacks; then with
+    /// every URL pattern.
+    pub fn for_each_candidate(&self, topic: &str, mut found: impl FnMut(Candidate<'_>, &V)) {
         let mut check = |templates: &Templates<V>| {
             for (template, value) in templates.values() {
                 if template.may_match(topic) {
-                    found(template, value);
+                    found(Candidate::Template(template), value);
                 }
             }
         };
@@ -154,6 +238,9 @@ impl<V> TemplateIndex<V> {
                     check(templates);
                 }
             }
+        }
+        for (pattern, value) in self.url_patterns.values() {
+            found(Candidate::UrlPattern(pattern), value);
         }
     }
 }
@@ -223,7 +310,9 @@ mod tests {
 
     fn candidates(index: &TemplateIndex<usize>, topic: &str) -> Vec<String> {
         let mut found = Vec::new();
-        index.for_each_candidate(topic, |template, _| found.push(template.source.clone()));
+        index.for_each_candidate(topic, |template, _| {
+            found.push(template.source().to_owned())
+        });
         found.sort();
         found
     }
@@ -297,6 +386,39 @@ mod tests {
         assert_eq!(candidates(&index, "1-2"), ["{a}-{b}"]);
     }
 
+    /// B-MT-4: URL patterns are candidates for every topic (relative topics resolve before
+    /// matching), kept apart from a template of the same text, and removed one key at a time.
+    #[test]
+    fn url_patterns_are_candidates_for_every_topic() {
+        let matcher = Matcher::default();
+        let base = url::Url::parse("https://h.example/.well-known/mercure").expect("base");
+        let Ok(Selector::UrlPattern(pattern)) = matcher.url_pattern("/books/{id}", &base) else {
+            panic!("a URL pattern");
+        };
+        let template = template("/books/{id}");
+        let mut index = TemplateIndex::<Vec<u64>>::default();
+        index.entry(&pattern).push(1);
+        index.entry(&pattern).push(2);
+        index.entry(&template).push(3);
+        assert_eq!(index.len(), 2);
+        let mut found = Vec::new();
+        index.for_each_candidate("https://h.example/books/id", |candidate, keys| {
+            if matcher.template_matches(candidate, "https://h.example/books/id") {
+                found.extend_from_slice(keys);
+            }
+        });
+        assert_eq!(found, [1, 2]);
+        index.remove_item(&pattern, &1);
+        assert_eq!(
+            index.get_mut(&pattern).map(|keys| keys.clone()),
+            Some(vec![2])
+        );
+        index.remove_item(&pattern, &2);
+        assert_eq!(index.get_mut(&pattern), None);
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.get_mut(&template), Some(&mut vec![3]));
+    }
+
     mod properties {
         use proptest::prelude::*;
 
@@ -341,7 +463,7 @@ mod tests {
                 topics.extend(sources.iter().cloned());
                 for topic in &topics {
                     let mut found = Vec::new();
-                    index.for_each_candidate(topic, |t, _| found.push(t.source.clone()));
+                    index.for_each_candidate(topic, |t, _| found.push(t.source().to_owned()));
                     for template in &compiled {
                         if matcher.template_matches(template, topic) {
                             prop_assert!(

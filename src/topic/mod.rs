@@ -1,10 +1,14 @@
-//! Topic selectors and matching (protocol.md A-SEL): `*`, exact strings and URI templates.
+//! Topic selectors and matching (protocol.md A-SEL, B-MT): `*`, exact strings, URI templates
+//! and WHATWG URL patterns.
 
 pub(crate) mod bounded;
 mod cache;
+mod clean;
 mod index;
+pub mod request;
 pub mod reserved;
 mod template;
+mod urlpattern;
 
 use std::sync::Arc;
 
@@ -13,7 +17,9 @@ use regex_automata::util::syntax;
 use regex_automata::MatchKind;
 
 pub use cache::Matcher;
-pub use index::TemplateIndex;
+pub use clean::is_clean;
+pub use index::{Candidate, TemplateIndex};
+pub use urlpattern::{PatternError, UrlPattern, MAX_PATTERN_BYTES};
 
 /// A compiled topic selector.
 #[derive(Debug, Clone)]
@@ -24,6 +30,8 @@ pub enum Selector {
     Exact(Arc<str>),
     /// A valid URI template, compiled to an anchored, linear-time regex.
     Template(Arc<Template>),
+    /// A 1.0 `match_urlpattern` value with the base it resolves against (B-MT-4, B-MT-5).
+    UrlPattern(Arc<UrlPattern>),
 }
 
 /// A URI template: its outer literals compared as bytes, the rest by an anchored, linear-time
@@ -135,6 +143,7 @@ impl Selector {
             Self::Any => "*",
             Self::Exact(text) => text,
             Self::Template(template) => &template.source,
+            Self::UrlPattern(pattern) => &pattern.source,
         }
     }
 }

@@ -1,4 +1,10 @@
-//! The hub's reserved namespace `/.well-known/mercure` (protocol.md A-PUB-13, B-PUB-3).
+//! The hub's reserved namespace `/.well-known/mercure` (protocol.md A-PUB-13, B-PUB-3) and the
+//! 1.0 subscription-event topics in it (B-SE-2).
+
+use url::Url;
+
+use super::request::MatchType;
+use crate::form::escape_component;
 
 const NAMESPACE: &str = "/.well-known/mercure";
 
@@ -12,6 +18,36 @@ pub fn is_reserved(topic: &str) -> bool {
         return false;
     }
     topic.contains(NAMESPACE) || normalised_path(topic).is_some_and(|path| in_namespace(&path))
+}
+
+/// B-PUB-3 (1.0 publishes): `topic` resolved against the hub URL with the WHATWG parser, its
+/// path — dot segments removed, unreserved `%HH` decoded — is `/.well-known/mercure` or below,
+/// whatever the scheme and host. Relative topics count (`""` is the hub URL itself); a topic
+/// that does not parse, or whose path is opaque (`urn:…`), is not reserved.
+pub fn is_reserved_v1(topic: &str, hub: &Url) -> bool {
+    hub.join(topic).is_ok_and(|url| {
+        let path = url.path();
+        path.starts_with('/') && in_namespace(&remove_dot_segments(&decode_unreserved(path)))
+    })
+}
+
+/// B-SE-2: the topic of a 1.0 subscription event,
+/// `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`, each variable
+/// percent-encoded exactly once as a whole string (an existing `%` included), only
+/// `A-Z a-z 0-9 - _ . ~` left as they are.
+pub fn subscription_topic_v1(match_type: MatchType, matcher: &str, subscriber: &str) -> String {
+    format!(
+        "{NAMESPACE}/subscriptions/{}/{}/{}",
+        match_type.name(),
+        encode_once(matcher),
+        encode_once(subscriber)
+    )
+}
+
+/// Form-style escaping (A-SUBS-4) with the space as `%20`: the form escape writes `+` only
+/// for a space (a `+` itself becomes `%2B`), so replacing it afterwards is exact.
+fn encode_once(value: &str) -> String {
+    escape_component(value).replace('+', "%20")
 }
 
 /// Cheap pre-check on every published topic: without `well-known` spelled out, a `%` escape, or
@@ -120,6 +156,83 @@ mod tests {
         ] {
             assert!(!is_reserved(topic), "{topic}");
         }
+    }
+
+    fn hub() -> Url {
+        Url::parse("https://localhost/.well-known/mercure").expect("hub URL")
+    }
+
+    /// B-PUB-3: the normalised path is in the namespace, whatever the scheme and host,
+    /// relative topics included.
+    #[test]
+    fn v1_reserved_topics() {
+        for topic in [
+            "/.well-known/mercure",
+            "/.well-known/mercure/",
+            "/.well-known/mercure/subscriptions/exact/a/b",
+            "https://other.example/.well-known/mercure/x",
+            "ftp://x/.well-known/mercure",
+            "mailto:/.well-known/mercure/x",
+            "/.well-known/%6Dercure/x",
+            "/.well-known/%6dercure",
+            "/%2Ewell-known/mercure",
+            "/.well-known/mercure/../mercure/x",
+            "/a/b/../../.well-known/./mercure/x",
+            "/.well-known/mercure/%2E%2E/mercure",
+            "/.well-kn\town/mercure/x",
+            "HTTPS://LOCALHOST/.well-known/mercure",
+            "",
+            "?x",
+            "#x",
+            "mercure/x",
+            "./mercure",
+            "//evil.example/.well-known/mercure",
+        ] {
+            assert!(is_reserved_v1(topic, &hub()), "{topic:?}");
+        }
+    }
+
+    /// B-PUB-3: other paths, opaque paths and topics that do not parse are not reserved.
+    #[test]
+    fn v1_ordinary_topics() {
+        for topic in [
+            "https://example.com/books/1",
+            "/.well-known/mercurex",
+            "/.well-known/Mercure/x",
+            "/.well-known/%2Fmercure",
+            "/.well-known%2Fmercure",
+            "foo",
+            "subscriptions/x",
+            "urn:x:/.well-known/mercure",
+            "urn:x/.well-known/mercure",
+            "https://[::1",
+            "http://a b/.well-known/mercure",
+            "*",
+        ] {
+            assert!(!is_reserved_v1(topic, &hub()), "{topic:?}");
+        }
+    }
+
+    /// B-SE-2: each variable is encoded once as a whole string, only unreserved characters
+    /// left, the space as `%20`, an existing `%` encoded again.
+    #[test]
+    fn v1_subscription_topics() {
+        assert_eq!(
+            subscription_topic_v1(
+                MatchType::UrlPattern,
+                "https://example.com/books/:id",
+                "urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6"
+            ),
+            "/.well-known/mercure/subscriptions/urlpattern/https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid/urn%3Auuid%3Abb3de268-05b0-4c65-b44e-8f9acefc29d6"
+        );
+        assert_eq!(
+            subscription_topic_v1(MatchType::Exact, "a b+c%20~._-é/?#*", "s"),
+            "/.well-known/mercure/subscriptions/exact/a%20b%2Bc%2520~._-%C3%A9%2F%3F%23%2A/s"
+        );
+        assert_eq!(
+            subscription_topic_v1(MatchType::Exact, "", ""),
+            "/.well-known/mercure/subscriptions/exact//"
+        );
     }
 
     #[test]

@@ -307,7 +307,7 @@ fn templates_share_the_regex_of_their_inner_part() {
 }
 
 fn matcher_key(matcher: &Matcher, selector: &str, topic: &str) -> u64 {
-    matcher.key(selector, topic)
+    matcher.key(cache::Kind::Template, selector, topic)
 }
 
 #[test]
