@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use thiserror::Error;
+use url::Url;
 
 use super::Claims;
-use crate::topic::{Matcher, Selector};
+use crate::topic::{check_url_pattern, Matcher, Selector};
 
 /// The `type` of a Mercure authorization detail, compared byte for byte (B-AD-1).
 pub const MERCURE_DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
@@ -43,6 +44,11 @@ pub enum DetailError {
     TooManyMatchers,
     #[error("a match is longer than {MAX_MATCH_BYTES} bytes")]
     MatchTooLong,
+    /// A `urlpattern` match that does not compile (B-AD-3, B-MT-1; the reference hub refuses
+    /// it too). The compiler's message, for logs only: this enum is compared and cloned with
+    /// the token verdict, which `topic::PatternError` cannot be.
+    #[error("a urlpattern match does not compile: {0}")]
+    InvalidPattern(String),
 }
 
 /// The dialect a token was read in: decides status codes and messages, not rights.
@@ -71,8 +77,8 @@ pub struct GrantSelector {
     pub source: Arc<str>,
 }
 
-/// The matchers a grant needs beyond `*` and byte equality, provided by `topic`. A trait so
-/// that `auth` does not own URL Pattern or URI template compilation.
+/// The matchers a grant needs beyond `*` and byte equality. A trait so that `auth` does not
+/// own URL Pattern or URI template compilation; [`GrantContext`] is the hub's.
 pub trait GrantMatcher {
     /// A classic topic selector (URI template or exact string) against a topic.
     fn topic_selector_matches(&self, selector: &str, topic: &str) -> bool;
@@ -80,16 +86,37 @@ pub trait GrantMatcher {
     fn url_pattern_matches(&self, pattern: &str, topic: &str) -> bool;
 }
 
-impl GrantMatcher for Matcher {
+/// What checking a grant needs: the hub's matcher (its bounded caches) and the base URL that
+/// relative URL Patterns and topics resolve against (B-MT-5), known per request
+/// (`topic::request::base_url`). A 1.0 grant means the same thing to every subscriber of a
+/// request, whatever dialect routes it.
+#[derive(Clone, Copy)]
+pub struct GrantContext<'a> {
+    pub matcher: &'a Matcher,
+    pub base: &'a Url,
+}
+
+impl<'a> GrantContext<'a> {
+    pub fn new(matcher: &'a Matcher, base: &'a Url) -> Self {
+        Self { matcher, base }
+    }
+}
+
+impl GrantMatcher for GrantContext<'_> {
     fn topic_selector_matches(&self, selector: &str, topic: &str) -> bool {
         // `selector` reads the bounded template cache: no compilation per check.
-        self.matches(&self.selector(selector), topic)
+        let matcher = self.matcher;
+        matcher.matches(&matcher.selector(selector), topic)
     }
 
-    fn url_pattern_matches(&self, _pattern: &str, _topic: &str) -> bool {
-        // PLUG (branch h-v1topic): answer with topic's `Selector::UrlPattern` matcher. Until
-        // then a URL Pattern grant grants nothing: narrower, never wider.
-        false
+    fn url_pattern_matches(&self, pattern: &str, topic: &str) -> bool {
+        // Compiled through the matcher's cache (keyed by base and pattern). A pattern that does
+        // not compile against this base grants nothing: narrower, never wider. Token parsing
+        // already refused every pattern that does not compile (`check_url_pattern`).
+        let matcher = self.matcher;
+        matcher
+            .url_pattern(pattern, self.base)
+            .is_ok_and(|selector| matcher.matches(&selector, topic))
     }
 }
 
@@ -113,18 +140,19 @@ impl GrantSelector {
         }
     }
 
-    /// The grant as a hub selector, compiled once per token for per-delivery checks
-    /// (`hub::Subscriber::private_access`). `None` for a URL Pattern until topic has one
-    /// (PLUG, branch h-v1topic): a dropped grant narrows access, never widens it.
-    pub fn to_selector(&self, matcher: &Matcher) -> Option<Selector> {
+    /// The grant as a hub selector, compiled once per token and request for per-delivery
+    /// checks (`hub::Subscriber::private_access`); a URL Pattern is resolved against the
+    /// context's base (B-MT-5). `None` for a pattern that does not compile against it: a
+    /// dropped grant narrows access, never widens it.
+    pub fn to_selector(&self, context: GrantContext<'_>) -> Option<Selector> {
         if &*self.source == "*" {
             return Some(Selector::Any);
         }
         match self.match_type {
             // A 1.0 exact grant is never read as a template (B-AD-3).
             MatchType::Exact => Some(Selector::Exact(self.source.clone())),
-            MatchType::Topic => Some(matcher.selector(&self.source)),
-            MatchType::UrlPattern => None,
+            MatchType::Topic => Some(context.matcher.selector(&self.source)),
+            MatchType::UrlPattern => context.matcher.url_pattern(&self.source, context.base).ok(),
         }
     }
 }
@@ -246,10 +274,10 @@ impl Grants {
     }
 
     /// The subscribe grants as hub selectors (see [`GrantSelector::to_selector`]).
-    pub fn subscribe_selectors(&self, matcher: &Matcher) -> Vec<Selector> {
+    pub fn subscribe_selectors(&self, context: GrantContext<'_>) -> Vec<Selector> {
         self.subscribe
             .iter()
-            .filter_map(|grant| grant.to_selector(matcher))
+            .filter_map(|grant| grant.to_selector(context))
             .collect()
     }
 }
@@ -336,7 +364,8 @@ fn actions(actions: Option<&Value>) -> Result<(bool, bool), DetailError> {
     Ok(granted)
 }
 
-/// B-AD-3: `{match, match_type?}` with a non-empty `match`; `match_type` is case-sensitive.
+/// B-AD-3: `{match, match_type?}` with a non-empty `match`; `match_type` is case-sensitive;
+/// a `urlpattern` match must compile (B-MT-1, B-MT-4), as the reference hub requires.
 fn topic(value: &Value) -> Result<GrantSelector, DetailError> {
     let object = value.as_object().ok_or(DetailError::BadTopic)?;
     let source = match object.get("match") {
@@ -355,7 +384,23 @@ fn topic(value: &Value) -> Result<GrantSelector, DetailError> {
             return Err(DetailError::UnsupportedMatchType(shown));
         }
     };
+    if match_type == MatchType::UrlPattern {
+        // Bounded: at most 100 matchers of 4096 bytes each (B-AD-4, B-MT-6), once per token.
+        check_url_pattern(source).map_err(|e| DetailError::InvalidPattern(error_chain(&e)))?;
+    }
     Ok(GrantSelector::new(match_type, source))
+}
+
+/// `error` and its sources in one bounded line, for `DetailError::InvalidPattern`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(256).collect()
 }
 
 #[cfg(test)]

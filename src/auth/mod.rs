@@ -16,7 +16,7 @@ pub mod v1;
 
 pub use challenge::{Challenge, ChallengeError};
 pub use claims::{now_seconds, Claims};
-pub use grants::{Dialect, GrantMatcher, GrantSelector, Grants, MatchType};
+pub use grants::{Dialect, GrantContext, GrantMatcher, GrantSelector, Grants, MatchType};
 pub use issuer::{ClassicKeys, IssuerConfig, IssuerError, Issuers, Role, Verified};
 pub use keys::{KeyError, Verifier};
 pub use origin::{OriginError, OriginList};

@@ -19,7 +19,7 @@ use regex_automata::MatchKind;
 pub use cache::Matcher;
 pub use clean::is_clean;
 pub use index::{Candidate, TemplateIndex};
-pub use urlpattern::{PatternError, UrlPattern, MAX_PATTERN_BYTES};
+pub use urlpattern::{check_url_pattern, PatternError, UrlPattern, MAX_PATTERN_BYTES};
 
 /// A compiled topic selector.
 #[derive(Debug, Clone)]

@@ -35,6 +35,25 @@ pub enum PatternError {
     Panicked,
 }
 
+/// The base a token's URL Pattern grant is compiled against when the token is read (B-AD-3):
+/// the request's hub URL is not known then. Every hub URL is an http(s) origin with the path
+/// `/.well-known/mercure` (`request::base_url`), and whether a pattern compiles does not depend
+/// on which one; `.invalid` (RFC 6761) names no real host.
+const CHECK_BASE: &str = "https://mercure.invalid/.well-known/mercure";
+
+/// Whether `source` compiles as a URL Pattern (B-AD-3, B-MT-4): the check of a token's
+/// `urlpattern` grant, which the reference hub also makes when it reads the token. `*` is the
+/// wildcard, never compiled (B-MT-2). The compiled pattern is not kept: matching compiles it
+/// again against the request's base, through the matcher's cache.
+pub fn check_url_pattern(source: &str) -> Result<(), PatternError> {
+    if source == "*" {
+        return Ok(());
+    }
+    let base =
+        Url::parse(CHECK_BASE).map_err(|e| PatternError::Invalid(urlpattern::Error::Url(e)))?;
+    Compiled::compile(source, &base).map(drop)
+}
+
 /// A `match_urlpattern` selector: its text and the base it is resolved against. The compiled
 /// pattern lives in the matcher's cache (like a template's regex), keyed by `key`.
 #[derive(Debug)]

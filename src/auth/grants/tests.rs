@@ -1,27 +1,26 @@
 use super::*;
 use serde_json::json;
 
-/// A stand-in URL Pattern matcher until topic has one: `…/:id` matches one non-empty segment,
-/// anything else byte equality. Classic selectors go to the real matcher.
-struct Fake(Matcher);
+/// The hub URL relative patterns and topics resolve against (B-MT-5).
+const HUB: &str = "https://example.com/.well-known/mercure";
 
-impl GrantMatcher for Fake {
-    fn topic_selector_matches(&self, selector: &str, topic: &str) -> bool {
-        self.0.topic_selector_matches(selector, topic)
-    }
-
-    fn url_pattern_matches(&self, pattern: &str, topic: &str) -> bool {
-        match pattern.strip_suffix(":id") {
-            Some(prefix) => topic
-                .strip_prefix(prefix)
-                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/')),
-            None => pattern == topic,
-        }
-    }
+/// What a request gives the grants: the hub's matcher and its base URL.
+struct Hub {
+    matcher: Matcher,
+    base: Url,
 }
 
-fn fake() -> Fake {
-    Fake(Matcher::default())
+impl Hub {
+    fn new() -> Self {
+        Self {
+            matcher: Matcher::default(),
+            base: Url::parse(HUB).expect("hub URL"),
+        }
+    }
+
+    fn cx(&self) -> GrantContext<'_> {
+        GrantContext::new(&self.matcher, &self.base)
+    }
 }
 
 fn entry(actions: Value, topics: Value) -> Value {
@@ -64,11 +63,11 @@ fn no_mercure_entry_grants_nothing() {
     for details in [None, Some(json!(null)), Some(json!([]))] {
         let grants = Grants::from_authorization_details(details.as_ref()).expect("valid");
         assert!(grants.publish.is_empty() && grants.subscribe.is_empty());
-        assert!(!grants.may_subscribe(["https://a"].into_iter(), &fake()));
+        assert!(!grants.may_subscribe(["https://a"].into_iter(), &Hub::new().cx()));
     }
     // Unknown actions only: valid, grants nothing (B-AD-2).
     let grants = parse(json!([entry(json!(["read"]), json!([{"match": "*"}]))])).expect("valid");
-    assert!(!grants.may_publish(["x"].into_iter(), &fake()));
+    assert!(!grants.may_publish(["x"].into_iter(), &Hub::new().cx()));
 }
 
 // B-AD-2, B-AD-3: each malformed Mercure entry rejects the whole token.
@@ -225,7 +224,8 @@ fn publish_needs_every_topic() {
         json!([{"match": "https://a/1"}, {"match": "https://b/:id", "match_type": "urlpattern"}])
     )]))
     .expect("valid");
-    let m = fake();
+    let hub = Hub::new();
+    let m = hub.cx();
     assert!(grants.may_publish(["https://a/1", "https://b/7"].into_iter(), &m));
     assert!(!grants.may_publish(["https://a/1", "https://c"].into_iter(), &m));
     assert!(!grants.may_publish(["https://b/7/x"].into_iter(), &m));
@@ -257,7 +257,8 @@ fn private_updates_need_subscribe_on_one_topic() {
         json!([{"match": "https://example.com/books/1"}, {"match": "https://example.com/books/7"}])
     )]))
     .expect("valid");
-    let m = fake();
+    let hub = Hub::new();
+    let m = hub.cx();
     assert!(grants.may_subscribe(["https://example.com/books/1"].into_iter(), &m));
     assert!(grants.may_subscribe(["https://x", "https://example.com/books/7"].into_iter(), &m));
     assert!(!grants.may_subscribe(["https://example.com/books/2"].into_iter(), &m));
@@ -276,7 +277,8 @@ fn classic_claims_become_grants() {
     .expect("claims");
     let grants = Grants::from_claims(&claims);
     assert_eq!(grants.dialect, Dialect::Classic);
-    let m = Matcher::default();
+    let hub = Hub::new();
+    let m = hub.cx();
     assert!(grants.may_publish(["https://a/7"].into_iter(), &m));
     assert!(!grants.may_publish(["https://b/1"].into_iter(), &m));
     assert!(grants.may_subscribe(["anything"].into_iter(), &m));
@@ -302,7 +304,8 @@ fn payload_comes_from_the_first_matching_subscribe_entry() {
          "topics": [{"match": "*"}], "payload": "default"},
     ]))
     .expect("valid");
-    let m = fake();
+    let hub = Hub::new();
+    let m = hub.cx();
     // The pattern grant matches its own literal text, read as a topic.
     assert_eq!(
         grants.payload_for("https://example.com/bar/:id", &m),
@@ -326,14 +329,14 @@ fn payload_comes_from_the_first_matching_subscribe_entry() {
     );
 }
 
-// The hub's compiled form: exact stays exact, classic selectors compile, URL Patterns wait
-// for topic (PLUG).
+// The hub's compiled form: exact stays exact, classic selectors compile, URL Patterns compile
+// against the request's base (B-MT-5).
 #[test]
 fn grants_compile_to_hub_selectors() {
-    let m = Matcher::default();
+    let hub = Hub::new();
     let selectors = |grants: &Grants| -> Vec<String> {
         grants
-            .subscribe_selectors(&m)
+            .subscribe_selectors(hub.cx())
             .iter()
             .map(|s| format!("{s:?}").chars().take(5).collect())
             .collect()
@@ -344,13 +347,91 @@ fn grants_compile_to_hub_selectors() {
                {"match": "https://a/:id", "match_type": "urlpattern"}])
     )]))
     .expect("valid");
-    assert_eq!(selectors(&v1), ["Exact", "Any"]);
+    assert_eq!(selectors(&v1), ["Exact", "Any", "UrlPa"]);
+    let compiled = v1.subscribe_selectors(hub.cx());
+    let m = &hub.matcher;
+    assert!(m.matches_any(&compiled[2], ["https://a/1"].into_iter()));
+    assert!(!m.matches_any(&compiled[2], ["https://a/1/2"].into_iter()));
     let classic = Grants::from_claims(
         &Claims::from_payload(&json!({"mercure": {"subscribe": ["https://a/{id}", "x"]}}))
             .expect("claims"),
     );
     assert_eq!(selectors(&classic), ["Templ", "Exact"]);
-    assert!(!m.url_pattern_matches("https://a/:id", "https://a/1"));
+}
+
+// B-MT-5: a relative pattern grant resolves against the request's base, so the same token
+// covers its own hub's topics only.
+#[test]
+fn relative_pattern_grants_resolve_against_the_base() {
+    let grants = parse(json!([entry(
+        json!(["subscribe"]),
+        json!([{"match": "/books/:id", "match_type": "urlpattern"}])
+    )]))
+    .expect("valid");
+    let hub = Hub::new();
+    let m = hub.cx();
+    assert!(grants.may_subscribe(["https://example.com/books/7"].into_iter(), &m));
+    assert!(grants.may_subscribe(["/books/7"].into_iter(), &m));
+    assert!(!grants.may_subscribe(["https://other.example/books/7"].into_iter(), &m));
+    let other = Url::parse("https://other.example/.well-known/mercure").expect("base");
+    let there = GrantContext::new(&hub.matcher, &other);
+    assert!(grants.may_subscribe(["https://other.example/books/7"].into_iter(), &there));
+    assert!(!grants.may_subscribe(["https://example.com/books/7"].into_iter(), &there));
+}
+
+// B-AD-3, B-MT-1, B-MT-4: a urlpattern match that does not compile rejects the token (as the
+// reference hub does); `*` is never compiled; an exact match is never compiled.
+#[test]
+fn uncompilable_pattern_grants_reject_the_token() {
+    for pattern in ["https://example.com/books/(", "/books/:", "{", "/(a{2,1})"] {
+        let details = json!([entry(
+            json!(["subscribe"]),
+            json!([{"match": pattern, "match_type": "urlpattern"}])
+        )]);
+        assert!(
+            matches!(parse(details), Err(DetailError::InvalidPattern(text)) if !text.is_empty()),
+            "{pattern}"
+        );
+        let exact = json!([entry(json!(["subscribe"]), json!([{"match": pattern}]))]);
+        assert!(parse(exact).is_ok(), "{pattern}");
+    }
+    // A grant built by hand (never from a token) that does not compile grants nothing.
+    let hub = Hub::new();
+    let broken = GrantSelector::new(MatchType::UrlPattern, "https://example.com/(");
+    assert!(broken.to_selector(hub.cx()).is_none());
+    assert!(!broken.matches("https://example.com/(", &hub.cx()));
+}
+
+// a classic subscription (URI template routing) authorized by a 1.0 URL Pattern grant
+// receives the private update; routing alone never authorizes (B-AD-6).
+#[test]
+fn classic_routing_with_a_v1_pattern_grant() {
+    let hub = Hub::new();
+    let m = &hub.matcher;
+    // `?topic=https://example.com/books/{id}`
+    let routing = m.selector("https://example.com/books/{id}");
+    let grants = parse(json!([entry(
+        json!(["subscribe"]),
+        json!([{"match": "https://example.com/books/:id", "match_type": "urlpattern"}])
+    )]))
+    .expect("valid");
+    let allowed = grants.subscribe_selectors(hub.cx());
+    let delivered = |topic: &str| {
+        m.matches(&routing, topic) && allowed.iter().any(|grant| m.matches(grant, topic))
+    };
+    assert!(delivered("https://example.com/books/7"));
+    assert!(grants.may_subscribe(["https://example.com/books/7"].into_iter(), &hub.cx()));
+    // Routed but not granted, granted but not routed.
+    let narrow = parse(json!([entry(
+        json!(["subscribe"]),
+        json!([{"match": "https://example.com/books/1"}])
+    )]))
+    .expect("valid");
+    let narrow = narrow.subscribe_selectors(hub.cx());
+    assert!(!narrow
+        .iter()
+        .any(|grant| m.matches(grant, "https://example.com/books/7")));
+    assert!(!delivered("https://example.com/authors/7"));
 }
 
 // R-TOKEN: hostile shapes never panic.
@@ -361,10 +442,16 @@ fn hostile_details_never_panic() {
         json!([{"type": MERCURE_DETAIL_TYPE, "actions": [[]], "topics": [[]]}]),
         json!([{"type": MERCURE_DETAIL_TYPE, "actions": {"0": "publish"}, "topics": {"0": {}}}]),
         json!([[], {}, null, true]),
+        json!([{"type": MERCURE_DETAIL_TYPE, "actions": ["subscribe"], "topics": [
+            {"match": "(((((((((((", "match_type": "urlpattern"},
+            {"match": "\u{0}:a(\u{202e})*", "match_type": "urlpattern"},
+            {"match": "https://[::1/{", "match_type": "urlpattern"},
+            {"match": "/:a+/:b*/:c?/(.*)*", "match_type": "urlpattern"}]}]),
         json!([{"type": MERCURE_DETAIL_TYPE, "actions": ["subscribe"],
                 "topics": [{"match": "a", "match_type": {"x": "y".repeat(10_000)}}]}]),
     ];
-    let m = fake();
+    let hub = Hub::new();
+    let m = hub.cx();
     for details in hostile {
         if let Ok(grants) = parse(details) {
             let _ = grants.may_publish(["\u{0}"].into_iter(), &m);

@@ -5,7 +5,7 @@ use base64::Engine;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
 
-use crate::auth::grants::{GrantSelector, MatchType, MERCURE_DETAIL_TYPE};
+use crate::auth::grants::{GrantContext, GrantSelector, MatchType, MERCURE_DETAIL_TYPE};
 use crate::auth::test_keys::{ED_PRIVATE, ED_X};
 use crate::topic::Matcher;
 
@@ -95,9 +95,10 @@ fn a_valid_access_token() {
             "https://example.com/books/1"
         )]
     );
+    let (matcher, base) = (Matcher::default(), url::Url::parse(RESOURCE).expect("base"));
     assert!(grants.may_publish(
         ["https://example.com/books/1"].into_iter(),
-        &Matcher::default()
+        &GrantContext::new(&matcher, &base)
     ));
     assert!(verified.expires_at().is_some());
     // Cached: the same verified token, still checked per request (B-TOK-6).
@@ -327,8 +328,11 @@ fn trusted_issuers_use_the_classic_keys() {
         .verify(&classic_token, Role::Publisher, RESOURCE)
         .expect("classic");
     assert_eq!(verified.dialect(), Dialect::Classic);
+    let (matcher, base) = (Matcher::default(), url::Url::parse(RESOURCE).expect("base"));
     assert_eq!(
-        verified.grants().payload_for("x", &Matcher::default()),
+        verified
+            .grants()
+            .payload_for("x", &GrantContext::new(&matcher, &base)),
         Some(&json!({"u": 1}))
     );
     // A classic-looking token signed with an issuer's key is not accepted by the classic path.

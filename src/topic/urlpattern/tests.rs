@@ -376,3 +376,48 @@ mod properties {
         }
     }
 }
+
+/// B-AD-3: a token's grant is checked once, against a fixed base; the verdict is the one any
+/// hub URL would give (relative and absolute patterns, other schemes, ports, IPv6 hosts).
+#[test]
+fn the_grant_check_agrees_with_every_hub_base() {
+    let bases = [
+        HUB,
+        "http://localhost:8080/.well-known/mercure",
+        "https://[::1]:8443/.well-known/mercure",
+        "https://user-less.example.com/prefix/.well-known/mercure",
+    ]
+    .map(|base| Url::parse(base).expect("base"));
+    let matcher = Matcher::default();
+    for pattern in [
+        "*",
+        "https://example.com/books/:id",
+        "/books/:id",
+        "books/:id",
+        "urn:*",
+        "https://*.example.com/x?q=:v#*",
+        "/books/(\\d+)",
+        "/books/(",
+        "/books/:",
+        "{",
+        "https://exa mple.com/x",
+        "/(a{2,1})",
+        "\u{0}",
+        "%",
+        "http://[::1/x",
+    ] {
+        let verdict = check_url_pattern(pattern).is_ok();
+        for base in &bases {
+            assert_eq!(
+                matcher.url_pattern(pattern, base).is_ok(),
+                verdict,
+                "{pattern} against {base}"
+            );
+        }
+    }
+    let long = format!("/{}", "a".repeat(MAX_PATTERN_BYTES));
+    assert!(matches!(
+        check_url_pattern(&long),
+        Err(PatternError::TooLong(_))
+    ));
+}
