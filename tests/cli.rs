@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use support::ports::free_port;
 use support::process::{self, HubProcess};
 use support::tempdir::TempDir;
-use support::tokens::sign_hs;
+use support::tokens::{now, sign_hs, sign_raw_hs};
 
 const PUBLISHER_KEY: &str = "cli-test-publisher-secret-0123456789abcdef";
 const SUBSCRIBER_KEY: &str = "cli-test-subscriber-secret-0123456789abcdef";
@@ -119,10 +119,33 @@ impl Hub {
     }
 }
 
+/// `quicksilver token inspect TOKEN EXTRA…` in `dir` with `env`.
+fn inspect_token(dir: &Path, env: &[(&str, &str)], token: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["token", "inspect", token];
+    args.extend_from_slice(extra);
+    run(dir, env, &args)
+}
+
+/// C-CLI-2: one compact JWS and a newline.
+fn assert_jws_line(text: &str) {
+    assert!(
+        text.ends_with('\n') && text.matches('.').count() == 2,
+        "{text}"
+    );
+}
+
 fn claims_of(token: &str) -> Value {
-    let payload = token.trim().split('.').nth(1).expect("payload");
+    segment_of(token, 1)
+}
+
+fn header_of(token: &str) -> Value {
+    segment_of(token, 0)
+}
+
+fn segment_of(token: &str, index: usize) -> Value {
+    let segment = token.trim().split('.').nth(index).expect("segment");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
+        .decode(segment)
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON")
 }
@@ -157,10 +180,7 @@ fn token_issue_prints_a_jws_on_stdout() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(
-        text.ends_with('\n') && text.matches('.').count() == 2,
-        "{text}"
-    );
+    assert_jws_line(&text);
     let claims = claims_of(&text);
     assert_eq!(
         claims["mercure"],
@@ -297,8 +317,16 @@ fn token_issue_refuses_bad_flags_with_one_line() {
             "signing key is required",
         ),
         (
-            &["token", "issue", "--dev", "--dialect", "1.0"],
-            "not supported yet",
+            &["token", "issue", "--dev", "--dialect", "2.0"],
+            "unknown --dialect",
+        ),
+        (
+            &["token", "issue", "--dev", "--subscribe-urlpattern", "/a/:b"],
+            "belong to the 1.0 dialect",
+        ),
+        (
+            &["token", "issue", "--dev", "--client-id", "c"],
+            "belongs to the 1.0 dialect",
         ),
         (
             &["token", "issue", "--dev", "--no-such-flag"],
@@ -369,7 +397,295 @@ fn token_issue_refuses_bad_flags_with_one_line() {
     assert_eq!(eddsa.status.code(), Some(0), "{}", stderr(&eddsa));
 }
 
+// C-CLI-1, B-TOK-1, B-TOK-2, B-TOK-7, B-AD-1 … B-AD-3, B-AD-8: a 1.0 access token with exact and
+// URL Pattern grants, the payload on the subscribe entry.
+#[test]
+fn token_issue_v1_prints_an_access_token() {
+    let dir = temp_dir();
+    let env = [("MY_KEY", PUBLISHER_KEY)];
+    let issue = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "issue",
+            "--dialect",
+            "1.0",
+            "--key-env",
+            "MY_KEY",
+            "--iss",
+            "https://auth.example",
+            "--aud",
+            "https://hub.example/.well-known/mercure",
+        ];
+        args.extend_from_slice(extra);
+        let output = run(dir.path(), &env, &args);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let text = issue(&[
+        "--publish",
+        "https://example.com/books/1",
+        "--publish-urlpattern",
+        "https://example.com/authors/:id",
+        "--subscribe-urlpattern",
+        "https://example.com/books/:id",
+        "--subscribe",
+        "*",
+        "--kid",
+        "k1",
+        "--sub",
+        "me",
+        "--payload",
+        "{\"user\":1}",
+        "--ttl",
+        "10m",
+    ]);
+    assert_jws_line(&text);
+    assert_eq!(
+        header_of(&text),
+        json!({"alg": "HS256", "typ": "at+jwt", "kid": "k1"})
+    );
+    let claims = claims_of(&text);
+    assert_eq!(claims["iss"], "https://auth.example");
+    assert_eq!(claims["aud"], "https://hub.example/.well-known/mercure");
+    assert_eq!(claims["sub"], "me");
+    assert_eq!(claims["client_id"], "https://auth.example");
+    assert!(claims["jti"]
+        .as_str()
+        .expect("jti")
+        .starts_with("urn:uuid:"));
+    assert!(claims.get("mercure").is_none(), "{claims}");
+    let lifetime = claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat");
+    assert_eq!(lifetime, 600);
+    let detail = "https://mercure.rocks/authorization-detail";
+    assert_eq!(
+        claims["authorization_details"],
+        json!([
+            {"type": detail, "actions": ["publish"], "topics": [
+                {"match": "https://example.com/books/1"},
+                {"match": "https://example.com/authors/:id", "match_type": "urlpattern"}]},
+            {"type": detail, "actions": ["subscribe"], "payload": {"user": 1}, "topics": [
+                {"match": "*"},
+                {"match": "https://example.com/books/:id", "match_type": "urlpattern"}]},
+        ])
+    );
+    // `sub` defaults to a random urn:uuid, `client_id` can be given.
+    let first = claims_of(&issue(&["--subscribe", "a", "--client-id", "app"]));
+    let second = claims_of(&issue(&["--subscribe", "a"]));
+    assert_eq!(first["client_id"], "app");
+    assert!(first["sub"].as_str().expect("sub").starts_with("urn:uuid:"));
+    assert_ne!(first["sub"], second["sub"]);
+    assert_ne!(first["jti"], second["jti"]);
+    assert_eq!(
+        first["authorization_details"],
+        json!([{"type": detail, "actions": ["subscribe"], "topics": [{"match": "a"}]}])
+    );
+}
+
+// C-CLI-1: `--dev` 1.0 tokens: https://localhost issuer and audience, 2100 expiry, `*` grants;
+// the hub's default trusted issuer accepts them with the top-level key.
+#[test]
+fn token_issue_v1_dev_is_accepted_by_the_default_trusted_issuer() {
+    let dir = temp_dir();
+    let output = run(
+        dir.path(),
+        &[],
+        &["token", "issue", "--dialect", "1.0", "--dev", "--pretty"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("\"typ\": \"at+jwt\""),
+        "{}",
+        stderr(&output)
+    );
+    let token = stdout(&output);
+    let claims = claims_of(&token);
+    assert_eq!(claims["iss"], "https://localhost");
+    assert_eq!(claims["aud"], "https://localhost/.well-known/mercure");
+    assert_eq!(claims["exp"], json!(4_102_444_800u64));
+    let detail = "https://mercure.rocks/authorization-detail";
+    assert_eq!(
+        claims["authorization_details"],
+        json!([
+            {"type": detail, "actions": ["publish"], "topics": [{"match": "*"}]},
+            {"type": detail, "actions": ["subscribe"], "topics": [{"match": "*"}]},
+        ])
+    );
+    let accepted = run(
+        dir.path(),
+        &[(
+            "QUICKSILVER_PUBLISHER_JWT_KEY",
+            "!ChangeThisMercureHubJWTSecretKey!",
+        )],
+        &["token", "inspect", token.trim(), "--role", "publisher"],
+    );
+    assert_eq!(accepted.status.code(), Some(0), "{}", stdout(&accepted));
+    assert!(stdout(&accepted).contains("publisher: accepted"));
+}
+
+// C-CLI-1, C-CLI-2, B-TOK-5, B-AD-3: 1.0 flag mistakes are one line on stderr, exit 1.
+#[test]
+fn token_issue_v1_refuses_bad_flags_with_one_line() {
+    let dir = temp_dir();
+    let v1 = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec!["token", "issue", "--dialect", "1.0", "--key", "k"];
+        args.extend_from_slice(extra);
+        args
+    };
+    let full = ["--iss", "https://i", "--aud", "https://a"];
+    let with = |more: &[&'static str]| -> Vec<&'static str> {
+        let mut args = full.to_vec();
+        args.extend_from_slice(more);
+        v1(&args)
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["token", "issue", "--dialect", "1.0", "--dev", "--ttl", "0"],
+            "--ttl 0 makes a token without exp",
+        ),
+        (
+            v1(&["--aud", "https://a", "--publish", "x"]),
+            "--iss is required",
+        ),
+        (
+            v1(&["--iss", "https://i", "--publish", "x"]),
+            "--aud is required",
+        ),
+        (
+            v1(&["--iss", "", "--aud", "https://a", "--publish", "x"]),
+            "--iss is empty",
+        ),
+        (with(&[]), "give at least one --publish"),
+        (
+            with(&["--publish", "x", "--payload", "1"]),
+            "--payload belongs to a subscribe grant",
+        ),
+        (
+            with(&["--subscribe-urlpattern", "https://example.com/("]),
+            "does not compile",
+        ),
+        (with(&["--subscribe", ""]), "authorization_details"),
+    ];
+    for (args, reason) in cases {
+        let output = run(dir.path(), &[], &args);
+        assert_refused(&output, reason);
+        assert_eq!(
+            stderr(&output).trim().lines().count(),
+            1,
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
 // ---------------------------------------------------------------- token inspect
+
+// C-CLI-1, X-3, B-TOK-2, B-TOK-4, B-TOK-5, B-TOK-6, B-AD-3, B-AD-5, B-MT-4: a 1.0 token is
+// explained (issuer, audience, grants with match types, payload) and each refusal says why.
+#[test]
+fn token_inspect_explains_a_v1_token() {
+    let dir = temp_dir();
+    let env = [("QUICKSILVER_PUBLISHER_JWT_KEY", PUBLISHER_KEY)];
+    let inspect = |token: &str, extra: &[&str]| {
+        let mut args = vec!["--role", "publisher"];
+        args.extend_from_slice(extra);
+        inspect_token(dir.path(), &env, token, &args)
+    };
+    let now = now();
+    let detail = "https://mercure.rocks/authorization-detail";
+    let claims = |iss: &str, exp: Option<u64>, topics: Value| -> String {
+        let mut claims = json!({
+            "iss": iss,
+            "aud": "https://localhost/.well-known/mercure",
+            "authorization_details": [
+                {"type": detail, "actions": ["publish"], "topics": topics},
+                {"type": detail, "actions": ["subscribe"], "payload": {"u": 1},
+                 "topics": [{"match": "*"}]},
+            ],
+        });
+        if let Some(exp) = exp {
+            claims["exp"] = json!(exp);
+        }
+        claims.to_string()
+    };
+    let books = json!([{"match": "https://example.com/books/:id", "match_type": "urlpattern"}]);
+    let good = claims("https://localhost", Some(now + 600), books.clone());
+    let at_jwt = r#"{"alg":"HS256","typ":"at+jwt"}"#;
+    let sign = |header: &str, key: &str, payload: &str| {
+        sign_raw_hs("HS256", key.as_bytes(), header, payload)
+    };
+    let valid = sign(at_jwt, PUBLISHER_KEY, &good);
+    let output = inspect(&valid, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    for line in [
+        "dialect: 1.0",
+        "issuer: https://localhost",
+        "audience: https://localhost/.well-known/mercure",
+        "publish \"https://example.com/books/:id\" (urlpattern)",
+        "subscribe \"*\" (exact)",
+        "payload {\"u\":1} for subscriptions matching \"*\" (exact)",
+        "publisher: accepted",
+    ] {
+        assert!(
+            stdout(&output).contains(line),
+            "{line:?} not in {}",
+            stdout(&output)
+        );
+    }
+    let covered = inspect(&valid, &["--topic", "https://example.com/books/7"]);
+    assert_eq!(covered.status.code(), Some(0), "{}", stdout(&covered));
+    assert!(stdout(&covered).contains(
+        "topic https://example.com/books/7: covered by \"https://example.com/books/:id\" (urlpattern)"
+    ));
+    let uncovered = inspect(&valid, &["--topic", "https://example.com/books/7/x"]);
+    assert_eq!(uncovered.status.code(), Some(1));
+    assert!(stderr(&uncovered).contains("may not publish to https://example.com/books/7/x"));
+    let cases = [
+        (
+            sign(r#"{"alg":"HS256","typ":"JWT"}"#, PUBLISHER_KEY, &good),
+            "header typ \"JWT\" is not at+jwt",
+        ),
+        (
+            sign(
+                at_jwt,
+                PUBLISHER_KEY,
+                &claims("https://localhost", None, books.clone()),
+            ),
+            "no exp claim",
+        ),
+        (
+            sign(
+                at_jwt,
+                PUBLISHER_KEY,
+                &claims("https://localhost", Some(now + 600), json!(["bare"])),
+            ),
+            "not an object with a non-empty string match",
+        ),
+        (
+            sign(
+                at_jwt,
+                PUBLISHER_KEY,
+                &claims("https://unknown.example", Some(now + 600), books.clone()),
+            ),
+            "not a configured issuer",
+        ),
+        (
+            sign(at_jwt, "another-key-another-key-another-key", &good),
+            "wrong key",
+        ),
+    ];
+    for (token, expected) in cases {
+        let output = inspect(&token, &[]);
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        assert_eq!(output.status.code(), Some(1), "{expected}: {all}");
+        assert!(all.contains(expected), "{expected:?} not in {all}");
+    }
+    let elsewhere = inspect(
+        &valid,
+        &["--resource", "https://hub.example/.well-known/mercure"],
+    );
+    assert_eq!(elsewhere.status.code(), Some(1));
+    assert!(stderr(&elsewhere).contains("aud does not contain the resource identifier"));
+}
 
 #[test]
 fn token_inspect_says_why_a_token_is_refused() {
@@ -378,15 +694,8 @@ fn token_inspect_says_why_a_token_is_refused() {
         ("QUICKSILVER_PUBLISHER_JWT_KEY", PUBLISHER_KEY),
         ("QUICKSILVER_SUBSCRIBER_JWT_KEY", SUBSCRIBER_KEY),
     ];
-    let inspect = |token: &str, extra: &[&str]| {
-        let mut args = vec!["token", "inspect", token];
-        args.extend_from_slice(extra);
-        run(dir.path(), &env, &args)
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let inspect = |token: &str, extra: &[&str]| inspect_token(dir.path(), &env, token, extra);
+    let now = now();
     let publish = json!({"mercure": {"publish": ["https://example.com/{id}"]}});
     let cases = [
         (

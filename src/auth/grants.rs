@@ -69,6 +69,17 @@ pub enum MatchType {
     UrlPattern,
 }
 
+impl MatchType {
+    /// The 1.0 `match_type` name (B-AD-3); `selector` for a classic one.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Topic => "selector",
+            Self::Exact => "exact",
+            Self::UrlPattern => "urlpattern",
+        }
+    }
+}
+
 /// One grant: a matcher text and how to read it. `*` matches every topic whatever its type
 /// (A-SEL-1, B-AD-3).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,7 @@ pub enum AccessTokenError {
     NotAJwt,
     #[error("the payload is not a JSON object")]
     PayloadNotAnObject,
-    #[error("header typ {0:?} is not at+jwt")]
+    #[error("header typ {} is not at+jwt", shown_type(.0))]
     WrongType(Option<String>),
     #[error("no iss claim")]
     NoIssuer,
@@ -35,6 +35,12 @@ pub enum AccessTokenError {
     WrongAudience,
     #[error("invalid authorization_details: {0}")]
     Details(#[from] DetailError),
+}
+
+/// A refused `typ` for messages: quoted, or `absent`.
+fn shown_type(typ: &Option<String>) -> String {
+    typ.as_ref()
+        .map_or_else(|| "absent".to_owned(), |typ| format!("{typ:?}"))
 }
 
 /// What a token's payload says before any verification, only to choose its path.

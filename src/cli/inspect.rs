@@ -1,4 +1,7 @@
 //! `quicksilver token inspect`: decode a token and say whether the configured hub accepts it.
+//! A 1.0 token (protocol.md X-3) is explained by `v1`.
+
+mod v1;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,7 +11,7 @@ use anyhow::{anyhow, bail, Context};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::auth::{Claims, TokenError, Verifier};
+use crate::auth::{self, Claims, Dialect, TokenError, Verifier};
 use crate::config::Config;
 use crate::settings::{publisher_verifier, subscriber_verifier};
 use crate::topic::Matcher;
@@ -26,7 +29,8 @@ environment. Exit status 0 when the token is accepted (and covers every --topic)
 
 Examples:
   quicksilver token inspect \"$TOKEN\"
-  quicksilver token inspect - --role publisher --topic https://example.com/books/1 < token.txt")]
+  quicksilver token inspect - --role publisher --topic https://example.com/books/1 < token.txt
+  quicksilver token inspect \"$TOKEN\" --resource https://hub.example.com/.well-known/mercure")]
 pub struct InspectArgs {
     /// The token, or `-` to read it from standard input.
     #[arg(value_name = "TOKEN")]
@@ -40,6 +44,10 @@ pub struct InspectArgs {
     /// A topic to check against the token's selectors (needs --role). Repeatable.
     #[arg(long, value_name = "TOPIC", requires = "role")]
     pub topic: Vec<String>,
+    /// 1.0 tokens: the hub's resource identifier, which `aud` must contain and relative URL
+    /// patterns resolve against (default: the token's own first `aud`, not compared).
+    #[arg(long, value_name = "URL")]
+    pub resource: Option<String>,
 }
 
 pub(super) fn run(args: &InspectArgs) -> anyhow::Result<()> {
@@ -50,6 +58,9 @@ pub(super) fn run(args: &InspectArgs) -> anyhow::Result<()> {
     println!("claims: {}", serde_json::to_string_pretty(&payload)?);
     println!("expires: {}", describe_time(payload.get("exp"), "never"));
     let config = Config::load(args.config.as_deref()).context("configuration")?;
+    if auth::v1::peek(&token).is_ok_and(|peeked| peeked.dialect == Dialect::V1) {
+        return v1::run(args, &token, &header, &payload, &config);
+    }
     let roles = match args.role {
         Some(role) => vec![role],
         None => vec![Role::Publisher, Role::Subscriber],

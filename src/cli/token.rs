@@ -1,4 +1,7 @@
-//! `quicksilver token issue`: mint a classic Mercure token (protocol.md C-CLI-1, C-CLI-2).
+//! `quicksilver token issue`: mint a classic Mercure token or a 1.0 access token (protocol.md
+//! C-CLI-1, C-CLI-2).
+
+mod v1;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,7 +11,7 @@ use anyhow::{anyhow, bail, Context};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Map, Value};
 
-use crate::auth::now_seconds;
+use crate::auth::{now_seconds, Dialect};
 use crate::config::{parse_duration, DEVELOPMENT_KEY};
 
 /// `exp` of `--dev` tokens: 2100-01-01, as the reference hub's development tokens.
@@ -20,10 +23,15 @@ Examples:
   quicksilver token issue --key-env JWT_KEY --publish 'https://example.com/books/{id}'
   quicksilver token issue --key-file secret.txt --subscribe '*' --ttl 24h
   quicksilver token issue --alg RS256 --key @private.pem --publish '*' --kid 2024-01
-  quicksilver token issue --dev --pretty")]
+  quicksilver token issue --dev --pretty
+  quicksilver token issue --dialect 1.0 --key-env JWT_KEY --iss https://auth.example.com \\
+      --aud https://hub.example.com/.well-known/mercure \\
+      --subscribe-urlpattern 'https://example.com/books/:id'
+  quicksilver token issue --dialect 1.0 --dev")]
 pub struct IssueArgs {
     /// Token format: `classic` (a `mercure` claim, understood by every Mercure hub and client
-    /// library today). `1.0` is not supported yet.
+    /// library today) or `1.0` (an RFC 9068 access token, `typ: at+jwt`, with
+    /// `authorization_details`; needs --iss and --aud unless --dev).
     #[arg(long, value_name = "DIALECT", default_value = "classic")]
     pub dialect: String,
     /// The signing key: the shared secret (HS256/384/512), a PEM private key, `@FILE` to read
@@ -44,37 +52,46 @@ pub struct IssueArgs {
     /// Key id (`kid` header), for hubs that verify with a JWK Set.
     #[arg(long, value_name = "KID")]
     pub kid: Option<String>,
-    /// Topic selector the token may publish to: an exact topic, a URI template or `*`.
-    /// Repeatable.
+    /// Topic the token may publish to. Classic: an exact topic, a URI template or `*`; 1.0: an
+    /// exact topic or `*` (`{"match": …}`). Repeatable.
     #[arg(long, value_name = "SELECTOR")]
     pub publish: Vec<String>,
-    /// Topic selector whose private updates the token may receive. Repeatable.
+    /// Topic whose private updates the token may receive, as for --publish. Repeatable.
     #[arg(long, value_name = "SELECTOR")]
     pub subscribe: Vec<String>,
-    /// 1.0 dialect only (not supported yet).
-    #[arg(long, value_name = "PATTERN", hide = true)]
+    /// 1.0 only: a URL Pattern the token may publish to, e.g.
+    /// `https://example.com/books/:id`; relative patterns resolve against the hub URL.
+    /// Repeatable.
+    #[arg(long, value_name = "PATTERN")]
     pub publish_urlpattern: Vec<String>,
-    /// 1.0 dialect only (not supported yet).
-    #[arg(long, value_name = "PATTERN", hide = true)]
+    /// 1.0 only: a URL Pattern whose private updates the token may receive. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
     pub subscribe_urlpattern: Vec<String>,
-    /// Any JSON value, stored as `mercure.payload` (shown in subscription events).
+    /// Any JSON value shown in subscription events: classic `mercure.payload`; 1.0 the
+    /// `payload` of the subscribe grant.
     #[arg(long, value_name = "JSON")]
     pub payload: Option<String>,
-    /// Lifetime, e.g. 30m, 1h, 7d (default 1h). `0` makes a token that never expires.
+    /// Lifetime, e.g. 30m, 1h, 7d (default 1h). Classic: `0` makes a token that never
+    /// expires; 1.0 tokens always expire.
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,
-    /// `iss` claim (ignored by the hub; for your own bookkeeping).
+    /// `iss` claim. Classic: ignored by the hub; 1.0: required, selects the hub's issuer.
     #[arg(long, value_name = "ISSUER")]
     pub iss: Option<String>,
-    /// `aud` claim (ignored by classic hubs).
+    /// `aud` claim. Classic: ignored by the hub; 1.0: required, the hub's resource identifier
+    /// (e.g. https://hub.example.com/.well-known/mercure).
     #[arg(long, value_name = "AUDIENCE")]
     pub aud: Option<String>,
-    /// `sub` claim.
+    /// `sub` claim (1.0: default a random urn:uuid).
     #[arg(long, value_name = "SUBJECT")]
     pub sub: Option<String>,
+    /// 1.0 only: `client_id` claim (default: the issuer).
+    #[arg(long, value_name = "CLIENT")]
+    pub client_id: Option<String>,
     /// Development token: the key is $MERCURE_PUBLISHER_JWT_KEY, else the public development
-    /// secret; `*` publish and subscribe rights when no --publish/--subscribe is given;
-    /// expires in 2100 unless --ttl is given.
+    /// secret; `*` publish and subscribe rights when no grant is given; expires in 2100
+    /// unless --ttl is given; 1.0: iss https://localhost, aud
+    /// https://localhost/.well-known/mercure unless given.
     #[arg(long)]
     pub dev: bool,
     /// Also print the decoded header and claims on standard error.
@@ -83,12 +100,19 @@ pub struct IssueArgs {
 }
 
 pub(super) fn issue(args: &IssueArgs) -> anyhow::Result<()> {
-    check_dialect(args)?;
+    let dialect = dialect(args)?;
     let key = signing_key(args)?;
     let alg = algorithm(args.alg.as_deref(), &key)?;
-    let claims = claims(args)?;
     let mut header = Header::new(alg);
     header.kid = args.kid.clone();
+    let claims = match dialect {
+        Dialect::Classic => claims(args)?,
+        Dialect::V1 => {
+            // B-TOK-2: the RFC 9068 media type.
+            header.typ = Some(v1::TYPE.to_owned());
+            v1::claims(args)?
+        }
+    };
     let jws = sign(&header, &claims, &key)?;
     if args.pretty {
         eprintln!("{}", pretty(&header, &claims));
@@ -97,16 +121,20 @@ pub(super) fn issue(args: &IssueArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_dialect(args: &IssueArgs) -> anyhow::Result<()> {
+/// `--dialect`, and the flags that belong to the other dialect only.
+fn dialect(args: &IssueArgs) -> anyhow::Result<Dialect> {
     match args.dialect.as_str() {
         "classic" => {}
-        "1.0" => bail!("--dialect 1.0 is not supported yet; use --dialect classic"),
-        other => bail!("unknown --dialect {other:?}; use classic"),
+        "1.0" => return Ok(Dialect::V1),
+        other => bail!("unknown --dialect {other:?}; use classic or 1.0"),
     }
     if !args.publish_urlpattern.is_empty() || !args.subscribe_urlpattern.is_empty() {
-        bail!("--publish-urlpattern and --subscribe-urlpattern belong to the 1.0 dialect, which is not supported yet");
+        bail!("--publish-urlpattern and --subscribe-urlpattern belong to the 1.0 dialect: add --dialect 1.0");
     }
-    Ok(())
+    if args.client_id.is_some() {
+        bail!("--client-id belongs to the 1.0 dialect: add --dialect 1.0");
+    }
+    Ok(Dialect::Classic)
 }
 
 /// A signing key as given: a shared secret or a PEM private key.
@@ -228,10 +256,8 @@ fn claims(args: &IssueArgs) -> anyhow::Result<Value> {
     if let Some(subscribe) = subscribe {
         mercure.insert("subscribe".into(), json!(subscribe));
     }
-    if let Some(payload) = &args.payload {
-        let value: Value = serde_json::from_str(payload)
-            .map_err(|e| anyhow!("--payload is not valid JSON: {e}"))?;
-        mercure.insert("payload".into(), value);
+    if let Some(payload) = payload(args)? {
+        mercure.insert("payload".into(), payload);
     }
     let mut claims = Map::new();
     claims.insert("mercure".into(), Value::Object(mercure));
@@ -246,6 +272,16 @@ fn claims(args: &IssueArgs) -> anyhow::Result<Value> {
         }
     }
     Ok(Value::Object(claims))
+}
+
+/// `--payload`, parsed as JSON.
+fn payload(args: &IssueArgs) -> anyhow::Result<Option<Value>> {
+    args.payload
+        .as_deref()
+        .map(|text| {
+            serde_json::from_str(text).map_err(|e| anyhow!("--payload is not valid JSON: {e}"))
+        })
+        .transpose()
 }
 
 type Grants = (Option<Vec<String>>, Option<Vec<String>>);
