@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{get, probe_v1, publish_as};
+use super::{env_hub, get, probe_v1, publish_as};
 use crate::harness::{uniq, Hub, WAIT};
 use crate::sse::{Probe, SseStream};
 use crate::tokens::{matcher, mercure_detail, now, subscribe_claims, v1_claims, DEFAULT_ISSUER};
@@ -170,4 +170,36 @@ async fn b_ad_7_connection_ends_at_exp() {
         s.wait_end(WAIT).await.is_some(),
         "stream still open after exp"
     );
+}
+
+/// B-SUB-9, A-CORS-5: a credentialed cross-origin 1.0 subscription from an allowed origin gets
+/// that origin echoed (never `*`) with `Access-Control-Allow-Credentials: true`; another origin
+/// is not reflected.
+#[tokio::test]
+async fn b_sub_9_cors_for_credentialed_subscribers() {
+    let Some(hub) = env_hub(&[("QUICKSILVER_CORS_ORIGINS", "https://app.example.com")]).await
+    else {
+        return;
+    };
+    let t = uniq("b-sub-9");
+    let token = hub.v1_subscriber_token(json!([]));
+    let open = |origin: &str| {
+        let rb = get(&hub, &[("match", &t)])
+            .header("Origin", origin)
+            .header("Cookie", format!("__Secure-mercure_access_token={token}"));
+        crate::http::send_sub(rb)
+    };
+    let r = open("https://app.example.com").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        r.header("access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+    let r = open("https://evil.example").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
 }

@@ -41,9 +41,13 @@ const API: &str = "/.well-known/mercure/subscriptions";
 const ISS_A: &str = "https://issuer-a.example";
 const ISS_B: &str = "https://issuer-b.example";
 
-/// Characters 1.0 strings must not hold (B-T-1): C0, DEL, C1 and `Cf` (format) characters,
-/// among them bidi controls, zero-width characters, the BOM, a tag character and U+0600.
-const UNCLEAN: [&str; 12] = [
+/// Characters 1.0 strings must not hold (B-T-1, B-SEC-1): C0 (NUL, CR and LF among them), DEL,
+/// C1 and `Cf` (format) characters — bidi controls, zero-width characters, the BOM, a tag
+/// character, U+0600.
+const UNCLEAN: [&str; 15] = [
+    "\0",
+    "\r",
+    "\n",
     "\u{1}",
     "\u{1f}",
     "\u{7f}",

@@ -28,11 +28,11 @@ pub(super) fn scope(r: &Resp, what: &str) {
     bearer(r, Some("insufficient_scope"), None);
 }
 
-/// B-PUB-9, B-PUB-1, B-PUB-2, B-PUB-4, B-PUB-5, B-PUB-7, B-PUB-8, B-HIST-1, X-12: success is
-/// 200 `text/plain; charset=utf-8` with the id as the body (generated `urn:uuid:` ids, provided
-/// ids verbatim); alternates reach their subscribers; `data` is split per line; `type` and
-/// `retry` become SSE fields; any `private` value makes the update private; unknown fields are
-/// ignored.
+/// B-PUB-9, B-PUB-1, B-PUB-2, B-PUB-4, B-PUB-5, B-PUB-7, B-PUB-8, B-HIST-1, B-ENC-1, B-SEC-1,
+/// success is 200 `text/plain; charset=utf-8` with the id as the body (generated
+/// `urn:uuid:` ids, provided ids verbatim); alternates reach their subscribers; `data` is split
+/// per line (so no line can inject an SSE field) and otherwise opaque; `type` and `retry` become
+/// SSE fields; any `private` value makes the update private; unknown fields are ignored.
 #[tokio::test]
 async fn b_pub_9_success_and_delivery() {
     let hub = Hub::start_default().await;
@@ -57,6 +57,12 @@ async fn b_pub_9_success_and_delivery() {
     assert_eq!(ev.data_lines, ["a", "b", "c", "d"]);
     assert_eq!(ev.event.as_deref(), Some("book"));
     assert_eq!(ev.retry.as_deref(), Some("1500"));
+    let jwe = "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0..x+/=.é.\nid: forged";
+    let r = pub_v1(&hub, &[("topic", &alternate), ("data", jwe)]).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let ev = p.stream.expect_event(&r.body).await;
+    assert_eq!(ev.data(), jwe, "data is opaque");
+    assert_eq!(ev.id.as_deref(), Some(r.body.as_str()), "no injected id");
     let id = format!("{canonical}#v1");
     let r = pub_v1(&hub, &[("topic", &alternate), ("id", &id)]).await;
     r.expect(200, &id);
@@ -146,7 +152,7 @@ async fn b_pub_3_reserved_namespace_and_star() {
     }
 }
 
-/// B-PUB-6, B-T-1, C-HARD-5: a 1.0 id must not start with `#`, equal `earliest` or hold C0, DEL,
+/// B-PUB-6, B-T-1, B-SEC-1, C-HARD-5: a 1.0 id must not start with `#`, equal `earliest` or hold C0, DEL,
 /// C1 or `Cf` characters (400); an empty id means a generated one. Classic tokens keep `#` ids.
 #[tokio::test]
 async fn b_pub_6_ids() {
@@ -177,7 +183,7 @@ async fn b_pub_6_ids() {
         .expect(200, &classic);
 }
 
-/// B-PUB-7, C-HARD-1, C-HARD-5: a 1.0 `type` must not be `mercure` nor hold C0, DEL, C1 or
+/// B-PUB-7, B-SEC-1, C-HARD-1, C-HARD-5: a 1.0 `type` must not be `mercure` nor hold C0, DEL, C1 or
 /// `Cf` characters (400).
 #[tokio::test]
 async fn b_pub_7_type() {

@@ -293,3 +293,19 @@ async fn b_sub_7_matcher_limits() {
         }
     }
 }
+
+/// B-MT-6, C-HARD-7: URL Pattern evaluation is linear-time or cost-bounded — a pattern that
+/// would backtrack exponentially neither stalls the hub nor matches a long hostile topic, and
+/// still matches what it should.
+#[tokio::test]
+async fn b_mt_6_pattern_evaluation_is_bounded() {
+    let hub = Hub::start_default().await;
+    let base = uniq("b-mt-6");
+    let pattern = format!("{base}/((?:a+)+b)");
+    let mut p = probe_v1(&hub, None, &[("match_urlpattern", &pattern)]).await;
+    let cases = [
+        (format!("{base}/{}c", "a".repeat(3000)), false),
+        (format!("{base}/aab"), true),
+    ];
+    expect_routes(&hub, &mut p, &cases).await;
+}
