@@ -30,3 +30,4 @@ mod stream;
 mod subscribe;
 mod subscriptions;
 mod ui;
+mod v1;

@@ -137,3 +137,103 @@ pub fn pem_der(pem: &str) -> Vec<u8> {
         .decode(body)
         .expect("PEM base64")
 }
+
+// ---- 1.0 tokens (protocol.md Part B): RFC 9068 `at+jwt` access tokens whose grants are in
+// `authorization_details` (B-TOK-*, B-AD-*).
+
+/// The `type` of a Mercure entry of `authorization_details` (B-AD-1, B-AD-2).
+pub const MERCURE_DETAIL: &str = "https://mercure.rocks/authorization-detail";
+
+/// The issuer id that `trusted_issuers` binds to the top-level keys by default
+/// (../shared/design.md), so a hub started with only classic keys accepts 1.0 tokens from it.
+pub const DEFAULT_ISSUER: &str = "https://localhost";
+
+/// Signs `claims` with an HMAC secret and the given header `typ` (`None`: no `typ` at all).
+pub fn sign_hs_typ(alg: &str, secret: &str, typ: Option<&str>, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::from_str(alg).expect("algorithm"));
+    header.typ = typ.map(str::to_string);
+    let key = EncodingKey::from_secret(secret.as_bytes()).expect("key");
+    encode(&header, claims, &key).expect("sign")
+}
+
+/// An RFC 9068 access token: header `typ: at+jwt`, HMAC-signed (B-TOK-1, B-TOK-2).
+pub fn sign_at_jwt(alg: &str, secret: &str, claims: &Value) -> String {
+    sign_hs_typ(alg, secret, Some("at+jwt"), claims)
+}
+
+/// A topic matcher object of a grant: `{"match": m}` plus `match_type` when given (B-AD-3).
+pub fn matcher(m: &str, match_type: Option<&str>) -> Value {
+    match match_type {
+        Some(t) => json!({ "match": m, "match_type": t }),
+        None => json!({ "match": m }),
+    }
+}
+
+/// One Mercure entry of `authorization_details` (B-AD-2), without `payload`.
+pub fn mercure_detail(actions: &[&str], topics: Vec<Value>) -> Value {
+    json!({ "type": MERCURE_DETAIL, "actions": actions, "topics": topics })
+}
+
+/// 1.0 claims: `iss`, `aud`, `exp` one hour ahead and `authorization_details` (B-TOK-4…6).
+pub fn v1_claims(iss: &str, aud: &str, details: Value) -> Value {
+    json!({
+        "iss": iss,
+        "aud": aud,
+        "exp": now() + 3600,
+        "authorization_details": details,
+    })
+}
+
+impl Hub {
+    /// The resource identifier the hub derives for requests sent to `self.base` when none is
+    /// configured: `<scheme>://<host>/.well-known/mercure` (B-TOK-6).
+    pub fn resource_identifier(&self) -> String {
+        self.url(super::harness::HUB_PATH)
+    }
+
+    /// An `at+jwt` token with any claims, signed with the publisher key.
+    pub fn v1_publisher_raw(&self, claims: &Value) -> String {
+        sign_at_jwt(&self.publisher_alg, &self.publisher_key, claims)
+    }
+
+    /// An `at+jwt` token with any claims, signed with the subscriber key.
+    pub fn v1_subscriber_raw(&self, claims: &Value) -> String {
+        let key = self
+            .subscriber_key
+            .as_deref()
+            .expect("this hub has no subscriber key");
+        sign_at_jwt(&self.subscriber_alg, key, claims)
+    }
+
+    /// A 1.0 publisher token from the default trusted issuer for this hub's derived audience.
+    pub fn v1_publisher_token(&self, details: Value) -> String {
+        self.v1_publisher_raw(&v1_claims(
+            DEFAULT_ISSUER,
+            &self.resource_identifier(),
+            details,
+        ))
+    }
+
+    /// A 1.0 subscriber token from the default trusted issuer for this hub's derived audience.
+    pub fn v1_subscriber_token(&self, details: Value) -> String {
+        self.v1_subscriber_raw(&v1_claims(
+            DEFAULT_ISSUER,
+            &self.resource_identifier(),
+            details,
+        ))
+    }
+
+    /// A 1.0 publisher token granting `publish` on every topic (`*`).
+    pub fn v1_publisher_token_all(&self) -> String {
+        self.v1_publisher_token(json!([mercure_detail(
+            &["publish"],
+            vec![matcher("*", None)]
+        )]))
+    }
+
+    /// A 1.0 subscriber token granting `subscribe` on the given `(match, match_type)` matchers.
+    pub fn v1_subscriber_token_for(&self, topics: &[(&str, Option<&str>)]) -> String {
+        let topics = topics.iter().map(|(m, t)| matcher(m, *t)).collect();
+        self.v1_subscriber_token(json!([mercure_detail(&["subscribe"], topics)]))
+    }
+}
