@@ -2,6 +2,9 @@
 //! (or `--config PATH`) < the reference Docker image's `MERCURE_*`/`SERVER_NAME` variables <
 //! `QUICKSILVER_*` variables < command-line flags (docs/configuration-layers.md). Unknown keys
 //! are errors; every error names the file and line, or the variable, that caused it.
+//!
+//! Every key is defined once, in `table.rs`: its type, form and default. The file's parser, the
+//! `QUICKSILVER_*` names, `config check`'s view and the checks of the documentation follow from it.
 
 mod effective;
 mod layers;
@@ -9,8 +12,9 @@ mod mercure;
 mod table;
 mod units;
 
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use table::{Config, KEYS};

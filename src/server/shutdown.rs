@@ -55,7 +55,7 @@ impl Shutdown {
     /// history's background writes settle, all by the deadline. Returns the listeners' state.
     pub(super) async fn stop(
         self,
-        hub: &Arc<Hub>,
+        hub: &Hub,
         listeners: Listeners,
     ) -> Result<Arc<AppState>, ServerError> {
         tracing::info!(
