@@ -129,7 +129,7 @@ pub fn bind(
     state: Arc<AppState>,
     address: &str,
 ) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
-    let request_timeout = state.settings.request_timeout;
+    let request_timeout = state.settings.listener.request_timeout;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(state.clone()))

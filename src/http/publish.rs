@@ -34,7 +34,12 @@ async fn publish(
     let query =
         form::parse(request.query_string().as_bytes()).map_err(|_| Refusal::bad_request())?;
     let claims = authenticate(&request, &query, state)?;
-    let body = read_body(&request, payload, state.settings.max_request_body_size).await?;
+    let body = read_body(
+        &request,
+        payload,
+        state.settings.requests.max_request_body_size,
+    )
+    .await?;
     let fields = form_fields(&request, &body)?;
     let update = update_from(&fields)?;
     authorize(&update, &claims, state)?;
