@@ -93,8 +93,15 @@ fn a_locked_data_dir_is_a_clear_error() {
     };
     let _first = SledLog::open(&dir, unlimited, Durability::Periodic, 8 << 20).expect("open");
     let second = SledLog::open(&dir, unlimited, Durability::Periodic, 8 << 20);
+    let Err(error) = second else {
+        panic!("a second open of a locked directory succeeded");
+    };
+    assert!(matches!(&error, LogError::Open { dir: d, .. } if *d == dir));
+    let chain = ErrorChain(&error).to_string();
+    assert!(chain.starts_with("cannot open the history in"), "{chain}");
     assert!(
-        matches!(second, Err(LogError::Storage(message)) if message.contains("cannot open the history"))
+        chain.len() > error.to_string().len(),
+        "sled's cause is kept: {chain}"
     );
 }
 
