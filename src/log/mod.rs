@@ -1,5 +1,6 @@
 //! The event history: one `EventLog` trait, implemented in memory, on sled and on Redis.
 
+mod clock;
 mod codec;
 mod error;
 mod memory;
@@ -16,6 +17,9 @@ use std::time::Duration;
 use crate::event::Event;
 use crate::presence::ActiveSubscription;
 
+#[cfg(test)]
+pub(crate) use clock::ManualClock;
+pub use clock::{Clock, MonotonicClock, SystemClock};
 pub use error::{Corrupt, ErrorChain, LogError, StorageError};
 pub use memory::MemoryLog;
 pub use redis_log::RedisLog;

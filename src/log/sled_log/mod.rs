@@ -18,14 +18,13 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::{
-    codec, Corrupt, DurableGate, ErrorChain, EventLog, Health, LogError, LogFaults, Position,
-    Retention,
+    codec, Clock, Corrupt, DurableGate, ErrorChain, EventLog, Health, LogError, LogFaults,
+    Position, Retention, SystemClock,
 };
 use crate::event::Event;
 use durable::Durable;
@@ -75,6 +74,8 @@ struct Shared {
     db: RwLock<Option<sled::Db>>,
     opener: Opener,
     retention: Retention,
+    /// What age retention and the stored times read.
+    clock: Arc<dyn Clock>,
     durability: Durability,
     state: Mutex<State>,
     /// Wakes the writer when something is queued or the log closes.
@@ -153,12 +154,6 @@ fn span(op: &'static str, key: &[u8]) -> Result<(u64, u64), LogError> {
     layout::span_of(key).ok_or_else(|| LogError::corrupt(op, Corrupt::Key))
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl SledLog {
     /// Opens (or creates) the history in `dir`, recovering its positions and id index.
     pub fn open(
@@ -166,6 +161,23 @@ impl SledLog {
         retention: Retention,
         durability: Durability,
         cache_bytes: u64,
+    ) -> Result<Self, LogError> {
+        Self::open_with_clock(
+            dir,
+            retention,
+            durability,
+            cache_bytes,
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// `open`, with age retention and the stored times reading `clock`.
+    pub fn open_with_clock(
+        dir: &Path,
+        retention: Retention,
+        durability: Durability,
+        cache_bytes: u64,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, LogError> {
         let opener = Opener {
             dir: dir.to_path_buf(),
@@ -179,6 +191,7 @@ impl SledLog {
             db: RwLock::new(Some(db)),
             opener,
             retention,
+            clock,
             durability,
             state: Mutex::new(state),
             wake: Condvar::new(),
@@ -189,7 +202,7 @@ impl SledLog {
             #[cfg(test)]
             fail_writes: Default::default(),
         });
-        shared.expire(&mut shared.state.lock(), now_ms())?;
+        shared.expire(&mut shared.state.lock(), shared.clock.now_ms())?;
         let worker = shared.clone();
         let writer = std::thread::Builder::new()
             .name("quicksilver-history".into())
@@ -421,7 +434,7 @@ impl Shared {
 
 impl EventLog for SledLog {
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         let hash = id_hash(&event.update.id);
         let size = event.frame.len();
         let mut state = self.shared.state.lock();
@@ -556,7 +569,7 @@ impl Health for SledLog {
             return Err(LogError::WritesRefused(RETRYING));
         }
         let db = self.shared.db()?;
-        db.insert(HEALTH, &now_ms().to_be_bytes())
+        db.insert(HEALTH, &self.shared.clock.now_ms().to_be_bytes())
             .map_err(LogError::storage(HEALTH_PROBE))?;
         db.get(LAST_ID).map_err(LogError::storage(HEALTH_PROBE))?;
         Ok(())

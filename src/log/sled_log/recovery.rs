@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::layout::HEALTH;
-use super::{now_ms, Durability, LogError, Shared};
+use super::{Durability, LogError, Shared};
 use crate::log::ErrorChain;
 
 /// The first pause after a failure; it doubles up to `MAX_PAUSE`.
@@ -58,7 +58,7 @@ impl Shared {
         for key in &unwritten {
             db.remove(&key[..]).map_err(LogError::storage("reopen"))?;
         }
-        db.insert(HEALTH, &now_ms().to_be_bytes())
+        db.insert(HEALTH, &self.clock.now_ms().to_be_bytes())
             .map_err(LogError::storage("reopen"))?;
         db.flush().map_err(LogError::storage("reopen"))?;
         self.unwritten.lock().retain(|key| !unwritten.contains(key));
