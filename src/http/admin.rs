@@ -28,7 +28,7 @@ impl Health {
         let (healthy, failing) = match health.map_or(Ok(()), |health| health.check()) {
             Ok(()) => (true, false),
             Err(error) => {
-                tracing::warn!(%error, "health check: the history store is failing");
+                tracing::warn!(error = %crate::log::ErrorChain(&error), "health check: the history store is failing");
                 // A store that heals by itself (a full disk) is not ready, but still live: an
                 // orchestrator must not restart a hub that will recover (R-DISK).
                 (false, !error.recovers())

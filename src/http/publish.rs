@@ -49,7 +49,7 @@ async fn publish(
         Err(HubError::ShuttingDown) => Err(Refusal::Unavailable),
         Err(HubError::Storage(error)) => {
             // A storage fault is worth a retry: 503, and the event was never acknowledged.
-            tracing::error!(%error, "publish failed");
+            tracing::error!(error = %crate::log::ErrorChain(&error), "publish failed");
             Err(Refusal::Unavailable)
         }
     }

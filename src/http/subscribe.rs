@@ -70,7 +70,7 @@ async fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpRespon
         })
         .await
         .map_err(|error| {
-            tracing::warn!(%error, "cannot register a subscriber");
+            tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot register a subscriber");
             Refusal::Unavailable
         })?;
     let response = stream_head(subscription.cursor_echo.as_deref());
