@@ -13,5 +13,6 @@ pub mod hub;
 pub mod log;
 pub mod metrics;
 pub mod presence;
+pub mod server;
 pub mod settings;
 pub mod topic;

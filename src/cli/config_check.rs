@@ -26,7 +26,7 @@ pub(super) fn run(args: &CheckArgs) -> anyhow::Result<()> {
     for warning in &loaded.warnings {
         eprintln!("quicksilver: warning: {warning}");
     }
-    Settings::from_config(&loaded.config).context("invalid configuration")?;
+    Settings::try_from(&loaded.config).context("invalid configuration")?;
     let source = loaded.file.as_ref().map_or_else(
         || "no file (built-in defaults and environment)".to_owned(),
         |path| path.display().to_string(),

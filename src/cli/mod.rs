@@ -6,7 +6,6 @@ mod inspect;
 mod logging;
 mod publish;
 mod serve;
-mod shutdown;
 mod sse;
 mod subscribe;
 mod token;

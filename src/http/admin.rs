@@ -28,7 +28,7 @@ impl Health {
         let (healthy, failing) = match health.map_or(Ok(()), |health| health.check()) {
             Ok(()) => (true, false),
             Err(error) => {
-                tracing::warn!(%error, "health check: the history store is failing");
+                tracing::warn!(error = %crate::log::ErrorChain(&error), "health check: the history store is failing");
                 // A store that heals by itself (a full disk) is not ready, but still live: an
                 // orchestrator must not restart a hub that will recover (R-DISK).
                 (false, !error.recovers())
@@ -129,7 +129,7 @@ pub fn bind(
     state: Arc<AppState>,
     address: &str,
 ) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
-    let request_timeout = state.settings.request_timeout;
+    let request_timeout = state.settings.listener.request_timeout;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(state.clone()))

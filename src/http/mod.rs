@@ -38,8 +38,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(hub: Arc<Hub>, settings: Settings) -> Arc<Self> {
         let limiter = limits::ConnectionLimiter::new(
-            settings.max_connections,
-            settings.max_connections_per_ip,
+            settings.listener.max_connections,
+            settings.listener.max_connections_per_ip,
         );
         Arc::new(Self {
             hub,
@@ -56,8 +56,8 @@ pub fn bind(
     state: Arc<AppState>,
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
-    let listen = state.settings.listen.clone();
-    let request_timeout = state.settings.request_timeout;
+    let listen = state.settings.listener.listen.clone();
+    let request_timeout = state.settings.listener.request_timeout;
     let flood = flood::guard().clone();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -69,7 +69,7 @@ pub fn bind(
                 if let Some(ticket) = request.conn_data::<flood::Ticket>() {
                     ticket.head_complete();
                 }
-                let cors = cors::Cors::of(&request, &cors_state.settings.cors_origins);
+                let cors = cors::Cors::of(&request, &cors_state.settings.requests.cors_origins);
                 if let Some(preflight) = cors.as_ref().and_then(|c| c.preflight(&request)) {
                     let response = request.into_response(preflight);
                     return Box::pin(async move { Ok(response) })
@@ -87,7 +87,10 @@ pub fn bind(
             .wrap(security_headers())
             .default_service(web::to(route))
     })
-    .on_connect(watch_connection(state.settings.dispatch_timeout, flood))
+    .on_connect(watch_connection(
+        state.settings.listener.dispatch_timeout,
+        flood,
+    ))
     .client_request_timeout(request_timeout)
     .tls_handshake_timeout(request_timeout)
     .max_connection_rate(TLS_HANDSHAKES_PER_WORKER)
@@ -96,7 +99,7 @@ pub fn bind(
     // An event written right after another must not wait for the first one's ACK (Nagle).
     .tcp_nodelay(true)
     // `stop` bounds the whole stop by `shutdown_timeout`; actix's own wait is no longer.
-    .shutdown_timeout(state.settings.shutdown_timeout.as_secs());
+    .shutdown_timeout(state.settings.listener.shutdown_timeout.as_secs());
     let server = match tls {
         Some(config) => server.bind_rustls_0_23(&listen, config)?,
         // HTTP/1.1, and cleartext HTTP/2 with prior knowledge (what TLS-terminating proxies use).
@@ -162,7 +165,9 @@ async fn route(
             Method::POST => publish::handle(request, payload, &state).await,
             _ => respond::method_not_allowed(),
         },
-        path if path.starts_with(subscriptions::API_PATH) && state.settings.subscriptions => {
+        path if path.starts_with(subscriptions::API_PATH)
+            && state.settings.features.subscriptions =>
+        {
             subscriptions::handle(&request, &state)
                 .await
                 .unwrap_or_else(respond::not_found)
@@ -170,14 +175,16 @@ async fn route(
         "/healthz" if request.method() == Method::GET || request.method() == Method::HEAD => {
             HttpResponse::Ok().finish()
         }
-        "/metrics" if state.settings.metrics && request.method() == Method::GET => {
+        "/metrics" if state.settings.features.metrics && request.method() == Method::GET => {
             admin::metrics(&state)
         }
-        path if state.settings.demo && demo::is_demo_path(path) => {
+        path if state.settings.features.demo && demo::is_demo_path(path) => {
             demo::handle(&request, &state.settings)
         }
-        "/" if state.settings.demo && request.method() == Method::GET => demo::redirect_to_ui(),
-        path if state.settings.ui
+        "/" if state.settings.features.demo && request.method() == Method::GET => {
+            demo::redirect_to_ui()
+        }
+        path if state.settings.features.ui
             && (path.starts_with(ui::UI_PATH) || path.starts_with(ui::DEBUG_PATH)) =>
         {
             ui::handle(&request, &state.settings)

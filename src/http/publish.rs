@@ -34,7 +34,12 @@ async fn publish(
     let query =
         form::parse(request.query_string().as_bytes()).map_err(|_| Refusal::bad_request())?;
     let claims = authenticate(&request, &query, state)?;
-    let body = read_body(&request, payload, state.settings.max_request_body_size).await?;
+    let body = read_body(
+        &request,
+        payload,
+        state.settings.requests.max_request_body_size,
+    )
+    .await?;
     let fields = form_fields(&request, &body)?;
     let update = update_from(&fields)?;
     authorize(&update, &claims, state)?;
@@ -44,7 +49,7 @@ async fn publish(
         Err(HubError::ShuttingDown) => Err(Refusal::Unavailable),
         Err(HubError::Storage(error)) => {
             // A storage fault is worth a retry: 503, and the event was never acknowledged.
-            tracing::error!(%error, "publish failed");
+            tracing::error!(error = %crate::log::ErrorChain(&error), "publish failed");
             Err(Refusal::Unavailable)
         }
     }

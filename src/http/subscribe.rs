@@ -41,8 +41,8 @@ async fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpRespon
     let claims = auth::subscriber_claims(auth.subscriber.as_ref(), auth.anonymous, &sources)
         .map_err(Refusal::Unauthorized)?;
     let topics: Vec<&str> = form::values(&query, "topic").collect();
-    check_selectors(&topics, state.settings.max_selector_length)
-        .and_then(|()| check_selectors_size(&query, state.settings.max_selectors_size))
+    check_selectors(&topics, state.settings.requests.max_selector_length)
+        .and_then(|()| check_selectors_size(&query, state.settings.requests.max_selectors_size))
         .map_err(|body| Refusal::BadRequest(body.to_owned()))?;
     let cursor = cursor(header_cursor, &query);
     let hub = &state.hub;
@@ -70,13 +70,13 @@ async fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpRespon
         })
         .await
         .map_err(|error| {
-            tracing::warn!(%error, "cannot register a subscriber");
+            tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot register a subscriber");
             Refusal::Unavailable
         })?;
     let response = stream_head(subscription.cursor_echo.as_deref());
     let options = StreamOptions {
-        heartbeat: state.settings.heartbeat,
-        lifetime: lifetime(state.settings.write_timeout, claims.as_deref()),
+        heartbeat: state.settings.streams.heartbeat,
+        lifetime: lifetime(state.settings.streams.write_timeout, claims.as_deref()),
     };
     tracing::debug!("subscriber connected");
     let inner = EventStream::new(subscription, options);

@@ -105,9 +105,9 @@ fn redirect_to_slash(request: &HttpRequest) -> HttpResponse {
 /// C-UI-4: what the page needs to know about the hub. No secret is ever part of it.
 fn config(settings: &Settings) -> HttpResponse {
     let body = serde_json::json!({
-        "playground": settings.demo,
+        "playground": settings.features.demo,
         "anonymous": settings.auth.anonymous,
-        "subscriptions": settings.subscriptions,
+        "subscriptions": settings.features.subscriptions,
         "cookieName": settings.auth.cookie_name,
     });
     HttpResponse::Ok()

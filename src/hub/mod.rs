@@ -398,7 +398,7 @@ impl Hub {
                     list.presence_remove(&subscriber.id, index)
                 };
                 if let Err(error) = changed {
-                    tracing::warn!(%error, "cannot update the presence list");
+                    tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot update the presence list");
                 }
             }
             let update = presence::subscription_event(&subscription, active);
@@ -407,7 +407,7 @@ impl Hub {
                 // changes above.
                 feed.append_detached(Arc::new(Event::new(update)));
             } else if let Err(error) = self.store(update) {
-                tracing::warn!(%error, "cannot publish a subscription event");
+                tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot publish a subscription event");
             }
         }
     }
@@ -426,7 +426,7 @@ impl Hub {
             Some(Ok(cluster)) => return cluster,
             None => {}
             Some(Err(error)) => {
-                tracing::warn!(%error, "cannot read the cluster presence list; listing this node only")
+                tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot read the cluster presence list; listing this node only")
             }
         }
         self.active_subscribers()

@@ -175,11 +175,7 @@ fn read_batch(replay: &mut Replay, hub: &super::Hub, cx: &mut Context<'_>) -> Po
         Poll::Pending => return Poll::Pending,
     };
     replay.reading = None;
-    Poll::Ready(done.unwrap_or_else(|error| {
-        Err(LogError::Storage(format!(
-            "the history read was lost: {error}"
-        )))
-    }))
+    Poll::Ready(done.unwrap_or_else(|error| Err(LogError::storage("read")(error))))
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -315,7 +311,7 @@ impl EventStream {
         let batch = match read {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::warn!(%error, "history replay failed; closing the stream");
+                tracing::warn!(error = %crate::log::ErrorChain(&error), "history replay failed; closing the stream");
                 return Replayed::Failed;
             }
         };

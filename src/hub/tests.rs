@@ -574,9 +574,9 @@ mod gated {
                 let decided = receiver
                     .wait_for(|(decided, _)| *decided >= position.0)
                     .await
-                    .map_err(|_| LogError::Storage("closed".into()))?;
+                    .map_err(|_| LogError::Stopped("closed"))?;
                 match decided.1.contains(&position.0) {
-                    true => Err(LogError::WritesRefused("failed".into())),
+                    true => Err(LogError::WritesRefused("failed")),
                     false => Ok(()),
                 }
             })
@@ -623,7 +623,7 @@ mod gated {
                     .wait_for(|(decided, _)| *decided > seen.0)
                     .await
                     .map(|_| ())
-                    .map_err(|_| LogError::Storage("closed".into()))
+                    .map_err(|_| LogError::Stopped("closed"))
             })
         }
     }

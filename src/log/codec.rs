@@ -1,5 +1,6 @@
 //! A compact binary encoding of stored events (what the persistent logs write to disk).
 
+use super::Corrupt;
 use crate::event::Update;
 
 const VERSION: u8 = 1;
@@ -29,8 +30,12 @@ pub(super) fn stored_at_ms(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?))
 }
 
-/// Decodes what `encode` wrote; `None` for bytes it did not write.
-pub(super) fn decode(bytes: &[u8]) -> Option<Update> {
+/// Decodes what `encode` wrote; `Corrupt::Record` for bytes it did not write.
+pub(super) fn decode(bytes: &[u8]) -> Result<Update, Corrupt> {
+    read(bytes).ok_or(Corrupt::Record)
+}
+
+fn read(bytes: &[u8]) -> Option<Update> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.take(1)?[0] != VERSION {
         return None;
@@ -98,13 +103,13 @@ mod tests {
         };
         let bytes = encode(&update, 1234);
         assert_eq!(stored_at_ms(&bytes), Some(1234));
-        assert_eq!(decode(&bytes), Some(update));
+        assert_eq!(decode(&bytes), Ok(update));
     }
 
     #[test]
     fn garbage_is_refused_not_panicking() {
-        assert_eq!(decode(&[]), None);
-        assert_eq!(decode(&[VERSION, 0, 0]), None);
+        assert_eq!(decode(&[]), Err(Corrupt::Record));
+        assert_eq!(decode(&[VERSION, 0, 0]), Err(Corrupt::Record));
         let mut bytes = encode(
             &Update {
                 id: "x".into(),
@@ -117,6 +122,6 @@ mod tests {
             0,
         );
         bytes.truncate(bytes.len() - 1);
-        assert_eq!(decode(&bytes), None);
+        assert_eq!(decode(&bytes), Err(Corrupt::Record));
     }
 }

@@ -2,22 +2,23 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
 
 use parking_lot::RwLock;
 
-use super::{EventLog, LogError, Position, Retention};
+use super::{Clock, EventLog, LogError, MonotonicClock, Position, Retention};
 use crate::event::Event;
 
 pub struct MemoryLog {
     retention: Retention,
+    clock: Arc<dyn Clock>,
     state: RwLock<State>,
 }
 
 #[derive(Default)]
 struct State {
-    /// Retained events; positions are contiguous, the front one is `first`.
-    events: VecDeque<(Instant, Arc<Event>)>,
+    /// Retained events with when they were appended (ms of the log's clock); positions are
+    /// contiguous, the front one is `first`.
+    events: VecDeque<(u64, Arc<Event>)>,
     first: u64,
     /// id → positions of its retained occurrences, oldest first.
     index: HashMap<String, VecDeque<u64>>,
@@ -26,8 +27,14 @@ struct State {
 
 impl MemoryLog {
     pub fn new(retention: Retention) -> Self {
+        Self::with_clock(retention, Arc::new(MonotonicClock::default()))
+    }
+
+    /// A log whose age retention reads `clock`.
+    pub fn with_clock(retention: Retention, clock: Arc<dyn Clock>) -> Self {
         Self {
             retention,
+            clock,
             state: RwLock::new(State {
                 first: 1,
                 ..State::default()
@@ -55,17 +62,18 @@ impl State {
         self.first += 1;
     }
 
-    fn apply(&mut self, retention: Retention, now: Instant) {
+    fn apply(&mut self, retention: Retention, now: u64) {
         if retention.max_events > 0 {
             while self.events.len() as u64 > retention.max_events {
                 self.drop_oldest();
             }
         }
         if !retention.max_age.is_zero() {
+            let max_age = retention.max_age.as_millis() as u64;
             while self
                 .events
                 .front()
-                .is_some_and(|(at, _)| now.duration_since(*at) > retention.max_age)
+                .is_some_and(|(at, _)| now.saturating_sub(*at) > max_age)
             {
                 self.drop_oldest();
             }
@@ -75,7 +83,7 @@ impl State {
 
 impl EventLog for MemoryLog {
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         let mut state = self.state.write();
         let position = state.next();
         state
@@ -138,8 +146,28 @@ impl EventLog for MemoryLog {
 mod tests {
     use super::*;
 
-    crate::log::suite::contract_suite!(
-        contract,
-        Some(|retention| Box::new(MemoryLog::new(retention)) as Box<dyn EventLog>)
-    );
+    use crate::log::suite::Fixture;
+    use crate::log::ManualClock;
+
+    /// A new log at every `open`: memory keeps nothing.
+    #[derive(Default)]
+    struct Memory {
+        clock: Arc<ManualClock>,
+    }
+
+    impl Fixture for Memory {
+        fn open(&self, retention: Retention) -> Box<dyn EventLog> {
+            Box::new(MemoryLog::with_clock(retention, self.clock.clone()))
+        }
+
+        fn persists(&self) -> bool {
+            false
+        }
+
+        fn advance(&self, by: std::time::Duration) {
+            self.clock.advance(by);
+        }
+    }
+
+    crate::log::suite::contract_suite!(contract, Some(Memory::default()));
 }

@@ -1,6 +1,8 @@
 //! The event history: one `EventLog` trait, implemented in memory, on sled and on Redis.
 
+mod clock;
 mod codec;
+mod error;
 mod memory;
 mod redis_log;
 mod sled_log;
@@ -12,11 +14,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use thiserror::Error;
-
 use crate::event::Event;
 use crate::presence::ActiveSubscription;
 
+#[cfg(test)]
+pub(crate) use clock::ManualClock;
+pub use clock::{Clock, MonotonicClock, SystemClock};
+pub use error::{Corrupt, ErrorChain, LogError, StorageError};
 pub use memory::MemoryLog;
 pub use redis_log::RedisLog;
 pub use sled_log::{Durability, SledLog};
@@ -24,23 +28,6 @@ pub use sled_log::{Durability, SledLog};
 /// Where an event sits in a log. Opaque to the hub: only compared and handed back to the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position(pub(crate) u64);
-
-#[derive(Debug, Error)]
-pub enum LogError {
-    #[error("history storage failed: {0}")]
-    Storage(String),
-    /// Writes are refused for now and the log retries by itself (a full disk, an I/O error):
-    /// the hub is not ready, but still live.
-    #[error("history writes refused: {0}")]
-    WritesRefused(String),
-}
-
-impl LogError {
-    /// Whether the log recovers from this by itself, without a restart.
-    pub fn recovers(&self) -> bool {
-        matches!(self, Self::WritesRefused(_))
-    }
-}
 
 /// Faults a log has met since it was opened (`/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

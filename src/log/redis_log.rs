@@ -27,8 +27,8 @@ use redis::io::tcp::socket2::TcpKeepalive;
 use redis::IntoConnectionInfo;
 
 use super::{
-    codec, BoxFuture, Deliver, EventLog, Health, LogError, Position, Presence, Retention,
-    SharedFeed,
+    codec, BoxFuture, Corrupt, Deliver, ErrorChain, EventLog, Health, LogError, Position, Presence,
+    Retention, SharedFeed,
 };
 use crate::event::Event;
 use crate::presence::ActiveSubscription;
@@ -150,18 +150,23 @@ type Job = Box<dyn FnOnce() + Send>;
 
 type Entry = (String, Vec<Vec<u8>>);
 
-fn storage(error: impl std::fmt::Display) -> LogError {
-    LogError::Storage(format!("redis: {error}"))
-}
+/// What the log was doing when Redis failed: the `op` of `LogError::Storage`.
+const READ: &str = "read";
+const APPEND_OP: &str = "append";
+const INDEX_LOOKUP: &str = "index lookup";
+const PRESENCE_UPDATE: &str = "presence update";
+const PRESENCE_READ: &str = "presence read";
+const FEED_READ: &str = "feed read";
+const THREAD_START: &str = "thread start";
 
 /// `ms-seq` → position.
-fn position_of(stream_id: &str) -> Result<Position, LogError> {
+fn position_of(stream_id: &str) -> Result<Position, Corrupt> {
     let (ms, seq) = stream_id
         .split_once('-')
         .and_then(|(ms, seq)| Some((ms.parse::<u64>().ok()?, seq.parse::<u64>().ok()?)))
-        .ok_or_else(|| storage(format!("unexpected stream id {stream_id:?}")))?;
+        .ok_or_else(|| Corrupt::StreamId(stream_id.to_owned()))?;
     if seq >= 1 << SEQ_BITS || ms >= 1 << (64 - SEQ_BITS) {
-        return Err(storage(format!("stream id {stream_id:?} out of range")));
+        return Err(Corrupt::StreamIdRange(stream_id.to_owned()));
     }
     Ok(Position(ms << SEQ_BITS | seq))
 }
@@ -174,26 +179,28 @@ fn stream_id(position: Position) -> String {
     )
 }
 
-fn decode(entry: &Entry) -> Result<(Position, Arc<Event>), LogError> {
+fn decode(entry: &Entry) -> Result<(Position, Arc<Event>), Corrupt> {
     let position = position_of(&entry.0)?;
     let bytes = match entry.1.as_slice() {
         [field, value, ..] if field.as_slice() == b"e" => value,
-        _ => return Err(storage("stream entry without an event")),
+        _ => return Err(Corrupt::EntryWithoutEvent),
     };
-    let update = codec::decode(bytes).ok_or_else(|| storage("corrupt event record"))?;
+    let update = codec::decode(bytes)?;
     Ok((position, Arc::new(Event::new(update))))
 }
 
 /// A client whose sockets send TCP keepalive probes, so an idle connection to a vanished peer
 /// fails instead of waiting forever.
 fn client(url: &str) -> Result<redis::Client, LogError> {
-    let info = url.into_connection_info().map_err(storage)?;
+    let info = url
+        .into_connection_info()
+        .map_err(LogError::storage("connect"))?;
     let keepalive = TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(KEEPALIVE_INTERVAL)
         .with_retries(KEEPALIVE_PROBES);
     let tcp = info.tcp_settings().clone().set_keepalive(keepalive);
-    redis::Client::open(info.set_tcp_settings(tcp)).map_err(storage)
+    redis::Client::open(info.set_tcp_settings(tcp)).map_err(LogError::storage("connect"))
 }
 
 /// A new connection whose requests fail after `timeout` without an answer (the handshake too).
@@ -220,7 +227,7 @@ fn spawn_workers(name: &str, threads: usize, queue: usize) -> Result<SyncSender<
                     Err(_) => return,
                 }
             })
-            .map_err(|e| storage(format!("cannot start a {name} thread: {e}")))?;
+            .map_err(LogError::storage(THREAD_START))?;
     }
     Ok(sender)
 }
@@ -276,7 +283,7 @@ impl RedisLog {
         }));
         match queued {
             Ok(()) => Box::pin(answer(receiver)),
-            Err(_) => Box::pin(std::future::ready(Err(storage(
+            Err(_) => Box::pin(std::future::ready(Err(LogError::Unavailable(
                 "too many requests are waiting for Redis",
             )))),
         }
@@ -294,11 +301,13 @@ impl RedisLog {
             .try_send(Box::new(move || {
                 let _ = sender.send(work(&shared));
             }))
-            .map_err(|_| storage("too many presence changes are waiting for Redis"))?;
+            .map_err(|_| {
+                LogError::Unavailable("too many presence changes are waiting for Redis")
+            })?;
         // Bounded: at worst one slow request ahead of this one, then this one.
         receiver
             .recv_timeout(COMMAND_TIMEOUT * 2 + CONNECT_TIMEOUT)
-            .map_err(|_| storage("no answer in time"))?
+            .map_err(|_| LogError::Unavailable("no answer in time"))?
     }
 
     /// Queues `job` on the presence thread, or drops it with a warning when too many wait.
@@ -318,7 +327,7 @@ fn start_thread(name: &str, run: impl FnOnce() + Send + 'static) -> Result<(), L
         .name(name.to_owned())
         .spawn(run)
         .map(|_| ())
-        .map_err(|e| storage(format!("cannot start the {name} thread: {e}")))
+        .map_err(LogError::storage(THREAD_START))
 }
 
 /// Runs presence jobs in order and keeps this node's presence hash alive, until the log is
@@ -334,7 +343,7 @@ fn run_presence(shared: &Weak<Shared>, jobs: &Receiver<Job>) {
                     return;
                 };
                 if let Err(error) = shared.renew_presence() {
-                    tracing::warn!(%error, "cannot renew this node's presence list");
+                    tracing::warn!(error = %ErrorChain(&error), "cannot renew this node's presence list");
                 }
                 renew_at = Instant::now() + PRESENCE_RENEWAL;
             }
@@ -421,20 +430,21 @@ impl Shared {
     /// dropped (Redis restarted since it was last used) is replaced once.
     fn with_connection<T>(
         &self,
+        op: &'static str,
         mut work: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, LogError> {
         match self.run_once(&mut work) {
             Ok(value) => Ok(value),
             Err((error, true)) if error.is_connection_dropped() => self
                 .run_once(&mut work)
-                .map_err(|(error, _)| storage(error)),
-            Err((error, _)) => Err(storage(error)),
+                .map_err(|(error, _)| LogError::storage(op)(error)),
+            Err((error, _)) => Err(LogError::storage(op)(error)),
         }
     }
 
     fn range(&self, start: &str, end: &str, count: usize) -> Result<Vec<Entry>, LogError> {
         let stream = self.key("stream");
-        self.with_connection(|c| {
+        self.with_connection(READ, |c| {
             redis::cmd("XRANGE")
                 .arg(&stream)
                 .arg(start)
@@ -447,7 +457,7 @@ impl Shared {
 
     fn count(&self) -> Result<u64, LogError> {
         let stream = self.key("stream");
-        self.with_connection(|c| redis::cmd("XLEN").arg(&stream).query::<u64>(c))
+        self.with_connection(READ, |c| redis::cmd("XLEN").arg(&stream).query::<u64>(c))
     }
 
     fn append(&self, event: &Event) -> Result<Position, LogError> {
@@ -473,24 +483,29 @@ impl Shared {
                     .arg(self.key("id:"))
                     .invoke(c)
             })
-            .map_err(|(error, _)| storage(error))?;
-        position_of(&stream_id)
+            .map_err(|(error, _)| LogError::storage(APPEND_OP)(error))?;
+        position_of(&stream_id).map_err(LogError::storage(APPEND_OP))
     }
 
     fn find(&self, id: &str) -> Result<Option<Position>, LogError> {
         let key = self.key(&format!("id:{id}"));
-        let Some(sid) =
-            self.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))?
+        let Some(sid) = self.with_connection(INDEX_LOOKUP, |c| {
+            redis::cmd("GET").arg(&key).query::<Option<String>>(c)
+        })?
         else {
             return Ok(None);
         };
         // The index may outlive its entry (count-based trimming): check it is still there.
         let found = self.range(&sid, &sid, 1)?;
-        found.first().map(|entry| position_of(&entry.0)).transpose()
+        found
+            .first()
+            .map(|entry| position_of(&entry.0))
+            .transpose()
+            .map_err(LogError::storage(INDEX_LOOKUP))
     }
 
     fn renew_presence(&self) -> Result<(), LogError> {
-        self.with_connection(|c| {
+        self.with_connection(PRESENCE_UPDATE, |c| {
             redis::cmd("PEXPIRE")
                 .arg(&self.presence_key)
                 .arg(PRESENCE_TTL.as_millis() as u64)
@@ -500,7 +515,7 @@ impl Shared {
     }
 
     fn presence_add(&self, field: &str, document: &str) -> Result<(), LogError> {
-        self.with_connection(|c| {
+        self.with_connection(PRESENCE_UPDATE, |c| {
             redis::pipe()
                 .atomic()
                 .cmd("HSET")
@@ -517,7 +532,7 @@ impl Shared {
     }
 
     fn presence_remove(&self, field: &str) -> Result<(), LogError> {
-        self.with_connection(|c| {
+        self.with_connection(PRESENCE_UPDATE, |c| {
             redis::cmd("HDEL")
                 .arg(&self.presence_key)
                 .arg(field)
@@ -528,7 +543,7 @@ impl Shared {
 
     fn presence_list(&self) -> Result<Vec<ActiveSubscription>, LogError> {
         let pattern = format!("{}:presence:*", self.prefix);
-        let keys: Vec<String> = self.with_connection(|c| {
+        let keys: Vec<String> = self.with_connection(PRESENCE_READ, |c| {
             let keys: redis::Iter<String> = redis::cmd("SCAN")
                 .cursor_arg(0)
                 .arg("MATCH")
@@ -542,7 +557,7 @@ impl Shared {
         let mut all = Vec::new();
         for key in keys {
             let entries: Vec<(String, String)> =
-                self.with_connection(|c| redis::cmd("HGETALL").arg(&key).query(c))?;
+                self.with_connection(PRESENCE_READ, |c| redis::cmd("HGETALL").arg(&key).query(c))?;
             let mut entries: Vec<_> = entries
                 .into_iter()
                 .filter_map(|(field, json)| Some((field, serde_json::from_str(&json).ok()?)))
@@ -561,7 +576,7 @@ async fn answer<T>(
 ) -> Result<T, LogError> {
     receiver
         .await
-        .map_err(|_| storage("the request was dropped"))?
+        .map_err(|_| LogError::Stopped("the request was dropped"))?
 }
 
 fn presence_field(subscriber: &str, index: usize) -> String {
@@ -582,7 +597,7 @@ impl EventLog for RedisLog {
         let stream = self.shared.key("stream");
         let last: Vec<Entry> = self
             .shared
-            .with_connection(|c| {
+            .with_connection(READ, |c| {
                 redis::cmd("XREVRANGE")
                     .arg(&stream)
                     .arg("+")
@@ -599,7 +614,9 @@ impl EventLog for RedisLog {
     fn last_event_id(&self) -> Option<String> {
         self.on_presence_thread(|shared| {
             let key = shared.key("last-id");
-            shared.with_connection(|c| redis::cmd("GET").arg(&key).query::<Option<String>>(c))
+            shared.with_connection(READ, |c| {
+                redis::cmd("GET").arg(&key).query::<Option<String>>(c)
+            })
         })
         .ok()
         .flatten()
@@ -619,7 +636,7 @@ impl EventLog for RedisLog {
         self.shared
             .range(&start, &stream_id(upto), max)?
             .iter()
-            .map(decode)
+            .map(|entry| decode(entry).map_err(LogError::storage(READ)))
             .collect()
     }
 
@@ -665,7 +682,7 @@ impl SharedFeed for RedisLog {
             "a subscription event",
             Box::new(move || {
                 if let Err(error) = shared.append(&event) {
-                    tracing::warn!(%error, "cannot publish a subscription event");
+                    tracing::warn!(error = %ErrorChain(&error), "cannot publish a subscription event");
                 }
             }),
         );
@@ -697,14 +714,15 @@ impl Presence for RedisLog {
         index: usize,
         subscription: &ActiveSubscription,
     ) -> Result<(), LogError> {
-        let document = serde_json::to_string(subscription).map_err(storage)?;
+        let document =
+            serde_json::to_string(subscription).map_err(LogError::storage(PRESENCE_UPDATE))?;
         let field = presence_field(subscriber, index);
         let shared = self.shared.clone();
         self.in_presence_order(
             "a subscription in the presence list",
             Box::new(move || {
                 if let Err(error) = shared.presence_add(&field, &document) {
-                    tracing::warn!(%error, "cannot update the presence list");
+                    tracing::warn!(error = %ErrorChain(&error), "cannot update the presence list");
                 }
             }),
         );
@@ -719,7 +737,7 @@ impl Presence for RedisLog {
             "the end of a subscription in the presence list",
             Box::new(move || {
                 if let Err(error) = shared.presence_remove(&field) {
-                    tracing::warn!(%error, "cannot update the presence list");
+                    tracing::warn!(error = %ErrorChain(&error), "cannot update the presence list");
                 }
             }),
         );
@@ -737,10 +755,10 @@ impl Health for RedisLog {
     fn check(&self) -> Result<(), LogError> {
         let link = &self.shared.link;
         if link.feed_interrupted.load(Ordering::Relaxed) {
-            return Err(storage("the feed lost its connection"));
+            return Err(LogError::Unavailable("the feed lost its connection"));
         }
         if !link.answering.load(Ordering::Relaxed) {
-            return Err(storage("no answer"));
+            return Err(LogError::Unavailable("no answer"));
         }
         Ok(())
     }
@@ -780,7 +798,7 @@ impl Reader {
             .arg("COUNT")
             .arg(1)
             .query(connection)
-            .map_err(storage)?;
+            .map_err(LogError::storage(FEED_READ))?;
         if let Some((first, _)) = oldest.first() {
             if stream_id_before(&self.after, first) && self.after_was_trimmed(connection)? {
                 tracing::error!(
@@ -800,7 +818,7 @@ impl Reader {
             .arg(&self.after)
             .arg(&self.after)
             .query(connection)
-            .map_err(storage)?;
+            .map_err(LogError::storage(FEED_READ))?;
         Ok(still_there.is_empty())
     }
 
@@ -812,7 +830,7 @@ impl Reader {
             if let Err(error) = self.follow(interrupted, &mut backoff) {
                 self.link.epoch.fetch_add(1, Ordering::Relaxed);
                 if !self.link.feed_interrupted.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(%error, "redis feed interrupted; reconnecting");
+                    tracing::warn!(error = %ErrorChain(&error), "redis feed interrupted; reconnecting");
                 }
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(BACKOFF_LAST);
@@ -823,7 +841,8 @@ impl Reader {
     /// Reads and delivers until the connection fails or the log is dropped; resumes after the
     /// last delivered entry, so an outage leaves no gap and delivers nothing twice.
     fn follow(&mut self, interrupted: bool, backoff: &mut Duration) -> Result<(), LogError> {
-        let mut connection = connect(&self.client, FEED_READ_TIMEOUT).map_err(storage)?;
+        let mut connection =
+            connect(&self.client, FEED_READ_TIMEOUT).map_err(LogError::storage(FEED_READ))?;
         if interrupted {
             self.link.reconnects.fetch_add(1, Ordering::Relaxed);
         }
@@ -838,7 +857,7 @@ impl Reader {
                 .arg(&self.stream)
                 .arg(&self.after)
                 .query(&mut connection)
-                .map_err(storage)?;
+                .map_err(LogError::storage(FEED_READ))?;
             if self.link.feed_interrupted.swap(false, Ordering::Relaxed) {
                 tracing::info!(after = %self.after, "redis feed reading again");
             }
@@ -862,6 +881,7 @@ impl Reader {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::log::suite::Fixture;
 
     fn make_certificate(dir: &std::path::Path) {
         let made = std::process::Command::new("openssl")
@@ -957,14 +977,33 @@ pub(crate) mod tests {
         }
     }
 
+    /// One key prefix per test on its own `redis-server`; every `open` shares it, like the
+    /// nodes of a cluster.
+    struct Redis {
+        redis: TestRedis,
+        prefix: String,
+    }
+
+    impl Fixture for Redis {
+        fn open(&self, retention: Retention) -> Box<dyn EventLog> {
+            Box::new(RedisLog::open(&self.redis.url, &self.prefix, retention).expect("open"))
+        }
+
+        fn persists(&self) -> bool {
+            true
+        }
+
+        /// Redis trims by its own server clock, which no test can move: time must pass.
+        fn advance(&self, by: Duration) {
+            std::thread::sleep(by);
+        }
+    }
+
     crate::log::suite::contract_suite!(
         contract,
-        TestRedis::start().map(|redis| {
-            move |retention| {
-                let prefix = format!("test-{}", uuid::Uuid::new_v4());
-                let log = RedisLog::open(&redis.url, &prefix, retention).expect("open");
-                Box::new(log) as Box<dyn EventLog>
-            }
+        TestRedis::start().map(|redis| Redis {
+            redis,
+            prefix: format!("test-{}", uuid::Uuid::new_v4()),
         })
     );
 
@@ -1028,55 +1067,6 @@ pub(crate) mod tests {
             ["id-3", "id-4"],
             "the index holds only retained events"
         );
-    }
-
-    #[test]
-    fn the_feed_delivers_appends_of_every_writer_in_order() {
-        let Some(redis) = TestRedis::start() else {
-            return;
-        };
-        let unlimited = Retention {
-            max_events: 0,
-            max_age: Duration::ZERO,
-        };
-        let prefix = format!("feed-{}", uuid::Uuid::new_v4());
-        let writer_a = RedisLog::open(&redis.url, &prefix, unlimited).expect("open");
-        let writer_b = RedisLog::open(&redis.url, &prefix, unlimited).expect("open");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        writer_a
-            .start_feed(
-                None,
-                Arc::new(move |p, e: Arc<Event>| {
-                    let _ = sender.send((p, e.update.id.clone()));
-                }),
-            )
-            .expect("feed");
-        let event = |id: &str| {
-            Arc::new(Event::new(crate::event::Update {
-                id: id.into(),
-                topics: vec!["t".into()],
-                data: String::new(),
-                private: false,
-                event_type: None,
-                retry: 0,
-            }))
-        };
-        let mut expected = Vec::new();
-        for i in 0..20 {
-            let writer = if i % 2 == 0 { &writer_a } else { &writer_b };
-            expected.push((
-                writer.append(event(&i.to_string())).expect("append"),
-                i.to_string(),
-            ));
-        }
-        let got: Vec<_> = (0..20)
-            .map(|_| {
-                receiver
-                    .recv_timeout(Duration::from_secs(5))
-                    .expect("delivered")
-            })
-            .collect();
-        assert_eq!(got, expected);
     }
 
     fn update(id: &str) -> Arc<Event> {

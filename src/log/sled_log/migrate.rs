@@ -2,22 +2,27 @@
 //! "layout 1") to chunks, once, at start-up.
 
 use super::layout::{self, CHUNK, LAYOUT, LAYOUT_VERSION, NEXT};
-use super::storage;
 use crate::log::LogError;
 
 const OLD_EVENT: u8 = b'e';
 const OLD_INDEX: u8 = b'i';
 const EVENTS_PER_CHUNK: usize = 1024;
+/// The `op` of a failed upgrade.
+const UPGRADE: &str = "layout upgrade";
 
 pub(super) fn to_current_layout(db: &sled::Db) -> Result<(), LogError> {
-    if db.get(LAYOUT).map_err(storage)?.is_some() {
+    if db
+        .get(LAYOUT)
+        .map_err(LogError::storage(UPGRADE))?
+        .is_some()
+    {
         return Ok(());
     }
     let mut moved = 0u64;
     let mut chunk: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut old_keys = Vec::new();
     for entry in db.scan_prefix([OLD_EVENT]) {
-        let (key, record) = entry.map_err(storage)?;
+        let (key, record) = entry.map_err(LogError::storage(UPGRADE))?;
         let Some(position) = old_position(&key) else {
             continue;
         };
@@ -37,11 +42,11 @@ pub(super) fn to_current_layout(db: &sled::Db) -> Result<(), LogError> {
     moved += write_chunk(db, &mut chunk, &mut old_keys)?;
     let mut batch = sled::Batch::default();
     for key in db.scan_prefix([OLD_INDEX]).keys() {
-        batch.remove(key.map_err(storage)?);
+        batch.remove(key.map_err(LogError::storage(UPGRADE))?);
     }
     batch.insert(LAYOUT, &[LAYOUT_VERSION][..]);
-    db.apply_batch(batch).map_err(storage)?;
-    db.flush().map_err(storage)?;
+    db.apply_batch(batch).map_err(LogError::storage(UPGRADE))?;
+    db.flush().map_err(LogError::storage(UPGRADE))?;
     if moved > 0 {
         tracing::info!(moved, "history upgraded to the chunked layout");
     }
@@ -73,7 +78,7 @@ fn write_chunk(
     for key in old_keys.drain(..) {
         batch.remove(key);
     }
-    db.apply_batch(batch).map_err(storage)?;
+    db.apply_batch(batch).map_err(LogError::storage(UPGRADE))?;
     let count = chunk.len() as u64;
     chunk.clear();
     Ok(count)

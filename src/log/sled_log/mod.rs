@@ -18,12 +18,14 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
-use super::{codec, DurableGate, EventLog, Health, LogError, LogFaults, Position, Retention};
+use super::{
+    codec, Clock, Corrupt, DurableGate, ErrorChain, EventLog, Health, LogError, LogFaults,
+    Position, Retention, SystemClock,
+};
 use crate::event::Event;
 use durable::Durable;
 use index::IdIndex;
@@ -60,11 +62,9 @@ impl Opener {
             .cache_capacity(self.cache_bytes)
             .flush_every_ms(None)
             .open()
-            .map_err(|e| {
-                LogError::Storage(format!(
-                    "cannot open the history in {}: {e}",
-                    self.dir.display()
-                ))
+            .map_err(|source| LogError::Open {
+                dir: self.dir.clone(),
+                source,
             })
     }
 }
@@ -74,6 +74,8 @@ struct Shared {
     db: RwLock<Option<sled::Db>>,
     opener: Opener,
     retention: Retention,
+    /// What age retention and the stored times read.
+    clock: Arc<dyn Clock>,
     durability: Durability,
     state: Mutex<State>,
     /// Wakes the writer when something is queued or the log closes.
@@ -137,18 +139,19 @@ const MAX_QUEUED: usize = 1 << 18;
 /// Most bytes of events waiting for the writer (a publish body may be 1 MiB): the same refusal.
 const MAX_QUEUED_BYTES: usize = 64 << 20;
 
-fn storage(error: impl std::fmt::Display) -> LogError {
-    LogError::Storage(error.to_string())
-}
+/// What the log was doing when sled failed: the `op` of `LogError::Storage`.
+const RECOVERY: &str = "recovery";
+const READ: &str = "read";
+const INDEX_LOOKUP: &str = "index lookup";
+const FLUSH: &str = "flush";
+const HEALTH_PROBE: &str = "health probe";
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+/// Why appends are refused while the writer recovers from a failed write.
+const RETRYING: &str = "writing the history to disk failed; retrying";
 
-fn corrupt() -> LogError {
-    LogError::Storage("corrupt history record".into())
+/// The (last, first) positions a chunk or index run key spans.
+fn span(op: &'static str, key: &[u8]) -> Result<(u64, u64), LogError> {
+    layout::span_of(key).ok_or_else(|| LogError::corrupt(op, Corrupt::Key))
 }
 
 impl SledLog {
@@ -158,6 +161,23 @@ impl SledLog {
         retention: Retention,
         durability: Durability,
         cache_bytes: u64,
+    ) -> Result<Self, LogError> {
+        Self::open_with_clock(
+            dir,
+            retention,
+            durability,
+            cache_bytes,
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// `open`, with age retention and the stored times reading `clock`.
+    pub fn open_with_clock(
+        dir: &Path,
+        retention: Retention,
+        durability: Durability,
+        cache_bytes: u64,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, LogError> {
         let opener = Opener {
             dir: dir.to_path_buf(),
@@ -171,6 +191,7 @@ impl SledLog {
             db: RwLock::new(Some(db)),
             opener,
             retention,
+            clock,
             durability,
             state: Mutex::new(state),
             wake: Condvar::new(),
@@ -181,12 +202,12 @@ impl SledLog {
             #[cfg(test)]
             fail_writes: Default::default(),
         });
-        shared.expire(&mut shared.state.lock(), now_ms())?;
+        shared.expire(&mut shared.state.lock(), shared.clock.now_ms())?;
         let worker = shared.clone();
         let writer = std::thread::Builder::new()
             .name("quicksilver-history".into())
             .spawn(move || worker.write_loop())
-            .map_err(|e| LogError::Storage(format!("cannot start the history writer: {e}")))?;
+            .map_err(LogError::storage("writer start"))?;
         Ok(Self {
             shared,
             writer: Mutex::new(Some(writer)),
@@ -201,45 +222,49 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
         .scan_prefix([CHUNK])
         .next_back()
         .transpose()
-        .map_err(storage)?;
+        .map_err(LogError::storage(RECOVERY))?;
     let stored_next = db
         .get(layout::NEXT)
-        .map_err(storage)?
+        .map_err(LogError::storage(RECOVERY))?
         .and_then(|bytes| Some(u64::from_be_bytes(bytes.as_ref().try_into().ok()?)))
         .unwrap_or(1);
     let last = match &last_chunk {
-        Some((key, chunk)) => Some((layout::span_of(key).ok_or_else(corrupt)?, chunk)),
+        Some((key, chunk)) => Some((span(RECOVERY, key)?, chunk)),
         None => None,
     };
     let next = last.map_or(1, |((last, _), _)| last + 1).max(stored_next);
     let first = first_chunk.map_or(next, |(_, first)| first);
     let last_event_id = match last.and_then(|(_, chunk)| layout::records(chunk).last()) {
-        Some(record) => Some(codec::decode(record).ok_or_else(corrupt)?.id),
+        Some(record) => Some(
+            codec::decode(record)
+                .map_err(LogError::storage(RECOVERY))?
+                .id,
+        ),
         None => db
             .get(LAST_ID)
-            .map_err(storage)?
+            .map_err(LogError::storage(RECOVERY))?
             .map(|id| String::from_utf8_lossy(&id).into_owned()),
     };
     let runs: VecDeque<(u64, u64)> = db
         .scan_prefix([RUN])
         .keys()
         .map(|key| {
-            let key = key.map_err(storage)?;
-            let (last, first) = layout::span_of(&key).ok_or_else(corrupt)?;
+            let key = key.map_err(LogError::storage(RECOVERY))?;
+            let (last, first) = span(RECOVERY, &key)?;
             Ok((first, last))
         })
         .collect::<Result<_, LogError>>()?;
     let active_from = runs.back().map_or(first, |run| run.1 + 1);
     let mut index = IdIndex::new(runs, active_from);
     for chunk in db.range(layout::chunk_from(active_from)..) {
-        let (key, chunk) = chunk.map_err(storage)?;
+        let (key, chunk) = chunk.map_err(LogError::storage(RECOVERY))?;
         if key.first() != Some(&CHUNK) {
             break;
         }
-        let (_, chunk_first) = layout::span_of(&key).ok_or_else(corrupt)?;
+        let (_, chunk_first) = span(RECOVERY, &key)?;
         for (position, record) in (chunk_first..).zip(layout::records(&chunk)) {
             if position >= active_from {
-                let update = codec::decode(record).ok_or_else(corrupt)?;
+                let update = codec::decode(record).map_err(LogError::storage(RECOVERY))?;
                 index.insert(id_hash(&update.id), position);
             }
         }
@@ -267,9 +292,9 @@ fn first_key(db: &sled::Db, prefix: u8) -> Result<Option<(u64, u64)>, LogError> 
         .keys()
         .next()
         .transpose()
-        .map_err(storage)?
+        .map_err(LogError::storage(RECOVERY))?
     {
-        Some(key) => Ok(Some(layout::span_of(&key).ok_or_else(corrupt)?)),
+        Some(key) => Ok(Some(span(RECOVERY, &key)?)),
         None => Ok(None),
     }
 }
@@ -279,11 +304,11 @@ fn read_record(db: &sled::Db, position: u64) -> Result<Option<Vec<u8>>, LogError
     let Some(entry) = db.range(layout::chunk_from(position)..).next() else {
         return Ok(None);
     };
-    let (key, chunk) = entry.map_err(storage)?;
+    let (key, chunk) = entry.map_err(LogError::storage(READ))?;
     if key.first() != Some(&CHUNK) {
         return Ok(None);
     }
-    let (_, first) = layout::span_of(&key).ok_or_else(corrupt)?;
+    let (_, first) = span(READ, &key)?;
     Ok(layout::record_at(&chunk, first, position).map(<[u8]>::to_vec))
 }
 
@@ -308,7 +333,7 @@ impl Shared {
     /// The database, for one operation (a clone is a reference count).
     fn db(&self) -> Result<sled::Db, LogError> {
         self.db.read().clone().ok_or_else(|| {
-            LogError::WritesRefused("the history is being reopened after a disk fault".into())
+            LogError::WritesRefused("the history is being reopened after a disk fault")
         })
     }
 
@@ -350,7 +375,9 @@ impl Shared {
             }
         }
         match read_record(&self.db()?, position)? {
-            Some(record) => Ok(Some(codec::decode(&record).ok_or_else(corrupt)?.id)),
+            Some(record) => Ok(Some(
+                codec::decode(&record).map_err(LogError::storage(READ))?.id,
+            )),
             None => Ok(None),
         }
     }
@@ -369,7 +396,7 @@ impl Shared {
                 .range(layout::page_key(run_last, 0)..=layout::page_key(run_last, hash))
                 .next_back()
                 .transpose()
-                .map_err(storage)?;
+                .map_err(LogError::storage(INDEX_LOOKUP))?;
             if let Some((_, page)) = page {
                 candidates.extend(layout::page_positions(&page, hash));
             }
@@ -386,17 +413,17 @@ impl Shared {
         out: &mut Vec<(Position, Arc<Event>)>,
     ) -> Result<(), LogError> {
         for entry in self.db()?.range(layout::chunk_from(from)..) {
-            let (key, chunk) = entry.map_err(storage)?;
+            let (key, chunk) = entry.map_err(LogError::storage(READ))?;
             if key.first() != Some(&CHUNK) {
                 break;
             }
-            let (_, chunk_first) = layout::span_of(&key).ok_or_else(corrupt)?;
+            let (_, chunk_first) = span(READ, &key)?;
             for (position, record) in (chunk_first..).zip(layout::records(&chunk)) {
                 if position > to || out.len() >= max {
                     return Ok(());
                 }
                 if position >= from {
-                    let update = codec::decode(record).ok_or_else(corrupt)?;
+                    let update = codec::decode(record).map_err(LogError::storage(READ))?;
                     out.push((Position(position), Arc::new(Event::new(update))));
                 }
             }
@@ -407,19 +434,17 @@ impl Shared {
 
 impl EventLog for SledLog {
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
-        let now = now_ms();
+        let now = self.shared.clock.now_ms();
         let hash = id_hash(&event.update.id);
         let size = event.frame.len();
         let mut state = self.shared.state.lock();
         if state.pending.len() >= MAX_QUEUED || state.pending_bytes + size > MAX_QUEUED_BYTES {
             return Err(LogError::WritesRefused(
-                "the history writer is behind: the disk does not keep up".into(),
+                "the history writer is behind: the disk does not keep up",
             ));
         }
         if state.refusing {
-            return Err(LogError::WritesRefused(
-                "writing the history to disk failed; retrying".into(),
-            ));
+            return Err(LogError::WritesRefused(RETRYING));
         }
         let position = state.next;
         if state.first == position {
@@ -466,10 +491,10 @@ impl EventLog for SledLog {
         if let Some(writer) = self.writer.lock().take() {
             writer
                 .join()
-                .map_err(|_| LogError::Storage("the history writer panicked".into()))?;
+                .map_err(|_| LogError::Stopped("the history writer panicked"))?;
         }
         if let Some(db) = self.shared.db.read().as_ref() {
-            db.flush().map_err(storage)?;
+            db.flush().map_err(LogError::storage(FLUSH))?;
         }
         Ok(())
     }
@@ -541,14 +566,12 @@ impl EventLog for SledLog {
 impl Health for SledLog {
     fn check(&self) -> Result<(), LogError> {
         if self.shared.state.lock().refusing {
-            return Err(LogError::WritesRefused(
-                "writing the history to disk failed; retrying".into(),
-            ));
+            return Err(LogError::WritesRefused(RETRYING));
         }
         let db = self.shared.db()?;
-        db.insert(HEALTH, &now_ms().to_be_bytes())
-            .map_err(storage)?;
-        db.get(LAST_ID).map_err(storage)?;
+        db.insert(HEALTH, &self.shared.clock.now_ms().to_be_bytes())
+            .map_err(LogError::storage(HEALTH_PROBE))?;
+        db.get(LAST_ID).map_err(LogError::storage(HEALTH_PROBE))?;
         Ok(())
     }
 
@@ -580,7 +603,7 @@ impl DurableGate for SledLog {
                 .wait_for(|d| d.decided > seen.0)
                 .await
                 .map(|_| ())
-                .map_err(|_| LogError::Storage("the history writer stopped".into()))
+                .map_err(|_| LogError::Stopped("the history writer stopped"))
         })
     }
 }
@@ -590,7 +613,7 @@ impl Drop for SledLog {
         // The writer holds the database open and writes what is queued; wait for it so the
         // lock is released and nothing appended is dropped.
         if let Err(error) = self.close() {
-            tracing::error!(%error, "closing the history failed");
+            tracing::error!(error = %ErrorChain(&error), "closing the history failed");
         }
     }
 }

@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::layout::HEALTH;
-use super::{now_ms, storage, Durability, LogError, Shared};
+use super::{Durability, LogError, Shared};
+use crate::log::ErrorChain;
 
 /// The first pause after a failure; it doubles up to `MAX_PAUSE`.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
@@ -39,7 +40,7 @@ impl Shared {
                 Err(error) => {
                     // Once a minute or so at most: a full disk may last.
                     if attempts % 60 == 0 {
-                        tracing::warn!(%error, attempts, "the history is still not writable; retrying");
+                        tracing::warn!(error = %ErrorChain(&error), attempts, "the history is still not writable; retrying");
                     }
                     attempts += 1;
                 }
@@ -55,11 +56,11 @@ impl Shared {
         *self.db.write() = Some(db.clone());
         let unwritten = self.unwritten.lock().clone();
         for key in &unwritten {
-            db.remove(&key[..]).map_err(storage)?;
+            db.remove(&key[..]).map_err(LogError::storage("reopen"))?;
         }
-        db.insert(HEALTH, &now_ms().to_be_bytes())
-            .map_err(storage)?;
-        db.flush().map_err(storage)?;
+        db.insert(HEALTH, &self.clock.now_ms().to_be_bytes())
+            .map_err(LogError::storage("reopen"))?;
+        db.flush().map_err(LogError::storage("reopen"))?;
         self.unwritten.lock().retain(|key| !unwritten.contains(key));
         Ok(())
     }

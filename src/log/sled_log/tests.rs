@@ -1,87 +1,89 @@
 use std::sync::atomic::Ordering;
 
 use super::*;
+use crate::log::suite::{block_on, Fixture};
+use crate::log::ManualClock;
 
 fn temp_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("qs-sled-{}", uuid::Uuid::new_v4()))
 }
 
-crate::log::suite::contract_suite!(
-    contract_periodic,
-    Some(|retention| {
-        let log = SledLog::open(&temp_dir(), retention, Durability::Periodic, 8 << 20);
-        Box::new(log.expect("open")) as Box<dyn EventLog>
-    })
-);
-
-crate::log::suite::contract_suite!(
-    contract_fsync,
-    Some(|retention| {
-        let log = SledLog::open(&temp_dir(), retention, Durability::Fsync, 8 << 20);
-        Box::new(log.expect("open")) as Box<dyn EventLog>
-    })
-);
-
-#[test]
-fn reopening_recovers_positions_index_and_last_id() {
-    let dir = temp_dir();
-    let unlimited = Retention {
-        max_events: 0,
-        max_age: std::time::Duration::ZERO,
-    };
-    let (b, last) = {
-        let log = SledLog::open(&dir, unlimited, Durability::Fsync, 8 << 20).expect("open");
-        let event = |id: &str| {
-            Arc::new(Event::new(crate::event::Update {
-                id: id.into(),
-                topics: vec!["t".into()],
-                data: "d".into(),
-                private: false,
-                event_type: None,
-                retry: 0,
-            }))
-        };
-        log.append(event("a")).expect("append");
-        let b = log.append(event("b")).expect("append");
-        let last = log.append(event("c")).expect("append");
-        (b, last)
-    };
-    let log = SledLog::open(&dir, unlimited, Durability::Fsync, 8 << 20).expect("reopen");
-    assert_eq!(log.last_position(), Some(last));
-    assert_eq!(log.find("b").expect("find"), Some(b));
-    assert_eq!(log.last_event_id().as_deref(), Some("c"));
-    let replay = log.read_after(Some(b), last, 10).expect("read");
-    assert_eq!(replay.len(), 1);
-    assert_eq!(replay[0].1.update.id, "c");
-    let _ = std::fs::remove_dir_all(&dir);
+/// Opens the history in `dir`, waiting for a log dropped just before to let go of it: sled's own
+/// threads may hold the directory's lock for a moment after its last handle is dropped.
+fn reopen(
+    dir: &Path,
+    retention: Retention,
+    durability: Durability,
+    clock: Arc<dyn Clock>,
+) -> SledLog {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SledLog::open_with_clock(dir, retention, durability, 8 << 20, clock.clone()) {
+            Ok(log) => return log,
+            Err(LogError::Open { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(error) => panic!("reopen: {}", ErrorChain(&error)),
+        }
+    }
 }
+
+/// One directory per test, removed with the fixture.
+struct Sled {
+    dir: std::path::PathBuf,
+    durability: Durability,
+    clock: Arc<ManualClock>,
+}
+
+impl Sled {
+    fn new(durability: Durability) -> Self {
+        Self {
+            dir: temp_dir(),
+            durability,
+            clock: Arc::default(),
+        }
+    }
+}
+
+impl Fixture for Sled {
+    fn open(&self, retention: Retention) -> Box<dyn EventLog> {
+        let clock = self.clock.clone();
+        Box::new(reopen(&self.dir, retention, self.durability, clock))
+    }
+
+    fn persists(&self) -> bool {
+        true
+    }
+
+    fn advance(&self, by: std::time::Duration) {
+        self.clock.advance(by);
+    }
+}
+
+impl Drop for Sled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+crate::log::suite::contract_suite!(contract_periodic, Some(Sled::new(Durability::Periodic)));
+
+crate::log::suite::contract_suite!(contract_fsync, Some(Sled::new(Durability::Fsync)));
 
 #[test]
 fn the_last_id_survives_a_restart_after_retention_emptied_the_history() {
-    let dir = temp_dir();
+    let sled = Sled::new(Durability::Fsync);
     let short = Retention {
         max_events: 0,
         max_age: std::time::Duration::from_millis(30),
     };
-    {
-        let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("open");
-        let update = crate::event::Update {
-            id: "the-last".into(),
-            topics: vec!["t".into()],
-            data: String::new(),
-            private: false,
-            event_type: None,
-            retry: 0,
-        };
-        log.append(Arc::new(Event::new(update))).expect("append");
-    }
-    std::thread::sleep(std::time::Duration::from_millis(60));
-    let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("reopen");
-    assert_eq!(log.retained(), 0, "expired at start-up");
-    drop(log);
-    let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("reopen");
+    sled.open(short)
+        .append(Arc::new(Event::new(update("the-last"))))
+        .expect("append");
+    sled.advance(std::time::Duration::from_millis(60));
+    assert_eq!(sled.open(short).retained(), 0, "expired at start-up");
+    let log = sled.open(short);
     assert_eq!(log.last_event_id().as_deref(), Some("the-last"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -93,8 +95,15 @@ fn a_locked_data_dir_is_a_clear_error() {
     };
     let _first = SledLog::open(&dir, unlimited, Durability::Periodic, 8 << 20).expect("open");
     let second = SledLog::open(&dir, unlimited, Durability::Periodic, 8 << 20);
+    let Err(error) = second else {
+        panic!("a second open of a locked directory succeeded");
+    };
+    assert!(matches!(&error, LogError::Open { dir: d, .. } if *d == dir));
+    let chain = ErrorChain(&error).to_string();
+    assert!(chain.starts_with("cannot open the history in"), "{chain}");
     assert!(
-        matches!(second, Err(LogError::Storage(message)) if message.contains("cannot open the history"))
+        chain.len() > error.to_string().len(),
+        "sled's cause is kept: {chain}"
     );
 }
 
@@ -116,12 +125,7 @@ const UNLIMITED: Retention = Retention {
 
 /// Waits until `position` is on disk.
 fn settle(log: &SledLog, position: Position) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(log.durable(position))
-        .expect("durable");
+    block_on(log.durable(position)).expect("durable");
 }
 
 fn keys_with_prefix(log: &SledLog, prefix: u8) -> usize {
@@ -150,7 +154,7 @@ fn ids_are_found_in_stored_index_runs_after_a_restart() {
         assert!(keys_with_prefix(&log, layout::RUN) >= 3, "runs were stored");
         positions
     };
-    let log = SledLog::open(&dir, UNLIMITED, Durability::Fsync, 8 << 20).expect("reopen");
+    let log = reopen(&dir, UNLIMITED, Durability::Fsync, Arc::new(SystemClock));
     for i in (0..count).filter(|i| i % 10 != 9) {
         let found = log.find(&format!("id-{i}")).expect("find");
         assert_eq!(found, Some(positions[i as usize]), "id-{i}");
@@ -214,7 +218,7 @@ fn a_history_in_the_old_one_key_per_event_layout_is_upgraded() {
         for (position, id) in [(5u64, "a"), (6, "b"), (7, "c")] {
             let mut key = vec![b'e'];
             key.extend_from_slice(&position.to_be_bytes());
-            db.insert(key, codec::encode(&update(id), now_ms()))
+            db.insert(key, codec::encode(&update(id), SystemClock.now_ms()))
                 .expect("insert");
             let mut index = vec![b'i'];
             index.extend_from_slice(id.as_bytes());
@@ -257,22 +261,23 @@ fn a_failed_write_fails_the_waiting_publishes_only() {
     let second = log
         .append(Arc::new(Event::new(update("lost"))))
         .expect("append");
-    let outcome = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(log.durable(second));
+    let outcome = block_on(log.durable(second));
     assert!(outcome.is_err());
     settle(&log, first);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
+/// Waits, woken by the writer, until everything up to `position` is written (in both
+/// durability modes the writer announces each write it made).
+fn until_written(log: &SledLog, position: Position) {
+    let mut written = log.shared.durable.subscribe();
+    let waited = block_on(async {
+        let wait = written.wait_for(|d| d.decided >= position.0);
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .map(|state| state.map(|d| d.stored(position.0)))
+    });
+    assert!(matches!(waited, Ok(Ok(true))), "written in time");
 }
 
 /// Waits until the writer has reopened the database and accepts appends again.
@@ -322,7 +327,7 @@ fn a_failed_fsync_write_refuses_until_reopened_and_leaves_no_trace() {
     assert_eq!(log.find("refused").expect("find"), None);
     assert_eq!(log.faults().write_failures, 1);
     drop(log);
-    let reopened = SledLog::open(&dir, UNLIMITED, Durability::Fsync, 8 << 20).expect("reopen");
+    let reopened = reopen(&dir, UNLIMITED, Durability::Fsync, Arc::new(SystemClock));
     let last = reopened.last_position().expect("not empty");
     let ids: Vec<String> = reopened
         .read_after(None, last, 10)
@@ -351,15 +356,9 @@ fn a_failed_periodic_write_is_retried_until_written() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     until_writable(&log);
-    while log.shared.state.lock().written < acked.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "written after the recovery"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    until_written(&log, acked);
     drop(log);
-    let reopened = SledLog::open(&dir, UNLIMITED, Durability::Periodic, 8 << 20).expect("reopen");
+    let reopened = reopen(&dir, UNLIMITED, Durability::Periodic, Arc::new(SystemClock));
     let ids: Vec<String> = reopened
         .read_after(None, acked, 10)
         .expect("read")
@@ -391,14 +390,7 @@ fn periodic_durability_writes_a_burst_of_appends_as_one_group() {
     for i in 1..appends {
         append(i);
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while log.shared.state.lock().written < appends {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the writer wrote them"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    until_written(&log, Position(appends));
     // One per publish was the cost this avoids; a preempted test thread may split the burst.
     let chunks = keys_with_prefix(&log, layout::CHUNK);
     assert!(chunks <= 2, "{chunks} chunks for {appends} appends");

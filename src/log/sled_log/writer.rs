@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::index::Run;
 use super::layout::{self, CHUNK, LAST_ID, NEXT, PAGE, RUN};
-use super::{storage, Durability, LogError, Shared};
+use super::{Durability, LogError, Shared};
 use crate::event::Event;
-use crate::log::codec;
+use crate::log::{codec, ErrorChain};
 
 /// The longest a queued event waits for others to join its write (group commit); a lone
 /// publish waits at most this much longer.
@@ -27,6 +27,9 @@ const MAX_CHUNK_BYTES: usize = 1 << 20;
 /// the first queued event: one write and one sync per window instead of one per publish. This
 /// is the window of acknowledged events a power cut may lose.
 pub(super) const PERIODIC_GATHER: Duration = Duration::from_millis(20);
+
+/// The `op` of a failed write.
+const WRITE: &str = "write";
 
 /// One write's worth of work, taken from the state under its lock.
 struct Work {
@@ -57,13 +60,11 @@ impl Shared {
         let state = receiver
             .wait_for(|d| d.decided >= position)
             .await
-            .map_err(|_| LogError::Storage("the history writer stopped".into()))?;
+            .map_err(|_| LogError::Stopped("the history writer stopped"))?;
         if state.stored(position) {
             Ok(())
         } else {
-            Err(LogError::Storage(
-                "writing the history to disk failed".into(),
-            ))
+            Err(LogError::NotStored)
         }
     }
 
@@ -146,7 +147,9 @@ impl Shared {
         #[cfg(test)]
         if self.fail_writes.load(Ordering::Relaxed) > 0 {
             self.fail_writes.fetch_sub(1, Ordering::Relaxed);
-            return Err(LogError::Storage("injected failure".into()));
+            return Err(LogError::storage(WRITE)(std::io::Error::other(
+                "injected failure",
+            )));
         }
         let db = self.db()?;
         let last = work.last();
@@ -161,13 +164,14 @@ impl Shared {
         if chunk_only {
             // One key is written atomically on its own. A sled batch seals a log buffer for its
             // manifest: one more write and sync per group.
-            db.insert(&chunk_key[..], chunk).map_err(storage)?;
+            db.insert(&chunk_key[..], chunk)
+                .map_err(LogError::storage(WRITE))?;
         } else {
             self.write_batch(&db, work, chunk_key, chunk, cleaned_below)?;
         }
         // Both modes: a write counts once it is synced, so that a failed sync is seen here (and
         // retried with `periodic`) instead of losing events already taken off the queue.
-        db.flush().map_err(storage)?;
+        db.flush().map_err(LogError::storage(WRITE))?;
         Ok(())
     }
 
@@ -203,7 +207,7 @@ impl Shared {
             }
             batch.insert(NEXT, &(last + 1).to_be_bytes()[..]);
         }
-        db.apply_batch(batch).map_err(storage)?;
+        db.apply_batch(batch).map_err(LogError::storage(WRITE))?;
         Ok(())
     }
 
@@ -236,7 +240,7 @@ impl Shared {
             .push(layout::span_key(CHUNK, last, work.first));
         if self.durability == Durability::Periodic {
             drop(state);
-            tracing::error!(%error, "writing the history to disk failed; retrying (appends are refused meanwhile)");
+            tracing::error!(error = %ErrorChain(&error), "writing the history to disk failed; retrying (appends are refused meanwhile)");
             return;
         }
         let failed_upto = state.next - 1;
@@ -245,7 +249,7 @@ impl Shared {
         state.written = failed_upto;
         drop(state);
         drop(taken);
-        tracing::error!(%error, "writing the history to disk failed; the waiting publishes are refused (503) and appends too until writing works again");
+        tracing::error!(error = %ErrorChain(&error), "writing the history to disk failed; the waiting publishes are refused (503) and appends too until writing works again");
         self.durable
             .send_modify(|d| d.failed(work.first, failed_upto));
     }
@@ -281,7 +285,7 @@ fn delete_chunks_before(
     first: u64,
 ) -> Result<(), LogError> {
     for key in db.scan_prefix([CHUNK]).keys() {
-        let key = key.map_err(storage)?;
+        let key = key.map_err(LogError::storage(WRITE))?;
         match layout::span_of(&key) {
             Some((last, _)) if last < first => batch.remove(key),
             _ => break,
@@ -299,7 +303,7 @@ fn delete_run(
     let mut prefix = vec![PAGE];
     prefix.extend_from_slice(&last.to_be_bytes());
     for key in db.scan_prefix(prefix).keys() {
-        batch.remove(key.map_err(storage)?);
+        batch.remove(key.map_err(LogError::storage(WRITE))?);
     }
     batch.remove(&layout::span_key(RUN, last, first)[..]);
     Ok(())

@@ -1,0 +1,301 @@
+//! The validated runtime settings built from a `Config`: every configuration error surfaces
+//! here, at startup, with a clear message (protocol.md C-ENV-4, A-AUTH-16). Each part of the hub
+//! gets its own group of settings, built from the configuration with `TryFrom`.
+
+mod auth;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::auth::{KeyError, OriginError, OriginList};
+use crate::config::{self, Config, Transport};
+use crate::hub::Delivery;
+use crate::log::{Durability, Retention};
+
+pub use auth::{publisher_verifier, subscriber_verifier, AuthSettings};
+
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    #[error("no publisher key: set publisher_jwt_key (QUICKSILVER_PUBLISHER_JWT_KEY) or publisher_jwks_url")]
+    MissingPublisherKey,
+    #[error("no subscriber key: set subscriber_jwt_key (QUICKSILVER_SUBSCRIBER_JWT_KEY), or allow anonymous subscribers with anonymous = true")]
+    MissingSubscriberKey,
+    /// A `*_jwt_key` that names a PEM file with an `HS*` algorithm: the path text would be the
+    /// HMAC secret (R-TOKEN).
+    #[error("{role}_jwt_key names the PEM file {path} but {role}_jwt_alg is {alg}: set {role}_jwt_alg to the key's algorithm (RS256, ES256, ...)")]
+    PemPathWithHmac {
+        role: &'static str,
+        path: String,
+        alg: String,
+    },
+    #[error("publisher key: {0}")]
+    PublisherKey(KeyError),
+    #[error("subscriber key: {0}")]
+    SubscriberKey(KeyError),
+    #[error("cors_origins: {0}")]
+    CorsOrigins(OriginError),
+    #[error("publish_origins: {0}")]
+    PublishOrigins(OriginError),
+    #[error("cookie_name must be a non-empty cookie name without spaces, ';', ',' or '='")]
+    CookieName,
+    #[error("tls_cert and tls_key go together: set both for HTTPS, or neither")]
+    TlsPair,
+    #[error("subscriber_queue_size must be at least 1")]
+    QueueSize,
+    #[error("batch_window must be at most 1s (it delays events; 0s writes each at once)")]
+    BatchWindow,
+    #[error(
+        "request_timeout must be longer than 0s (it bounds how long a connection may stay silent)"
+    )]
+    RequestTimeout,
+}
+
+/// The longest `batch_window` accepted: events wait up to this long.
+const MAX_BATCH_WINDOW: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub struct Settings {
+    pub listener: ListenerSettings,
+    pub auth: AuthSettings,
+    pub requests: RequestSettings,
+    pub streams: StreamSettings,
+    pub history: HistorySettings,
+    pub features: Features,
+}
+
+impl TryFrom<&Config> for Settings {
+    type Error = SettingsError;
+
+    /// Checks the groups in a fixed order, so that of several errors the same one is reported.
+    fn try_from(config: &Config) -> Result<Self, SettingsError> {
+        let streams = StreamSettings::try_from(config)?;
+        let listener = ListenerSettings::try_from(config)?;
+        let auth = AuthSettings::try_from(config)?;
+        let requests = RequestSettings::try_from(config)?;
+        Ok(Self {
+            listener,
+            auth,
+            requests,
+            streams,
+            history: HistorySettings::from(config),
+            features: Features::from(config),
+        })
+    }
+}
+
+/// How connections are accepted, bounded and, at shutdown, ended.
+#[derive(Debug)]
+pub struct ListenerSettings {
+    pub listen: String,
+    /// The admin listener (metrics and health checks), when configured.
+    pub admin_listen: Option<String>,
+    /// Certificate chain and private key files: HTTPS when set.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Longest a connection may take to complete its first request head (never zero).
+    pub request_timeout: Duration,
+    /// Longest a write to a subscriber may stall before its connection is closed (C-TMO-2).
+    pub dispatch_timeout: Option<Duration>,
+    /// Subscription connections allowed in total and per client address; 0 = no limit.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// The whole graceful stop fits in it (C-SHUT-1).
+    pub shutdown_timeout: Duration,
+}
+
+impl TryFrom<&Config> for ListenerSettings {
+    type Error = SettingsError;
+
+    fn try_from(config: &Config) -> Result<Self, SettingsError> {
+        if config.request_timeout.is_zero() {
+            return Err(SettingsError::RequestTimeout);
+        }
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            _ => return Err(SettingsError::TlsPair),
+        };
+        Ok(Self {
+            listen: config.listen.clone(),
+            admin_listen: config.admin_listen.clone().filter(|a| !a.is_empty()),
+            tls,
+            request_timeout: config.request_timeout,
+            dispatch_timeout: non_zero(config.dispatch_timeout),
+            max_connections: config.max_connections,
+            max_connections_per_ip: config.max_connections_per_ip,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+}
+
+/// What a request may carry.
+#[derive(Debug)]
+pub struct RequestSettings {
+    pub cors_origins: OriginList,
+    /// 0 = no limit.
+    pub max_request_body_size: u64,
+    /// Longest accepted selector, in bytes; 0 = no limit.
+    pub max_selector_length: usize,
+    /// Most bytes of all selectors of one subscription request together; 0 = no limit.
+    pub max_selectors_size: u64,
+}
+
+impl TryFrom<&Config> for RequestSettings {
+    type Error = SettingsError;
+
+    fn try_from(config: &Config) -> Result<Self, SettingsError> {
+        Ok(Self {
+            cors_origins: OriginList::parse(&config.cors_origins)
+                .map_err(SettingsError::CorsOrigins)?,
+            max_request_body_size: config.max_request_body_size,
+            max_selector_length: config.max_selector_length,
+            max_selectors_size: config.max_selectors_size,
+        })
+    }
+}
+
+/// How events reach a subscriber's stream.
+#[derive(Debug)]
+pub struct StreamSettings {
+    pub heartbeat: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+    pub subscriber_queue_size: usize,
+    /// Events closer than this to the previous write to a subscriber are written together.
+    pub batch_window: Duration,
+}
+
+impl TryFrom<&Config> for StreamSettings {
+    type Error = SettingsError;
+
+    fn try_from(config: &Config) -> Result<Self, SettingsError> {
+        if config.subscriber_queue_size == 0 {
+            return Err(SettingsError::QueueSize);
+        }
+        if config.batch_window > MAX_BATCH_WINDOW {
+            return Err(SettingsError::BatchWindow);
+        }
+        Ok(Self {
+            heartbeat: non_zero(config.heartbeat),
+            write_timeout: non_zero(config.write_timeout),
+            subscriber_queue_size: config.subscriber_queue_size,
+            batch_window: config.batch_window,
+        })
+    }
+}
+
+impl StreamSettings {
+    /// How the hub delivers events to subscribers.
+    pub fn delivery(&self) -> Delivery {
+        Delivery {
+            queue_capacity: self.subscriber_queue_size,
+            batch_window: self.batch_window,
+        }
+    }
+}
+
+/// Where the history lives and how long it keeps events.
+#[derive(Debug)]
+pub struct HistorySettings {
+    pub transport: Transport,
+    pub retention: Retention,
+    pub data_dir: PathBuf,
+    pub durability: Durability,
+    pub sled_cache_size: u64,
+    pub redis_url: String,
+    pub redis_key_prefix: String,
+}
+
+impl From<&Config> for HistorySettings {
+    fn from(config: &Config) -> Self {
+        Self {
+            transport: config.transport,
+            retention: Retention {
+                max_events: config.history_size,
+                max_age: config.history_max_age,
+            },
+            data_dir: config.data_dir.clone(),
+            durability: match config.durability {
+                config::Durability::Fsync => Durability::Fsync,
+                config::Durability::Periodic => Durability::Periodic,
+            },
+            sled_cache_size: config.sled_cache_size,
+            redis_url: config.redis_url.clone(),
+            redis_key_prefix: config.redis_key_prefix.clone(),
+        }
+    }
+}
+
+/// The optional parts of the hub.
+#[derive(Debug)]
+pub struct Features {
+    /// Subscription events and the subscription API (A-SUBS-1).
+    pub subscriptions: bool,
+    /// The debugging UI at `/.well-known/mercure/ui/` (protocol.md C-UI-1).
+    pub ui: bool,
+    /// The demo echo endpoints (A-DISC-3, C-UI-3); implies `ui`.
+    pub demo: bool,
+    /// Serve `/metrics` on the main listener.
+    pub metrics: bool,
+}
+
+impl From<&Config> for Features {
+    fn from(config: &Config) -> Self {
+        Self {
+            subscriptions: config.subscriptions,
+            ui: config.ui || config.demo,
+            demo: config.demo,
+            metrics: config.metrics,
+        }
+    }
+}
+
+fn non_zero(duration: Duration) -> Option<Duration> {
+    (!duration.is_zero()).then_some(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// R-TOKEN: the start-up error names the keys to fix.
+    #[test]
+    fn pem_path_with_hmac_names_the_keys() {
+        let dir = std::env::temp_dir().join(format!("qs-settings-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pem = dir.join("key.pem");
+        std::fs::write(&pem, "-----BEGIN PUBLIC KEY-----\nabc\n").expect("write");
+        let pem = pem.to_str().expect("utf8 path").to_owned();
+        let config = Config {
+            publisher_jwt_key: Some(pem.clone()),
+            anonymous: true,
+            ..Config::default()
+        };
+        let message = Settings::try_from(&config)
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            message,
+            format!(
+                "publisher_jwt_key names the PEM file {pem} but publisher_jwt_alg is HS256: \
+                 set publisher_jwt_alg to the key's algorithm (RS256, ES256, ...)"
+            )
+        );
+        let config = Config {
+            publisher_jwt_key: Some("a-secret".into()),
+            subscriber_jwt_key: Some(pem.clone()),
+            subscriber_jwt_alg: "HS512".into(),
+            ..Config::default()
+        };
+        let message = Settings::try_from(&config)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.starts_with(&format!(
+                "subscriber_jwt_key names the PEM file {pem} but subscriber_jwt_alg is HS512"
+            )),
+            "{message}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
