@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
@@ -40,22 +40,22 @@ const VERIFIED_CACHE_BYTES: usize = 16 << 20;
 /// One `[[issuer]]` table (names fixed by ../shared/design.md). Each role takes a static key
 /// (`*_jwt_key`, with `*_jwt_alg`, default HS256) or a JWK Set URL (`*_jwks_url`, with an
 /// optional `*_jwt_alg` narrowing the allow-list to that algorithm).
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
     /// The exact `iss` of its tokens.
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher_jwt_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher_jwt_alg: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher_jwks_url: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriber_jwt_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriber_jwt_alg: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriber_jwks_url: Option<String>,
     /// Listed in `authorization_servers` of the protected resource metadata (B-PRM-1).
     #[serde(default)]

@@ -26,6 +26,7 @@ pub use token::{
 };
 pub use v1::{AccessToken, AccessTokenError};
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use thiserror::Error;
@@ -83,8 +84,8 @@ impl TokenError {
 }
 
 /// A-AUTH-11: the claims of a subscription request; `None` for an anonymous subscriber.
-pub fn subscriber_claims(
-    verifier: Option<&Verifier>,
+pub fn subscriber_claims<V: Borrow<Verifier>>(
+    verifier: Option<&V>,
     anonymous: bool,
     sources: &TokenSources<'_>,
 ) -> Result<Option<Arc<Claims>>, TokenError> {
@@ -92,7 +93,7 @@ pub fn subscriber_claims(
         return Ok(None);
     };
     match extract(sources)? {
-        Some((_, token)) => verifier.verify(token).map(Some),
+        Some((_, token)) => verifier.borrow().verify(token).map(Some),
         None if anonymous => Ok(None),
         None => Err(TokenError::Missing),
     }

@@ -37,15 +37,23 @@ fn docs_rows(docs: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Each `key = value` line of the file, commented out or not: key, value, commented.
+/// Each `key = value` line of the file, commented out or not: key, value, commented. A
+/// `[[key]]` header lists `key` (an array of tables, with no value of its own); the lines of its
+/// table, up to the next blank line, are its keys, not the file's.
 fn file_lines(text: &str) -> Vec<(String, String, bool)> {
+    let mut in_table = false;
     text.lines()
         .filter_map(|line| {
             let (commented, line) = match line.strip_prefix("# ") {
                 Some(rest) => (true, rest),
                 None => (false, line),
             };
-            let (key, value) = line.split_once(" = ")?;
+            if let Some(key) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
+                in_table = true;
+                return Some((key.to_owned(), String::new(), commented));
+            }
+            in_table &= !line.trim().is_empty() && line != "#";
+            let (key, value) = line.split_once(" = ").filter(|_| !in_table)?;
             let is_key =
                 !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
             is_key.then(|| (key.to_owned(), value.to_owned(), commented))
@@ -103,13 +111,21 @@ fn config_toml_lists_every_setting_with_its_default() {
     }
 }
 
+/// The environment names are the keys in upper case, in the plural for an array of tables
+/// (../shared/design.md: `[[issuer]]` and `QUICKSILVER_ISSUERS`).
 #[test]
 fn the_environment_names_are_the_keys_in_upper_case() {
-    for (key, _) in KEYS {
+    for (key, kind) in KEYS {
         let name = super::env_name(key);
+        let plural = if *kind == super::Kind::Tables {
+            "S"
+        } else {
+            ""
+        };
         assert_eq!(
             name.strip_prefix("QUICKSILVER_"),
-            Some(&*key.to_uppercase())
+            Some(&*format!("{}{plural}", key.to_uppercase()))
         );
     }
+    assert_eq!(super::env_name("issuer"), "QUICKSILVER_ISSUERS");
 }

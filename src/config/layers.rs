@@ -146,7 +146,39 @@ pub(super) fn env_value(kind: Kind, text: &str) -> Result<toml::Value, String> {
                 .map(|s| toml::Value::String(s.to_owned()))
                 .collect(),
         ),
+        Kind::Tables => tables(text)?,
     })
+}
+
+/// A JSON array of objects as a TOML array of tables; whether each table has the right keys is
+/// checked with the rest of the value.
+fn tables(text: &str) -> Result<toml::Value, String> {
+    const EXPECTED: &str =
+        "expected a JSON array of objects, e.g. [{\"id\": \"https://auth.example.com\", …}]";
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("{EXPECTED}: {e}"))?;
+    let items = json.as_array().ok_or(EXPECTED)?;
+    if !items.iter().all(serde_json::Value::is_object) {
+        return Err(EXPECTED.to_owned());
+    }
+    // `null` has no TOML form: a key set to null is left out, as if unset.
+    let items = items.iter().map(|item| {
+        let table: toml::Table = item
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(key, value)| {
+                toml::Value::try_from(value)
+                    .map(|value| (key.clone(), value))
+                    .map_err(|e| format!("{key}: {e}"))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(toml::Value::Table(table))
+    });
+    items
+        .collect::<Result<Vec<_>, String>>()
+        .map(toml::Value::Array)
 }
 
 /// Checks each setting on its own (so the error names its origin), then lays them over `table`

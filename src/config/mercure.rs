@@ -1,35 +1,55 @@
 //! The reference Docker image's variables (protocol.md C-ENV-1, C-ENV-2), mapped onto keys.
 //! They form a layer between the file and the `QUICKSILVER_*` variables, which win.
 
+mod issuer;
+
+use super::caddyfile::{self, Directive};
 use super::layers::{env_value, Setting};
 use super::{ConfigError, Kind, Lookup};
 
-/// The variables read one-to-one.
-const DIRECT: &[(&str, &str)] = &[
-    ("MERCURE_PUBLISHER_JWT_KEY", "publisher_jwt_key"),
-    ("MERCURE_PUBLISHER_JWT_ALG", "publisher_jwt_alg"),
-    ("MERCURE_SUBSCRIBER_JWT_KEY", "subscriber_jwt_key"),
-    ("MERCURE_SUBSCRIBER_JWT_ALG", "subscriber_jwt_alg"),
+/// The variables read one-to-one, and how their text is read.
+const DIRECT: &[(&str, &str, Kind)] = &[
+    ("MERCURE_PUBLISHER_JWT_KEY", "publisher_jwt_key", Kind::Text),
+    ("MERCURE_PUBLISHER_JWT_ALG", "publisher_jwt_alg", Kind::Text),
+    (
+        "MERCURE_SUBSCRIBER_JWT_KEY",
+        "subscriber_jwt_key",
+        Kind::Text,
+    ),
+    (
+        "MERCURE_SUBSCRIBER_JWT_ALG",
+        "subscriber_jwt_alg",
+        Kind::Text,
+    ),
+    // The issuer id the reference 1.0 image binds to the keys above; a list here.
+    ("MERCURE_TRUSTED_ISSUERS", "trusted_issuers", Kind::List),
+    // Documented by some versions of the reference 1.0 image.
+    (
+        "MERCURE_RESOURCE_IDENTIFIER",
+        "resource_identifier",
+        Kind::Text,
+    ),
 ];
 
-/// Caddy-specific or 1.0-only variables: accepted, ignored with a warning.
+/// Caddy-specific variables: accepted, ignored with a warning.
 const IGNORED: &[&str] = &[
     "GLOBAL_OPTIONS",
     "CADDY_EXTRA_CONFIG",
     "CADDY_SERVER_EXTRA_DIRECTIVES",
     "MERCURE_LICENSE",
-    "MERCURE_TRUSTED_ISSUERS",
 ];
 
-/// Directives accepted as no-ops with a warning (C-ENV-2).
+/// Directives accepted as no-ops with a warning (C-ENV-2; `topic_matcher_cache` is the
+/// reference 1.0 name of `topic_selector_cache`).
 const NO_OP_DIRECTIVES: &[&str] = &[
     "topic_selector_cache",
+    "topic_matcher_cache",
     "subscriber_list_cache_size",
     "protocol_version_compatibility",
 ];
 
 /// Directives of the reference hub that have no Quicksilver equivalent yet.
-const UNSUPPORTED_DIRECTIVES: &[&str] = &["resource_identifier", "name"];
+const UNSUPPORTED_DIRECTIVES: &[&str] = &["name"];
 
 /// The settings given by the image's variables, in application order.
 pub(super) fn overlay(
@@ -47,9 +67,14 @@ pub(super) fn overlay(
                 .map_err(|message| env_error("MERCURE_TRANSPORT_URL", message))?,
         );
     }
-    for (variable, key) in DIRECT {
+    for (variable, key, kind) in DIRECT {
         if let Some(value) = set(variable) {
-            settings.push(Setting::text(key, &value, variable));
+            let value = env_value(*kind, &value).map_err(|message| env_error(variable, message))?;
+            settings.push(Setting {
+                key,
+                value,
+                origin: (*variable).to_owned(),
+            });
         }
     }
     if let Some(value) = set("MERCURE_EXTRA_DIRECTIVES") {
@@ -154,23 +179,46 @@ fn bolt(url: &url::Url, origin: &str) -> Result<Vec<Setting>, String> {
     Ok(settings)
 }
 
-/// `MERCURE_EXTRA_DIRECTIVES`: one Caddyfile directive per line.
+/// `MERCURE_EXTRA_DIRECTIVES`: Caddyfile directives, one per line, `issuer` with a block. The
+/// `issuer` blocks together give the `issuer` key (they replace the file's `[[issuer]]`s, as
+/// every layer replaces the one below).
 fn extra_directives(text: &str, warnings: &mut Vec<String>) -> Result<Vec<Setting>, ConfigError> {
+    const VARIABLE: &str = "MERCURE_EXTRA_DIRECTIVES";
+    let origin = |line: usize| format!("{VARIABLE} line {line}");
+    let directives = caddyfile::parse(text).map_err(|e| env_error(&origin(e.line), e.message))?;
     let mut settings = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let origin = format!("MERCURE_EXTRA_DIRECTIVES line {}", index + 1);
-        let words = split_words(line).map_err(|message| env_error(&origin, message))?;
-        let Some((name, args)) = words.split_first() else {
+    let mut issuers = Vec::new();
+    for directive in &directives {
+        let at = origin(directive.line);
+        if directive.name == "issuer" {
+            let table = issuer::table(directive).map_err(|(line, message)| {
+                env_error(&origin(line), format!("issuer: {message}"))
+            })?;
+            issuers.push(table);
             continue;
-        };
-        let mut found = directive(name, args, &origin, warnings)
-            .map_err(|message| env_error(&origin, format!("{name}: {message}")))?;
+        }
+        if directive.block.is_some() {
+            return Err(env_error(
+                &at,
+                format!("{}: takes no block", directive.name),
+            ));
+        }
+        let mut found = simple_directive(&directive.name, &directive.args, &at, warnings)
+            .map_err(|message| env_error(&at, format!("{}: {message}", directive.name)))?;
         settings.append(&mut found);
+    }
+    if let Some(first) = directives.iter().find(|d| d.name == "issuer") {
+        settings.push(Setting {
+            key: "issuer",
+            value: toml::Value::Array(issuers),
+            origin: origin(first.line),
+        });
     }
     Ok(settings)
 }
 
-fn directive(
+/// A directive without a block.
+fn simple_directive(
     name: &str,
     args: &[String],
     origin: &str,
@@ -191,12 +239,13 @@ fn directive(
     match name {
         "anonymous" => flag("anonymous"),
         "subscriptions" => flag("subscriptions"),
-        // `debugger` is the 1.0 name of `ui` (C-UI-1).
-        "ui" | "debugger" => flag("ui"),
-        // `playground` is the 1.0 name of `demo` (C-UI-3).
-        "demo" | "playground" => flag("demo"),
+        "ui" => flag("ui"),
+        "debugger" => flag("debugger"),
+        "demo" => flag("demo"),
+        "playground" => flag("playground"),
         "cors_origins" => list("cors_origins", args, origin),
         "publish_origins" => list("publish_origins", args, origin),
+        "public_urls" => list("public_urls", args, origin),
         "cookie_name" => one("cookie_name"),
         "heartbeat" => one("heartbeat"),
         "write_timeout" => one("write_timeout"),
@@ -204,6 +253,7 @@ fn directive(
         "max_request_body_size" => one("max_request_body_size"),
         "publisher_jwks_url" => one("publisher_jwks_url"),
         "subscriber_jwks_url" => one("subscriber_jwks_url"),
+        "resource_identifier" => one("resource_identifier"),
         "publisher_jwt" => jwt("publisher_jwt_key", "publisher_jwt_alg", args, origin),
         "subscriber_jwt" => jwt("subscriber_jwt_key", "subscriber_jwt_alg", args, origin),
         "transport_url" => match args {
@@ -248,55 +298,6 @@ fn jwt(
     }
 }
 
-/// Splits a Caddyfile line into words: whitespace-separated, `"double quoted"` (with `\"`) or
-/// `` `backquoted` ``; `#` starts a comment; blocks (`{ … }`) are refused.
-fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut chars = line.trim().chars().peekable();
-    while let Some(&c) = chars.peek() {
-        match c {
-            _ if c.is_whitespace() => {
-                chars.next();
-            }
-            '#' => break,
-            '{' | '}' => {
-                return Err("blocks ({ … }) are not supported: one directive per line".into())
-            }
-            '"' | '`' => {
-                chars.next();
-                words.push(quoted(&mut chars, c)?);
-            }
-            _ => {
-                let mut word = String::new();
-                while let Some(&c) = chars.peek() {
-                    if c.is_whitespace() {
-                        break;
-                    }
-                    word.push(c);
-                    chars.next();
-                }
-                words.push(word);
-            }
-        }
-    }
-    Ok(words)
-}
-
-fn quoted(chars: &mut impl Iterator<Item = char>, quote: char) -> Result<String, String> {
-    let mut word = String::new();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if quote == '"' => match chars.next() {
-                Some(escaped) => word.push(escaped),
-                None => break,
-            },
-            _ if c == quote => return Ok(word),
-            _ => word.push(c),
-        }
-    }
-    Err(format!("unterminated {quote}quoted{quote} value"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,21 +317,6 @@ mod tests {
         assert!(listen(":http").is_err());
         assert_eq!(listen("http://[::1]:82"), Ok(Some("0.0.0.0:82".into())));
         assert_eq!(listen("http://[::1]"), Ok(Some("0.0.0.0:80".into())));
-    }
-
-    #[test]
-    fn words_quotes_and_comments() {
-        assert_eq!(
-            split_words(r#"publisher_jwt "a b\"c" HS256 # note"#),
-            Ok(vec![
-                "publisher_jwt".into(),
-                "a b\"c".into(),
-                "HS256".into()
-            ])
-        );
-        assert_eq!(split_words("   "), Ok(Vec::new()));
-        assert!(split_words("transport bolt {").is_err());
-        assert!(split_words("cookie_name \"open").is_err());
     }
 
     #[test]

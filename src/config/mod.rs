@@ -6,6 +6,7 @@
 //! Every key is defined once, in `table.rs`: its type, form and default. The file's parser, the
 //! `QUICKSILVER_*` names, `config check`'s view and the checks of the documentation follow from it.
 
+mod caddyfile;
 mod effective;
 mod layers;
 mod mercure;
@@ -23,6 +24,9 @@ pub use units::{parse_duration, parse_size};
 /// The HS256 secret of the reference hub's development setup. Never for production.
 pub const DEVELOPMENT_KEY: &str = "!ChangeThisMercureHubJWTSecretKey!";
 
+/// The 1.0 issuer of the reference hub's development tokens, `trusted_issuers`' default.
+pub const DEVELOPMENT_ISSUER: &str = "https://localhost";
+
 /// How an environment variable's text is read for a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -31,6 +35,9 @@ pub enum Kind {
     Integer,
     /// Space-separated in the environment, an array in TOML.
     List,
+    /// An array of tables (`[[issuer]]`) in TOML, a JSON array of objects in the environment,
+    /// whose variable is named in the plural (`QUICKSILVER_ISSUERS`).
+    Tables,
 }
 
 #[derive(Debug, Error)]
@@ -126,10 +133,15 @@ impl Config {
         }
     }
 
-    /// True when a key still holds the public development secret.
+    /// True when a key, top-level or of an issuer, still holds the public development secret.
     pub fn uses_development_key(&self) -> bool {
-        [&self.publisher_jwt_key, &self.subscriber_jwt_key]
+        let issuer_keys = self
+            .issuer
             .iter()
+            .flat_map(|issuer| [&issuer.publisher_jwt_key, &issuer.subscriber_jwt_key]);
+        [&self.publisher_jwt_key, &self.subscriber_jwt_key]
+            .into_iter()
+            .chain(issuer_keys)
             .any(|key| key.as_deref() == Some(DEVELOPMENT_KEY))
     }
 }
@@ -154,12 +166,19 @@ pub struct Overrides {
     pub transport: Option<Transport>,
 }
 
-/// Environment variable name of a key.
+/// Environment variable name of a key: `QUICKSILVER_<KEY>`, in the plural for an array of
+/// tables, whose file form names one item (`[[issuer]]`) and variable all (`QUICKSILVER_ISSUERS`).
 pub fn env_name(key: &str) -> String {
-    format!("QUICKSILVER_{}", key.to_ascii_uppercase())
+    let plural = KEYS
+        .iter()
+        .any(|(name, kind)| *name == key && *kind == Kind::Tables);
+    let suffix = if plural { "S" } else { "" };
+    format!("QUICKSILVER_{}{suffix}", key.to_ascii_uppercase())
 }
 
 #[cfg(test)]
 mod documented;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v1_tests;

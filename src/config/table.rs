@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{units, Durability, Kind, LogFormat, Transport};
+use super::{units, Durability, Kind, LogFormat, Transport, DEVELOPMENT_ISSUER};
+use crate::auth::IssuerConfig;
 
 /// Defines `Config`, its `Default`, `KEYS` and `Config::value_of` from one list of rows.
 macro_rules! settings {
@@ -99,6 +100,11 @@ settings! {
     ui: bool, flag = false;
     /// Development-only echo endpoints for discovery and cookies (implies `ui`).
     demo: bool, flag = false;
+    /// The 1.0 name of `ui` (protocol.md C-UI-1): either turns the UI on.
+    debugger: bool, flag = false;
+    /// The 1.0 name of `demo`; also the development mode of protocol.md C-ENV-3 and the
+    /// playground token of C-UI-4.
+    playground: bool, flag = false;
     /// A JWK Set (`file://` or `https://`) that verifies publisher tokens instead of the key.
     publisher_jwks_url: Option<String>, optional = None;
     /// A JWK Set that verifies subscriber tokens instead of the key.
@@ -117,6 +123,16 @@ settings! {
     log_format: LogFormat, choice = LogFormat::Text;
     tls_cert: Option<PathBuf>, optional_path = None;
     tls_key: Option<PathBuf>, optional_path = None;
+    /// 1.0 issuers, `[[issuer]]` tables in the file (`QUICKSILVER_ISSUERS`: a JSON array).
+    issuer: Vec<IssuerConfig>, issuers = Vec::new();
+    /// 1.0 issuer ids bound to the top-level publisher and subscriber keys.
+    trusted_issuers: Vec<String>, list = vec![DEVELOPMENT_ISSUER.into()];
+    /// The `aud` of 1.0 tokens; unset = derived per request from its scheme and host.
+    resource_identifier: Option<String>, optional = None;
+    /// Origins the hub answers for; empty = any.
+    public_urls: Vec<String>, list = Vec::new();
+    /// Addresses or CIDR ranges whose forwarding headers are believed; empty = none.
+    trusted_proxies: Vec<String>, list = Vec::new();
 }
 
 /// How each form of value is read from the environment and shown by `config check`.
@@ -219,6 +235,36 @@ mod form {
             Some(Value::Array(
                 items.iter().cloned().map(Value::String).collect(),
             ))
+        }
+    }
+
+    /// An array of tables (`[[issuer]]`): a JSON array in the environment, an inline array of
+    /// tables in `config check`'s output with every key masked; unset when empty.
+    pub(super) mod issuers {
+        use super::*;
+        use crate::auth::IssuerConfig;
+
+        /// The keys of a table that hold secrets.
+        const SECRETS: [&str; 2] = ["publisher_jwt_key", "subscriber_jwt_key"];
+
+        pub(in super::super) const KIND: Kind = Kind::Tables;
+        pub(in super::super) fn view(issuers: &[IssuerConfig]) -> Option<Value> {
+            if issuers.is_empty() {
+                return None;
+            }
+            let tables = issuers.iter().filter_map(|issuer| {
+                let mut table = match Value::try_from(issuer).ok()? {
+                    Value::Table(table) => table,
+                    _ => return None,
+                };
+                for key in SECRETS {
+                    if let Some(secret) = table.get_mut(key) {
+                        *secret = Value::String(MASK.to_owned());
+                    }
+                }
+                Some(Value::Table(table))
+            });
+            Some(Value::Array(tables.collect()))
         }
     }
 

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Writes `toml_text` to a fresh file and loads it with `env` as the whole environment.
-fn load_full(toml_text: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+pub(super) fn load_full(toml_text: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let path = std::env::temp_dir().join(format!(
         "quicksilver-config-test-{}-{}.toml",
@@ -22,11 +22,11 @@ fn load_full(toml_text: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigErro
     loaded
 }
 
-fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+pub(super) fn load(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     load_full(toml_text, env).map(|loaded| loaded.config)
 }
 
-fn error(toml_text: &str, env: &[(&str, &str)]) -> String {
+pub(super) fn error(toml_text: &str, env: &[(&str, &str)]) -> String {
     match load(toml_text, env) {
         Ok(config) => panic!("expected an error, got {config:?}"),
         Err(error) => error.to_string(),
@@ -163,12 +163,9 @@ fn extra_directive_errors_name_the_line_and_directive() {
         message,
         "MERCURE_EXTRA_DIRECTIVES line 2: frobnicate: unknown directive"
     );
-    let message = error(
-        "",
-        &env("resource_identifier https://hub.example.com/.well-known/mercure"),
-    );
+    let message = error("", &env("name other"));
     assert!(
-        message.contains("resource_identifier: not supported by Quicksilver yet"),
+        message.contains("name: not supported by Quicksilver yet"),
         "{message}"
     );
     let message = error("", &env("heartbeat soon"));
@@ -255,6 +252,7 @@ fn every_key_can_be_set_from_the_environment() {
             (Kind::Bool, _) => "false",
             (Kind::Integer, _) => "7",
             (Kind::List, _) => "https://a.example.com",
+            (Kind::Tables, _) => r#"[{"id": "https://a.example.com", "publisher_jwt_key": "k"}]"#,
             (_, "heartbeat" | "write_timeout" | "history_max_age") => "5s",
             (_, "dispatch_timeout" | "shutdown_timeout" | "request_timeout") => "5s",
             (_, "batch_window") => "5ms",
