@@ -956,6 +956,18 @@ fn config_check_prints_the_effective_configuration_masked() {
     assert!(text.contains("cookie_name = \"jar\""), "{text}");
 }
 
+/// `config check` over a valid file refuses each environment with its reason (C-ENV-4).
+fn config_check_refuses(dir: &TempDir, cases: &[(&[(&str, &str)], &str)]) {
+    let ok = dir.file("ok.toml", "anonymous = true\npublisher_jwt_key = 'k'\n");
+    let ok = ok.to_str().expect("utf-8 path");
+    for (env, reason) in cases {
+        assert_refused(
+            &run(dir.path(), env, &["config", "check", "--config", ok]),
+            reason,
+        );
+    }
+}
+
 #[test]
 fn config_check_names_the_error_location() {
     let dir = temp_dir();
@@ -968,8 +980,6 @@ fn config_check_names_the_error_location() {
         &run(dir.path(), &[], &["config", "check", "--config", bad]),
         "bad.toml:4: key `hartbeat`: unknown key",
     );
-    let ok = dir.file("ok.toml", "anonymous = true\npublisher_jwt_key = 'k'\n");
-    let ok = ok.to_str().expect("utf-8 path");
     let cases: &[(&[(&str, &str)], &str)] = &[
         (
             &[("QUICKSILVER_WRITE_TIMEOUT", "later")],
@@ -1003,12 +1013,125 @@ fn config_check_names_the_error_location() {
             "cannot read the JWK Set file",
         ),
     ];
-    for (env, reason) in cases {
-        assert_refused(
-            &run(dir.path(), env, &["config", "check", "--config", ok]),
-            reason,
-        );
+    config_check_refuses(&dir, cases);
+}
+
+/// The 1.0 settings (../shared/design.md "Configuration names", protocol.md C-ENV-1, C-ENV-2):
+/// issuers from `QUICKSILVER_ISSUERS` and from `issuer` blocks, `trusted_issuers` from the
+/// image's variable, each shown with its keys masked.
+#[test]
+fn config_check_shows_the_1_0_settings_masked() {
+    let dir = temp_dir();
+    let issuers = r#"[{"id": "https://auth.example.com", "publisher_jwt_key": "json-issuer-secret", "authorization_server": true}]"#;
+    let output = run(
+        dir.path(),
+        &[
+            ("QUICKSILVER_PUBLISHER_JWT_KEY", PUBLISHER_KEY),
+            ("QUICKSILVER_ANONYMOUS", "true"),
+            ("QUICKSILVER_ISSUERS", issuers),
+            ("MERCURE_TRUSTED_ISSUERS", "https://app.example.com"),
+            ("QUICKSILVER_TRUSTED_PROXIES", "10.0.0.0/8 ::1"),
+            (
+                "MERCURE_EXTRA_DIRECTIVES",
+                "resource_identifier https://hub.example.com/.well-known/mercure\npublic_urls https://Hub.example.com\ndebugger",
+            ),
+        ],
+        &["config", "check"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(!text.contains("json-issuer-secret"), "{text}");
+    for expected in [
+        r#"issuer = [{ authorization_server = true, id = "https://auth.example.com", publisher_jwt_key = "***" }]"#,
+        r#"trusted_issuers = ["https://app.example.com"]"#,
+        r#"resource_identifier = "https://hub.example.com/.well-known/mercure""#,
+        r#"public_urls = ["https://Hub.example.com"]"#,
+        r#"trusted_proxies = ["10.0.0.0/8", "::1"]"#,
+        "debugger = true",
+        "playground = false",
+    ] {
+        assert!(text.contains(expected), "{expected} not in\n{text}");
     }
+
+    let blocks = "playground\nissuer https://auth.example.com {\n  subscriber {\n    jwt \"block-issuer-secret\" HS512\n  }\n}";
+    let output = run(
+        dir.path(),
+        &[
+            ("QUICKSILVER_PUBLISHER_JWT_KEY", PUBLISHER_KEY),
+            ("MERCURE_EXTRA_DIRECTIVES", blocks),
+        ],
+        &["config", "check"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(!text.contains("block-issuer-secret"), "{text}");
+    assert!(
+        text.contains(r#"issuer = [{ authorization_server = false, id = "https://auth.example.com", subscriber_jwt_alg = "HS512", subscriber_jwt_key = "***" }]"#),
+        "{text}"
+    );
+    assert!(text.contains("# playground = true also turns on"), "{text}");
+}
+
+/// C-ENV-4: 1.0 configuration mistakes stop `config check` (as `serve`) with a clear message.
+#[test]
+fn config_check_refuses_1_0_mistakes() {
+    let dir = temp_dir();
+    let twice = r#"[{"id": "https://a.example", "publisher_jwt_key": "k1"}, {"id": "https://a.example", "subscriber_jwt_key": "k2"}]"#;
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("QUICKSILVER_ISSUERS", twice)],
+            "issuer \"https://a.example\" is configured twice",
+        ),
+        (
+            &[(
+                "QUICKSILVER_ISSUERS",
+                r#"[{"id": "https://localhost", "publisher_jwt_key": "k"}]"#,
+            )],
+            "is both configured and in trusted_issuers",
+        ),
+        (
+            &[("QUICKSILVER_ISSUERS", "not json")],
+            "QUICKSILVER_ISSUERS: expected a JSON array of objects",
+        ),
+        (
+            &[("QUICKSILVER_ISSUERS", r#"[{"id": "x", "jwks": "y"}]"#)],
+            "QUICKSILVER_ISSUERS: issuer: unknown field `jwks`",
+        ),
+        (
+            &[(
+                "MERCURE_EXTRA_DIRECTIVES",
+                "anonymous\nissuer x {\n  audience y\n}",
+            )],
+            "MERCURE_EXTRA_DIRECTIVES line 3: issuer: audience: unknown issuer directive",
+        ),
+        (
+            &[(
+                "MERCURE_EXTRA_DIRECTIVES",
+                "issuer x {\n  publisher {\n    jwt k\n  }",
+            )],
+            "MERCURE_EXTRA_DIRECTIVES line 1: the block of issuer is never closed",
+        ),
+        (
+            &[(
+                "QUICKSILVER_ISSUERS",
+                r#"[{"id": "https://a.example", "subscriber_jwks_url": "file:///nonexistent/jwks.json"}]"#,
+            )],
+            "issuer \"https://a.example\", subscriber key: cannot read the JWK Set file",
+        ),
+        (
+            &[("QUICKSILVER_TRUSTED_PROXIES", "10.0.0.0/33")],
+            "trusted_proxies: \"10.0.0.0/33\" is neither an IP address nor a CIDR range",
+        ),
+        (
+            &[("QUICKSILVER_PUBLIC_URLS", "https://hub.example.com/path")],
+            "public_urls: \"https://hub.example.com/path\" is not an origin",
+        ),
+        (
+            &[("QUICKSILVER_RESOURCE_IDENTIFIER", "/.well-known/mercure")],
+            "resource_identifier \"/.well-known/mercure\": not an absolute URL",
+        ),
+    ];
+    config_check_refuses(&dir, cases);
 }
 
 // ---------------------------------------------------------------- serve and its layers

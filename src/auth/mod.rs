@@ -10,7 +10,7 @@ mod keys;
 pub mod metadata;
 pub mod origin;
 #[cfg(test)]
-mod test_keys;
+pub(crate) mod test_keys;
 mod token;
 pub mod v1;
 

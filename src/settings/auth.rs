@@ -1,43 +1,95 @@
-//! How requests are authorized: the token verifiers, anonymous access, the cookie and the origins
-//! allowed to publish with it (protocol.md A-AUTH-16, R-TOKEN).
+//! How requests are authorized: the token verifiers of both dialects, anonymous access, the
+//! cookie and the origins allowed to publish with it (protocol.md A-AUTH-16, R-TOKEN, X-3).
 
-use crate::auth::{KeyError, OriginList, Verifier};
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::auth::{ClassicKeys, Issuers, KeyError, OriginList, Verifier};
 use crate::config::Config;
 
-use super::SettingsError;
+use super::{development_origins, SettingsError};
 
 #[derive(Debug)]
 pub struct AuthSettings {
-    pub publisher: Verifier,
+    /// The classic publisher verifier, shared with `issuers` (bound to `trusted_issuers`).
+    pub publisher: Arc<Verifier>,
     /// `None` on an anonymous-only hub: subscriber tokens are then not read at all.
-    pub subscriber: Option<Verifier>,
+    pub subscriber: Option<Arc<Verifier>>,
     pub anonymous: bool,
     pub cookie_name: String,
     pub publish_origins: OriginList,
+    /// Every verifier of both dialects: the two above, bound to each id of
+    /// `trusted_issuers`, and the `[[issuer]]`s; JWK Sets fetched and kept fresh by `auth::jwks`.
+    pub issuers: Issuers,
+    /// The `aud` a 1.0 token must contain (B-TOK-6); `None` = derived per request.
+    pub resource_identifier: Option<String>,
 }
 
 impl TryFrom<&Config> for AuthSettings {
     type Error = SettingsError;
 
     fn try_from(config: &Config) -> Result<Self, SettingsError> {
-        let publisher = publisher_verifier(config)?;
+        let publisher = Arc::new(publisher_verifier(config)?);
+        let anonymous = config.anonymous || config.playground;
         let subscriber = match subscriber_verifier(config)? {
-            Some(verifier) => Some(verifier),
-            None if config.anonymous => None,
+            Some(verifier) => Some(Arc::new(verifier)),
+            None if anonymous => None,
             None => return Err(SettingsError::MissingSubscriberKey),
         };
         if !is_cookie_name(&config.cookie_name) {
             return Err(SettingsError::CookieName);
         }
+        let publish_origins =
+            OriginList::parse(&development_origins(config, &config.publish_origins))
+                .map_err(SettingsError::PublishOrigins)?;
+        let classic = ClassicKeys {
+            publisher: Some(publisher.clone()),
+            subscriber: subscriber.clone(),
+        };
         Ok(Self {
+            issuers: issuers(config, classic)?,
+            resource_identifier: resource_identifier(config)?,
             publisher,
             subscriber,
-            anonymous: config.anonymous,
+            anonymous,
             cookie_name: config.cookie_name.clone(),
-            publish_origins: OriginList::parse(&config.publish_origins)
-                .map_err(SettingsError::PublishOrigins)?,
+            publish_origins,
         })
     }
+}
+
+/// The registry of both dialects: the `[[issuer]]`s, and `classic` bound to every id of
+/// `trusted_issuers` (JWK Sets are read or fetched now).
+pub fn issuers(config: &Config, classic: ClassicKeys) -> Result<Issuers, SettingsError> {
+    Ok(Issuers::new(
+        &config.issuer,
+        &config.trusted_issuers,
+        classic,
+    )?)
+}
+
+/// `resource_identifier`: an absolute URL without a fragment (RFC 8707), kept as written since
+/// the token's `aud` must equal it.
+fn resource_identifier(config: &Config) -> Result<Option<String>, SettingsError> {
+    let Some(text) = config.resource_identifier.as_deref().map(str::trim) else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let invalid = |reason: &'static str| SettingsError::ResourceIdentifier {
+        value: text.to_owned(),
+        reason,
+    };
+    let url = Url::parse(text).map_err(|_| invalid("not an absolute URL"))?;
+    if url.cannot_be_a_base() || url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it needs a host"));
+    }
+    if url.fragment().is_some() {
+        return Err(invalid("it may not have a fragment"));
+    }
+    Ok(Some(text.to_owned()))
 }
 
 fn is_cookie_name(name: &str) -> bool {

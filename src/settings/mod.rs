@@ -3,18 +3,20 @@
 //! gets its own group of settings, built from the configuration with `TryFrom`.
 
 mod auth;
+mod network;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::auth::{KeyError, OriginError, OriginList};
+use crate::auth::{IssuerError, KeyError, OriginError, OriginList};
 use crate::config::{self, Config, Transport};
 use crate::hub::Delivery;
 use crate::log::{Durability, Retention};
 
-pub use auth::{publisher_verifier, subscriber_verifier, AuthSettings};
+pub use auth::{issuers, publisher_verifier, subscriber_verifier, AuthSettings};
+pub use network::{ProxyError, PublicUrlError, PublicUrls, TrustedProxies};
 
 #[derive(Debug, Error)]
 pub enum SettingsError {
@@ -50,6 +52,15 @@ pub enum SettingsError {
         "request_timeout must be longer than 0s (it bounds how long a connection may stay silent)"
     )]
     RequestTimeout,
+    /// An `[[issuer]]` or `trusted_issuers` mistake; its message names the issuer.
+    #[error(transparent)]
+    Issuer(#[from] IssuerError),
+    #[error("resource_identifier {value:?}: {reason}; write an absolute URL such as https://hub.example.com/.well-known/mercure")]
+    ResourceIdentifier { value: String, reason: &'static str },
+    #[error(transparent)]
+    PublicUrls(#[from] PublicUrlError),
+    #[error(transparent)]
+    TrustedProxies(#[from] ProxyError),
 }
 
 /// The longest `batch_window` accepted: events wait up to this long.
@@ -129,10 +140,14 @@ impl TryFrom<&Config> for ListenerSettings {
     }
 }
 
-/// What a request may carry.
+/// What a request may carry, and whom it may come through and be for.
 #[derive(Debug)]
 pub struct RequestSettings {
     pub cors_origins: OriginList,
+    /// The origins requests may be for (another → 421); any when empty.
+    pub public_urls: PublicUrls,
+    /// The reverse proxies whose forwarding headers are believed; none when empty.
+    pub trusted_proxies: TrustedProxies,
     /// 0 = no limit.
     pub max_request_body_size: u64,
     /// Longest accepted selector, in bytes; 0 = no limit.
@@ -146,8 +161,10 @@ impl TryFrom<&Config> for RequestSettings {
 
     fn try_from(config: &Config) -> Result<Self, SettingsError> {
         Ok(Self {
-            cors_origins: OriginList::parse(&config.cors_origins)
+            cors_origins: OriginList::parse(&development_origins(config, &config.cors_origins))
                 .map_err(SettingsError::CorsOrigins)?,
+            public_urls: PublicUrls::parse(&config.public_urls)?,
+            trusted_proxies: TrustedProxies::parse(&config.trusted_proxies)?,
             max_request_body_size: config.max_request_body_size,
             max_selector_length: config.max_selector_length,
             max_selectors_size: config.max_selectors_size,
@@ -229,24 +246,39 @@ impl From<&Config> for HistorySettings {
 /// The optional parts of the hub.
 #[derive(Debug)]
 pub struct Features {
-    /// Subscription events and the subscription API (A-SUBS-1).
+    /// Subscription events and the subscription API (A-SUBS-1); on in playground mode.
     pub subscriptions: bool,
-    /// The debugging UI at `/.well-known/mercure/ui/` (protocol.md C-UI-1).
+    /// The debugging UI at `/.well-known/mercure/ui/` (protocol.md C-UI-1): `ui` or `debugger`.
     pub ui: bool,
-    /// The demo echo endpoints (A-DISC-3, C-UI-3); implies `ui`.
+    /// The demo echo endpoints (A-DISC-3, C-UI-3): `demo` or `playground`; implies `ui`.
     pub demo: bool,
+    /// `playground`: the development mode of C-ENV-3 (already folded into the other settings)
+    /// and the playground-token endpoint of C-UI-4, which only this turns on.
+    pub playground: bool,
     /// Serve `/metrics` on the main listener.
     pub metrics: bool,
 }
 
 impl From<&Config> for Features {
     fn from(config: &Config) -> Self {
+        let demo = config.demo || config.playground;
         Self {
-            subscriptions: config.subscriptions,
-            ui: config.ui || config.demo,
-            demo: config.demo,
+            subscriptions: config.subscriptions || config.playground,
+            ui: config.ui || config.debugger || demo,
+            demo,
+            playground: config.playground,
             metrics: config.metrics,
         }
+    }
+}
+
+/// `cors_origins` or `publish_origins` as the hub applies them: in playground mode an empty list
+/// is `*`, as in the reference's development setup (C-ENV-3); a list written out is kept.
+fn development_origins(config: &Config, origins: &[String]) -> Vec<String> {
+    if config.playground && origins.is_empty() {
+        vec!["*".to_owned()]
+    } else {
+        origins.to_vec()
     }
 }
 
@@ -299,3 +331,6 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+#[cfg(test)]
+mod v1_tests;

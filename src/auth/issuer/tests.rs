@@ -6,7 +6,7 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
 
 use crate::auth::grants::{GrantContext, GrantSelector, MatchType, MERCURE_DETAIL_TYPE};
-use crate::auth::test_keys::{ED_PRIVATE, ED_X};
+use crate::auth::test_keys::{access_token_claims, ED_PRIVATE, ED_X};
 use crate::topic::Matcher;
 
 const ISS: &str = "https://issuer.example";
@@ -43,16 +43,7 @@ fn issuers() -> Issuers {
 }
 
 fn claims(iss: &str) -> Value {
-    json!({
-        "iss": iss,
-        "aud": RESOURCE,
-        "exp": now_seconds() + 600.0,
-        "authorization_details": [{
-            "type": MERCURE_DETAIL_TYPE,
-            "actions": ["publish", "subscribe"],
-            "topics": [{"match": "https://example.com/books/1"}],
-        }],
-    })
+    access_token_claims(iss, RESOURCE)
 }
 
 fn sign_with(header: &Header, key: &EncodingKey, payload: &Value) -> String {

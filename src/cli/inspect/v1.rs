@@ -16,13 +16,10 @@ use crate::auth::{
     now_seconds, AccessToken, AccessTokenError, ClassicKeys, Issuers, Role as AuthRole, TokenError,
 };
 use crate::config::Config;
-use crate::settings::{publisher_verifier, subscriber_verifier};
+use crate::settings::{self, publisher_verifier, subscriber_verifier};
 use crate::topic::request::base_url;
 use crate::topic::Matcher;
 
-/// `trusted_issuers` as long as the configuration does not read it: its default
-/// (../shared/design.md), the issuer bound to the top-level keys.
-const TRUSTED_ISSUERS: &[&str] = &["https://localhost"];
 /// The base of relative patterns and topics when neither --resource nor `aud` gives one.
 const DEFAULT_BASE: &str = "https://localhost/.well-known/mercure";
 
@@ -68,16 +65,15 @@ pub(super) fn run(
     Ok(())
 }
 
-/// The hub's verifiers: today the top-level keys bound to the default trusted issuer (the
-/// configuration reads no `[[issuer]]` table yet).
+/// The hub's verifiers: the configured `[[issuer]]`s and the top-level keys bound to
+/// `trusted_issuers`, as `serve` builds them.
 fn issuers(config: &Config) -> anyhow::Result<Issuers> {
     // A missing or broken key shows as "no publisher key" in the role's verdict.
     let classic = ClassicKeys {
         publisher: publisher_verifier(config).ok().map(Arc::new),
         subscriber: subscriber_verifier(config).ok().flatten().map(Arc::new),
     };
-    let trusted: Vec<String> = TRUSTED_ISSUERS.iter().map(|id| (*id).to_owned()).collect();
-    Issuers::new(&[], &trusted, classic).map_err(|e| anyhow!("issuers: {e}"))
+    settings::issuers(config, classic).map_err(|e| anyhow!("issuers: {e}"))
 }
 
 /// Explains `token` (header and payload already decoded) and checks it for each role.

@@ -54,16 +54,17 @@ pub(super) fn table(issuer: &Directive) -> Result<Value, LineError> {
 
 /// One role's `{ jwt <key> [alg] }` or `{ jwks_uri <url> [alg] }` block.
 fn verifier(role: &str, block: &Directive, table: &mut Table) -> Result<(), LineError> {
-    let entries =
-        match (&block.block, block.args.is_empty()) {
-            (Some(entries), true) => entries,
-            _ => return Err((
+    let entries = match (&block.block, block.args.is_empty()) {
+        (Some(entries), true) => entries,
+        _ => {
+            return Err((
                 block.line,
                 format!(
                     "{role}: expects a block {{ jwt <key> [alg] }} or {{ jwks_uri <url> [alg] }}"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let mut text = |name: &str, value: &str| {
         table.insert(format!("{role}_{name}"), Value::String(value.to_owned()));
     };
