@@ -687,6 +687,58 @@ fn token_inspect_explains_a_v1_token() {
     assert!(stderr(&elsewhere).contains("aud does not contain the resource identifier"));
 }
 
+// X-3, B-TOK-2: token inspect checks a 1.0 token with the configured issuers, as `serve` would:
+// `QUICKSILVER_ISSUERS` and `trusted_issuers` (here from the image's `MERCURE_TRUSTED_ISSUERS`).
+#[test]
+fn token_inspect_uses_the_configured_issuers() {
+    const ISSUER_KEY: &str = "cli-test-issuer-secret-0123456789abcdef";
+    let dir = temp_dir();
+    let issuers =
+        format!(r#"[{{"id": "https://auth.example", "publisher_jwt_key": "{ISSUER_KEY}"}}]"#);
+    let env = [
+        ("QUICKSILVER_PUBLISHER_JWT_KEY", PUBLISHER_KEY),
+        ("QUICKSILVER_ISSUERS", issuers.as_str()),
+        ("MERCURE_TRUSTED_ISSUERS", "https://app.example"),
+    ];
+    let token = |iss: &str, key: &str| {
+        let claims = json!({
+            "iss": iss,
+            "aud": "https://localhost/.well-known/mercure",
+            "exp": now() + 600,
+            "authorization_details": [{"type": "https://mercure.rocks/authorization-detail",
+                "actions": ["publish"], "topics": [{"match": "*"}]}],
+        });
+        let header = r#"{"alg":"HS256","typ":"at+jwt"}"#;
+        sign_raw_hs("HS256", key.as_bytes(), header, &claims.to_string())
+    };
+    let verdict = |token: &str| {
+        let output = inspect_token(dir.path(), &env, token, &["--role", "publisher"]);
+        (
+            output.status.code(),
+            format!("{}{}", stdout(&output), stderr(&output)),
+        )
+    };
+    for accepted in [
+        token("https://auth.example", ISSUER_KEY),
+        token("https://app.example", PUBLISHER_KEY),
+    ] {
+        let (code, all) = verdict(&accepted);
+        assert_eq!(code, Some(0), "{all}");
+        assert!(all.contains("publisher: accepted"), "{all}");
+    }
+    for (refused, reason) in [
+        (token("https://auth.example", PUBLISHER_KEY), "wrong key"),
+        (
+            token("https://localhost", PUBLISHER_KEY),
+            "not a configured issuer",
+        ),
+    ] {
+        let (code, all) = verdict(&refused);
+        assert_eq!(code, Some(1), "{all}");
+        assert!(all.contains(reason), "{reason:?} not in {all}");
+    }
+}
+
 #[test]
 fn token_inspect_says_why_a_token_is_refused() {
     let dir = temp_dir();
