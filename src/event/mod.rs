@@ -1,11 +1,12 @@
 //! The update model, its validation, and its SSE encoding (protocol.md A.4, A.5).
 
+mod frame;
 mod sse;
 
-use bytes::Bytes;
 use thiserror::Error;
 
-pub use sse::{encode, unchunked};
+pub use frame::{Frame, Framing};
+pub use sse::encode;
 
 /// Most topics one update may carry (protocol.md A-LIM-2).
 pub const MAX_TOPICS: usize = 1000;
@@ -22,12 +23,12 @@ pub struct Update {
 }
 
 /// An update once accepted: the update plus its SSE frame, encoded once and shared by every
-/// subscriber (cloning `Bytes` is a reference-count increment). The frame is already an HTTP/1.1
-/// chunk ([`encode`]); [`unchunked`] gives the bare event.
+/// subscriber (cloning a [`Frame`] is a reference-count increment), in every view a writer
+/// sends ([`encode`]).
 #[derive(Debug)]
 pub struct Event {
     pub update: Update,
-    pub frame: Bytes,
+    pub frame: Frame,
 }
 
 impl Event {

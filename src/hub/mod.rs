@@ -8,6 +8,7 @@ mod gather;
 pub mod presence;
 mod queue;
 mod registry;
+mod sink;
 mod stream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use crate::topic::{Matcher, Selector};
 pub use gather::start_here as start_gathering_here;
 pub use presence::ActiveSubscription;
 pub use queue::{Closed, Queue, BATCH_WINDOW};
+pub use sink::Sink;
 pub use stream::{EventStream, StreamOptions};
 
 use registry::{Key, Registry};
