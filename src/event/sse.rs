@@ -94,14 +94,7 @@ mod tests {
     use crate::event::Framing;
 
     fn update(id: &str, data: &str) -> Update {
-        Update {
-            id: id.into(),
-            topics: vec!["t".into()],
-            data: data.into(),
-            private: false,
-            event_type: None,
-            retry: 0,
-        }
+        Update::example(id, &["t"], data)
     }
 
     fn text(update: &Update) -> String {

@@ -79,7 +79,7 @@ impl Subscriber {
             .selectors
             .iter()
             .any(|selector| matcher.matches_any(selector, event.topics()));
-        routed && (!event.update.private || self.may_read_private(event, matcher))
+        routed && (!event.update.is_private() || self.may_read_private(event, matcher))
     }
 }
 
@@ -403,7 +403,13 @@ impl Hub {
                     tracing::warn!(%error, "cannot update the presence list");
                 }
             }
-            let update = presence::subscription_event(&subscription, active);
+            let update = match presence::subscription_event(&subscription, active) {
+                Ok(update) => update,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot make a subscription event");
+                    continue;
+                }
+            };
             if let Some(feed) = self.log.feed() {
                 // Not awaited (this runs on connect and in `Drop`); in order with the presence
                 // changes above.

@@ -22,14 +22,9 @@ fn delivery(queue_capacity: usize) -> Delivery {
 }
 
 fn update(id: &str, topics: &[&str], private: bool) -> Update {
-    Update {
-        id: id.into(),
-        topics: topics.iter().map(|t| t.to_string()).collect(),
-        data: String::new(),
-        private,
-        event_type: None,
-        retry: 0,
-    }
+    crate::event::Draft::new(topics.iter().map(|t| t.to_string()).collect())
+        .and_then(|draft| draft.id(Some(id.into())).private(private).build())
+        .expect("a valid update")
 }
 
 /// Drains what a stream has ready now (without the opening comment) as ids.

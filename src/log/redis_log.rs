@@ -452,7 +452,7 @@ impl Shared {
 
     fn append(&self, event: &Event) -> Result<Position, LogError> {
         let record = codec::encode(&event.update, 0);
-        let id = &event.update.id;
+        let id = event.update.id();
         let keys = [
             self.key("stream"),
             self.key(&format!("id:{id}")),
@@ -978,14 +978,7 @@ pub(crate) mod tests {
             max_age: Duration::ZERO,
         };
         let log = RedisLog::open(&redis.url, "tls", unlimited).expect("open over TLS");
-        let update = crate::event::Update {
-            id: "over-tls".into(),
-            topics: vec!["t".into()],
-            data: String::new(),
-            private: false,
-            event_type: None,
-            retry: 0,
-        };
+        let update = crate::event::Update::example("over-tls", &["t"], "");
         let position = log.append(Arc::new(Event::new(update))).expect("append");
         assert_eq!(log.find("over-tls").expect("find"), Some(position));
     }
@@ -1002,14 +995,7 @@ pub(crate) mod tests {
         };
         let log = RedisLog::open(&redis.url, &prefix, retention).expect("open");
         for i in 0..5 {
-            let update = crate::event::Update {
-                id: format!("id-{i}"),
-                topics: vec!["t".into()],
-                data: String::new(),
-                private: false,
-                event_type: None,
-                retry: 0,
-            };
+            let update = crate::event::Update::example(format!("id-{i}"), &["t"], "");
             log.append(Arc::new(Event::new(update))).expect("append");
         }
         let client = redis::Client::open(redis.url.as_str()).expect("client");
@@ -1047,20 +1033,11 @@ pub(crate) mod tests {
             .start_feed(
                 None,
                 Arc::new(move |p, e: Arc<Event>| {
-                    let _ = sender.send((p, e.update.id.clone()));
+                    let _ = sender.send((p, e.update.id().to_owned()));
                 }),
             )
             .expect("feed");
-        let event = |id: &str| {
-            Arc::new(Event::new(crate::event::Update {
-                id: id.into(),
-                topics: vec!["t".into()],
-                data: String::new(),
-                private: false,
-                event_type: None,
-                retry: 0,
-            }))
-        };
+        let event = |id: &str| Arc::new(Event::new(crate::event::Update::example(id, &["t"], "")));
         let mut expected = Vec::new();
         for i in 0..20 {
             let writer = if i % 2 == 0 { &writer_a } else { &writer_b };
@@ -1080,14 +1057,7 @@ pub(crate) mod tests {
     }
 
     fn update(id: &str) -> Arc<Event> {
-        Arc::new(Event::new(crate::event::Update {
-            id: id.into(),
-            topics: vec!["t".into()],
-            data: String::new(),
-            private: false,
-            event_type: None,
-            retry: 0,
-        }))
+        Arc::new(Event::new(crate::event::Update::example(id, &["t"], "")))
     }
 
     const UNLIMITED: Retention = Retention {

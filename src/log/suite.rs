@@ -14,14 +14,11 @@ const UNLIMITED: Retention = Retention {
 };
 
 fn event(id: &str) -> Arc<Event> {
-    Arc::new(Event::new(Update {
-        id: id.into(),
-        topics: vec!["https://example.com/t".into()],
-        data: format!("data of {id}"),
-        private: false,
-        event_type: None,
-        retry: 0,
-    }))
+    Arc::new(Event::new(Update::example(
+        id,
+        &["https://example.com/t"],
+        format!("data of {id}"),
+    )))
 }
 
 fn ids(log: &dyn EventLog, after: Option<super::Position>, max: usize) -> Vec<String> {
@@ -31,7 +28,7 @@ fn ids(log: &dyn EventLog, after: Option<super::Position>, max: usize) -> Vec<St
     log.read_after(after, upto, max)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect()
 }
 
@@ -105,7 +102,7 @@ pub(crate) fn read_is_bounded_by_upto_and_max(factory: Factory) {
     let read = log
         .read_after(Some(positions[1]), positions[5], 100)
         .expect("read");
-    let got: Vec<_> = read.iter().map(|(_, e)| e.update.id.as_str()).collect();
+    let got: Vec<_> = read.iter().map(|(_, e)| e.update.id()).collect();
     assert_eq!(got, ["2", "3", "4", "5"]);
     let page = log.read_after(None, positions[9], 3).expect("read");
     assert_eq!(page.len(), 3);

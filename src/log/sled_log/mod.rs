@@ -214,7 +214,7 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
     let next = last.map_or(1, |((last, _), _)| last + 1).max(stored_next);
     let first = first_chunk.map_or(next, |(_, first)| first);
     let last_event_id = match last.and_then(|(_, chunk)| layout::records(chunk).last()) {
-        Some(record) => Some(codec::decode(record).ok_or_else(corrupt)?.id),
+        Some(record) => Some(codec::decode(record).ok_or_else(corrupt)?.id().to_owned()),
         None => db
             .get(LAST_ID)
             .map_err(storage)?
@@ -240,7 +240,7 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
         for (position, record) in (chunk_first..).zip(layout::records(&chunk)) {
             if position >= active_from {
                 let update = codec::decode(record).ok_or_else(corrupt)?;
-                index.insert(id_hash(&update.id), position);
+                index.insert(id_hash(update.id()), position);
             }
         }
     }
@@ -346,11 +346,15 @@ impl Shared {
         {
             let state = self.state.lock();
             if position > state.written {
-                return Ok(state.queued(position).map(|q| q.event.update.id.clone()));
+                return Ok(state
+                    .queued(position)
+                    .map(|q| q.event.update.id().to_owned()));
             }
         }
         match read_record(&self.db()?, position)? {
-            Some(record) => Ok(Some(codec::decode(&record).ok_or_else(corrupt)?.id)),
+            Some(record) => Ok(Some(
+                codec::decode(&record).ok_or_else(corrupt)?.id().to_owned(),
+            )),
             None => Ok(None),
         }
     }
@@ -408,7 +412,7 @@ impl Shared {
 impl EventLog for SledLog {
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
         let now = now_ms();
-        let hash = id_hash(&event.update.id);
+        let hash = id_hash(event.update.id());
         let size = event.frame.len();
         let mut state = self.shared.state.lock();
         if state.pending.len() >= MAX_QUEUED || state.pending_bytes + size > MAX_QUEUED_BYTES {
@@ -426,7 +430,7 @@ impl EventLog for SledLog {
             state.oldest_stored_at = Some(now);
         }
         state.next += 1;
-        state.last_event_id = Some(event.update.id.clone());
+        state.last_event_id = Some(event.update.id().to_owned());
         state.index.insert(hash, position);
         state.pending_bytes += size;
         state.pending.push_back(Queued {

@@ -31,16 +31,7 @@ fn reopening_recovers_positions_index_and_last_id() {
     };
     let (b, last) = {
         let log = SledLog::open(&dir, unlimited, Durability::Fsync, 8 << 20).expect("open");
-        let event = |id: &str| {
-            Arc::new(Event::new(crate::event::Update {
-                id: id.into(),
-                topics: vec!["t".into()],
-                data: "d".into(),
-                private: false,
-                event_type: None,
-                retry: 0,
-            }))
-        };
+        let event = |id: &str| Arc::new(Event::new(crate::event::Update::example(id, &["t"], "d")));
         log.append(event("a")).expect("append");
         let b = log.append(event("b")).expect("append");
         let last = log.append(event("c")).expect("append");
@@ -52,7 +43,7 @@ fn reopening_recovers_positions_index_and_last_id() {
     assert_eq!(log.last_event_id().as_deref(), Some("c"));
     let replay = log.read_after(Some(b), last, 10).expect("read");
     assert_eq!(replay.len(), 1);
-    assert_eq!(replay[0].1.update.id, "c");
+    assert_eq!(replay[0].1.update.id(), "c");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -65,14 +56,7 @@ fn the_last_id_survives_a_restart_after_retention_emptied_the_history() {
     };
     {
         let log = SledLog::open(&dir, short, Durability::Fsync, 8 << 20).expect("open");
-        let update = crate::event::Update {
-            id: "the-last".into(),
-            topics: vec!["t".into()],
-            data: String::new(),
-            private: false,
-            event_type: None,
-            retry: 0,
-        };
+        let update = crate::event::Update::example("the-last", &["t"], "");
         log.append(Arc::new(Event::new(update))).expect("append");
     }
     std::thread::sleep(std::time::Duration::from_millis(60));
@@ -99,14 +83,7 @@ fn a_locked_data_dir_is_a_clear_error() {
 }
 
 fn update(id: &str) -> crate::event::Update {
-    crate::event::Update {
-        id: id.into(),
-        topics: vec!["t".into()],
-        data: format!("data of {id}"),
-        private: false,
-        event_type: None,
-        retry: 0,
-    }
+    crate::event::Update::example(id, &["t"], format!("data of {id}"))
 }
 
 const UNLIMITED: Retention = Retention {
@@ -198,7 +175,7 @@ fn retention_deletes_old_chunks_and_runs_from_disk() {
         .read_after(None, newest, 100)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect();
     assert_eq!(ids.len(), 10);
     assert_eq!(ids.last().map(String::as_str), Some("final"));
@@ -230,7 +207,7 @@ fn a_history_in_the_old_one_key_per_event_layout_is_upgraded() {
     let replay = log
         .read_after(Some(Position(5)), Position(7), 10)
         .expect("read");
-    let ids: Vec<&str> = replay.iter().map(|(_, e)| e.update.id.as_str()).collect();
+    let ids: Vec<&str> = replay.iter().map(|(_, e)| e.update.id()).collect();
     assert_eq!(ids, ["b", "c"]);
     assert_eq!(
         keys_with_prefix(&log, b'e') + keys_with_prefix(&log, b'i'),
@@ -316,7 +293,7 @@ fn a_failed_fsync_write_refuses_until_reopened_and_leaves_no_trace() {
         .read_after(None, after, 10)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect();
     assert_eq!(ids, ["kept", "after"]);
     assert_eq!(log.find("refused").expect("find"), None);
@@ -328,7 +305,7 @@ fn a_failed_fsync_write_refuses_until_reopened_and_leaves_no_trace() {
         .read_after(None, last, 10)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect();
     assert_eq!(ids, ["kept", "after"]);
     drop(reopened);
@@ -364,7 +341,7 @@ fn a_failed_periodic_write_is_retried_until_written() {
         .read_after(None, acked, 10)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect();
     assert_eq!(ids, ["acked"]);
     assert_eq!(reopened.faults().events_lost, 0);
