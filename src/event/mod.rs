@@ -1,33 +1,161 @@
 //! The update model, its validation, and its SSE encoding (protocol.md A.4, A.5).
 
+mod frame;
 mod sse;
 
-use bytes::Bytes;
 use thiserror::Error;
 
-pub use sse::{encode, unchunked};
+pub use frame::{Frame, Framing};
+pub use sse::encode;
 
 /// Most topics one update may carry (protocol.md A-LIM-2).
 pub const MAX_TOPICS: usize = 1000;
 
-/// An update as published: the first topic is canonical, the others are alternates.
+/// An update as published: the first topic is canonical, the others are alternates. It can
+/// only be built valid, through a [`Draft`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {
-    pub id: String,
-    pub topics: Vec<String>,
-    pub data: String,
-    pub private: bool,
-    pub event_type: Option<String>,
-    pub retry: u64,
+    id: String,
+    topics: Vec<String>,
+    data: String,
+    private: bool,
+    event_type: Option<String>,
+    retry: u64,
+}
+
+impl Update {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// At least one, the canonical topic first.
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+
+    pub fn is_private(&self) -> bool {
+        self.private
+    }
+
+    pub fn event_type(&self) -> Option<&str> {
+        self.event_type.as_deref()
+    }
+
+    /// The reconnection delay in ms; 0 = none.
+    pub fn retry(&self) -> u64 {
+        self.retry
+    }
+}
+
+#[cfg(test)]
+impl Update {
+    /// A public update of the crate's tests; panics on what a publish would refuse.
+    pub(crate) fn example(id: impl Into<String>, topics: &[&str], data: impl Into<String>) -> Self {
+        let topics = topics.iter().map(|topic| topic.to_string()).collect();
+        Draft::new(topics)
+            .and_then(|draft| draft.id(Some(id.into())).data(data.into()).build())
+            .expect("a valid example update")
+    }
+}
+
+/// An update's fields, checked as they are given in the order of protocol.md A-PUB-12 (topics,
+/// then `retry`; the id and type at [`Draft::build`], after the caller authorized the topics),
+/// so that the first failing check is the one answered.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    update: Update,
+}
+
+impl Draft {
+    /// Steps 4–6 of A-PUB-12: at least one topic, at most [`MAX_TOPICS`], none with a control
+    /// character.
+    pub fn new(topics: Vec<String>) -> Result<Self, InvalidUpdate> {
+        if topics.is_empty() {
+            return Err(InvalidUpdate::MissingTopic);
+        }
+        if topics.len() > MAX_TOPICS {
+            return Err(InvalidUpdate::TooManyTopics);
+        }
+        if topics
+            .iter()
+            .any(|topic| crate::topic::has_control_chars(topic))
+        {
+            return Err(InvalidUpdate::InvalidTopic);
+        }
+        Ok(Self {
+            update: Update {
+                id: String::new(),
+                topics,
+                data: String::new(),
+                private: false,
+                event_type: None,
+                retry: 0,
+            },
+        })
+    }
+
+    /// Step 7: the `retry` field as sent (see [`parse_retry`]).
+    pub fn retry_field(self, value: Option<&str>) -> Result<Self, InvalidUpdate> {
+        Ok(self.retry(parse_retry(value)?))
+    }
+
+    pub fn retry(mut self, retry: u64) -> Self {
+        self.update.retry = retry;
+        self
+    }
+
+    /// The id, checked at [`Draft::build`]; none (or empty) = a new one.
+    pub fn id(mut self, id: Option<String>) -> Self {
+        self.update.id = id.unwrap_or_default();
+        self
+    }
+
+    /// The type, checked at [`Draft::build`]; an empty type is sent as none.
+    pub fn event_type(mut self, event_type: Option<String>) -> Self {
+        self.update.event_type = event_type;
+        self
+    }
+
+    pub fn data(mut self, data: String) -> Self {
+        self.update.data = data;
+        self
+    }
+
+    pub fn private(mut self, private: bool) -> Self {
+        self.update.private = private;
+        self
+    }
+
+    /// The topics, for the caller to authorize before [`Draft::build`].
+    pub fn topics(&self) -> &[String] {
+        &self.update.topics
+    }
+
+    /// Step 10 of A-PUB-12: the id and type checked, the id generated when none was given.
+    pub fn build(mut self) -> Result<Update, InvalidUpdate> {
+        if self.update.id.is_empty() {
+            self.update.id = generate_id();
+        } else {
+            validate_id(&self.update.id)?;
+        }
+        if let Some(event_type) = &self.update.event_type {
+            validate_type(event_type)?;
+        }
+        Ok(self.update)
+    }
 }
 
 /// An update once accepted: the update plus its SSE frame, encoded once and shared by every
-/// subscriber (cloning `Bytes` is a reference-count increment). The frame is already an HTTP/1.1
-/// chunk ([`encode`]); [`unchunked`] gives the bare event.
+/// subscriber (cloning a [`Frame`] is a reference-count increment), in every view a writer
+/// sends ([`encode`]).
 #[derive(Debug)]
 pub struct Event {
     pub update: Update,
-    pub frame: Bytes,
+    pub frame: Frame,
 }
 
 impl Event {
@@ -97,7 +225,7 @@ pub fn validate_type(event_type: &str) -> Result<(), InvalidUpdate> {
 }
 
 /// A new update id: `urn:uuid:` + a time-ordered UUID v7 (protocol.md C-ID-1).
-pub fn generate_id() -> String {
+fn generate_id() -> String {
     format!("urn:uuid:{}", uuid::Uuid::now_v7())
 }
 

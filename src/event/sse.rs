@@ -1,17 +1,17 @@
 //! Server-Sent Events framing (protocol.md A-SSE-4, A-SSE-5).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
-use super::Update;
+use super::{Frame, Update};
 
 /// Room kept in front of an event for its chunk-size line: 16 hex digits and CRLF.
 const SIZE_LINE_ROOM: usize = 18;
 
 /// Encodes an update as one complete SSE event (`event:`, `retry:`, `id:`, `data:` lines, blank
-/// line), framed as one HTTP/1.1 chunk (`{size:x}\r\n`, the event, `\r\n`): a subscriber
-/// connection that writes straight to its socket sends these bytes as they are, in one write
-/// with any others queued; [`unchunked`] gives the bare event.
-pub fn encode(update: &Update) -> Bytes {
+/// line), in one buffer that is also framed as an HTTP/1.1 chunk (`{size:x}\r\n`, the event,
+/// `\r\n`): a subscriber connection that writes straight to its socket sends that view as it
+/// is, in one write with any others queued (see [`Frame`]).
+pub fn encode(update: &Update) -> Frame {
     let mut frame =
         BytesMut::with_capacity(SIZE_LINE_ROOM + update.data.len() + update.id.len() + 34);
     frame.resize(SIZE_LINE_ROOM, 0);
@@ -26,19 +26,25 @@ pub fn encode(update: &Update) -> Bytes {
         field(&mut frame, "data", line);
     }
     frame.put_u8(b'\n');
+    chunk(frame)
+}
+
+/// A frame of the record `text` (a test's own bytes).
+#[cfg(test)]
+pub(super) fn frame_of(text: &[u8]) -> Frame {
+    let mut frame = BytesMut::with_capacity(SIZE_LINE_ROOM + text.len() + 2);
+    frame.resize(SIZE_LINE_ROOM, 0);
+    frame.put_slice(text);
+    chunk(frame)
+}
+
+/// The frame of the record that follows `SIZE_LINE_ROOM` bytes in `frame`: its size line is
+/// written in front of it and `\r\n` after it, making it one HTTP/1.1 chunk too.
+fn chunk(mut frame: BytesMut) -> Frame {
     let size = frame.len() - SIZE_LINE_ROOM;
     frame.put_slice(b"\r\n");
     let start = size_line_before(size, &mut frame[..SIZE_LINE_ROOM]);
-    frame.freeze().slice(start..)
-}
-
-/// The bare SSE event inside a frame made by [`encode`] (shares its bytes).
-pub fn unchunked(frame: &Bytes) -> Bytes {
-    let start = frame
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(0, |eol| eol + 1);
-    frame.slice(start..frame.len().saturating_sub(2).max(start))
+    Frame::from_chunk(frame.freeze().slice(start..), SIZE_LINE_ROOM - start)
 }
 
 /// Writes `{size:x}\r\n` at the end of `room`; returns where it starts.
@@ -85,29 +91,26 @@ fn data_lines(data: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Framing;
 
     fn update(id: &str, data: &str) -> Update {
-        Update {
-            id: id.into(),
-            topics: vec!["t".into()],
-            data: data.into(),
-            private: false,
-            event_type: None,
-            retry: 0,
-        }
+        Update::example(id, &["t"], data)
     }
 
     fn text(update: &Update) -> String {
-        String::from_utf8(unchunked(&encode(update)).to_vec()).expect("utf8")
+        String::from_utf8(encode(update).view(Framing::Record).to_vec()).expect("utf8")
     }
 
     #[test]
     fn frames_are_one_http_chunk() {
         let frame = encode(&update("1", "x"));
-        assert_eq!(&frame[..], b"f\r\nid: 1\ndata: x\n\n\r\n");
+        assert_eq!(frame.view(Framing::Chunk), b"f\r\nid: 1\ndata: x\n\n\r\n");
+        assert_eq!(frame.view(Framing::Record), b"id: 1\ndata: x\n\n");
         let long = encode(&update("1", &"y".repeat(300)));
-        assert!(long.starts_with(b"13a\r\nid: 1\ndata: yyy"));
-        assert_eq!(unchunked(&long).len(), 0x13a);
+        assert!(long
+            .view(Framing::Chunk)
+            .starts_with(b"13a\r\nid: 1\ndata: yyy"));
+        assert_eq!(long.view(Framing::Record).len(), 0x13a);
     }
 
     #[test]

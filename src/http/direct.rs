@@ -1,16 +1,16 @@
 //! The direct writer: once actix has encoded an event stream's response head on a plain
 //! HTTP/1.x connection, the stream takes the socket over and writes straight to it, everything a
-//! subscriber has queued in one `writev`, with neither actix's per-chunk body path nor its
-//! per-connection buffers (design.md, "Delivery, measured"). TLS and HTTP/2 streams keep the
-//! portable path: an actix body over the same `EventStream`.
+//! subscriber has queued in one `sendmsg`, with neither actix's per-chunk body path nor its
+//! per-connection buffers (design.md, "Delivery, measured"). While the stream waits, it lends
+//! the socket to the hub as a [`Sink`], so that publishers write events to it themselves. TLS
+//! and HTTP/2 streams keep the portable path: an actix body over the same `EventStream`.
 
 use std::cell::Cell;
 use std::future::Future;
-use std::io::{self, IoSlice};
-use std::net::Shutdown;
-use std::os::fd::AsRawFd;
+use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use actix_web::rt::net::TcpStream;
@@ -20,10 +20,13 @@ use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
 use super::limits::Limited;
-use crate::hub::EventStream;
+use crate::event::Framing;
+use crate::hub::{EventStream, Sink};
 
 mod outgoing;
+mod socket;
 use outgoing::Outgoing;
+use socket::Socket;
 
 /// Most frames per write; their slices live on the stack.
 const MAX_FRAMES: usize = 64;
@@ -56,12 +59,16 @@ fn take_over(connection: actix_http::takeover::Connection<'_>, slot: &Slot) {
         return;
     };
     if connection.chunked {
-        stream.inner.send_chunked();
+        stream.inner.set_framing(Framing::Chunk);
     }
     let head = connection.unwritten.split().freeze();
     // Publishers on this thread may gather events for the socket this stream lends.
     crate::hub::start_gathering_here();
-    actix_web::rt::spawn(DirectStream::new(socket, head, stream));
+    actix_web::rt::spawn(DirectStream::new(
+        Arc::new(Socket::new(socket)),
+        head,
+        stream,
+    ));
 }
 
 /// The portable path: the stream as an actix response body.
@@ -86,7 +93,8 @@ impl Stream for Portable {
 
 /// One subscriber's connection after the takeover.
 struct DirectStream {
-    socket: TcpStream,
+    /// Shared with the hub while lent (see `Sink`).
+    socket: Arc<Socket>,
     stream: Limited<EventStream>,
     outgoing: Outgoing,
     ending: bool,
@@ -102,7 +110,7 @@ struct DirectStream {
 }
 
 impl DirectStream {
-    fn new(socket: TcpStream, head: Bytes, stream: Limited<EventStream>) -> Self {
+    fn new(socket: Arc<Socket>, head: Bytes, stream: Limited<EventStream>) -> Self {
         Self {
             socket,
             stream,
@@ -115,38 +123,20 @@ impl DirectStream {
         }
     }
 
-    /// Whether the client closed its side (or the connection broke). Anything it sends after
-    /// its request is read and dropped, so that the socket never reports stale readiness.
-    fn client_gone(&self, cx: &mut Context<'_>) -> bool {
-        let mut scratch = [0u8; 256];
-        loop {
-            match self.socket.poll_read_ready(cx) {
-                Poll::Pending => return false,
-                Poll::Ready(Err(_)) => return true,
-                Poll::Ready(Ok(())) => match self.socket.try_read(&mut scratch) {
-                    Ok(0) => return true,
-                    Ok(_) => {}
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return true,
-                },
-            }
-        }
-    }
-
     /// Writes what is outgoing; `Ready(Ok)` once all of it is written.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.outgoing.is_written() {
             let result = {
-                let mut slices = [IoSlice::new(&[]); outgoing::MAX_SLICES];
+                let mut slices = [io::IoSlice::new(&[]); outgoing::MAX_SLICES];
                 let count = self.outgoing.slices(&mut slices);
-                self.socket.try_write_vectored(&slices[..count])
+                self.socket.write_now(&slices[..count])
             };
             match result {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(written) => self.outgoing.advance(written),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     // Registers for writability; loops if it came back meanwhile.
-                    if let Err(error) = ready!(self.socket.poll_write_ready(cx)) {
+                    if let Err(error) = ready!(self.socket.poll_writable(cx)) {
                         return Poll::Ready(Err(error));
                     }
                 }
@@ -175,8 +165,7 @@ impl DirectStream {
     }
 
     fn close(&mut self) -> Poll<()> {
-        // A clean end: the peer reads everything written, then the end of the stream.
-        let _ = socket2::SockRef::from(&self.socket).shutdown(Shutdown::Write);
+        self.socket.shut_down_writes();
         Poll::Ready(())
     }
 }
@@ -200,7 +189,7 @@ impl Future for DirectStream {
             this.hot = true;
             this.held_until = Some(until);
         }
-        if this.client_gone(cx) {
+        if this.socket.client_gone(cx) {
             return Poll::Ready(());
         }
         loop {
@@ -223,16 +212,16 @@ impl Future for DirectStream {
                         this.last_write = Some(now);
                     }
                     Poll::Ready(false) => {
-                        this.outgoing.finish(events.is_chunked());
+                        this.outgoing.finish(events.framing() == Framing::Chunk);
                         this.ending = true;
                     }
-                    // Quiet again: publishers write the next events themselves (queued frames
-                    // are chunks, so only to a chunked body). If one was queued meanwhile, its
-                    // push woke this task.
+                    // Quiet again: publishers write the next events themselves (to a chunked
+                    // body, as before frames had a bare view too). If one was queued
+                    // meanwhile, its push woke this task.
                     Poll::Pending => {
                         this.hot = false;
-                        if events.is_chunked() {
-                            events.lend_socket(this.socket.as_raw_fd(), this.last_write);
+                        if events.framing() == Framing::Chunk {
+                            events.lend_socket(this.socket.clone(), this.last_write);
                         }
                         return Poll::Pending;
                     }

@@ -1,4 +1,6 @@
-//! `POST /.well-known/mercure`: publication, checked in the order of protocol.md A-PUB-12.
+//! `POST /.well-known/mercure`: publication, checked in the order of protocol.md A-PUB-12. The
+//! handler orchestrates: parse → authenticate → authorize → publish; what makes an update valid
+//! is `event`'s (`Draft`).
 
 use std::sync::Arc;
 
@@ -10,10 +12,10 @@ use futures_util::StreamExt;
 use super::respond::{self, Refusal};
 use super::{tokens, AppState};
 use crate::auth::{self, origin::request_origin, Claims};
-use crate::event::{self, InvalidUpdate, Update, MAX_TOPICS};
+use crate::event::{Draft, InvalidUpdate};
 use crate::form::{self, Pairs};
 use crate::hub::HubError;
-use crate::topic::{has_control_chars, reserved};
+use crate::topic::reserved;
 
 pub(super) async fn handle(
     request: HttpRequest,
@@ -41,11 +43,11 @@ async fn publish(
     )
     .await?;
     let fields = form_fields(&request, &body)?;
-    let update = update_from(&fields)?;
-    authorize(&update, &claims, state)?;
-    validate_id_and_type(&update)?;
+    let draft = draft_from(&fields)?;
+    authorize(draft.topics(), &claims, state)?;
+    let update = draft.build()?;
     match state.hub.publish(update).await {
-        Ok(event) => Ok(event.update.id.clone()),
+        Ok(event) => Ok(event.update.id().to_owned()),
         Err(HubError::ShuttingDown) => Err(Refusal::Unavailable),
         Err(HubError::Storage(error)) => {
             // A storage fault is worth a retry: 503, and the event was never acknowledged.
@@ -108,36 +110,23 @@ fn form_fields(request: &HttpRequest, body: &[u8]) -> Result<Pairs, Refusal> {
     }
 }
 
-/// Steps 4–7 of A-PUB-12.
-fn update_from(fields: &Pairs) -> Result<Update, InvalidUpdate> {
-    let topics: Vec<String> = form::values(fields, "topic").map(str::to_owned).collect();
-    if topics.is_empty() {
-        return Err(InvalidUpdate::MissingTopic);
-    }
-    if topics.len() > MAX_TOPICS {
-        return Err(InvalidUpdate::TooManyTopics);
-    }
-    if topics.iter().any(|t| has_control_chars(t)) {
-        return Err(InvalidUpdate::InvalidTopic);
-    }
-    let retry = event::parse_retry(form::first(fields, "retry"))?;
-    Ok(Update {
-        id: form::first(fields, "id")
-            .filter(|id| !id.is_empty())
-            .map_or_else(event::generate_id, str::to_owned),
-        topics,
-        data: form::first(fields, "data").unwrap_or_default().to_owned(),
-        private: form::first(fields, "private").is_some(),
-        event_type: form::first(fields, "type").map(str::to_owned),
-        retry,
-    })
+/// Steps 4–7 of A-PUB-12: the form's fields as an update to authorize.
+fn draft_from(fields: &Pairs) -> Result<Draft, InvalidUpdate> {
+    let topics = form::values(fields, "topic").map(str::to_owned).collect();
+    let field = |name| form::first(fields, name).map(str::to_owned);
+    Ok(Draft::new(topics)?
+        .retry_field(form::first(fields, "retry"))?
+        .id(field("id"))
+        .event_type(field("type"))
+        .data(field("data").unwrap_or_default())
+        .private(form::first(fields, "private").is_some()))
 }
 
 /// Steps 8–9 of A-PUB-12: every topic covered by `mercure.publish`, none reserved.
-fn authorize(update: &Update, claims: &Claims, state: &AppState) -> Result<(), Refusal> {
+fn authorize(topics: &[String], claims: &Claims, state: &AppState) -> Result<(), Refusal> {
     let hub = &state.hub;
     let grants = claims.publish_grants(hub.matcher());
-    let covered = update.topics.iter().all(|topic| {
+    let covered = topics.iter().all(|topic| {
         grants
             .iter()
             .any(|grant| hub.matcher().matches(grant, topic))
@@ -146,16 +135,8 @@ fn authorize(update: &Update, claims: &Claims, state: &AppState) -> Result<(), R
         tracing::info!("publish refused: a topic is not covered by mercure.publish");
         return Err(Refusal::Forbidden("Forbidden\n".to_owned()));
     }
-    if let Some(topic) = update.topics.iter().find(|t| reserved::is_reserved(t)) {
+    if let Some(topic) = topics.iter().find(|t| reserved::is_reserved(t)) {
         return Err(Refusal::Forbidden(reserved::refusal(topic)));
-    }
-    Ok(())
-}
-
-fn validate_id_and_type(update: &Update) -> Result<(), InvalidUpdate> {
-    event::validate_id(&update.id)?;
-    if let Some(event_type) = &update.event_type {
-        event::validate_type(event_type)?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod gather;
 pub mod presence;
 mod queue;
 mod registry;
+mod sink;
 mod stream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use crate::topic::{Matcher, Selector};
 pub use gather::start_here as start_gathering_here;
 pub use presence::ActiveSubscription;
 pub use queue::{Closed, Queue, BATCH_WINDOW};
+pub use sink::Sink;
 pub use stream::{EventStream, StreamOptions};
 
 use registry::{Key, Registry};
@@ -77,7 +79,7 @@ impl Subscriber {
             .selectors
             .iter()
             .any(|selector| matcher.matches_any(selector, event.topics()));
-        routed && (!event.update.private || self.may_read_private(event, matcher))
+        routed && (!event.update.is_private() || self.may_read_private(event, matcher))
     }
 }
 
@@ -401,7 +403,13 @@ impl Hub {
                     tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot update the presence list");
                 }
             }
-            let update = presence::subscription_event(&subscription, active);
+            let update = match presence::subscription_event(&subscription, active) {
+                Ok(update) => update,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot make a subscription event");
+                    continue;
+                }
+            };
             if let Some(feed) = self.log.feed() {
                 // Not awaited (this runs on connect and in `Drop`); in order with the presence
                 // changes above.

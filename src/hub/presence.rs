@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Subscriber;
-use crate::event::{generate_id, Update};
+use crate::event::{Draft, InvalidUpdate, Update};
 use crate::form::escape_component;
 pub use crate::presence::ActiveSubscription;
 
@@ -106,17 +106,17 @@ pub fn render<T: Serialize>(document: &T) -> String {
     serde_json::to_string_pretty(document).unwrap_or_else(|_| "{}".to_owned())
 }
 
-/// The private update announcing that a subscription started or ended (A-SUBS-7).
-pub fn subscription_event(subscription: &ActiveSubscription, active: bool) -> Update {
+/// The private update announcing that a subscription started or ended (A-SUBS-7). Its topic
+/// is percent-encoded, so it always passes the checks of a published topic.
+pub fn subscription_event(
+    subscription: &ActiveSubscription,
+    active: bool,
+) -> Result<Update, InvalidUpdate> {
     let document = SubscriptionDocument::new(subscription, active);
-    Update {
-        id: generate_id(),
-        topics: vec![document.id.clone()],
-        data: render(&document),
-        private: true,
-        event_type: None,
-        retry: 0,
-    }
+    Draft::new(vec![document.id.clone()])?
+        .data(render(&document))
+        .private(true)
+        .build()
 }
 
 #[cfg(test)]

@@ -1,20 +1,24 @@
 //! A subscriber's bounded queue of encoded frames (protocol.md C-SLOW-1).
 //!
-//! A stream that writes straight to its socket can lend the socket to the queue while it waits
-//! with nothing queued: publishers then write an event to it themselves, right after queueing
-//! it, instead of waking the stream's task to do the same write (design.md, "Delivery,
-//! measured"). The queue's lock orders everything: frames are written in queue order, by one
-//! writer at a time, and the owner takes the socket back before writing or closing it.
+//! A stream that writes straight to its socket can lend the socket (a [`Sink`]) to the queue
+//! while it waits with nothing queued: publishers then write an event to it themselves, right
+//! after queueing it, instead of waking the stream's task to do the same write (design.md,
+//! "Delivery, measured"). The queue's lock orders everything: frames are written in queue
+//! order, by one writer at a time, and the owner takes the socket back before writing or
+//! closing it.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::time::Instant;
+
+use super::sink::Sink;
+use crate::event::{Frame, Framing};
 
 /// Most frames per write.
 const MAX_SLICES: usize = 64;
@@ -52,7 +56,9 @@ pub struct Queue {
 }
 
 struct Inner {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<Frame>,
+    /// Bytes of the front frame a lent socket already took (a partial write).
+    written: usize,
     waker: Option<Waker>,
     closed: Option<Closed>,
     /// The owner's socket, while publishers may write to it.
@@ -74,11 +80,12 @@ struct Inner {
 /// 2,000 events/s then gets several per write; one receiving 100 events/s gets each at once.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
-/// A lent socket, and the thread its owner runs on: only publishers on that thread write to it,
-/// so that the fan-out to streams of other workers still runs on those workers, in parallel.
-#[derive(Debug, Clone, Copy)]
+/// A lent socket, the view of the frames it sends, and the thread its owner runs on: only
+/// publishers on that thread write to it, so that the fan-out to streams of other workers still
+/// runs on those workers, in parallel.
 struct Lent {
-    fd: RawFd,
+    sink: Arc<dyn Sink>,
+    framing: Framing,
     thread: u64,
 }
 
@@ -122,6 +129,7 @@ impl Queue {
             batch_window,
             inner: Mutex::new(Inner {
                 frames: VecDeque::new(),
+                written: 0,
                 waker: None,
                 closed: None,
                 lent: None,
@@ -134,7 +142,7 @@ impl Queue {
     }
 
     /// Queues a frame without ever waiting; a full queue closes itself instead.
-    pub fn push(&self, frame: &Bytes, pusher: Pusher) -> Pushed {
+    pub fn push(&self, frame: &Frame, pusher: Pusher) -> Pushed {
         let (pushed, waker) = {
             let mut inner = self.inner.lock();
             if inner.closed.is_some() {
@@ -154,10 +162,10 @@ impl Queue {
                     .last_write
                     .map(|at| at + self.batch_window)
                     .filter(|&until| fast && pusher.now < until);
-                match inner.lent {
+                match inner.lent.as_ref().map(|lent| lent.thread) {
                     None => (Pushed::Queued, inner.waker.take()),
                     Some(_) if inner.flush_pending => (Pushed::Queued, None),
-                    Some(lent) if lent.thread == pusher.thread => {
+                    Some(thread) if thread == pusher.thread => {
                         inner.flush_pending = true;
                         match gather_until {
                             Some(until) => (Pushed::Gather(until), None),
@@ -183,15 +191,21 @@ impl Queue {
     /// and the socket goes back to its owner, woken to wait until the socket is writable.
     pub fn flush(&self, now: Instant) {
         let waker = {
-            let mut inner = self.inner.lock();
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
             inner.flush_pending = false;
-            let Some(Lent { fd, .. }) = inner.lent else {
+            let Some(lent) = &inner.lent else {
                 return; // Taken back: the owner writes what is queued.
             };
             if inner.frames.is_empty() {
                 return;
             }
-            let written = write_all(fd, &mut inner.frames);
+            let mut pending = Pending {
+                frames: &mut inner.frames,
+                written: &mut inner.written,
+                framing: lent.framing,
+            };
+            let written = pending.write_all(&*lent.sink);
             if written.as_ref().is_ok_and(|&n| n > 0) {
                 inner.last_write = Some(now);
             }
@@ -207,14 +221,16 @@ impl Queue {
         }
     }
 
-    /// Lends the owner's socket, last written at `last_write`, to publishers, if nothing is
-    /// queued; the owner must not write to or close the socket before [`Queue::reclaim`].
-    pub fn lend(&self, fd: RawFd, last_write: Option<Instant>) -> bool {
+    /// Lends the owner's socket, which sends the `framing` view and was last written at
+    /// `last_write`, to publishers, if nothing is queued; the owner must not write to or close
+    /// the socket before [`Queue::reclaim`].
+    pub fn lend(&self, sink: Arc<dyn Sink>, framing: Framing, last_write: Option<Instant>) -> bool {
         let mut inner = self.inner.lock();
         let idle = inner.frames.is_empty() && inner.closed.is_none();
         if idle {
             inner.lent = Some(Lent {
-                fd,
+                sink,
+                framing,
                 thread: thread_tag(),
             });
             inner.last_write = inner.last_write.max(last_write);
@@ -256,18 +272,30 @@ impl Queue {
         self.inner.lock().closed
     }
 
-    /// Moves up to `max` queued frames to `out`, without waiting.
-    pub fn drain_into(&self, out: &mut Vec<Bytes>, max: usize) {
-        let mut inner = self.inner.lock();
+    /// Moves up to `max` queued frames to `out`, as `framing` sends them, without waiting.
+    pub fn drain_into(&self, out: &mut Vec<Bytes>, max: usize, framing: Framing) {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
         let count = inner.frames.len().min(max);
-        out.extend(inner.frames.drain(..count));
+        if count == 0 {
+            return;
+        }
+        // What a lent socket already took of the front frame is not sent again.
+        let mut skip = std::mem::take(&mut inner.written);
+        out.extend(
+            inner
+                .frames
+                .drain(..count)
+                .map(|frame| frame.bytes(framing, std::mem::take(&mut skip))),
+        );
     }
 
-    /// The next frame; `Ready(None)` once closed and drained.
-    pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    /// The next frame, as `framing` sends it; `Ready(None)` once closed and drained.
+    pub fn poll_pop(&self, cx: &mut Context<'_>, framing: Framing) -> Poll<Option<Bytes>> {
         let mut inner = self.inner.lock();
         if let Some(frame) = inner.frames.pop_front() {
-            return Poll::Ready(Some(frame));
+            let skip = std::mem::take(&mut inner.written);
+            return Poll::Ready(Some(frame.bytes(framing, skip)));
         }
         if inner.closed.is_some() {
             return Poll::Ready(None);
@@ -283,77 +311,96 @@ impl Queue {
     }
 }
 
-/// Writes `frames` to `fd`, `MAX_SLICES` per `sendmsg`, until all are written or the socket
-/// takes less than offered; returns how many bytes were written.
-fn write_all(fd: RawFd, frames: &mut VecDeque<Bytes>) -> io::Result<usize> {
-    let mut total = 0;
-    while !frames.is_empty() {
-        let offered: usize = frames.iter().take(MAX_SLICES).map(Bytes::len).sum();
-        let written = match write_front(fd, frames) {
-            Ok(written) => written,
-            Err(error) if total == 0 => return Err(error),
-            Err(_) => break, // What was written counts; the owner meets the error next.
-        };
-        total += written;
-        if written < offered {
-            break;
-        }
-    }
-    Ok(total)
+/// The queued frames a lent socket is given, in the view it sends.
+struct Pending<'a> {
+    frames: &'a mut VecDeque<Frame>,
+    /// Bytes of the front frame already taken.
+    written: &'a mut usize,
+    framing: Framing,
 }
 
-/// Writes frames from the front of `frames` to `fd` in one `sendmsg`, dropping what was
-/// written; returns how many bytes were.
-fn write_front(fd: RawFd, frames: &mut VecDeque<Bytes>) -> io::Result<usize> {
-    // SAFETY: `fd` is lent: its owner closes it only after `reclaim`, which takes the lock
-    // held by our caller for the whole write.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let socket = socket2::SockRef::from(&fd);
-    let written = match frames.len() {
-        // The common case of a fan-out: one event, and `send` costs less than `sendmsg`.
-        1 => socket.send_with_flags(&frames[0], libc::MSG_NOSIGNAL)?,
-        _ => {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let count = frames.len().min(MAX_SLICES);
-            for (slice, frame) in slices.iter_mut().zip(frames.iter()) {
-                *slice = IoSlice::new(frame);
+impl Pending<'_> {
+    /// Writes the frames to `sink`, `MAX_SLICES` per write, until all are written or the socket
+    /// takes less than offered; returns how many bytes were written.
+    fn write_all(&mut self, sink: &dyn Sink) -> io::Result<usize> {
+        let mut total = 0;
+        while !self.frames.is_empty() {
+            let offered = self.offered();
+            let written = match self.write_front(sink) {
+                Ok(written) => written,
+                Err(error) if total == 0 => return Err(error),
+                Err(_) => break, // What was written counts; the owner meets the error next.
+            };
+            total += written;
+            if written < offered {
+                break;
             }
-            socket.send_vectored_with_flags(&slices[..count], libc::MSG_NOSIGNAL)?
         }
-    };
-    let mut left = written;
-    while let Some(front) = frames.front_mut() {
-        if left < front.len() {
-            *front = front.slice(left..);
-            break;
-        }
-        left -= front.len();
-        frames.pop_front();
+        Ok(total)
     }
-    Ok(written)
+
+    /// Bytes the next write offers.
+    fn offered(&self) -> usize {
+        let views = self.frames.iter().take(MAX_SLICES);
+        views
+            .map(|frame| frame.view(self.framing).len())
+            .sum::<usize>()
+            - *self.written
+    }
+
+    /// Writes frames from the front in one write, dropping what was written; returns how many
+    /// bytes were.
+    fn write_front(&mut self, sink: &dyn Sink) -> io::Result<usize> {
+        let framing = self.framing;
+        let first = &self.frames[0].view(framing)[*self.written..];
+        let written = match self.frames.len() {
+            // The common case of a fan-out: one event, without filling an array of slices.
+            1 => sink.write_now(&[IoSlice::new(first)])?,
+            _ => {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let count = self.frames.len().min(MAX_SLICES);
+                slices[0] = IoSlice::new(first);
+                for (slice, frame) in slices[1..count].iter_mut().zip(self.frames.iter().skip(1)) {
+                    *slice = IoSlice::new(frame.view(framing));
+                }
+                sink.write_now(&slices[..count])?
+            }
+        };
+        self.advance(written);
+        Ok(written)
+    }
+
+    /// Drops the frames `written` more bytes completed; remembers how far into the next.
+    fn advance(&mut self, written: usize) {
+        let mut left = *self.written + written;
+        while let Some(front) = self.frames.front() {
+            let len = front.view(self.framing).len();
+            if left < len {
+                *self.written = left;
+                return;
+            }
+            left -= len;
+            self.frames.pop_front();
+        }
+        *self.written = 0;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::tests::Flag;
+    use crate::hub::tests::{lent_pair, Flag};
     use std::task::Waker;
 
     fn poll(queue: &Queue) -> Poll<Option<Bytes>> {
-        queue.poll_pop(&mut Context::from_waker(Waker::noop()))
+        queue.poll_pop(&mut Context::from_waker(Waker::noop()), Framing::Record)
     }
 
     #[test]
     fn delivers_in_order_then_pending() {
         let queue = Queue::new(4, BATCH_WINDOW);
-        assert_eq!(
-            queue.push(&Bytes::from_static(b"a"), Pusher::here()),
-            Pushed::Queued
-        );
-        assert_eq!(
-            queue.push(&Bytes::from_static(b"b"), Pusher::here()),
-            Pushed::Queued
-        );
+        assert_eq!(queue.push(&Frame::of(b"a"), Pusher::here()), Pushed::Queued);
+        assert_eq!(queue.push(&Frame::of(b"b"), Pusher::here()), Pushed::Queued);
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"a"))));
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"b"))));
         assert_eq!(poll(&queue), Poll::Pending);
@@ -362,21 +409,15 @@ mod tests {
     #[test]
     fn overflow_closes_after_draining_what_was_queued() {
         let queue = Queue::new(2, BATCH_WINDOW);
+        assert_eq!(queue.push(&Frame::of(b"1"), Pusher::here()), Pushed::Queued);
+        assert_eq!(queue.push(&Frame::of(b"2"), Pusher::here()), Pushed::Queued);
         assert_eq!(
-            queue.push(&Bytes::from_static(b"1"), Pusher::here()),
-            Pushed::Queued
-        );
-        assert_eq!(
-            queue.push(&Bytes::from_static(b"2"), Pusher::here()),
-            Pushed::Queued
-        );
-        assert_eq!(
-            queue.push(&Bytes::from_static(b"3"), Pusher::here()),
+            queue.push(&Frame::of(b"3"), Pusher::here()),
             Pushed::Refused
         );
         assert_eq!(queue.closed(), Some(Closed::Overflow));
         assert_eq!(
-            queue.push(&Bytes::from_static(b"4"), Pusher::here()),
+            queue.push(&Frame::of(b"4"), Pusher::here()),
             Pushed::Refused
         );
         assert_eq!(poll(&queue), Poll::Ready(Some(Bytes::from_static(b"1"))));
@@ -387,7 +428,6 @@ mod tests {
     /// A queue whose owner waits (its waker registered) with its socket lent.
     struct Lending {
         queue: Queue,
-        _ours: std::os::unix::net::UnixStream,
         theirs: std::os::unix::net::UnixStream,
         woken: std::sync::Arc<Flag>,
     }
@@ -398,20 +438,16 @@ mod tests {
         }
 
         fn with_window(capacity: usize, last_write: Option<Instant>, window: Duration) -> Self {
-            use std::os::fd::AsRawFd;
-            let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
-            ours.set_nonblocking(true).expect("nonblocking");
-            theirs.set_nonblocking(true).expect("nonblocking");
+            let (ours, theirs) = lent_pair();
             let queue = Queue::new(capacity, window);
             let woken = Flag::new();
             let waker = Waker::from(woken.clone());
             assert!(queue
-                .poll_pop(&mut Context::from_waker(&waker))
+                .poll_pop(&mut Context::from_waker(&waker), Framing::Record)
                 .is_pending());
-            assert!(queue.lend(ours.as_raw_fd(), last_write));
+            assert!(queue.lend(ours, Framing::Record, last_write));
             Self {
                 queue,
-                _ours: ours,
                 theirs,
                 woken,
             }
@@ -439,8 +475,8 @@ mod tests {
     async fn a_lent_socket_is_written_by_the_pusher_in_order() {
         let mut lending = Lending::new(8, None);
         let queue = &lending.queue;
-        let a = queue.push(&Bytes::from_static(b"a"), Pusher::here());
-        let b = queue.push(&Bytes::from_static(b"b"), Pusher::here());
+        let a = queue.push(&Frame::of(b"a"), Pusher::here());
+        let b = queue.push(&Frame::of(b"b"), Pusher::here());
         assert_eq!((a, b), (Pushed::Flush, Pushed::Queued));
         queue.flush(Instant::now());
         assert!(!lending.woken(), "the owner sleeps on");
@@ -450,16 +486,20 @@ mod tests {
             queue.reclaim().last_write.is_some(),
             "the owner learns of the write"
         );
-        let c = queue.push(&Bytes::from_static(b"c"), Pusher::here());
+        let c = queue.push(&Frame::of(b"c"), Pusher::here());
         assert_eq!(c, Pushed::Queued);
-        assert!(!queue.lend(-1, None), "not lent while frames wait");
+        let (sink, _peer) = lent_pair();
+        assert!(
+            !queue.lend(sink, Framing::Record, None),
+            "not lent while frames wait"
+        );
         assert_eq!(poll(queue), Poll::Ready(Some(Bytes::from_static(b"c"))));
     }
 
     #[tokio::test]
     async fn a_full_socket_goes_back_to_its_owner_with_the_rest_queued() {
         let mut lending = Lending::new(100_000, None);
-        let frame = Bytes::from(vec![b'x'; 4096]);
+        let frame = Frame::of(&[b'x'; 4096]);
         let mut sent = 0;
         let mut now = Instant::now();
         while !lending.woken() {
@@ -467,7 +507,7 @@ mod tests {
             if lending.queue.push(&frame, pusher_at(now)) == Pushed::Flush {
                 lending.queue.flush(now);
             }
-            sent += frame.len();
+            sent += frame.view(Framing::Record).len();
             assert!(sent < 64 << 20, "the socket never filled up");
         }
         let mut received = lending.received().len();
@@ -477,21 +517,61 @@ mod tests {
         assert_eq!(received, sent, "every byte written once or still queued");
     }
 
+    /// A socket that takes at most `room` bytes, once.
+    struct Narrow {
+        room: Mutex<usize>,
+        taken: Mutex<Vec<u8>>,
+    }
+
+    impl Sink for Narrow {
+        fn write_now(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut room = self.room.lock();
+            if *room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let bytes: Vec<u8> = slices.iter().flat_map(|slice| slice.to_vec()).collect();
+            let took = bytes.len().min(std::mem::take(&mut *room));
+            self.taken.lock().extend_from_slice(&bytes[..took]);
+            Ok(took)
+        }
+    }
+
+    #[test]
+    fn after_a_partial_write_the_owner_sends_the_rest_of_the_frame_in_the_same_view() {
+        let queue = Queue::new(8, BATCH_WINDOW);
+        let narrow = Arc::new(Narrow {
+            room: Mutex::new(5),
+            taken: Mutex::new(Vec::new()),
+        });
+        assert!(poll_chunks(&queue).is_pending());
+        assert!(queue.lend(narrow.clone(), Framing::Chunk, None));
+        let at = Instant::now();
+        assert_eq!(queue.push(&Frame::of(b"abc"), pusher_at(at)), Pushed::Flush);
+        assert_eq!(queue.push(&Frame::of(b"de"), pusher_at(at)), Pushed::Queued);
+        queue.flush(at);
+        assert_eq!(&narrow.taken.lock()[..], b"3\r\nab");
+        let mut rest = Vec::new();
+        queue.drain_into(&mut rest, 8, Framing::Chunk);
+        assert_eq!(rest, [&b"c\r\n"[..], b"2\r\nde\r\n"]);
+    }
+
+    fn poll_chunks(queue: &Queue) -> Poll<Option<Bytes>> {
+        queue.poll_pop(&mut Context::from_waker(Waker::noop()), Framing::Chunk)
+    }
+
     #[tokio::test]
     async fn events_closer_than_the_batch_window_are_left_for_the_pusher_to_gather() {
         let start = Instant::now();
         let mut lending = Lending::new(8, None);
-        let first = lending
-            .queue
-            .push(&Bytes::from_static(b"a"), pusher_at(start));
+        let first = lending.queue.push(&Frame::of(b"a"), pusher_at(start));
         assert_eq!(first, Pushed::Flush, "after a quiet time: at once");
         lending.queue.flush(start);
         assert_eq!(lending.received(), b"a");
         let soon = pusher_at(start + BATCH_WINDOW / 2);
-        let b = lending.queue.push(&Bytes::from_static(b"b"), soon);
+        let b = lending.queue.push(&Frame::of(b"b"), soon);
         let until = start + BATCH_WINDOW;
         assert_eq!(b, Pushed::Gather(until), "until a window after the write");
-        let c = lending.queue.push(&Bytes::from_static(b"c"), soon);
+        let c = lending.queue.push(&Frame::of(b"c"), soon);
         assert_eq!(c, Pushed::Queued, "already gathering");
         assert!(!lending.woken(), "the owner sleeps on");
         assert!(lending.received().is_empty(), "nothing written yet");
@@ -508,9 +588,7 @@ mod tests {
         // Each event comes soon after the previous write, but a window after the previous event.
         for (i, frame) in [&b"a"[..], b"b", b"c"].into_iter().enumerate() {
             let at = wrote + period * i as u32;
-            let pushed = lending
-                .queue
-                .push(&Bytes::from_static(frame), pusher_at(at));
+            let pushed = lending.queue.push(&Frame::of(frame), pusher_at(at));
             assert_eq!(pushed, Pushed::Flush, "event {i}");
             lending.queue.flush(at + period / 2);
         }
@@ -522,9 +600,7 @@ mod tests {
         let wrote = Instant::now();
         let mut lending = Lending::with_window(8, Some(wrote), Duration::ZERO);
         for frame in [&b"a"[..], b"b"] {
-            let pushed = lending
-                .queue
-                .push(&Bytes::from_static(frame), pusher_at(wrote));
+            let pushed = lending.queue.push(&Frame::of(frame), pusher_at(wrote));
             assert_eq!(pushed, Pushed::Flush);
             lending.queue.flush(wrote);
         }
@@ -536,14 +612,12 @@ mod tests {
     async fn hot_events_from_another_thread_go_back_to_the_owner_to_be_gathered() {
         let wrote = Instant::now();
         let mut lending = Lending::new(8, None);
-        let a = lending
-            .queue
-            .push(&Bytes::from_static(b"a"), pusher_at(wrote));
+        let a = lending.queue.push(&Frame::of(b"a"), pusher_at(wrote));
         assert_eq!(a, Pushed::Flush);
         lending.queue.flush(wrote);
         assert_eq!(lending.received(), b"a");
         let elsewhere = std::thread::spawn(Pusher::here).join().expect("thread");
-        let b = lending.queue.push(&Bytes::from_static(b"b"), elsewhere);
+        let b = lending.queue.push(&Frame::of(b"b"), elsewhere);
         assert_eq!(b, Pushed::Queued);
         assert!(lending.woken());
         assert!(lending.received().is_empty());
@@ -557,7 +631,7 @@ mod tests {
     async fn a_socket_lent_on_another_thread_is_written_by_its_owner() {
         let mut lending = Lending::new(8, None);
         let elsewhere = std::thread::spawn(Pusher::here).join().expect("thread");
-        let a = lending.queue.push(&Bytes::from_static(b"a"), elsewhere);
+        let a = lending.queue.push(&Frame::of(b"a"), elsewhere);
         assert_eq!(a, Pushed::Queued);
         assert!(lending.woken());
         assert!(lending.received().is_empty());

@@ -118,7 +118,7 @@ impl Registry {
                 if subscriber.skip_until.is_some_and(|skip| position <= skip) {
                     continue;
                 }
-                if !event.update.private || subscriber.may_read_private(event, matcher) {
+                if !event.update.is_private() || subscriber.may_read_private(event, matcher) {
                     match subscriber.queue.push(&event.frame, pusher) {
                         Pushed::Refused => continue,
                         Pushed::Queued => {}

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::deadline::deadline_after;
 use super::queue::Reclaimed;
-use super::{Closed, Subscription};
-use crate::event::{unchunked, Event};
+use super::{Closed, Sink, Subscription};
+use crate::event::{Event, Frame, Framing};
 use crate::log::{LogError, Position};
 use crate::metrics::Disconnect;
 
@@ -23,10 +24,6 @@ use crate::metrics::Disconnect;
 pub(super) const REPLAY_BATCH: usize = 256;
 /// ...and about this many bytes of them: after a batch of large events the next one is smaller.
 pub(super) const REPLAY_BYTES: usize = 256 * 1024;
-
-/// The `:` comment line (opening, heartbeat, last words), bare and as an HTTP/1.1 chunk.
-static COMMENT: Bytes = Bytes::from_static(b":\n");
-static COMMENT_CHUNK: Bytes = Bytes::from_static(b"2\r\n:\n\r\n");
 
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
@@ -64,8 +61,8 @@ enum Replayed {
 pub struct EventStream {
     subscription: Subscription,
     opened: bool,
-    /// Frames go out as HTTP/1.1 chunks (written straight to the socket) or bare (an actix body).
-    chunked: bool,
+    /// The view of its frames the connection sends (see `set_framing`).
+    framing: Framing,
     replay: Option<Replay>,
     timers: Option<Timers>,
 }
@@ -143,15 +140,6 @@ impl Timers {
     }
 }
 
-/// A queued or stored frame (an HTTP/1.1 chunk) as a stream sends it.
-fn wire(frame: &Bytes, chunked: bool) -> Bytes {
-    if chunked {
-        frame.clone()
-    } else {
-        unchunked(frame)
-    }
-}
-
 /// How many events to read next, so that a read is about `REPLAY_BYTES` (`read` bytes were
 /// in the last `count` events), and never more than `REPLAY_BATCH` events.
 pub(super) fn next_batch_size(count: usize, read: usize) -> usize {
@@ -196,15 +184,15 @@ impl EventStream {
         Self {
             subscription,
             opened: false,
-            chunked: false,
+            framing: Framing::default(),
             replay,
             timers: Timers::new(options),
         }
     }
 
-    /// From now on, frames are HTTP/1.1 chunks, to be written to the socket as they are.
-    pub fn send_chunked(&mut self) {
-        self.chunked = true;
+    /// From now on, frames are sent in the `framing` view (by default the bare record).
+    pub fn set_framing(&mut self, framing: Framing) {
+        self.framing = framing;
     }
 
     /// Moves what is ready to be written, at most `max` frames, to `out`: `Ready(true)` when
@@ -225,14 +213,8 @@ impl EventStream {
         self.wrote(now);
         if self.replay.is_none() {
             // Live: whatever else is queued follows, taken under one lock.
-            let start = out.len();
             let queue = &self.subscription.subscriber.queue;
-            queue.drain_into(out, max.saturating_sub(1));
-            if !self.chunked {
-                out[start..]
-                    .iter_mut()
-                    .for_each(|frame| *frame = unchunked(frame));
-            }
+            queue.drain_into(out, max.saturating_sub(1), self.framing);
         }
         Poll::Ready(true)
     }
@@ -242,10 +224,12 @@ impl EventStream {
         self.subscription.subscriber.queue.closed() == Some(Closed::Overflow)
     }
 
-    /// Lets publishers write to `socket` while nothing is queued (see `Queue::lend`); `false`
-    /// when something is. Never during a replay: live events wait until the history is sent.
-    pub fn lend_socket(&self, socket: std::os::fd::RawFd, last_write: Option<Instant>) -> bool {
-        self.replay.is_none() && self.subscription.subscriber.queue.lend(socket, last_write)
+    /// Lets publishers write to `socket`, which sends this stream's framing, while nothing is
+    /// queued (see `Queue::lend`); `false` when something is. Never during a replay: live
+    /// events wait until the history is sent.
+    pub fn lend_socket(&self, socket: Arc<dyn Sink>, last_write: Option<Instant>) -> bool {
+        self.replay.is_none()
+            && (self.subscription.subscriber.queue).lend(socket, self.framing, last_write)
     }
 
     /// Takes the socket back from publishers; what they wrote counts as activity for the
@@ -272,9 +256,9 @@ impl EventStream {
         self.subscription.subscriber.queue.batch_window()
     }
 
-    /// Whether frames go out as HTTP/1.1 chunks (see `send_chunked`).
-    pub fn is_chunked(&self) -> bool {
-        self.chunked
+    /// The view of its frames the connection sends (see `set_framing`).
+    pub fn framing(&self) -> Framing {
+        self.framing
     }
 
     fn end(&mut self, reason: Disconnect) -> Poll<Option<Bytes>> {
@@ -289,11 +273,7 @@ impl EventStream {
     }
 
     fn comment(&self) -> Bytes {
-        if self.chunked {
-            COMMENT_CHUNK.clone()
-        } else {
-            COMMENT.clone()
-        }
+        Frame::comment().bytes(self.framing, 0)
     }
 
     /// Reads the next batch of history (at most `REPLAY_BATCH` events, about `REPLAY_BYTES`)
@@ -323,19 +303,19 @@ impl EventStream {
         let read: usize = batch.iter().map(|(_, event)| event.frame.len()).sum();
         replay.batch = next_batch_size(batch.len(), read);
         let subscriber = &self.subscription.subscriber;
-        let chunked = self.chunked;
-        let wanted: Vec<Bytes> = batch
+        let framing = self.framing;
+        let wanted: Vec<&[u8]> = batch
             .iter()
             .filter(|(_, event)| subscriber.wants(event, &hub.matcher))
-            .map(|(_, event)| wire(&event.frame, chunked))
+            .map(|(_, event)| event.frame.view(framing))
             .collect();
         if wanted.is_empty() {
             return Replayed::Yield;
         }
-        let mut joined = BytesMut::with_capacity(wanted.iter().map(Bytes::len).sum());
+        let mut joined = BytesMut::with_capacity(wanted.iter().map(|view| view.len()).sum());
         wanted
             .iter()
-            .for_each(|frame| joined.extend_from_slice(frame));
+            .for_each(|view| joined.extend_from_slice(view));
         Replayed::Frames(joined.freeze())
     }
 
@@ -371,8 +351,13 @@ impl EventStream {
             }
             Replayed::Done => {}
         }
-        match self.subscription.subscriber.queue.poll_pop(cx) {
-            Poll::Ready(Some(frame)) => return Poll::Ready(Some(wire(&frame, self.chunked))),
+        match self
+            .subscription
+            .subscriber
+            .queue
+            .poll_pop(cx, self.framing)
+        {
+            Poll::Ready(Some(frame)) => return Poll::Ready(Some(frame)),
             Poll::Ready(None) => return self.closed(),
             Poll::Pending => {}
         }

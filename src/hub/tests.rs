@@ -22,14 +22,9 @@ fn delivery(queue_capacity: usize) -> Delivery {
 }
 
 fn update(id: &str, topics: &[&str], private: bool) -> Update {
-    Update {
-        id: id.into(),
-        topics: topics.iter().map(|t| t.to_string()).collect(),
-        data: String::new(),
-        private,
-        event_type: None,
-        retry: 0,
-    }
+    crate::event::Draft::new(topics.iter().map(|t| t.to_string()).collect())
+        .and_then(|draft| draft.id(Some(id.into())).private(private).build())
+        .expect("a valid update")
 }
 
 /// Drains what a stream has ready now (without the opening comment) as ids.
@@ -307,7 +302,7 @@ fn timed(hub: &Arc<Hub>, heartbeat: Option<u64>, lifetime: Option<u64>) -> Event
             lifetime: lifetime.map(|s| (Duration::from_secs(s), Disconnect::Timeout)),
         },
     );
-    stream.send_chunked();
+    stream.set_framing(crate::event::Framing::Chunk);
     stream
 }
 
@@ -389,8 +384,25 @@ async fn extreme_lifetime_and_heartbeat_do_not_panic() {
             lifetime: Some((Duration::MAX, Disconnect::TokenExpiry)),
         },
     );
-    maximal.send_chunked();
+    maximal.set_framing(crate::event::Framing::Chunk);
     assert!(batch_now(&mut maximal, &woken).is_some());
+}
+
+/// A lent socket of the tests: one end of a Unix socket pair.
+struct PairSink(std::os::unix::net::UnixStream);
+
+impl Sink for PairSink {
+    fn write_now(&self, slices: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        std::io::Write::write_vectored(&mut &self.0, slices)
+    }
+}
+
+/// A socket to lend, and its non-blocking peer (also used by the queue's tests).
+pub(super) fn lent_pair() -> (Arc<dyn Sink>, std::os::unix::net::UnixStream) {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    ours.set_nonblocking(true).expect("nonblocking");
+    theirs.set_nonblocking(true).expect("nonblocking");
+    (Arc::new(PairSink(ours)), theirs)
 }
 
 /// Everything the peer of a lent socket can read now, as text.
@@ -420,7 +432,6 @@ fn ids_in(text: &str) -> Vec<&str> {
 
 #[tokio::test(start_paused = true)]
 async fn hot_events_are_gathered_by_one_tick_of_the_thread_without_waking_the_stream() {
-    use std::os::fd::AsRawFd;
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async {
@@ -429,11 +440,9 @@ async fn hot_events_are_gathered_by_one_tick_of_the_thread_without_waking_the_st
             let mut stream = timed(&hub, None, None);
             assert!(batch_now(&mut stream, &woken).is_some(), "the opening");
             assert_eq!(batch_now(&mut stream, &woken).as_deref(), Some(""));
-            let (ours, mut peer) = std::os::unix::net::UnixStream::pair().expect("pair");
-            peer.set_nonblocking(true).expect("nonblocking");
-            ours.set_nonblocking(true).expect("nonblocking");
+            let (ours, mut peer) = lent_pair();
             super::start_gathering_here();
-            assert!(stream.lend_socket(ours.as_raw_fd(), None));
+            assert!(stream.lend_socket(ours, None));
             let publish = |id: &'static str| hub.publish(update(id, &["t"], false));
 
             // After a quiet time: written at once, by the publisher.
@@ -501,7 +510,11 @@ async fn replay_of_unmatched_history_yields_between_batches() {
             Poll::Pending if woken.take() => {
                 yields += 1;
                 // Publishers may not write to the socket before the history is sent.
-                assert!(!stream.lend_socket(-1, None), "socket lent during a replay");
+                let (sink, _peer) = lent_pair();
+                assert!(
+                    !stream.lend_socket(sink, None),
+                    "socket lent during a replay"
+                );
             }
             Poll::Pending => break,
             Poll::Ready(_) => panic!("the stream ended"),

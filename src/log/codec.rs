@@ -1,27 +1,27 @@
 //! A compact binary encoding of stored events (what the persistent logs write to disk).
 
 use super::Corrupt;
-use crate::event::Update;
+use crate::event::{Draft, Update};
 
 const VERSION: u8 = 1;
 
 /// Encodes an update with the time (ms since the epoch) it was stored.
 pub(super) fn encode(update: &Update, stored_at_ms: u64) -> Vec<u8> {
-    let topics_len: usize = update.topics.iter().map(|t| t.len() + 4).sum();
-    let type_len = update.event_type.as_ref().map_or(0, String::len);
+    let topics_len: usize = update.topics().iter().map(|t| t.len() + 4).sum();
+    let type_len = update.event_type().map_or(0, str::len);
     let mut out =
-        Vec::with_capacity(32 + update.id.len() + topics_len + type_len + update.data.len());
+        Vec::with_capacity(32 + update.id().len() + topics_len + type_len + update.data().len());
     out.push(VERSION);
     out.extend_from_slice(&stored_at_ms.to_be_bytes());
-    out.push(u8::from(update.private) | (u8::from(update.event_type.is_some()) << 1));
-    out.extend_from_slice(&update.retry.to_be_bytes());
-    put_str(&mut out, &update.id);
-    put_str(&mut out, update.event_type.as_deref().unwrap_or_default());
-    out.extend_from_slice(&(update.topics.len() as u32).to_be_bytes());
-    for topic in &update.topics {
+    out.push(u8::from(update.is_private()) | (u8::from(update.event_type().is_some()) << 1));
+    out.extend_from_slice(&update.retry().to_be_bytes());
+    put_str(&mut out, update.id());
+    put_str(&mut out, update.event_type().unwrap_or_default());
+    out.extend_from_slice(&(update.topics().len() as u32).to_be_bytes());
+    for topic in update.topics() {
         put_str(&mut out, topic);
     }
-    put_str(&mut out, &update.data);
+    put_str(&mut out, update.data());
     out
 }
 
@@ -50,14 +50,16 @@ fn read(bytes: &[u8]) -> Option<Update> {
         .map(|_| reader.string())
         .collect::<Option<Vec<_>>>()?;
     let data = reader.string()?;
-    Some(Update {
-        id,
-        topics,
-        data,
-        private: flags & 1 != 0,
-        event_type: (flags & 2 != 0).then_some(event_type),
-        retry,
-    })
+    // Checked again as it is rebuilt: an update is valid wherever it comes from.
+    Draft::new(topics)
+        .ok()?
+        .id(Some(id))
+        .event_type((flags & 2 != 0).then_some(event_type))
+        .data(data)
+        .private(flags & 1 != 0)
+        .retry(retry)
+        .build()
+        .ok()
 }
 
 fn put_str(out: &mut Vec<u8>, value: &str) {
@@ -93,14 +95,15 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let update = Update {
-            id: "urn:uuid:1".into(),
-            topics: vec!["a".into(), "".into(), "é".into()],
-            data: "line\nline".into(),
-            private: true,
-            event_type: Some(String::new()),
-            retry: 42,
-        };
+        let update = Draft::new(vec!["a".into(), "".into(), "é".into()])
+            .expect("topics")
+            .id(Some("urn:uuid:1".into()))
+            .data("line\nline".into())
+            .private(true)
+            .event_type(Some(String::new()))
+            .retry(42)
+            .build()
+            .expect("valid");
         let bytes = encode(&update, 1234);
         assert_eq!(stored_at_ms(&bytes), Some(1234));
         assert_eq!(decode(&bytes), Ok(update));
@@ -110,17 +113,7 @@ mod tests {
     fn garbage_is_refused_not_panicking() {
         assert_eq!(decode(&[]), Err(Corrupt::Record));
         assert_eq!(decode(&[VERSION, 0, 0]), Err(Corrupt::Record));
-        let mut bytes = encode(
-            &Update {
-                id: "x".into(),
-                topics: vec![],
-                data: String::new(),
-                private: false,
-                event_type: None,
-                retry: 0,
-            },
-            0,
-        );
+        let mut bytes = encode(&Update::example("x", &["t"], ""), 0);
         bytes.truncate(bytes.len() - 1);
         assert_eq!(decode(&bytes), Err(Corrupt::Record));
     }

@@ -52,7 +52,7 @@ impl State {
         let Some((_, event)) = self.events.pop_front() else {
             return;
         };
-        let id = &event.update.id;
+        let id = event.update.id();
         if let Some(positions) = self.index.get_mut(id) {
             positions.pop_front();
             if positions.is_empty() {
@@ -88,10 +88,10 @@ impl EventLog for MemoryLog {
         let position = state.next();
         state
             .index
-            .entry(event.update.id.clone())
+            .entry(event.update.id().to_owned())
             .or_default()
             .push_back(position);
-        state.last_event_id = Some(event.update.id.clone());
+        state.last_event_id = Some(event.update.id().to_owned());
         state.events.push_back((now, event));
         state.apply(self.retention, now);
         Ok(Position(position))

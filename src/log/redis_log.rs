@@ -462,7 +462,7 @@ impl Shared {
 
     fn append(&self, event: &Event) -> Result<Position, LogError> {
         let record = codec::encode(&event.update, 0);
-        let id = &event.update.id;
+        let id = event.update.id();
         let keys = [
             self.key("stream"),
             self.key(&format!("id:{id}")),
@@ -1017,14 +1017,7 @@ pub(crate) mod tests {
             max_age: Duration::ZERO,
         };
         let log = RedisLog::open(&redis.url, "tls", unlimited).expect("open over TLS");
-        let update = crate::event::Update {
-            id: "over-tls".into(),
-            topics: vec!["t".into()],
-            data: String::new(),
-            private: false,
-            event_type: None,
-            retry: 0,
-        };
+        let update = crate::event::Update::example("over-tls", &["t"], "");
         let position = log.append(Arc::new(Event::new(update))).expect("append");
         assert_eq!(log.find("over-tls").expect("find"), Some(position));
     }
@@ -1041,14 +1034,7 @@ pub(crate) mod tests {
         };
         let log = RedisLog::open(&redis.url, &prefix, retention).expect("open");
         for i in 0..5 {
-            let update = crate::event::Update {
-                id: format!("id-{i}"),
-                topics: vec!["t".into()],
-                data: String::new(),
-                private: false,
-                event_type: None,
-                retry: 0,
-            };
+            let update = crate::event::Update::example(format!("id-{i}"), &["t"], "");
             log.append(Arc::new(Event::new(update))).expect("append");
         }
         let client = redis::Client::open(redis.url.as_str()).expect("client");
@@ -1070,14 +1056,7 @@ pub(crate) mod tests {
     }
 
     fn update(id: &str) -> Arc<Event> {
-        Arc::new(Event::new(crate::event::Update {
-            id: id.into(),
-            topics: vec!["t".into()],
-            data: String::new(),
-            private: false,
-            event_type: None,
-            retry: 0,
-        }))
+        Arc::new(Event::new(crate::event::Update::example(id, &["t"], "")))
     }
 
     const UNLIMITED: Retention = Retention {

@@ -28,14 +28,11 @@ const UNLIMITED: Retention = Retention {
 };
 
 fn event(id: &str) -> Arc<Event> {
-    Arc::new(Event::new(Update {
-        id: id.into(),
-        topics: vec!["https://example.com/t".into()],
-        data: format!("data of {id}"),
-        private: false,
-        event_type: None,
-        retry: 0,
-    }))
+    Arc::new(Event::new(Update::example(
+        id,
+        &["https://example.com/t"],
+        format!("data of {id}"),
+    )))
 }
 
 /// Everything retained (the cases keep fewer than 1000 events), with positions.
@@ -46,7 +43,7 @@ fn all(log: &dyn EventLog) -> Vec<(Position, String)> {
     log.read_after(None, upto, 1000)
         .expect("read")
         .into_iter()
-        .map(|(position, e)| (position, e.update.id.clone()))
+        .map(|(position, e)| (position, e.update.id().to_owned()))
         .collect()
 }
 
@@ -57,7 +54,7 @@ fn ids(log: &dyn EventLog, after: Option<Position>, max: usize) -> Vec<String> {
     log.read_after(after, upto, max)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect()
 }
 
@@ -143,7 +140,7 @@ pub(crate) fn read_is_bounded_by_upto_and_max(fixture: &dyn Fixture) {
     let read = log
         .read_after(Some(positions[1]), positions[5], 100)
         .expect("read");
-    let got: Vec<_> = read.iter().map(|(_, e)| e.update.id.as_str()).collect();
+    let got: Vec<_> = read.iter().map(|(_, e)| e.update.id()).collect();
     assert_eq!(got, ["2", "3", "4", "5"]);
     let page = log.read_after(None, positions[9], 3).expect("read");
     assert_eq!(page.len(), 3);
@@ -263,7 +260,7 @@ pub(crate) fn the_feed_delivers_every_instance_appends_in_order(fixture: &dyn Fi
     feed.start_feed(
         None,
         Arc::new(move |position, e: Arc<Event>| {
-            let _ = sender.send((position, e.update.id.clone()));
+            let _ = sender.send((position, e.update.id().to_owned()));
         }),
     )
     .expect("feed");

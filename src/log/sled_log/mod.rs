@@ -238,7 +238,8 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
         Some(record) => Some(
             codec::decode(record)
                 .map_err(LogError::storage(RECOVERY))?
-                .id,
+                .id()
+                .to_owned(),
         ),
         None => db
             .get(LAST_ID)
@@ -265,7 +266,7 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
         for (position, record) in (chunk_first..).zip(layout::records(&chunk)) {
             if position >= active_from {
                 let update = codec::decode(record).map_err(LogError::storage(RECOVERY))?;
-                index.insert(id_hash(&update.id), position);
+                index.insert(id_hash(update.id()), position);
             }
         }
     }
@@ -371,12 +372,17 @@ impl Shared {
         {
             let state = self.state.lock();
             if position > state.written {
-                return Ok(state.queued(position).map(|q| q.event.update.id.clone()));
+                return Ok(state
+                    .queued(position)
+                    .map(|q| q.event.update.id().to_owned()));
             }
         }
         match read_record(&self.db()?, position)? {
             Some(record) => Ok(Some(
-                codec::decode(&record).map_err(LogError::storage(READ))?.id,
+                codec::decode(&record)
+                    .map_err(LogError::storage(READ))?
+                    .id()
+                    .to_owned(),
             )),
             None => Ok(None),
         }
@@ -435,7 +441,7 @@ impl Shared {
 impl EventLog for SledLog {
     fn append(&self, event: Arc<Event>) -> Result<Position, LogError> {
         let now = self.shared.clock.now_ms();
-        let hash = id_hash(&event.update.id);
+        let hash = id_hash(event.update.id());
         let size = event.frame.len();
         let mut state = self.shared.state.lock();
         if state.pending.len() >= MAX_QUEUED || state.pending_bytes + size > MAX_QUEUED_BYTES {
@@ -451,7 +457,7 @@ impl EventLog for SledLog {
             state.oldest_stored_at = Some(now);
         }
         state.next += 1;
-        state.last_event_id = Some(event.update.id.clone());
+        state.last_event_id = Some(event.update.id().to_owned());
         state.index.insert(hash, position);
         state.pending_bytes += size;
         state.pending.push_back(Queued {

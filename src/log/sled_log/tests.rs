@@ -108,14 +108,7 @@ fn a_locked_data_dir_is_a_clear_error() {
 }
 
 fn update(id: &str) -> crate::event::Update {
-    crate::event::Update {
-        id: id.into(),
-        topics: vec!["t".into()],
-        data: format!("data of {id}"),
-        private: false,
-        event_type: None,
-        retry: 0,
-    }
+    crate::event::Update::example(id, &["t"], format!("data of {id}"))
 }
 
 const UNLIMITED: Retention = Retention {
@@ -202,7 +195,7 @@ fn retention_deletes_old_chunks_and_runs_from_disk() {
         .read_after(None, newest, 100)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect();
     assert_eq!(ids.len(), 10);
     assert_eq!(ids.last().map(String::as_str), Some("final"));
@@ -234,7 +227,7 @@ fn a_history_in_the_old_one_key_per_event_layout_is_upgraded() {
     let replay = log
         .read_after(Some(Position(5)), Position(7), 10)
         .expect("read");
-    let ids: Vec<&str> = replay.iter().map(|(_, e)| e.update.id.as_str()).collect();
+    let ids: Vec<&str> = replay.iter().map(|(_, e)| e.update.id()).collect();
     assert_eq!(ids, ["b", "c"]);
     assert_eq!(
         keys_with_prefix(&log, b'e') + keys_with_prefix(&log, b'i'),
@@ -321,7 +314,7 @@ fn a_failed_fsync_write_refuses_until_reopened_and_leaves_no_trace() {
         .read_after(None, after, 10)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect();
     assert_eq!(ids, ["kept", "after"]);
     assert_eq!(log.find("refused").expect("find"), None);
@@ -333,7 +326,7 @@ fn a_failed_fsync_write_refuses_until_reopened_and_leaves_no_trace() {
         .read_after(None, last, 10)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect();
     assert_eq!(ids, ["kept", "after"]);
     drop(reopened);
@@ -363,7 +356,7 @@ fn a_failed_periodic_write_is_retried_until_written() {
         .read_after(None, acked, 10)
         .expect("read")
         .into_iter()
-        .map(|(_, e)| e.update.id.clone())
+        .map(|(_, e)| e.update.id().to_owned())
         .collect();
     assert_eq!(ids, ["acked"]);
     assert_eq!(reopened.faults().events_lost, 0);

@@ -203,7 +203,7 @@ impl Shared {
             *cleaned_below = work.first_retained;
             // The last chunk may go with this batch: keep what start-up needs without it.
             if let Some((_, newest)) = work.events.last() {
-                batch.insert(LAST_ID, newest.update.id.as_bytes());
+                batch.insert(LAST_ID, newest.update.id().as_bytes());
             }
             batch.insert(NEXT, &(last + 1).to_be_bytes()[..]);
         }
