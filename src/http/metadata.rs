@@ -42,3 +42,18 @@ fn v1_cookie_name(cookie_name: &str) -> &str {
         cookie_name
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // B-AUTH-5, X-6: the classic default name is not advertised; a configured name is.
+    #[test]
+    fn advertised_cookie_name() {
+        assert_eq!(
+            v1_cookie_name("mercureAuthorization"),
+            "__Secure-mercure_access_token"
+        );
+        assert_eq!(v1_cookie_name("qsAuth"), "qsAuth");
+    }
+}

@@ -323,6 +323,59 @@ mod tests {
         assert_eq!(lifetime(None, None), None);
     }
 
+    /// The cursor headers of a request made of `pairs`, with the hub's `echo`.
+    fn cursor_headers(
+        pairs: &[(&str, &str)],
+        echo: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        let pairs: Pairs = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let parsed = SubscriptionRequest::read(&pairs, None, None).expect("a request");
+        let response = stream_head(&parsed, echo).finish();
+        let get = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (get("Last-Event-ID"), get("Mercure-Last-Event-ID"))
+    }
+
+    // X-8, A-HIST-8, B-HIST-7: the cursor header follows the request's dialect; an empty
+    // `last_event_id` is answered `earliest` on 1.0 requests only.
+    #[test]
+    fn cursor_headers_by_dialect() {
+        let some = |v: &str| Some(v.to_owned());
+        let found = [("last_event_id", "urn:a")];
+        let classic = [("topic", "t"), found[0]];
+        let v1 = [("match", "t"), found[0]];
+        let mixed = [("topic", "t"), ("match", "t"), found[0]];
+        assert_eq!(
+            cursor_headers(&classic, Some("urn:a")),
+            (some("urn:a"), None)
+        );
+        assert_eq!(cursor_headers(&v1, Some("urn:a")), (None, some("urn:a")));
+        assert_eq!(
+            cursor_headers(&mixed, Some("urn:a")),
+            (some("urn:a"), some("urn:a"))
+        );
+        assert_eq!(cursor_headers(&[("match", "t")], None), (None, None));
+        let empty_v1 = [("match", "t"), ("last_event_id", "")];
+        assert_eq!(cursor_headers(&empty_v1, None), (None, some("earliest")));
+        let empty_classic = [("topic", "t"), ("last_event_id", "")];
+        assert_eq!(cursor_headers(&empty_classic, None), (None, None));
+        let empty_mixed = [("topic", "t"), ("match", "t"), ("last_event_id", "")];
+        assert_eq!(
+            cursor_headers(&empty_mixed, None),
+            (some("earliest"), some("earliest"))
+        );
+        // C-HARD-8: what cannot be a header value is not echoed.
+        assert_eq!(cursor_headers(&v1, Some("a\nb")), (None, None));
+    }
+
     #[test]
     fn jitter_never_overflows() {
         for _ in 0..1000 {

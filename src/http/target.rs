@@ -333,6 +333,93 @@ mod tests {
         assert_eq!(chain(""), None);
     }
 
+    fn settings(config: impl FnOnce(&mut crate::config::Config)) -> Settings {
+        let mut base = crate::config::Config {
+            publisher_jwt_key: Some(crate::config::DEVELOPMENT_KEY.into()),
+            subscriber_jwt_key: Some(crate::config::DEVELOPMENT_KEY.into()),
+            ..crate::config::Config::default()
+        };
+        config(&mut base);
+        Settings::try_from(&base).expect("settings")
+    }
+
+    fn request(peer: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        let mut builder = actix_web::test::TestRequest::get()
+            .uri("/.well-known/mercure")
+            .peer_addr(peer.parse().expect("peer"));
+        for (name, value) in headers {
+            builder = builder.insert_header((*name, *value));
+        }
+        builder.to_http_request()
+    }
+
+    const FORWARDING: [(&str, &str); 4] = [
+        ("Host", "127.0.0.1:3000"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "hub.example.org"),
+        ("X-Forwarded-For", "198.51.100.7, 10.0.0.2"),
+    ];
+
+    // B-TOK-6, B-PRM-1, C-LIM-3: forwarding headers count only from trusted proxies.
+    #[test]
+    fn derived_from_trusted_proxies_only() {
+        let trusting =
+            settings(|c| c.trusted_proxies = vec!["127.0.0.1/32".into(), "10.0.0.0/8".into()]);
+        let target =
+            RequestTarget::of(&request("127.0.0.1:5000", &FORWARDING), &trusting).expect("target");
+        assert_eq!(
+            target.resource,
+            "https://hub.example.org/.well-known/mercure"
+        );
+        assert_eq!(target.base.as_str(), target.resource);
+        assert_eq!(target.client, Some(ip("198.51.100.7")));
+        assert_eq!(
+            target.metadata_url.as_deref(),
+            Some(
+                "https://hub.example.org/.well-known/oauth-protected-resource/.well-known/mercure"
+            )
+        );
+        let untrusting = settings(|_| {});
+        let target = RequestTarget::of(&request("127.0.0.1:5000", &FORWARDING), &untrusting)
+            .expect("target");
+        assert_eq!(target.resource, "http://127.0.0.1:3000/.well-known/mercure");
+        assert_eq!(target.client, Some(ip("127.0.0.1")));
+        let outside =
+            RequestTarget::of(&request("192.0.2.1:5000", &FORWARDING), &trusting).expect("target");
+        assert_eq!(outside.client, Some(ip("192.0.2.1")), "an untrusted peer");
+    }
+
+    // B-TOK-6, B-MT-5: a configured resource identifier is the audience and the base URL.
+    #[test]
+    fn configured_resource_identifier() {
+        let ri = "https://hub.example.com/.well-known/mercure";
+        let configured = settings(|c| c.resource_identifier = Some(ri.into()));
+        let target = RequestTarget::of(&request("127.0.0.1:5000", &[("Host", "x:1")]), &configured)
+            .expect("target");
+        assert_eq!((target.resource.as_str(), target.base.as_str()), (ri, ri));
+    }
+
+    // public_urls: another origin → 421; B-TOK-6: no usable host → 400.
+    #[test]
+    fn misdirected_and_bad_hosts() {
+        let public = settings(|c| c.public_urls = vec!["https://hub.example.com".into()]);
+        let at = |host: &str| request("127.0.0.1:5000", &[("Host", host)]);
+        assert_eq!(
+            RequestTarget::of(&at("evil.example"), &public),
+            Err(TargetError::Misdirected)
+        );
+        assert!(misdirected(&at("evil.example"), &public));
+        assert!(!misdirected(&at("evil.example"), &settings(|_| {})));
+        let any = settings(|_| {});
+        for bad in ["a/b", "a@b", "a b", "[", ""] {
+            assert_eq!(
+                RequestTarget::of(&at(bad), &any),
+                Err(TargetError::BadHost),
+                "{bad:?}"
+            );
+        }
+    }
+
     // R-BOUND: hostile forwarding headers never panic and stay bounded.
     #[test]
     fn hostile_headers() {
