@@ -154,7 +154,7 @@ fn selector_list(
 }
 
 /// `seconds` as a `Duration`, saturating: negative and NaN are zero, too large is the maximum.
-pub(super) fn seconds_to_duration(seconds: f64) -> Duration {
+pub fn seconds_to_duration(seconds: f64) -> Duration {
     if seconds.is_nan() || seconds <= 0.0 {
         return Duration::ZERO;
     }

@@ -286,6 +286,12 @@ impl Issuers {
         !self.order.is_empty()
     }
 
+    /// Whether any 1.0 issuer is known, configured or bound to the top-level keys by
+    /// `trusted_issuers`: the hub then serves its protected resource metadata (B-PRM-1).
+    pub fn has_issuers(&self) -> bool {
+        !self.issuers.is_empty()
+    }
+
     /// Whether a token of either dialect can be verified for `role` (X-3, A-AUTH-11).
     pub fn has_role(&self, role: Role) -> bool {
         self.classic.get(role).is_some()

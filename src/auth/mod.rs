@@ -15,7 +15,7 @@ mod token;
 pub mod v1;
 
 pub use challenge::{Challenge, ChallengeError};
-pub use claims::{now_seconds, Claims};
+pub use claims::{now_seconds, seconds_to_duration, Claims};
 pub use grants::{Dialect, GrantContext, GrantMatcher, GrantSelector, Grants, MatchType};
 pub use issuer::{ClassicKeys, IssuerConfig, IssuerError, Issuers, Role, Verified};
 pub use keys::{KeyError, Verifier};

@@ -2,15 +2,18 @@
 
 pub mod admin;
 pub use tls::{CertificateStore, TlsError};
+mod body;
 mod cors;
 mod demo;
 mod direct;
 mod flood;
 mod limits;
+mod metadata;
 mod publish;
 mod respond;
 mod subscribe;
 mod subscriptions;
+mod target;
 mod tls;
 mod tokens;
 mod ui;
@@ -161,13 +164,24 @@ async fn route(
 ) -> HttpResponse {
     match request.uri().path() {
         HUB_PATH => match *request.method() {
-            Method::GET | Method::HEAD => subscribe::handle(request, &state).await,
+            Method::GET | Method::HEAD => subscribe::handle(request, payload, &state).await,
+            Method::POST if target::misdirected(&request, &state.settings) => {
+                respond::misdirected()
+            }
             Method::POST => publish::handle(request, payload, &state).await,
+            // B-SUB-2: `QUERY` subscribes with a form body.
+            ref method if method.as_str() == "QUERY" => {
+                subscribe::handle(request, payload, &state).await
+            }
             _ => respond::method_not_allowed(),
         },
+        crate::auth::metadata::METADATA_PATH => metadata::handle(&request, &state),
         path if path.starts_with(subscriptions::API_PATH)
             && state.settings.features.subscriptions =>
         {
+            if target::misdirected(&request, &state.settings) {
+                return respond::misdirected();
+            }
             subscriptions::handle(&request, &state)
                 .await
                 .unwrap_or_else(respond::not_found)

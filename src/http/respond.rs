@@ -4,7 +4,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
-use crate::auth::TokenError;
+use super::target::TargetError;
+use crate::auth::{Challenge, TokenError};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -23,8 +24,13 @@ pub(super) fn not_found() -> HttpResponse {
 }
 
 pub(super) fn method_not_allowed() -> HttpResponse {
+    method_not_allowed_but("GET, HEAD, POST, QUERY")
+}
+
+/// 405 listing the methods a path serves.
+pub(super) fn method_not_allowed_but(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, "GET, HEAD, POST"))
+        .insert_header((header::ALLOW, allow))
         .finish()
 }
 
@@ -42,7 +48,8 @@ pub(super) fn too_large() -> HttpResponse {
     text(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n")
 }
 
-/// 401 with the challenge of X-11; the reason is logged, never sent.
+/// 401 with the classic challenge of X-11 (no `resource_metadata`), whatever the reason: also
+/// for a classic API request without the right (A-SUBS-10); the reason is logged, never sent.
 pub(super) fn unauthorized(reason: &TokenError) -> HttpResponse {
     tracing::info!(%reason, "request refused: 401");
     let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
@@ -51,6 +58,31 @@ pub(super) fn unauthorized(reason: &TokenError) -> HttpResponse {
         HeaderValue::from_static(reason.challenge()),
     );
     response
+}
+
+/// A token refusal with its RFC 6750 challenge (X-11, B-ERR-1…5): the status is the
+/// challenge's (400 `invalid_request`, 401, 403 `insufficient_scope`), the body the fixed Part A
+/// text of that status, which 1.0 errors share. The reason is logged, never sent (A-AUTH-17).
+pub(super) fn challenged(reason: &TokenError, challenge: &Challenge) -> HttpResponse {
+    let (status, body) = match challenge.status() {
+        400 => (StatusCode::BAD_REQUEST, "Bad Request\n"),
+        403 => (StatusCode::FORBIDDEN, "Forbidden\n"),
+        _ => (StatusCode::UNAUTHORIZED, "Unauthorized\n"),
+    };
+    tracing::info!(%reason, status = status.as_u16(), "request refused");
+    let mut response = text(status, body);
+    // `header_value` is visible ASCII by construction; "Bearer" if that ever changed.
+    let value = HeaderValue::from_str(&challenge.header_value())
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, value);
+    response
+}
+
+/// 421: the request is for an origin outside `public_urls`.
+pub(super) fn misdirected() -> HttpResponse {
+    text(StatusCode::MISDIRECTED_REQUEST, "Misdirected Request\n")
 }
 
 /// 403 for a valid token without the needed right.
@@ -68,10 +100,13 @@ pub(super) fn forbidden(body: impl Into<String>) -> HttpResponse {
 pub(super) enum Refusal {
     BadRequest(String),
     Unauthorized(TokenError),
+    /// A token refusal with the challenge it answers with.
+    Challenged(TokenError, Challenge),
     Forbidden(String),
     TooLarge,
     TooManyRequests,
     Unavailable,
+    Misdirected,
 }
 
 impl Refusal {
@@ -83,6 +118,7 @@ impl Refusal {
         match self {
             Self::BadRequest(body) => bad_request(&body),
             Self::Unauthorized(reason) => unauthorized(&reason),
+            Self::Challenged(reason, challenge) => challenged(&reason, &challenge),
             Self::Forbidden(body) => forbidden(body),
             Self::TooLarge => too_large(),
             Self::TooManyRequests => {
@@ -93,6 +129,16 @@ impl Refusal {
                 response
             }
             Self::Unavailable => unavailable(),
+            Self::Misdirected => misdirected(),
+        }
+    }
+}
+
+impl From<TargetError> for Refusal {
+    fn from(error: TargetError) -> Self {
+        match error {
+            TargetError::Misdirected => Self::Misdirected,
+            TargetError::BadHost => Self::bad_request(),
         }
     }
 }

@@ -1,71 +1,89 @@
-//! `GET`/`HEAD /.well-known/mercure`: subscriptions (protocol.md A.2, A.4, A-SUB-9).
+//! `GET`/`HEAD`/`QUERY /.well-known/mercure`: subscriptions in both dialects (protocol.md
+//! A.2, A.4, A-SUB-9, B.2, B.8, X-2, X-4, X-6, X-7, X-8, X-11).
 
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde_json::Value;
 
 use super::limits::Limited;
 use super::respond::Refusal;
-use super::{direct, tokens, AppState};
-use crate::auth::{self, Claims};
+use super::target::RequestTarget;
+use super::{body, direct, tokens, AppState};
+use crate::auth::{self, GrantContext, Grants, Role, Source, TokenError, Verified};
 use crate::form::{self, Pairs};
 use crate::hub::{Cursor, EventStream, Request, StreamOptions};
 use crate::metrics::Disconnect;
-use crate::topic::has_control_chars;
+use crate::topic::request::{CursorRequest, Dialect, Limits, Selectors, SubscriptionRequest};
 
-/// Most `topic` parameters per subscription (A-SUB-3).
-const MAX_SELECTORS: usize = 1000;
-
-/// The 1.0 selector parameters; any other name in the `match` namespace is refused (B-SUB-5).
-const MATCHER_PARAMETERS: [&str; 3] = ["match", "match_exact", "match_urlpattern"];
-
-pub(super) async fn handle(request: HttpRequest, state: &AppState) -> HttpResponse {
-    subscribe(&request, state)
+pub(super) async fn handle(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> HttpResponse {
+    subscribe(&request, payload, state)
         .await
         .unwrap_or_else(Refusal::response)
 }
 
-/// The checks of A-SUB-9 in order: token (401), selectors (400), registration (429, 503).
-async fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpResponse, Refusal> {
+/// The checks of A-SUB-9 in order: the request's form (400, 413 for a `QUERY` body), the
+/// reserved `match` namespace (400), the origin (421), token (401, or 400 on a 1.0-only
+/// request), selectors (400), registration (429, 503).
+async fn subscribe(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, Refusal> {
+    let settings = &state.settings;
     let query =
         form::parse(request.query_string().as_bytes()).map_err(|_| Refusal::bad_request())?;
-    if query.iter().any(|(name, _)| in_reserved_namespace(name)) {
-        return Err(Refusal::bad_request());
-    }
-    let header_cursor = header_cursor(request).map_err(|()| Refusal::bad_request())?;
-    let auth = &state.settings.auth;
-    let cookie = tokens::cookie_value(request, &auth.cookie_name);
-    let sources = tokens::sources(request, &query, cookie.as_deref());
-    let claims = auth::subscriber_claims(auth.subscriber.as_ref(), auth.anonymous, &sources)
-        .map_err(Refusal::Unauthorized)?;
-    let topics: Vec<&str> = form::values(&query, "topic").collect();
-    check_selectors(&topics, state.settings.requests.max_selector_length)
-        .and_then(|()| check_selectors_size(&query, state.settings.requests.max_selectors_size))
-        .map_err(|body| Refusal::BadRequest(body.to_owned()))?;
-    let cursor = cursor(header_cursor, &query);
+    let body = if request.method().as_str() == "QUERY" {
+        let bytes = body::read(request, payload, settings.requests.max_request_body_size).await?;
+        Some(body::form_fields(request, &bytes)?)
+    } else {
+        None
+    };
+    let header_cursor = request.headers().get("last-event-id").map(|v| v.as_bytes());
+    let parsed = SubscriptionRequest::read(&query, body.as_ref(), header_cursor).map_err(|e| {
+        tracing::debug!(error = %e, "subscription refused");
+        Refusal::BadRequest(e.body().to_owned())
+    })?;
+    let target = RequestTarget::of(request, settings)?;
+    let token = authenticate(request, &query, &parsed, &target, state)?;
     let hub = &state.hub;
+    let limits = Limits {
+        max_selector_length: settings.requests.max_selector_length,
+        max_selectors_size: settings.requests.max_selectors_size,
+    };
+    let selectors = parsed
+        .selectors(hub.matcher(), &target.base, limits)
+        .map_err(|e| {
+            tracing::debug!(error = %crate::log::ErrorChain(&e), "subscription refused");
+            Refusal::BadRequest(e.body().to_owned())
+        })?;
+    let cursor = hub_cursor(&parsed.cursor);
     if request.method() == Method::HEAD {
         let echo = hub
             .cursor_echo_async(&cursor)
             .await
             .map_err(|_| Refusal::Unavailable)?;
-        return Ok(stream_head(echo.as_deref()).finish());
+        return Ok(stream_head(&parsed, echo.as_deref()).finish());
     }
     let permit = state
         .limiter
-        .acquire(request.peer_addr().map(|a| a.ip()))
+        .acquire(target.client)
         .ok_or(Refusal::TooManyRequests)?;
-    let private_access = claims
-        .as_ref()
-        .map(|c| c.subscribe_grants(hub.matcher()).to_vec())
-        .unwrap_or_default();
+    let context = GrantContext::new(hub.matcher(), &target.base);
+    let grants = token.as_ref().map(Verified::grants);
     let subscription = hub
         .subscribe_async(Request {
-            selectors: hub.selectors(topics),
-            private_access,
-            payload: claims.as_ref().and_then(|c| c.payload.clone()),
+            private_access: grants
+                .map(|g| g.subscribe_selectors(context))
+                .unwrap_or_default(),
+            payload: grants.and_then(|g| subscription_payload(g, &parsed, context)),
+            selectors: hub_selectors(selectors),
             cursor,
         })
         .await
@@ -73,12 +91,15 @@ async fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpRespon
             tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot register a subscriber");
             Refusal::Unavailable
         })?;
-    let response = stream_head(subscription.cursor_echo.as_deref());
+    let response = stream_head(&parsed, subscription.cursor_echo.as_deref());
     let options = StreamOptions {
-        heartbeat: state.settings.streams.heartbeat,
-        lifetime: lifetime(state.settings.streams.write_timeout, claims.as_deref()),
+        heartbeat: settings.streams.heartbeat,
+        lifetime: lifetime(
+            settings.streams.write_timeout,
+            token.as_ref().and_then(Verified::expires_at),
+        ),
     };
-    tracing::debug!("subscriber connected");
+    tracing::debug!(client = ?target.client, dialect = ?parsed.dialect, "subscriber connected");
     let inner = EventStream::new(subscription, options);
     Ok(direct::respond(
         response,
@@ -89,79 +110,101 @@ async fn subscribe(request: &HttpRequest, state: &AppState) -> Result<HttpRespon
     ))
 }
 
-/// Names that start with `match` (any case) but are not a supported matcher parameter.
-fn in_reserved_namespace(name: &str) -> bool {
-    name.get(..5)
-        .is_some_and(|p| p.eq_ignore_ascii_case("match"))
-        && !MATCHER_PARAMETERS.contains(&name)
-}
-
-/// The body of every refused selector (too long, control characters, too many bytes in all).
-const INVALID_TOPIC: &str = "Invalid \"topic\" parameter.\n";
-
-fn check_selectors(topics: &[&str], max_length: usize) -> Result<(), &'static str> {
-    if topics.is_empty() {
-        return Err("Missing \"topic\" parameter.\n");
+/// A-AUTH-11, B-AUTH-4, B-AUTH-9, X-11: the subscriber's verified token, `None` for
+/// an anonymous subscriber. Every refusal carries a challenge; a malformed presentation is a
+/// 400 `invalid_request` on 1.0-only requests and the classic 401 elsewhere.
+fn authenticate(
+    request: &HttpRequest,
+    query: &Pairs,
+    parsed: &SubscriptionRequest,
+    target: &RequestTarget,
+    state: &AppState,
+) -> Result<Option<Verified>, Refusal> {
+    let auth = &state.settings.auth;
+    // A-AUTH-11, X-3: with no subscriber verifier of either dialect, tokens are not read.
+    if !auth.issuers.has_role(Role::Subscriber) {
+        return Ok(None);
     }
-    if topics.len() > MAX_SELECTORS {
-        return Err("Too many \"topic\" parameters.\n");
-    }
-    if topics
-        .iter()
-        .any(|t| has_control_chars(t) || (max_length > 0 && t.len() > max_length))
-    {
-        return Err(INVALID_TOPIC);
-    }
-    Ok(())
-}
-
-/// R-BOUND: all selectors of one request together (`topic` and the 1.0 `match*` parameters)
-/// are at most `max_total` bytes (`0` = no limit); over it the request is refused as a too
-/// long selector is.
-fn check_selectors_size(query: &Pairs, max_total: u64) -> Result<(), &'static str> {
-    if max_total == 0 {
-        return Ok(());
-    }
-    let total = query
-        .iter()
-        .filter(|(name, _)| name == "topic" || MATCHER_PARAMETERS.contains(&name.as_str()))
-        .fold(0u64, |sum, (_, value)| {
-            sum.saturating_add(u64::try_from(value.len()).unwrap_or(u64::MAX))
-        });
-    if total > max_total {
-        return Err(INVALID_TOPIC);
-    }
-    Ok(())
-}
-
-/// The `Last-Event-ID` header when present and non-empty; invalid UTF-8 is an error (C-HARD-3).
-fn header_cursor(request: &HttpRequest) -> Result<Option<String>, ()> {
-    match request.headers().get("last-event-id") {
-        None => Ok(None),
-        Some(value) => {
-            let text = std::str::from_utf8(value.as_bytes()).map_err(|_| ())?;
-            Ok((!text.is_empty()).then(|| text.to_owned()))
+    let v1_only = parsed.dialect == Dialect::V1;
+    let rules = if v1_only {
+        auth::Dialect::V1
+    } else {
+        auth::Dialect::Classic
+    };
+    let refuse = |reason: TokenError| {
+        let challenge = reason
+            .to_challenge(rules)
+            .resource_metadata(target.metadata_url.as_deref());
+        Refusal::Challenged(reason, challenge)
+    };
+    // B-AUTH-9: the `authorization` parameter is a classic feature.
+    let no_pairs = Pairs::new();
+    let cookie = tokens::cookie_value(request, &auth.cookie_name);
+    let sources = tokens::sources(
+        request,
+        if v1_only { &no_pairs } else { query },
+        cookie.as_deref(),
+    );
+    match auth::extract(&sources).map_err(refuse)? {
+        None if auth.anonymous => Ok(None),
+        None => Err(refuse(TokenError::Missing)),
+        Some((source, token)) => {
+            if source == Source::Query && is_v1_token(token) {
+                return Err(refuse(TokenError::Invalid(
+                    "a 1.0 token in the authorization query parameter".to_owned(),
+                )));
+            }
+            auth.issuers
+                .verify(token, Role::Subscriber, &target.resource)
+                .map(Some)
+                .map_err(refuse)
         }
     }
 }
 
-/// header, then `last_event_id`, `lastEventID`, then the legacy `Last-Event-ID` parameter.
-fn cursor(header: Option<String>, query: &Pairs) -> Cursor {
-    let value = header.or_else(|| {
-        ["last_event_id", "lastEventID", "Last-Event-ID"]
-            .iter()
-            .find_map(|name| form::values(query, name).find(|v| !v.is_empty()))
-            .map(str::to_owned)
-    });
-    match value.as_deref() {
+/// whether the (unverified) payload makes `token` a 1.0 token.
+fn is_v1_token(token: &str) -> bool {
+    auth::v1::peek(token).is_ok_and(|peeked| peeked.dialect == auth::Dialect::V1)
+}
+
+/// Every subscription of the request, `topic` first, then `match*`. The hub keeps no
+/// dialect per selector yet: 1.0 subscription events need it.
+fn hub_selectors(selectors: Selectors) -> Vec<crate::topic::Selector> {
+    selectors
+        .classic
+        .into_iter()
+        .chain(selectors.v1.into_iter().map(|(_, selector)| selector))
+        .collect()
+}
+
+/// the payload the hub shows in subscription events: a classic token's whole payload; for
+/// a 1.0 token, that of the first subscribe entry matching the first subscription's own value
+/// (B-AD-8; per subscription once the hub keeps one payload per selector).
+fn subscription_payload(
+    grants: &Grants,
+    parsed: &SubscriptionRequest,
+    context: GrantContext<'_>,
+) -> Option<Value> {
+    let first = parsed
+        .topics
+        .first()
+        .or_else(|| parsed.matchers.first().map(|m| &m.value))?;
+    grants.payload_for(first, &context).cloned()
+}
+
+/// the hub's cursor; `earliest` replays everything retained (A-HIST-4).
+fn hub_cursor(cursor: &CursorRequest) -> Cursor {
+    match cursor.value() {
         None => Cursor::None,
         Some("earliest") => Cursor::Earliest,
         Some(id) => Cursor::Id(id.to_owned()),
     }
 }
 
-/// Status and headers of an event stream (A-SSE-1, A-SSE-2, A-HIST-8).
-fn stream_head(cursor_echo: Option<&str>) -> HttpResponseBuilder {
+/// Status and headers of an event stream (A-SSE-1, A-SSE-2) with the cursor headers of X-8:
+/// `Last-Event-ID` on classic requests (A-HIST-8), `Mercure-Last-Event-ID` on 1.0 requests
+/// (B-HIST-7: also for an empty cursor, then `earliest`), both with one value on mixed ones.
+fn stream_head(parsed: &SubscriptionRequest, cursor_echo: Option<&str>) -> HttpResponseBuilder {
     let mut builder = HttpResponse::Ok();
     builder
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
@@ -173,20 +216,35 @@ fn stream_head(cursor_echo: Option<&str>) -> HttpResponseBuilder {
         .insert_header((header::EXPIRES, "0"))
         .insert_header(("X-Accel-Buffering", "no"))
         .insert_header((header::CONNECTION, "keep-alive"));
+    let v1_echo = parsed
+        .cursor
+        .echo_v1()
+        .then(|| cursor_echo.unwrap_or("earliest"));
+    let (classic, v1) = match parsed.dialect {
+        Dialect::Classic => (cursor_echo, None),
+        Dialect::V1 => (None, v1_echo),
+        Dialect::Mixed => (v1_echo, v1_echo),
+    };
     // Echoed only when it is a stored, validated id or `earliest` (C-HARD-8).
-    if let Some(value) = cursor_echo.and_then(|c| HeaderValue::from_str(c).ok()) {
+    let value = |echo: Option<&str>| echo.and_then(|c| HeaderValue::from_str(c).ok());
+    if let Some(value) = value(classic) {
         builder.insert_header(("Last-Event-ID", value));
+    }
+    if let Some(value) = value(v1) {
+        builder.insert_header(("Mercure-Last-Event-ID", value));
     }
     builder
 }
 
-/// C-TMO-1 / A-AUTH-14: 80–100 % of `write_timeout`, or of the token's remaining lifetime when
-/// that ends first. Saturating throughout: no `exp` can make it panic (R-TOKEN).
+/// C-TMO-1 / A-AUTH-14 / B-AD-7: 80–100 % of `write_timeout`, or of the token's remaining
+/// lifetime (`expires_at`, its `exp`) when that ends first. Saturating throughout: no `exp` can
+/// make it panic (R-TOKEN).
 fn lifetime(
     write_timeout: Option<Duration>,
-    claims: Option<&Claims>,
+    expires_at: Option<f64>,
 ) -> Option<(Duration, Disconnect)> {
-    let until_expiry = claims.and_then(|c| c.time_left(auth::now_seconds()));
+    let now = auth::now_seconds();
+    let until_expiry = expires_at.map(|exp| auth::seconds_to_duration(exp - now));
     match (write_timeout, until_expiry) {
         (Some(timeout), Some(left)) if left < timeout => {
             Some((jitter(left), Disconnect::TokenExpiry))
@@ -210,10 +268,9 @@ mod tests {
 
     use super::*;
 
-    fn claims_with_exp(exp: serde_json::Value) -> Claims {
-        let mut claims = Claims::from_payload(&json!({})).expect("claims");
-        claims.expires_at = exp.as_f64();
-        claims
+    /// The `exp` of a token, as `Verified::expires_at` reads it.
+    fn claims_with_exp(exp: serde_json::Value) -> Option<f64> {
+        exp.as_f64()
     }
 
     /// R-TOKEN: every `exp` a JSON number can carry gives a lifetime, never a panic.
@@ -234,7 +291,7 @@ mod tests {
         for exp in extremes {
             let claims = claims_with_exp(exp.clone());
             for timeout in [None, Some(Duration::from_secs(600)), Some(Duration::MAX)] {
-                let (left, _) = lifetime(timeout, Some(&claims)).expect("a lifetime");
+                let (left, _) = lifetime(timeout, claims).expect("a lifetime");
                 if let Some(timeout) = timeout {
                     assert!(left <= timeout, "{exp}: {left:?}");
                 }
@@ -242,12 +299,12 @@ mod tests {
         }
         let far = claims_with_exp(json!(1e300));
         assert_eq!(
-            lifetime(Some(Duration::from_secs(600)), Some(&far)).map(|(_, why)| why),
+            lifetime(Some(Duration::from_secs(600)), far).map(|(_, why)| why),
             Some(Disconnect::Timeout)
         );
         let past = claims_with_exp(json!(-1e300));
         assert_eq!(
-            lifetime(Some(Duration::from_secs(600)), Some(&past)),
+            lifetime(Some(Duration::from_secs(600)), past),
             Some((Duration::ZERO, Disconnect::TokenExpiry))
         );
     }
@@ -256,8 +313,7 @@ mod tests {
     fn lifetime_is_80_to_100_percent_of_the_nearest_end() {
         let soon = claims_with_exp(json!(auth::now_seconds() + 100.0));
         for _ in 0..100 {
-            let (left, why) =
-                lifetime(Some(Duration::from_secs(600)), Some(&soon)).expect("a lifetime");
+            let (left, why) = lifetime(Some(Duration::from_secs(600)), soon).expect("a lifetime");
             assert_eq!(why, Disconnect::TokenExpiry);
             assert!(left >= Duration::from_secs(79) && left <= Duration::from_secs(100));
             let (left, why) = lifetime(Some(Duration::from_secs(10)), None).expect("a lifetime");
@@ -267,29 +323,57 @@ mod tests {
         assert_eq!(lifetime(None, None), None);
     }
 
-    /// R-BOUND: the selectors of one request are bounded in bytes together, `topic` and
-    /// `match*` alike.
-    #[test]
-    fn selectors_size_is_bounded_in_total() {
-        let pairs = |list: &[(&str, usize)]| -> Pairs {
-            list.iter()
-                .map(|(name, len)| ((*name).to_owned(), "x".repeat(*len)))
-                .collect()
+    /// The cursor headers of a request made of `pairs`, with the hub's `echo`.
+    fn cursor_headers(
+        pairs: &[(&str, &str)],
+        echo: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        let pairs: Pairs = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let parsed = SubscriptionRequest::read(&pairs, None, None).expect("a request");
+        let response = stream_head(&parsed, echo).finish();
+        let get = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
         };
-        let just_under = pairs(&[("topic", 400), ("topic", 300), ("match", 324)]);
-        assert_eq!(check_selectors_size(&just_under, 1024), Ok(()));
-        let over = pairs(&[("topic", 400), ("topic", 300), ("match_exact", 325)]);
+        (get("Last-Event-ID"), get("Mercure-Last-Event-ID"))
+    }
+
+    // X-8, A-HIST-8, B-HIST-7: the cursor header follows the request's dialect; an empty
+    // `last_event_id` is answered `earliest` on 1.0 requests only.
+    #[test]
+    fn cursor_headers_by_dialect() {
+        let some = |v: &str| Some(v.to_owned());
+        let found = [("last_event_id", "urn:a")];
+        let classic = [("topic", "t"), found[0]];
+        let v1 = [("match", "t"), found[0]];
+        let mixed = [("topic", "t"), ("match", "t"), found[0]];
         assert_eq!(
-            check_selectors_size(&over, 1024),
-            Err("Invalid \"topic\" parameter.\n")
+            cursor_headers(&classic, Some("urn:a")),
+            (some("urn:a"), None)
         );
-        let others = pairs(&[
-            ("topic", 10),
-            ("lastEventID", 5000),
-            ("authorization", 5000),
-        ]);
-        assert_eq!(check_selectors_size(&others, 1024), Ok(()));
-        assert_eq!(check_selectors_size(&over, 0), Ok(()), "0 = no limit");
+        assert_eq!(cursor_headers(&v1, Some("urn:a")), (None, some("urn:a")));
+        assert_eq!(
+            cursor_headers(&mixed, Some("urn:a")),
+            (some("urn:a"), some("urn:a"))
+        );
+        assert_eq!(cursor_headers(&[("match", "t")], None), (None, None));
+        let empty_v1 = [("match", "t"), ("last_event_id", "")];
+        assert_eq!(cursor_headers(&empty_v1, None), (None, some("earliest")));
+        let empty_classic = [("topic", "t"), ("last_event_id", "")];
+        assert_eq!(cursor_headers(&empty_classic, None), (None, None));
+        let empty_mixed = [("topic", "t"), ("match", "t"), ("last_event_id", "")];
+        assert_eq!(
+            cursor_headers(&empty_mixed, None),
+            (some("earliest"), some("earliest"))
+        );
+        // C-HARD-8: what cannot be a header value is not echoed.
+        assert_eq!(cursor_headers(&v1, Some("a\nb")), (None, None));
     }
 
     #[test]
