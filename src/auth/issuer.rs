@@ -281,6 +281,12 @@ impl Issuers {
         })
     }
 
+    /// Whether any 1.0 issuer is known, trusted issuers included: the hub then serves protected
+    /// resource metadata and points its challenges at it (B-PRM-1, X-11).
+    pub fn has_issuers(&self) -> bool {
+        !self.issuers.is_empty()
+    }
+
     /// Whether any `[[issuer]]` is configured (trusted issuers do not count).
     pub fn has_configured_issuers(&self) -> bool {
         !self.order.is_empty()

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub use tls::{CertificateStore, TlsError};
+mod challenge;
 mod cors;
 mod demo;
 mod direct;

@@ -4,7 +4,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
-use crate::auth::TokenError;
+use crate::auth::{Challenge, TokenError};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -63,11 +63,31 @@ pub(super) fn forbidden(body: impl Into<String>) -> HttpResponse {
     response
 }
 
+/// A token refusal with its own challenge (X-11, B-ERR): the challenge's status, and the
+/// classic text of that status as the body (1.0 MAY use the same texts).
+pub(super) fn challenged(challenge: &Challenge) -> HttpResponse {
+    let status = StatusCode::from_u16(challenge.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let body = match status {
+        StatusCode::FORBIDDEN => "Forbidden\n",
+        StatusCode::BAD_REQUEST => "Bad Request\n",
+        _ => "Unauthorized\n",
+    };
+    let mut response = text(status, body);
+    if let Ok(value) = HeaderValue::from_str(&challenge.header_value()) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// A refused request, turned into its fixed response at the edge of a handler.
 #[derive(Debug)]
 pub(super) enum Refusal {
     BadRequest(String),
     Unauthorized(TokenError),
+    /// A refused token answered with its challenge (see [`challenged`]).
+    Challenged(Challenge),
     Forbidden(String),
     TooLarge,
     TooManyRequests,
@@ -83,6 +103,7 @@ impl Refusal {
         match self {
             Self::BadRequest(body) => bad_request(&body),
             Self::Unauthorized(reason) => unauthorized(&reason),
+            Self::Challenged(challenge) => challenged(&challenge),
             Self::Forbidden(body) => forbidden(body),
             Self::TooLarge => too_large(),
             Self::TooManyRequests => {
@@ -99,6 +120,9 @@ impl Refusal {
 
 impl From<crate::event::InvalidUpdate> for Refusal {
     fn from(invalid: crate::event::InvalidUpdate) -> Self {
+        if invalid.is_too_large() {
+            return Self::TooLarge;
+        }
         Self::BadRequest(invalid.to_string())
     }
 }
