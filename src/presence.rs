@@ -5,11 +5,18 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::topic::request::MatchType;
+
 /// One open subscription, on this node or (with a shared log) on any node of the cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveSubscription {
     pub subscriber: String,
+    /// The classic `topic` selector, or the 1.0 `match*` value.
     pub topic: String,
+    /// `None` for a classic subscription; the matcher type of a 1.0 one. Absent in the
+    /// entries of nodes that predate 1.0, which were all classic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_type: Option<MatchType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
 }

@@ -133,20 +133,27 @@ async fn x_10_mixed_connection_emits_both_dialects() {
     let mut w = watcher(&hub).await;
     let (t, m) = (uniq("x-10-t"), uniq("x-10-m"));
     let _s = SseStream::open(get(&hub, &[("topic", &t), ("match", &m)])).await;
-    let (_, v1_doc) = wait_v1_event(&mut w.stream, |d| d["match"] == m.as_str()).await;
-    let classic = loop {
+    // The two events may come in either order: read until both arrived.
+    let (mut v1_doc, mut classic) = (None, None);
+    while v1_doc.is_none() || classic.is_none() {
         let ev = w
             .stream
             .next_event(crate::harness::WAIT)
             .await
-            .expect("classic subscription event");
+            .expect("both subscription events");
         let Ok(doc) = serde_json::from_str::<Value>(&ev.data()) else {
             continue;
         };
         if doc["topic"] == t.as_str() {
             assert_eq!(ev.event, None, "classic events have no event: line");
-            break doc;
+            classic = Some(doc);
+        } else if doc["match"] == m.as_str() && doc["type"] == "subscription" {
+            assert_eq!(ev.event.as_deref(), Some("mercure"));
+            v1_doc = Some(doc);
         }
+    }
+    let (Some(v1_doc), Some(classic)) = (v1_doc, classic) else {
+        unreachable!("the loop ends once both are set");
     };
     assert_eq!(classic["@context"], json!("https://mercure.rocks/"));
     assert_eq!(classic["type"], json!("Subscription"));

@@ -281,15 +281,15 @@ impl Issuers {
         })
     }
 
+    /// Whether any 1.0 issuer is known, trusted issuers included: the hub then serves protected
+    /// resource metadata and points its challenges at it (B-PRM-1, X-11).
+    pub fn has_issuers(&self) -> bool {
+        !self.issuers.is_empty()
+    }
+
     /// Whether any `[[issuer]]` is configured (trusted issuers do not count).
     pub fn has_configured_issuers(&self) -> bool {
         !self.order.is_empty()
-    }
-
-    /// Whether any 1.0 issuer is known, configured or bound to the top-level keys by
-    /// `trusted_issuers`: the hub then serves its protected resource metadata (B-PRM-1).
-    pub fn has_issuers(&self) -> bool {
-        !self.issuers.is_empty()
     }
 
     /// Whether a token of either dialect can be verified for `role` (X-3, A-AUTH-11).

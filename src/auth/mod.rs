@@ -32,7 +32,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// Why a request's token was refused. Only logged: clients see `Unauthorized` (A-AUTH-17).
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("no token presented")]
     Missing,
@@ -97,6 +97,58 @@ pub fn subscriber_claims<V: Borrow<Verifier>>(
         None if anonymous => Ok(None),
         None => Err(TokenError::Missing),
     }
+}
+
+/// A token refused, with the dialect whose rules answer it: the token's own when it could be
+/// read, classic otherwise (no usable token answers the same in both dialects).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub error: TokenError,
+    pub dialect: Dialect,
+}
+
+impl Refused {
+    fn classic(error: TokenError) -> Self {
+        Self {
+            error,
+            dialect: Dialect::Classic,
+        }
+    }
+
+    /// The challenge answering it; see [`TokenError::to_challenge`].
+    pub fn to_challenge(&self) -> Challenge {
+        self.error.to_challenge(self.dialect)
+    }
+}
+
+/// X-5, A-AUTH-10 (401 part), A-AUTH-6, B-AUTH-6: the token of a publish request verified on
+/// its dialect's path (`resource` is the request's resource identifier, B-TOK-6). A classic
+/// token without `mercure.publish` is refused here (401); a 1.0 token without publish grants is
+/// the handler's 403 (§0.2). `origin_allowed` is asked only for a cookie token, before it is
+/// verified; its refusal is answered in the cookie token's dialect.
+pub fn publisher_token(
+    issuers: &Issuers,
+    sources: &TokenSources<'_>,
+    resource: &str,
+    origin_allowed: impl FnOnce() -> bool,
+) -> Result<Verified, Refused> {
+    let (source, token) = extract(sources)
+        .map_err(Refused::classic)?
+        .ok_or(Refused::classic(TokenError::Missing))?;
+    let dialect = v1::peek(token).map_or(Dialect::Classic, |peeked| peeked.dialect);
+    let refused = |error| Refused { error, dialect };
+    if source == Source::Cookie && !origin_allowed() {
+        return Err(refused(TokenError::OriginNotAllowed));
+    }
+    let verified = issuers
+        .verify(token, Role::Publisher, resource)
+        .map_err(refused)?;
+    if let Verified::Classic(claims) = &verified {
+        if claims.publish.is_none() {
+            return Err(refused(TokenError::BadClaim("no mercure.publish claim")));
+        }
+    }
+    Ok(verified)
 }
 
 /// A-AUTH-10 (401 part) and A-AUTH-6: the claims of a publish request. `origin_allowed` is

@@ -1,11 +1,13 @@
 //! The update model, its validation, and its SSE encoding (protocol.md A.4, A.5).
 
 mod frame;
+mod rules;
 mod sse;
 
 use thiserror::Error;
 
 pub use frame::{Frame, Framing};
+pub use rules::{Rules, HUB_EVENT_TYPE};
 pub use sse::encode;
 
 /// Most topics one update may carry (protocol.md A-LIM-2).
@@ -62,31 +64,27 @@ impl Update {
     }
 }
 
-/// An update's fields, checked as they are given in the order of protocol.md A-PUB-12 (topics,
-/// then `retry`; the id and type at [`Draft::build`], after the caller authorized the topics),
-/// so that the first failing check is the one answered.
+/// An update's fields, checked as they are given in the order of protocol.md A-PUB-12 or, under
+/// the 1.0 [`Rules`], B-PUB-11 (topics, then `retry`; the rest at [`Draft::build`], after the
+/// caller authorized the topics), so that the first failing check is the one answered.
 #[derive(Debug, Clone)]
 pub struct Draft {
     update: Update,
+    rules: Rules,
 }
 
 impl Draft {
-    /// Steps 4–6 of A-PUB-12: at least one topic, at most [`MAX_TOPICS`], none with a control
-    /// character.
+    /// Steps 4–6 of A-PUB-12 (the classic rules): at least one topic, at most [`MAX_TOPICS`],
+    /// none with a control character.
     pub fn new(topics: Vec<String>) -> Result<Self, InvalidUpdate> {
-        if topics.is_empty() {
-            return Err(InvalidUpdate::MissingTopic);
-        }
-        if topics.len() > MAX_TOPICS {
-            return Err(InvalidUpdate::TooManyTopics);
-        }
-        if topics
-            .iter()
-            .any(|topic| crate::topic::has_control_chars(topic))
-        {
-            return Err(InvalidUpdate::InvalidTopic);
-        }
+        Self::with_rules(Rules::Classic, topics)
+    }
+
+    /// The first checks of `rules` (A-PUB-12 steps 4–6, or B-PUB-11: present, count, B-T-1).
+    pub fn with_rules(rules: Rules, topics: Vec<String>) -> Result<Self, InvalidUpdate> {
+        rules.check_topics(&topics)?;
         Ok(Self {
+            rules,
             update: Update {
                 id: String::new(),
                 topics,
@@ -136,14 +134,16 @@ impl Draft {
     }
 
     /// Step 10 of A-PUB-12: the id and type checked, the id generated when none was given.
+    /// Under the 1.0 rules the reserved namespace and `*` come first (B-PUB-11, B-PUB-3).
     pub fn build(mut self) -> Result<Update, InvalidUpdate> {
+        self.rules.check_reserved(&self.update.topics)?;
         if self.update.id.is_empty() {
             self.update.id = generate_id();
         } else {
-            validate_id(&self.update.id)?;
+            self.rules.check_id(&self.update.id)?;
         }
         if let Some(event_type) = &self.update.event_type {
-            validate_type(event_type)?;
+            self.rules.check_type(event_type)?;
         }
         Ok(self.update)
     }
@@ -177,6 +177,9 @@ pub enum InvalidUpdate {
     MissingTopic,
     #[error("too many topics in update\n")]
     TooManyTopics,
+    /// The 1.0 answer to more than [`MAX_TOPICS`] topics: 413 (B-PUB-10).
+    #[error("Request Entity Too Large\n")]
+    TopicCountTooLarge,
     #[error("Invalid \"topic\" parameter\n")]
     InvalidTopic,
     #[error("Invalid \"retry\" parameter\n")]
@@ -185,10 +188,23 @@ pub enum InvalidUpdate {
     IdControlCharacter,
     #[error("\"id\" field uses the reserved value \"earliest\"\n")]
     IdReserved,
+    /// 1.0: a `#` id would be read as a fragment of the hub's own ids (B-PUB-6).
+    #[error("\"id\" field must not start with \"#\"\n")]
+    IdFragment,
+    /// 1.0: a topic in the hub's reserved namespace, or exactly `*` (B-PUB-3).
+    #[error("\"topic\" is reserved by the hub\n")]
+    ReservedTopic,
     #[error("\"type\" field contains a forbidden control character\n")]
     TypeControlCharacter,
     #[error("\"type\" field uses the reserved value \"mercure\"\n")]
     TypeReserved,
+}
+
+impl InvalidUpdate {
+    /// Whether the answer is 413 rather than 400 (B-PUB-10).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Self::TopicCountTooLarge)
+    }
 }
 
 /// `retry`: ASCII digits fitting in a u64; empty = absent (protocol.md A-PUB-9).

@@ -3,6 +3,7 @@
 pub mod admin;
 pub use tls::{CertificateStore, TlsError};
 mod body;
+mod challenge;
 mod cors;
 mod demo;
 mod direct;

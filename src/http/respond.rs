@@ -145,6 +145,9 @@ impl From<TargetError> for Refusal {
 
 impl From<crate::event::InvalidUpdate> for Refusal {
     fn from(invalid: crate::event::InvalidUpdate) -> Self {
+        if invalid.is_too_large() {
+            return Self::TooLarge;
+        }
         Self::BadRequest(invalid.to_string())
     }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
-use serde_json::Value;
 
 use super::limits::Limited;
 use super::respond::Refusal;
@@ -14,7 +13,7 @@ use super::target::RequestTarget;
 use super::{body, direct, tokens, AppState};
 use crate::auth::{self, GrantContext, Grants, Role, Source, TokenError, Verified};
 use crate::form::{self, Pairs};
-use crate::hub::{Cursor, EventStream, Request, StreamOptions};
+use crate::hub::{Cursor, EventStream, Request, SelectorSpec, StreamOptions};
 use crate::metrics::Disconnect;
 use crate::topic::request::{CursorRequest, Dialect, Limits, Selectors, SubscriptionRequest};
 
@@ -82,8 +81,8 @@ async fn subscribe(
             private_access: grants
                 .map(|g| g.subscribe_selectors(context))
                 .unwrap_or_default(),
-            payload: grants.and_then(|g| subscription_payload(g, &parsed, context)),
-            selectors: hub_selectors(selectors),
+            payload: None,
+            selectors: hub_selectors(&parsed, selectors, grants, context),
             cursor,
         })
         .await
@@ -167,29 +166,31 @@ fn is_v1_token(token: &str) -> bool {
     auth::v1::peek(token).is_ok_and(|peeked| peeked.dialect == auth::Dialect::V1)
 }
 
-/// Every subscription of the request, `topic` first, then `match*`. The hub keeps no
-/// dialect per selector yet: 1.0 subscription events need it.
-fn hub_selectors(selectors: Selectors) -> Vec<crate::topic::Selector> {
-    selectors
-        .classic
-        .into_iter()
-        .chain(selectors.v1.into_iter().map(|(_, selector)| selector))
-        .collect()
-}
-
-/// the payload the hub shows in subscription events: a classic token's whole payload; for
-/// a 1.0 token, that of the first subscribe entry matching the first subscription's own value
-/// (B-AD-8; per subscription once the hub keeps one payload per selector).
-fn subscription_payload(
-    grants: &Grants,
+/// Every subscription of the request, `topic` first, then `match*`, each with how it was
+/// asked for and the payload its events show: a classic token's whole payload, a 1.0
+/// token's first subscribe entry matching the subscription's own value (B-AD-8).
+fn hub_selectors(
     parsed: &SubscriptionRequest,
+    selectors: Selectors,
+    grants: Option<&Grants>,
     context: GrantContext<'_>,
-) -> Option<Value> {
-    let first = parsed
+) -> Vec<SelectorSpec> {
+    let payload = |value: &str| grants.and_then(|g| g.payload_for(value, &context).cloned());
+    let classic = parsed
         .topics
-        .first()
-        .or_else(|| parsed.matchers.first().map(|m| &m.value))?;
-    grants.payload_for(first, &context).cloned()
+        .iter()
+        .zip(selectors.classic)
+        .map(|(value, selector)| SelectorSpec::topic(selector, value.as_str()));
+    let v1 = selectors.v1.into_iter().map(|(matcher, selector)| {
+        SelectorSpec::matcher(matcher.match_type, matcher.value, selector)
+    });
+    classic
+        .chain(v1)
+        .map(|spec| {
+            let own = payload(&spec.value);
+            spec.with_payload(own)
+        })
+        .collect()
 }
 
 /// the hub's cursor; `earliest` replays everything retained (A-HIST-4).

@@ -9,6 +9,7 @@ pub mod presence;
 mod queue;
 mod registry;
 mod sink;
+mod spec;
 mod stream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,7 @@ pub use gather::start_here as start_gathering_here;
 pub use presence::ActiveSubscription;
 pub use queue::{Closed, Queue, BATCH_WINDOW};
 pub use sink::Sink;
+pub use spec::SelectorSpec;
 pub use stream::{EventStream, StreamOptions};
 
 use registry::{Key, Registry};
@@ -53,10 +55,11 @@ pub enum Cursor {
 pub struct Subscriber {
     /// `urn:uuid:` + a random UUID v4, one per connection (A-SUBS-5).
     pub id: String,
-    /// The subscriber token's `mercure.payload`, when present and not null.
+    /// The subscriber token's `mercure.payload`, when present and not null: the payload of
+    /// every subscription without its own (`SelectorSpec::payload`).
     pub payload: Option<serde_json::Value>,
-    /// Routing selectors, in request order (A-SUB-2).
-    pub selectors: Vec<Selector>,
+    /// Routing selectors, each with how it was asked for, in request order (A-SUB-2, X-2).
+    pub selectors: Vec<SelectorSpec>,
     /// `mercure.subscribe` of its token: the topics whose private updates it may read.
     pub private_access: Vec<Selector>,
     pub queue: Queue,
@@ -78,7 +81,7 @@ impl Subscriber {
         let routed = self
             .selectors
             .iter()
-            .any(|selector| matcher.matches_any(selector, event.topics()));
+            .any(|spec| matcher.matches_any(&spec.selector, event.topics()));
         routed && (!event.update.is_private() || self.may_read_private(event, matcher))
     }
 }
@@ -131,7 +134,8 @@ impl Drop for Subscription {
 
 /// What a new subscriber asks for.
 pub struct Request {
-    pub selectors: Vec<Selector>,
+    /// Classic ones from [`Hub::selectors`]; 1.0 ones from [`SelectorSpec::matcher`].
+    pub selectors: Vec<SelectorSpec>,
     pub private_access: Vec<Selector>,
     pub payload: Option<serde_json::Value>,
     pub cursor: Cursor,
@@ -161,11 +165,11 @@ impl Hub {
         &self.log
     }
 
-    /// Compiles selectors through the shared cache.
-    pub fn selectors<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Vec<Selector> {
+    /// Classic `topic` selectors, compiled through the shared cache.
+    pub fn selectors<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Vec<SelectorSpec> {
         sources
             .into_iter()
-            .map(|s| self.matcher.selector(s))
+            .map(|s| SelectorSpec::topic(self.matcher.selector(s), s))
             .collect()
     }
 

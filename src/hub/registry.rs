@@ -41,8 +41,8 @@ impl Registry {
     }
 
     pub(super) fn insert(&mut self, key: Key, subscriber: Arc<Subscriber>) {
-        for selector in &subscriber.selectors {
-            match selector {
+        for spec in &subscriber.selectors {
+            match &spec.selector {
                 Selector::Any => self.wildcard.push(key),
                 Selector::Exact(topic) => self.exact.entry(topic.clone()).or_default().push(key),
                 Selector::Template(template) => self.templates.entry(template).push(key),
@@ -54,8 +54,8 @@ impl Registry {
 
     pub(super) fn remove(&mut self, key: Key) -> Option<Arc<Subscriber>> {
         let subscriber = self.subscribers.remove(&key)?;
-        for selector in &subscriber.selectors {
-            match selector {
+        for spec in &subscriber.selectors {
+            match &spec.selector {
                 Selector::Any => self.wildcard.retain(|k| *k != key),
                 Selector::Exact(topic) => remove_key(&mut self.exact, &**topic, key, |keys| keys),
                 Selector::Template(template) => {

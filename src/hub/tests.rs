@@ -48,7 +48,7 @@ use std::pin::Pin;
 fn request(hub: &Hub, selectors: &[&str], access: &[&str], cursor: Cursor) -> Request {
     Request {
         selectors: hub.selectors(selectors.iter().copied()),
-        private_access: hub.selectors(access.iter().copied()),
+        private_access: access.iter().map(|a| hub.matcher().selector(a)).collect(),
         payload: None,
         cursor,
     }

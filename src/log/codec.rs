@@ -1,7 +1,7 @@
 //! A compact binary encoding of stored events (what the persistent logs write to disk).
 
 use super::Corrupt;
-use crate::event::{Draft, Update};
+use crate::event::{Draft, Rules, Update};
 
 const VERSION: u8 = 1;
 
@@ -50,8 +50,9 @@ fn read(bytes: &[u8]) -> Option<Update> {
         .map(|_| reader.string())
         .collect::<Option<Vec<_>>>()?;
     let data = reader.string()?;
-    // Checked again as it is rebuilt: an update is valid wherever it comes from.
-    Draft::new(topics)
+    // Checked again as it is rebuilt: an update is valid wherever it comes from (the hub's own
+    // 1.0 subscription events included, `Rules::Hub`).
+    Draft::with_rules(Rules::Hub, topics)
         .ok()?
         .id(Some(id))
         .event_type((flags & 2 != 0).then_some(event_type))

@@ -1074,6 +1074,7 @@ pub(crate) mod tests {
         let subscription = ActiveSubscription {
             subscriber: "urn:uuid:one".into(),
             topic: "https://example.com/t".into(),
+            match_type: None,
             payload: None,
         };
         log.presence_add("urn:uuid:one", 0, &subscription)

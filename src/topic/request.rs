@@ -40,8 +40,9 @@ pub enum Dialect {
     Mixed,
 }
 
-/// A 1.0 matcher type (B-MT-1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A 1.0 matcher type (B-MT-1); serialized by its canonical name (a shared log's presence list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MatchType {
     Exact,
     UrlPattern,
