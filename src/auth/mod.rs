@@ -140,6 +140,12 @@ pub fn publisher_token(
     if source == Source::Cookie && !origin_allowed() {
         return Err(refused(TokenError::OriginNotAllowed));
     }
+    if source == Source::Query && dialect == Dialect::V1 {
+        // X-6, B-AUTH-9: a 1.0 token never travels in the URL.
+        return Err(refused(TokenError::Invalid(
+            "a 1.0 token in the authorization query parameter".to_owned(),
+        )));
+    }
     let verified = issuers
         .verify(token, Role::Publisher, resource)
         .map_err(refused)?;
