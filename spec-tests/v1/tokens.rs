@@ -1,13 +1,18 @@
 //! B-TOK-1…8, X-3: 1.0 token validation — `typ`, issuers and their keys, algorithms, `exp`
 //! and `nbf`, audience, optional claims — and how a token's payload picks its dialect.
 //! A token is probed by publishing on a fresh topic: 200 = accepted (its grant is `*`).
+//! B-SEC-2: keys and tokens stay out of the hub's log.
 
+use std::time::Duration;
+
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{bearer, env_hub, issuers_hub, publish_fresh, ri_token, Issuers, ISS_A, ISS_B, RI};
 use crate::asserts;
 use crate::harness::{uniq, Hub};
-use crate::http::{send_sub, Resp};
+use crate::http::{form_encode, send_sub, Resp};
+use crate::sse::SseStream;
 use crate::tokens::{
     matcher, mercure_detail, now, openssl_keypair, raw_jwt, sign_at_jwt, sign_hs, sign_hs_typ,
     v1_claims, DEFAULT_ISSUER,
@@ -372,4 +377,77 @@ async fn x_3_token_dialect_from_payload() {
         )
         .await,
     );
+}
+
+/// B-SEC-2, C-HARD-9: keys and tokens stay confidential on the hub's side — with debug logging,
+/// 1.0 issuer keys and 1.0 tokens (accepted, refused, expired, presented in the header, in the
+/// cookie or in the refused `authorization` query parameter) never appear in the hub's log.
+#[tokio::test]
+async fn b_sec_2_issuer_keys_and_tokens_stay_out_of_logs() {
+    let Some((
+        hub,
+        Issuers {
+            a_pub,
+            a_sub,
+            b_pub,
+        },
+    )) = issuers_hub(false, &[("QUICKSILVER_LOG", "debug")]).await
+    else {
+        return;
+    };
+    let topic = uniq("b-sec-2");
+    let subscribe = json!([mercure_detail(&["subscribe"], vec![matcher("*", None)])]);
+    let good_pub = ri_token(&a_pub, Some(ISS_A), all());
+    let good_b = sign_at_jwt("HS512", &b_pub, &v1_claims(ISS_B, RI, all()));
+    let good_sub = ri_token(&a_sub, Some(ISS_A), subscribe);
+    let bad = ri_token(&super::secret(), Some(ISS_A), all());
+    let mut expired_claims = v1_claims(ISS_A, RI, all());
+    expired_claims["exp"] = json!(now() - 5);
+    let expired = sign_at_jwt("HS256", &a_pub, &expired_claims);
+    let sub_req = || super::get(&hub, &[("match", &topic)]);
+
+    let mut by_header = SseStream::open(sub_req().bearer_auth(&good_sub)).await;
+    let mut by_cookie = SseStream::open(sub_req().header(
+        "Cookie",
+        format!("__Secure-mercure_access_token={good_sub}"),
+    ))
+    .await;
+    let r = super::publish_as(&hub, &good_pub, &[("topic", &topic), ("private", "on")]).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    by_header.expect_event(&r.body).await;
+    by_cookie.expect_event(&r.body).await;
+    assert_eq!(publish_fresh(&hub, &good_b).await.status, 200);
+    for t in [&bad, &expired] {
+        invalid_token(&publish_fresh(&hub, t).await, "publish");
+        invalid_token(&send_sub(sub_req().bearer_auth(t)).await, "subscribe");
+        let cookie = format!("__Secure-mercure_access_token={t}");
+        assert_eq!(
+            send_sub(sub_req().header("Cookie", cookie)).await.status,
+            401
+        );
+    }
+    // B-AUTH-9: a 1.0 token in the `authorization` query parameter is refused, and not logged.
+    let q = form_encode(&[("topic", &topic), ("authorization", &good_sub)]);
+    assert_eq!(send_sub(hub.hub_req(Method::GET, &q)).await.status, 401);
+    drop(by_header);
+    drop(by_cookie);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let Some(log) = hub.log() else { return };
+    let sig = |t: &str| t.rsplit('.').next().expect("signature").to_string();
+    for (what, s) in [
+        ("issuer A's publisher key", a_pub.clone()),
+        ("issuer A's subscriber key", a_sub.clone()),
+        ("issuer B's publisher key", b_pub.clone()),
+        ("the top-level publisher key", hub.publisher_key.clone()),
+        ("a publisher token", sig(&good_pub)),
+        ("issuer B's token", sig(&good_b)),
+        ("a subscriber token", sig(&good_sub)),
+        ("a refused token", sig(&bad)),
+        ("an expired token", sig(&expired)),
+    ] {
+        assert!(
+            !log.contains(&s),
+            "B-SEC-2: the log contains {what}:\n{log}"
+        );
+    }
 }
