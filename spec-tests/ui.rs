@@ -60,6 +60,45 @@ async fn c_ui_1_page_served_at_both_paths_with_its_panels() {
     assert_eq!(json["cookieName"], "mercureAuthorization");
 }
 
+/// C-UI-1, C-UI-4 with issue #19: the `debugger` setting serves the same page, which offers the
+/// 1.0 selector kinds (`match`, `match_urlpattern`, B-MT) next to `topic`, and its configuration
+/// names the 1.0 cookie (B-AUTH-5) besides the classic one.
+#[tokio::test]
+async fn c_ui_1_debugger_offers_the_1_0_parameters() {
+    let Some(hub) = Hub::builder()
+        .anonymous(true)
+        .env("QUICKSILVER_DEBUGGER", "true")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let page = send(hub.client.get(hub.url("/.well-known/mercure/debug/"))).await;
+    assert_eq!(page.status, 200);
+    for (id, kind) in [
+        ("topic", "topic"),
+        ("match", "match"),
+        ("urlpattern", "match_urlpattern"),
+    ] {
+        let radio = format!("name=\"selector\" id=\"sel-{id}\" value=\"{kind}\"");
+        assert!(page.body.contains(&radio), "selector kind {kind}");
+    }
+    let app = send(hub.client.get(hub.url("/.well-known/mercure/debug/app.js"))).await;
+    assert_eq!(app.status, 200);
+    assert!(
+        app.body.contains("last_event_id"),
+        "the 1.0 cursor parameter"
+    );
+    let config = send(
+        hub.client
+            .get(hub.url("/.well-known/mercure/debug/config.json")),
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&config.body).expect("json");
+    assert_eq!(json["cookieName"], "mercureAuthorization");
+    assert_eq!(json["v1CookieName"], "__Secure-mercure_access_token");
+}
+
 /// C-UI-1: without `ui` the UI paths do not exist (A-EP-6).
 #[tokio::test]
 async fn c_ui_1_off_by_default() {

@@ -1,5 +1,5 @@
 //! Real clients against the real hub binary: headless Chromium (native `EventSource`, restart and
-//! resume, cookie, CORS, the debugger UI), Node's `eventsource` package, the Symfony Mercure
+//! resume, cookie, CORS, the debugger UI; the same as a Mercure 1.0 client), Node's `eventsource` package, the Symfony Mercure
 //! component (PHP), and NGINX as a reverse proxy in front of the hub.
 //!
 //! Each test starts `quicksilver serve` on a free port in a temporary directory, then runs the
@@ -276,6 +276,55 @@ fn browser() {
     run_client(
         command,
         "node --test (Chromium)",
+        Duration::from_secs(150),
+        || log_hub.lock().map(|h| h.log()).unwrap_or_default(),
+    );
+}
+
+/// The development key of the reference hub (also the debugger's pre-filled token's key).
+const DEV_KEY: &str = "!ChangeThisMercureHubJWTSecretKey!";
+
+/// Chromium as a Mercure 1.0 client (issue #19, ../shared/protocol.md Part B), against a hub
+/// configured with nothing but the development key for both roles, anonymous subscribers and the
+/// resource identifier: 1.0 tokens come from the default trusted issuer `https://localhost`
+/// . `tests/browser/v1.test.js`: a `match_urlpattern` EventSource authorized by the
+/// `__Secure-mercure_access_token` cookie (B-AUTH-5) receives private updates published with a
+/// 1.0 token and catches up exactly across a hub restart with `Last-Event-ID` (B-HIST-2, X-7);
+/// `fetch` reads `Mercure-Last-Event-ID` (B-HIST-7, X-8); the reference's browser conformance
+/// cases in the 1.0 dialect (B-MT) next to classic `topic` subscribers on the same hub.
+#[test]
+fn browser_v1() {
+    if !node_with("playwright-core") {
+        return;
+    }
+    let Some(chromium) = chromium() else { return };
+    let resource = "https://localhost/.well-known/mercure";
+    let hub = HubProcess::start(
+        "qs-clients-v1",
+        &[
+            ("QUICKSILVER_PUBLISHER_JWT_KEY", DEV_KEY),
+            ("QUICKSILVER_SUBSCRIBER_JWT_KEY", DEV_KEY),
+            ("QUICKSILVER_ANONYMOUS", "true"),
+            ("QUICKSILVER_RESOURCE_IDENTIFIER", resource),
+        ],
+    );
+    let hub_url = hub.url();
+    let hub = Arc::new(Mutex::new(hub));
+    let control = Control::start(Arc::downgrade(&hub));
+    let mut command = node_test(
+        &["v1.test.js"],
+        &[
+            ("HUB_URL", hub_url),
+            ("CONTROL_URL", control.url.clone()),
+            ("RESOURCE_IDENTIFIER", resource.to_owned()),
+            ("CHROMIUM_PATH", chromium.display().to_string()),
+        ],
+    );
+    command.env("HUB_KEY", DEV_KEY);
+    let log_hub = hub.clone();
+    run_client(
+        command,
+        "node --test (Chromium, Mercure 1.0)",
         Duration::from_secs(150),
         || log_hub.lock().map(|h| h.log()).unwrap_or_default(),
     );

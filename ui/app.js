@@ -1,6 +1,6 @@
 // The Quicksilver debugger (protocol.md C.7). Plain ES modules, no dependency, no CDN.
 import { FetchEventSource } from './sse.js';
-import { decode, remarks, signHmac } from './jwt.js';
+import { decode, dialect, remarks, signHmac, MERCURE_DETAIL } from './jwt.js';
 
 // C-UI-2: the development token of the reference hub. Signed (HS256) with the public development
 // key; grants publish ["*"] and subscribe on the demo topics and on the subscription events.
@@ -10,7 +10,12 @@ const SUBSCRIPTIONS_TOPIC = '/.well-known/mercure/subscriptions{/topic}{/subscri
 
 const $ = (id) => document.getElementById(id);
 const lines = (text) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-const hubConfig = { anonymous: true, subscriptions: false, cookieName: 'mercureAuthorization' };
+const hubConfig = {
+  anonymous: true,
+  subscriptions: false,
+  cookieName: 'mercureAuthorization',
+  v1CookieName: '__Secure-mercure_access_token',
+};
 
 function hubUrl() {
   return new URL($('hub-url').value.trim() || '/.well-known/mercure', location.href);
@@ -24,6 +29,26 @@ function jwt() {
   return $('jwt').value.trim();
 }
 
+// The dialect of the typed token ('1.0' or 'classic'; 'classic' when none or unreadable): it
+// decides the cookie the token is stored in.
+function tokenDialect() {
+  try {
+    return jwt() ? dialect(decode(jwt())) : 'classic';
+  } catch {
+    return 'classic';
+  }
+}
+
+// The selector kind of subscriptions: `topic` (classic), `match` or `match_urlpattern` (1.0).
+function selectorKind() {
+  return document.querySelector('input[name="selector"]:checked').value;
+}
+
+// The query parameter of the cursor in the selector kind's own dialect.
+function cursorParameter(kind) {
+  return kind === 'topic' ? 'lastEventID' : 'last_event_id';
+}
+
 function setStatus(element, text, kind = '') {
   element.textContent = text;
   element.className = `status ${kind}`.trim();
@@ -35,7 +60,7 @@ function crossOrigin(url) {
 
 // Opens an event stream with the chosen authorization: a fetch-based reader for the header, the
 // native EventSource for the cookie and anonymous modes. Returns an object with close().
-function openStream(url, { lastEventId, types, onOpen, onEvent, onError }) {
+function openStream(url, { lastEventId, cursorParam = 'lastEventID', types, onOpen, onEvent, onError }) {
   const mode = authMode();
   if (mode === 'header') {
     const headers = jwt() ? { Authorization: `Bearer ${jwt()}` } : {};
@@ -48,7 +73,7 @@ function openStream(url, { lastEventId, types, onOpen, onEvent, onError }) {
     };
     return source;
   }
-  if (lastEventId) url.searchParams.set('lastEventID', lastEventId);
+  if (lastEventId) url.searchParams.set(cursorParam, lastEventId);
   const source = new EventSource(url, { withCredentials: crossOrigin(url) });
   const listener = (event) =>
     onEvent({ type: event.type, data: event.data, id: event.lastEventId });
@@ -71,38 +96,53 @@ function openStream(url, { lastEventId, types, onOpen, onEvent, onError }) {
 
 // ---- Settings and cookie ------------------------------------------------------------------------
 
-function cookieStatus() {
-  const name = hubConfig.cookieName;
-  const present = document.cookie.split(';').some((c) => c.trim().startsWith(`${name}=`));
-  $('cookie-status').textContent = present
-    ? `The ${name} cookie is visible to this page.`
-    : `No ${name} cookie visible to this page (an HttpOnly cookie is sent but not shown).`;
+// The cookie of each dialect: the classic `cookie_name` and the 1.0 one (B-AUTH-5).
+function cookieNames() {
+  return [...new Set([hubConfig.cookieName, hubConfig.v1CookieName])];
 }
 
-function setCookie(value, maxAge) {
+function cookieStatus() {
+  const visible = cookieNames().filter((name) =>
+    document.cookie.split(';').some((c) => c.trim().startsWith(`${name}=`)),
+  );
+  $('cookie-status').textContent = visible.length
+    ? `Cookie visible to this page: ${visible.join(', ')}.`
+    : `No ${cookieNames().join(' or ')} cookie visible to this page (an HttpOnly cookie is sent but not shown).`;
+}
+
+function setCookie(name, value, maxAge) {
   const url = hubUrl();
   if (crossOrigin(url)) {
     $('cookie-status').textContent =
       'The hub is on another origin: its cookie must be set by your application on the hub’s domain.';
     return;
   }
-  const secure = location.protocol === 'https:' ? '; Secure' : '';
+  // `__Secure-` cookies need the Secure attribute, which browsers accept on https and on
+  // localhost / 127.0.0.1.
+  const secure = location.protocol === 'https:' || name.startsWith('__Secure-') ? '; Secure' : '';
   const age = maxAge === undefined ? '' : `; Max-Age=${maxAge}`;
-  document.cookie =
-    `${hubConfig.cookieName}=${value}; Path=${url.pathname}; SameSite=Strict${secure}${age}`;
+  document.cookie = `${name}=${value}; Path=${url.pathname}; SameSite=Strict${secure}${age}`;
   cookieStatus();
 }
 
 $('set-cookie').addEventListener('click', () => {
   if (!jwt()) return ($('cookie-status').textContent = 'Type a JWT first.');
-  setCookie(jwt());
+  // One cookie at a time: the hub reads the classic name first.
+  const name = tokenDialect() === '1.0' ? hubConfig.v1CookieName : hubConfig.cookieName;
+  for (const other of cookieNames()) if (other !== name) setCookie(other, '', 0);
+  setCookie(name, jwt());
   $('auth-cookie').checked = true;
 });
-$('clear-cookie').addEventListener('click', () => setCookie('', 0));
+$('clear-cookie').addEventListener('click', () => {
+  for (const name of cookieNames()) setCookie(name, '', 0);
+});
 
 // ---- Token --------------------------------------------------------------------------------------
 
 function showToken() {
+  $('token-dialect').textContent = jwt()
+    ? `Token dialect: ${tokenDialect() === '1.0' ? 'Mercure 1.0' : 'classic'}.`
+    : '';
   const list = $('token-remarks');
   list.replaceChildren();
   $('token-header').textContent = '';
@@ -129,10 +169,24 @@ function item(text, className) {
 }
 
 $('jwt').addEventListener('input', showToken);
+// A template of the chosen dialect's claims, unless the claims were edited.
+const CLAIMS_TEMPLATES = {
+  classic: () => ({ mercure: { publish: ['*'], subscribe: ['*'] } }),
+  '1.0': () => ({
+    iss: 'https://localhost',
+    aud: hubUrl().href,
+    exp: Math.floor(Date.now() / 1000) + 3600,
+    authorization_details: [{ type: MERCURE_DETAIL, actions: ['publish', 'subscribe'], topics: [{ match: '*' }] }],
+  }),
+};
+$('sign-dialect').addEventListener('change', () => {
+  $('sign-claims').value = JSON.stringify(CLAIMS_TEMPLATES[$('sign-dialect').value](), null, 1);
+});
 $('sign-token').addEventListener('click', async () => {
   try {
     const claims = JSON.parse($('sign-claims').value);
-    $('jwt').value = await signHmac(claims, $('sign-secret').value, $('sign-alg').value);
+    const typ = $('sign-dialect').value === '1.0' ? 'at+jwt' : 'JWT';
+    $('jwt').value = await signHmac(claims, $('sign-secret').value, $('sign-alg').value, typ);
     $('sign-status').textContent = 'Signed: the JWT field now holds the new token.';
     showToken();
   } catch (error) {
@@ -210,17 +264,19 @@ function renderEvent(event) {
 function subscribe() {
   unsubscribe();
   const topics = lines($('sub-topics').value);
-  if (topics.length === 0) return setStatus($('sub-status'), 'Give at least one topic.', 'error');
+  if (topics.length === 0) return setStatus($('sub-status'), 'Give at least one selector.', 'error');
+  const kind = selectorKind();
   const url = hubUrl();
-  for (const topic of topics) url.searchParams.append('topic', topic);
+  for (const topic of topics) url.searchParams.append(kind, topic);
   const types = $('sub-types').value.split(',').map((t) => t.trim()).filter(Boolean);
   const publishedType = $('pub-type').value.trim();
   if (publishedType && !types.includes(publishedType)) types.push(publishedType);
   setStatus($('sub-status'), 'Connecting…');
   subscription = openStream(url, {
     lastEventId: $('sub-last-event-id').value.trim(),
+    cursorParam: cursorParameter(kind),
     types,
-    onOpen: () => setStatus($('sub-status'), `Subscribed to ${topics.join(', ')}.`, 'ok'),
+    onOpen: () => setStatus($('sub-status'), `Subscribed to ${kind} ${topics.join(', ')}.`, 'ok'),
     onEvent: renderEvent,
     onError: (text, final) => {
       setStatus($('sub-status'), text, final ? 'error' : '');
@@ -358,7 +414,8 @@ async function loadConfig() {
     if (response.ok) Object.assign(hubConfig, await response.json());
     $('config-info').textContent =
       `Hub: anonymous subscribers ${hubConfig.anonymous ? 'allowed' : 'refused'}; ` +
-      `subscription API ${hubConfig.subscriptions ? 'on' : 'off'}; cookie name ${hubConfig.cookieName}.`;
+      `subscription API ${hubConfig.subscriptions ? 'on' : 'off'}; cookie name ${hubConfig.cookieName}` +
+      ` (1.0: ${hubConfig.v1CookieName}).`;
   } catch {
     $('config-info').textContent = 'Could not read the hub configuration.';
   }

@@ -35,7 +35,7 @@ pub(super) fn handle(request: &HttpRequest, state: &AppState) -> HttpResponse {
 
 /// B-AUTH-5: the 1.0 cookie is `cookie_name` when one is configured, else the 1.0 default
 /// (the classic default name is not a 1.0 name, X-6).
-fn v1_cookie_name(cookie_name: &str) -> &str {
+pub(super) fn v1_cookie_name(cookie_name: &str) -> &str {
     if cookie_name == CLASSIC_COOKIE_NAME {
         V1_COOKIE_FALLBACK
     } else {

@@ -102,13 +102,16 @@ fn redirect_to_slash(request: &HttpRequest) -> HttpResponse {
         .finish()
 }
 
-/// C-UI-4: what the page needs to know about the hub. No secret is ever part of it.
+/// C-UI-4: what the page needs to know about the hub (with the 1.0 cookie name, B-AUTH-5). No
+/// secret is ever part of it.
 fn config(settings: &Settings) -> HttpResponse {
     let body = serde_json::json!({
         "playground": settings.features.demo,
         "anonymous": settings.auth.anonymous,
         "subscriptions": settings.features.subscriptions,
         "cookieName": settings.auth.cookie_name,
+        // B-AUTH-5: the cookie a 1.0 token is stored in.
+        "v1CookieName": super::metadata::v1_cookie_name(&settings.auth.cookie_name),
     });
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
@@ -169,5 +172,37 @@ mod tests {
         }
         assert!(!page.contains("<script>"), "inline scripts break the CSP");
         assert!(!page.contains("style="), "inline styles break the CSP");
+    }
+
+    fn asset(name: &str) -> &'static str {
+        let asset = ASSETS.iter().find(|a| a.name == name).expect(name);
+        std::str::from_utf8(asset.body).unwrap()
+    }
+
+    // C-UI-2 with issue #19: the page offers the three selector kinds (B-MT: `match`,
+    // `match_urlpattern`), sends the cursor in the kind's own dialect (B-HIST-2), signs and
+    // decodes 1.0 tokens (`at+jwt`, `authorization_details`) and stores them in the 1.0 cookie
+    // (B-AUTH-5).
+    #[test]
+    fn the_page_offers_the_1_0_parameters() {
+        let page = asset("index.html");
+        for (id, kind) in [
+            ("topic", "topic"),
+            ("match", "match"),
+            ("urlpattern", "match_urlpattern"),
+        ] {
+            let radio = format!("name=\"selector\" id=\"sel-{id}\" value=\"{kind}\"");
+            assert!(page.contains(&radio), "selector kind {kind}");
+        }
+        assert!(
+            page.contains("<option value=\"1.0\">"),
+            "a 1.0 token can be signed"
+        );
+        let app = asset("app.js");
+        assert!(app.contains("url.searchParams.append(kind, topic)"));
+        assert!(app.contains("'last_event_id'") && app.contains("'lastEventID'"));
+        assert!(app.contains("v1CookieName"));
+        let jwt = asset("jwt.js");
+        assert!(jwt.contains("at+jwt") && jwt.contains("authorization_details"));
     }
 }

@@ -23,15 +23,52 @@ export function token(mercure, extra = {}) {
 
 export const PUBLISHER = token({ publish: ['*'] });
 
+// ---- 1.0 tokens (../shared/protocol.md Part B): RFC 9068 access tokens, header `typ: at+jwt`,
+// from the default trusted issuer `https://localhost`, for the hub's resource identifier
+// (RESOURCE_IDENTIFIER, else the derived `<HUB_URL>/.well-known/mercure`), one hour ahead.
+export const V1_ISSUER = 'https://localhost';
+export const V1_AUDIENCE = process.env.RESOURCE_IDENTIFIER || HUB;
+export const MERCURE_DETAIL = 'https://mercure.rocks/authorization-detail';
+
+// One Mercure entry of `authorization_details`: topics are matchers, a string is `{match}`.
+export function grant(actions, topics) {
+  return {
+    type: MERCURE_DETAIL,
+    actions,
+    topics: topics.map((topic) => (typeof topic === 'string' ? { match: topic } : topic)),
+  };
+}
+
+export function atJwt(details, extra = {}) {
+  const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'at+jwt' }));
+  const claims = {
+    iss: V1_ISSUER,
+    aud: V1_AUDIENCE,
+    exp: Math.floor(Date.now() / 1000) + 3600,
+    authorization_details: details,
+    ...extra,
+  };
+  const payload = b64url(JSON.stringify(claims));
+  const signature = createHmac('sha256', KEY).update(`${header}.${payload}`).digest('base64url');
+  return `${header}.${payload}.${signature}`;
+}
+
+export const V1_PUBLISHER = atJwt([grant(['publish'], ['*'])]);
+
 // Publishes an update; returns its id.
 export async function publish(topics, data, fields = {}) {
+  return publishWith(PUBLISHER, topics, data, fields);
+}
+
+// Publishes an update with the given token; returns its id.
+export async function publishWith(jwt, topics, data, fields = {}) {
   const body = new URLSearchParams();
   for (const topic of [].concat(topics)) body.append('topic', topic);
   body.append('data', data);
   for (const [name, value] of Object.entries(fields)) body.append(name, String(value));
   const response = await fetch(HUB, {
     method: 'POST',
-    headers: { Authorization: `Bearer ${PUBLISHER}` },
+    headers: { Authorization: `Bearer ${jwt}` },
     body,
   });
   const text = await response.text();

@@ -122,6 +122,64 @@ test('active subscriptions are listed and followed', async () => {
   await page.click('#unsubscribe-button');
 });
 
+test('Mercure 1.0: sign an at+jwt token, subscribe with match_urlpattern (header, then 1.0 cookie), publish', async () => {
+  await page.selectOption('#sign-dialect', '1.0');
+  const claims = JSON.parse(await page.inputValue('#sign-claims'));
+  assert.equal(claims.aud, `${HUB_URL}/.well-known/mercure`, 'the template names this hub as the audience');
+  claims.authorization_details[0].payload = { user: 'ui-v1' };
+  await page.fill('#sign-claims', JSON.stringify(claims));
+  await page.fill('#sign-secret', HUB_KEY_FOR_UI);
+  await page.click('#sign-token');
+  await page.waitForFunction(() => document.getElementById('token-claims').textContent.includes('ui-v1'));
+  assert.match(await text('#token-dialect'), /Mercure 1\.0/);
+  assert.match(await text('#token-remarks'), /publish \+ subscribe: \*/);
+  assert.equal(JSON.parse(await text('#token-header')).typ, 'at+jwt');
+
+  await page.check('#auth-header');
+  await page.check('#sel-urlpattern');
+  await page.fill('#sub-topics', 'https://example.com/ui-v1/:id');
+  await page.fill('#sub-last-event-id', '');
+  await page.fill('#sub-types', '');
+  await page.fill('#pub-type', '');
+  await page.click('#clear-events');
+  await page.click('#subscribe-button');
+  await page.waitForFunction(() => document.getElementById('sub-status').textContent.startsWith('Subscribed to match_urlpattern'));
+  await page.fill('#pub-topics', 'https://example.com/ui-v1/1');
+  await page.fill('#pub-data', 'private, 1.0');
+  await page.check('#pub-private');
+  await page.fill('#pub-id', 'ui-v1-1');
+  await page.click('#publish-button');
+  await page.waitForFunction(() => document.getElementById('pub-result').textContent === 'Published: ui-v1-1');
+  await page.waitForSelector('#events .event');
+  assert.deepEqual(await page.locator('#events .event-id').allInnerTexts(), ['ui-v1-1']);
+  await shot('ui-5-v1-header');
+  await page.click('#unsubscribe-button');
+
+  // The native EventSource with the 1.0 cookie, resuming with last_event_id.
+  await page.click('#set-cookie');
+  const cookies = await context.cookies(`${HUB_URL}/.well-known/mercure`);
+  assert.deepEqual(cookies.map((c) => [c.name, c.secure]), [['__Secure-mercure_access_token', true]]);
+  await publish('https://example.com/ui-v1/2', 'missed', { id: 'ui-v1-2', private: 'on' });
+  await page.fill('#sub-last-event-id', 'ui-v1-1');
+  await page.click('#clear-events');
+  const requests = [];
+  page.on('request', (request) => {
+    if (request.url().includes('match_urlpattern=')) requests.push(request.url());
+  });
+  await page.click('#subscribe-button');
+  await page.waitForSelector('#events .event');
+  await page.waitForTimeout(300);
+  assert.deepEqual(await page.locator('#events .event-id').allInnerTexts(), ['ui-v1-2'], 'private, through the 1.0 cookie');
+  assert.equal(new URL(requests.at(-1)).searchParams.get('last_event_id'), 'ui-v1-1');
+  await shot('ui-6-v1-cookie');
+  await page.click('#unsubscribe-button');
+  await page.click('#clear-cookie');
+  assert.deepEqual(await context.cookies(`${HUB_URL}/.well-known/mercure`), []);
+  await page.check('#auth-header');
+  await page.check('#sel-topic');
+  await page.uncheck('#pub-private');
+});
+
 test('the same UI at /.well-known/mercure/debug/ with its config.json', async () => {
   const response = await page.goto(`${HUB_URL}/.well-known/mercure/debug/`);
   assert.equal(response.status(), 200);
@@ -132,7 +190,13 @@ test('the same UI at /.well-known/mercure/debug/ with its config.json', async ()
   });
   assert.deepEqual(config, {
     cache: 'no-store',
-    body: { playground: false, anonymous: true, subscriptions: true, cookieName: 'mercureAuthorization' },
+    body: {
+      playground: false,
+      anonymous: true,
+      subscriptions: true,
+      cookieName: 'mercureAuthorization',
+      v1CookieName: '__Secure-mercure_access_token',
+    },
   });
   const csp = errors.filter((e) => /Content Security Policy|Refused to/i.test(e));
   assert.deepEqual(csp, [], 'nothing blocked by the CSP');
