@@ -91,7 +91,7 @@ pub enum Transport {
 pub enum Durability {
     /// After its event is fsynced; concurrent publishes share one fsync.
     Fsync,
-    /// At once; the store is flushed every 500 ms.
+    /// At once; what was published is written and synced in groups every 20 ms.
     Periodic,
 }
 
