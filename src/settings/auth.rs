@@ -6,13 +6,18 @@ use crate::config::Config;
 
 use super::SettingsError;
 
+/// How publishers and subscribers prove their rights.
 #[derive(Debug)]
 pub struct AuthSettings {
+    /// Verifies publisher tokens.
     pub publisher: Verifier,
     /// `None` on an anonymous-only hub: subscriber tokens are then not read at all.
     pub subscriber: Option<Verifier>,
+    /// Subscribers without a token get public updates (A-AUTH-11).
     pub anonymous: bool,
+    /// The cookie tokens are read from (A-AUTH-5).
     pub cookie_name: String,
+    /// Origins allowed to publish with the cookie (A-AUTH-6).
     pub publish_origins: OriginList,
 }
 

@@ -89,10 +89,12 @@ impl<V> TemplateIndex<V> {
         self.len
     }
 
+    /// True when no template is indexed.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The value indexed for `template`, found by its source text.
     pub fn get_mut(&mut self, template: &Template) -> Option<&mut V> {
         let group = self.by_prefix.get_mut(template.prefix().as_bytes())?;
         let bucket = group.bucket_mut(template)?;
