@@ -5,6 +5,7 @@
 
 use thiserror::Error;
 
+/// A percent-decoded name or value that is not UTF-8: refused, never replaced.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("form name or value is not valid UTF-8")]
 pub struct InvalidUtf8;

@@ -36,6 +36,7 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
+/// The hub's counters: plain atomics, bumped on the publish and subscribe paths without a lock.
 #[derive(Debug, Default)]
 pub struct Metrics {
     subscribers_connected: AtomicU64,
@@ -51,21 +52,26 @@ pub struct Metrics {
 /// Values read from elsewhere at scrape time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
+    /// Events the history retains now.
     pub history_events: u64,
+    /// Faults the history has met since it was opened.
     pub history: crate::log::LogFaults,
     /// Reconnections of a Redis feed (`None` without Redis: the metric is not shown).
     pub redis_reconnects: Option<u64>,
     /// Counters kept by the HTTP layer for the whole process (R-FLOOD).
     pub connections_timed_out: u64,
+    /// Connections without a complete request head closed near the descriptor limit.
     pub connections_shed: u64,
 }
 
 impl Metrics {
+    /// A subscription was registered.
     pub fn subscriber_connected(&self) {
         self.subscribers_total.fetch_add(1, Ordering::Relaxed);
         self.subscribers_connected.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A subscription ended, counted by why.
     pub fn subscriber_disconnected(&self, reason: Disconnect) {
         self.subscribers_connected.fetch_sub(1, Ordering::Relaxed);
         if let Some(index) = DISCONNECTS.iter().position(|(r, _)| *r == reason) {
@@ -91,10 +97,12 @@ impl Metrics {
         self.deliveries_total.fetch_add(count, Ordering::Relaxed);
     }
 
+    /// `mercure_subscribers_connected`.
     pub fn subscribers_connected(&self) -> u64 {
         self.subscribers_connected.load(Ordering::Relaxed)
     }
 
+    /// `mercure_updates_total`: successful publishes, subscription events excluded (C-MET-2).
     pub fn updates_total(&self) -> u64 {
         self.updates_total.load(Ordering::Relaxed)
     }

@@ -10,6 +10,7 @@ use crate::topic::request::MatchType;
 /// One open subscription, on this node or (with a shared log) on any node of the cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveSubscription {
+    /// The connection's `urn:uuid:` (A-SUBS-5).
     pub subscriber: String,
     /// The classic `topic` selector, or the 1.0 `match*` value.
     pub topic: String,

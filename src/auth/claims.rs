@@ -161,6 +161,8 @@ pub fn seconds_to_duration(seconds: f64) -> Duration {
     Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
 }
 
+/// Wall-clock seconds since the Unix epoch, the scale of `exp` and `nbf` (A-AUTH-8); 0 if the
+/// clock is before 1970.
 pub fn now_seconds() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

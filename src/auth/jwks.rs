@@ -26,19 +26,41 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 /// Least time between two fetches caused by unknown `kid`s.
 pub const MIN_REFRESH_GAP: Duration = Duration::from_secs(30);
 
+/// Why a JWK Set could not be loaded; at startup this stops the hub, on refresh the old set stays.
 #[derive(Debug, Error)]
 pub enum JwksError {
+    /// `*_jwks_url` is neither a `file://` nor an `https://` URL.
     #[error("invalid JWK Set URL {url:?}: {reason}")]
-    Url { url: String, reason: String },
+    Url {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The `file://` set cannot be read.
     #[error("cannot read the JWK Set file {path}: {source}")]
     Read {
+        /// The file's path.
         path: String,
+        /// The OS's error.
         source: std::io::Error,
     },
+    /// The `https://` set could not be fetched: network, refused address (SSRF), status or size.
     #[error("cannot fetch the JWK Set {url}: {reason}")]
-    Fetch { url: String, reason: String },
+    Fetch {
+        /// The URL fetched.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The set was read but is not a JWK Set with at least one usable key.
     #[error("invalid JWK Set {origin}: {reason}")]
-    Invalid { origin: String, reason: String },
+    Invalid {
+        /// The file or URL it came from.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// One usable key of a set.
@@ -138,6 +160,7 @@ impl JwkSetVerifier {
         self.keys.read().len()
     }
 
+    /// True when no key of the set is usable: every token would then be refused.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -10,26 +10,45 @@ use super::jwks::{JwkSetVerifier, JwksError};
 use super::{Claims, TokenError};
 use crate::topic::bounded::BoundedCache;
 
+/// Why a configured verification key cannot be used: reported at startup (A-AUTH-16).
 #[derive(Debug, Error)]
 pub enum KeyError {
+    /// `*_jwt_alg` names no algorithm the hub verifies (`none` included, C-HARD-6).
     #[error("unsupported JWT algorithm {0:?} (use HS256/384/512, RS256/384/512, PS256/384/512, ES256/384 or EdDSA)")]
     UnsupportedAlgorithm(String),
+    /// An empty key would make every HMAC signature trivially forgeable.
     #[error("the key is empty")]
     Empty,
+    /// A PEM given with an `HS*` algorithm: its text would become the shared secret.
     #[error(
         "a PEM key cannot be used with the HMAC algorithm {0:?}: give the shared secret instead"
     )]
     PemWithHmac(String),
     /// The HMAC secret would be the text of a path: almost certainly a forgotten `*_jwt_alg`.
     #[error("the key names the PEM file {path} but the algorithm is {alg}: set the algorithm to the key's (RS256, ES256, ...)")]
-    PemFileWithHmac { path: String, alg: String },
+    PemFileWithHmac {
+        /// The file the key names.
+        path: String,
+        /// The configured `HS*` algorithm.
+        alg: String,
+    },
+    /// The key names a PEM file that cannot be read.
     #[error("cannot read the PEM key file {path:?}: {source}")]
     Unreadable {
+        /// The file's path.
         path: String,
+        /// The OS's error.
         source: std::io::Error,
     },
+    /// The PEM does not hold a public key of the algorithm's family.
     #[error("the key is not a valid PEM public key for {alg}: {reason}")]
-    InvalidPem { alg: String, reason: String },
+    InvalidPem {
+        /// The configured algorithm.
+        alg: String,
+        /// The decoder's reason.
+        reason: String,
+    },
+    /// The `*_jwks_url` set could not be loaded.
     #[error("{0}")]
     Jwks(#[from] JwksError),
 }

@@ -34,20 +34,29 @@ use thiserror::Error;
 /// Why a request's token was refused. Only logged: clients see `Unauthorized` (A-AUTH-17).
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum TokenError {
+    /// No source carried a token, on a request that needs one (A-AUTH-11).
     #[error("no token presented")]
     Missing,
+    /// Two headers, a scheme other than `Bearer`, or a token under 41 characters (A-AUTH-3,
+    /// A-AUTH-4).
     #[error("malformed Authorization header or authorization parameter")]
     Malformed,
+    /// A cookie-borne publish without an allowed `Origin` or `Referer`: CSRF protection (A-AUTH-6).
     #[error("cookie-authenticated publish from an origin not allowed by publish_origins")]
     OriginNotAllowed,
+    /// Bad signature, wrong algorithm or unreadable token; the text is the verifier's reason.
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// `exp` has passed, checked without leeway (A-AUTH-8).
     #[error("token expired")]
     Expired,
+    /// `nbf` is still ahead, checked without leeway (A-AUTH-8).
     #[error("token not valid yet (nbf)")]
     NotYetValid,
+    /// The `mercure` claim has the wrong shape; names the offending member (A-AUTH-9).
     #[error("invalid mercure claim: {0}")]
     BadClaim(&'static str),
+    /// A valid token whose grants do not cover the request: answered 403, not 401 (A-AUTH-17).
     #[error("valid token without the needed right: {0}")]
     InsufficientScope(&'static str),
     /// A 1.0 access token failed B.6 or B.7.

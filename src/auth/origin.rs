@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+/// A configured origin that is not `*`, `null` or `scheme://host[:port]`; holds the entry.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("invalid origin {0:?}: expected *, null or scheme://host[:port] (one * wildcard allowed)")]
 pub struct OriginError(pub String);
@@ -13,6 +14,8 @@ pub struct OriginList {
 }
 
 impl OriginList {
+    /// Validates every entry at startup, so a typo is refused rather than silently never
+    /// matching; the first invalid entry is the error.
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, OriginError> {
         let entries = entries
             .iter()
@@ -28,6 +31,7 @@ impl OriginList {
         Ok(Self { entries })
     }
 
+    /// No origin configured: no CORS processing at all (A-CORS-1), no cookie publishing (A-AUTH-6).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -82,7 +86,7 @@ fn valid_entry(entry: &str) -> bool {
     scheme_ok && authority_ok
 }
 
-/// The request origin of a cookie-authenticated POST: `Origin`, else scheme://host[:port] of
+/// The request origin of a cookie-authenticated POST: `Origin`, else `scheme://host[:port]` of
 /// `Referer` (A-AUTH-6). `None` when neither gives one.
 pub fn request_origin(origin: Option<&str>, referer: Option<&str>) -> Option<String> {
     if let Some(origin) = origin.filter(|o| !o.is_empty()) {

@@ -7,12 +7,17 @@ pub const MIN_TOKEN_LENGTH: usize = 41;
 
 /// The classic cookie name, and the 1.0 one looked at when it is absent.
 pub const CLASSIC_COOKIE: &str = "mercureAuthorization";
+/// The Mercure 1.0 cookie name, read only when the classic cookie is absent.
 pub const V1_COOKIE: &str = "__Secure-mercure_access_token";
 
+/// Which carrier a token came from: a cookie's token needs an allowed origin to publish (A-AUTH-6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
+    /// `Authorization: Bearer …`, looked at first (A-AUTH-3).
     Header,
+    /// The `authorization` query parameter, looked at second (A-AUTH-4).
     Query,
+    /// The token cookie, looked at last (A-AUTH-5).
     Cookie,
 }
 

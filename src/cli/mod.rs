@@ -15,13 +15,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The parsed command line.
 #[derive(Debug, Parser)]
 #[command(name = "quicksilver", version, about = "A fast, loss-free Mercure hub")]
 pub struct Cli {
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub.
@@ -41,6 +44,7 @@ pub enum Command {
     Bench(quicksilver_bench::cli::BenchCommand),
 }
 
+/// `quicksilver token …`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Print a signed token (JWS) granting publish and/or subscribe rights.
@@ -49,6 +53,7 @@ pub enum TokenCommand {
     Inspect(inspect::InspectArgs),
 }
 
+/// `quicksilver config …`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration (file + environment) and print the effective one, secrets
@@ -56,6 +61,7 @@ pub enum ConfigCommand {
     Check(config_check::CheckArgs),
 }
 
+/// `quicksilver serve`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Configuration file (default: ./config.toml when present).

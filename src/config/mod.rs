@@ -30,8 +30,11 @@ pub const DEVELOPMENT_ISSUER: &str = "https://localhost";
 /// How an environment variable's text is read for a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Taken as written; durations, sizes and names are then parsed as the file's strings are.
     Text,
+    /// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`/empty, in any case.
     Bool,
+    /// A non-negative decimal integer.
     Integer,
     /// Space-separated in the environment, an array in TOML.
     List,
@@ -40,24 +43,39 @@ pub enum Kind {
     Tables,
 }
 
+/// Why the configuration could not be loaded; each names where the fault is, so the hub refuses
+/// to start with a message an operator can act on (C-ENV-4).
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    /// The configuration file exists but cannot be read.
     #[error("cannot read the configuration file {path}: {source}")]
     Read {
+        /// The file's path.
         path: PathBuf,
+        /// The OS's error.
         source: std::io::Error,
     },
     /// An error in the file, shown as `path:line: key `name`: message`.
     #[error("{}", layers::describe_file_error(path, *line, key.as_deref(), message))]
     File {
+        /// The file's path.
         path: PathBuf,
+        /// The line of the fault, when the TOML parser knows it.
         line: Option<usize>,
+        /// The key at fault, when known.
         key: Option<String>,
+        /// What is wrong.
         message: String,
     },
     /// An error in an environment variable (or a line of `MERCURE_EXTRA_DIRECTIVES`).
     #[error("{variable}: {message}")]
-    Env { variable: String, message: String },
+    Env {
+        /// The variable's name.
+        variable: String,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// The layers together do not form a valid configuration (a value of the wrong type).
     #[error("{0}")]
     Invalid(String),
 }
@@ -66,8 +84,11 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
+    /// In RAM: lost on restart (`serve --no-persist`).
     Memory,
+    /// On disk in `data_dir`: survives restarts and crashes (A-HIST-13).
     Sled,
+    /// One history shared by every node through Redis (docs/scaling.md).
     Redis,
 }
 
@@ -77,7 +98,7 @@ pub enum Transport {
 pub enum Durability {
     /// After its event is fsynced; concurrent publishes share one fsync.
     Fsync,
-    /// At once; the store is flushed every 500 ms.
+    /// At once; what was published is written and synced in groups every 20 ms.
     Periodic,
 }
 
@@ -85,7 +106,9 @@ pub enum Durability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 
@@ -152,6 +175,7 @@ pub type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
 /// A loaded configuration and where it came from.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The configuration of every layer but the command-line flags.
     pub config: Config,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
@@ -162,7 +186,9 @@ pub struct Loaded {
 /// Command-line flags that override the configuration (the last layer).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `serve --listen`.
     pub listen: Option<String>,
+    /// `serve --no-persist` sets `memory`.
     pub transport: Option<Transport>,
 }
 

@@ -69,34 +69,50 @@ settings! {
     listen: String, text = "127.0.0.1:3000".into();
     /// The key (or PEM key, inline or a file) that verifies publisher tokens.
     publisher_jwt_key: Option<String>, secret = None;
+    /// Algorithm of publisher tokens: a token's header `alg` must equal it (A-AUTH-7).
     publisher_jwt_alg: String, text = "HS256".into();
     /// The key that verifies subscriber tokens; required unless `anonymous`.
     subscriber_jwt_key: Option<String>, secret = None;
+    /// Algorithm of subscriber tokens.
     subscriber_jwt_alg: String, text = "HS256".into();
     /// Subscribers without a token are allowed (public updates only).
     anonymous: bool, flag = false;
+    /// The cookie tokens are read from, after the header and the query parameter (A-AUTH-5).
     cookie_name: String, text = "mercureAuthorization".into();
+    /// Origins allowed cross-origin requests; empty = no CORS processing at all (A-CORS-1).
     cors_origins: Vec<String>, list = Vec::new();
+    /// Origins allowed to publish with the cookie (CSRF protection, A-AUTH-6).
     publish_origins: Vec<String>, list = Vec::new();
+    /// Silence after which a `:` comment keeps a stream alive (A-SSE-7); `0s` = none.
     heartbeat: Duration, duration = Duration::from_secs(40);
     /// The longest life of a subscription connection (jittered); `0s` = no cap.
     write_timeout: Duration, duration = Duration::from_secs(600);
+    /// Larger publish bodies get 413 (C-LIM-1); `0` = no limit.
     max_request_body_size: u64, size = 1 << 20;
+    /// Updates one subscriber may fall behind before it is disconnected (C-SLOW-1).
     subscriber_queue_size: usize, count = 1000;
     /// Events that follow the previous write to a subscriber by less than this are written
     /// together, this long after that write; `0s` writes each at once.
     batch_window: Duration, duration = crate::hub::BATCH_WINDOW;
+    /// Where the history lives.
     transport: Transport, choice = Transport::Sled;
+    /// Directory of the sled store.
     data_dir: PathBuf, path = PathBuf::from("data");
+    /// Newest events kept; `0` = unlimited.
     history_size: u64, count = 1_000_000;
+    /// Older events are dropped; `0s` = kept forever.
     history_max_age: Duration, duration = Duration::from_secs(30 * 24 * 3600);
+    /// When a publish is acknowledged (docs/history.md).
     durability: Durability, choice = Durability::Fsync;
     /// The shared Redis of `transport = "redis"`: `redis://[user:password@]host:port/db`.
     redis_url: String, url = "redis://127.0.0.1:6379/".into();
     /// Prefix of every Redis key of this hub cluster.
     redis_key_prefix: String, text = "quicksilver".into();
+    /// Memory sled may use to cache the history (sled's own default is 1 GiB).
     sled_cache_size: u64, size = 64 << 20;
+    /// Subscription events and the subscription API (A-SUBS-1).
     subscriptions: bool, flag = false;
+    /// The debugging UI (C-UI-1); a development tool.
     ui: bool, flag = false;
     /// Development-only echo endpoints for discovery and cookies (implies `ui`).
     demo: bool, flag = false;
@@ -109,19 +125,29 @@ settings! {
     publisher_jwks_url: Option<String>, optional = None;
     /// A JWK Set that verifies subscriber tokens instead of the key.
     subscriber_jwks_url: Option<String>, optional = None;
+    /// Longest a write to one subscriber may stay unacknowledged (C-TMO-2); `0s` = no limit.
     dispatch_timeout: Duration, duration = Duration::from_secs(5);
+    /// Bound of the whole graceful stop (C-SHUT-1).
     shutdown_timeout: Duration, duration = Duration::from_secs(10);
+    /// Subscription connections in total; more get 429; `0` = no limit.
     max_connections: usize, count = 0;
+    /// Subscription connections per client address; more get 429; `0` = no limit.
     max_connections_per_ip: usize, count = 0;
+    /// Longest accepted selector, in bytes; `0` = no limit.
     max_selector_length: usize, count = 64 * 1024;
     /// Total bytes of all selectors of one subscription request; `0` = no limit.
     max_selectors_size: u64, size = 1 << 20;
     /// Longest a connection may take to complete its first request head (silent or not).
     request_timeout: Duration, duration = Duration::from_secs(5);
+    /// Serve Prometheus metrics at `/metrics` on the main listener.
     metrics: bool, flag = false;
+    /// A second listener for `/metrics` and the health checks.
     admin_listen: Option<String>, optional = None;
+    /// How log lines are written on stderr.
     log_format: LogFormat, choice = LogFormat::Text;
+    /// PEM certificate chain: with `tls_key`, the hub serves HTTPS.
     tls_cert: Option<PathBuf>, optional_path = None;
+    /// PEM private key matching `tls_cert`.
     tls_key: Option<PathBuf>, optional_path = None;
     /// 1.0 issuers, `[[issuer]]` tables in the file (`QUICKSILVER_ISSUERS`: a JSON array).
     issuer: Vec<IssuerConfig>, issuers = Vec::new();

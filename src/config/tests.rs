@@ -1,3 +1,5 @@
+//! The layers' precedence, the errors' locations, and the documented defaults.
+
 use super::*;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

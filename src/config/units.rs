@@ -4,11 +4,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+/// A duration as settings and `token issue --ttl` write it (`500ms`, `40s`, `7d`); the error
+/// says how to write one.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("invalid duration {text:?} ({e}); write e.g. 500ms, 40s, 10m, 1h, 7d"))
 }
 
+/// A size in bytes: plain digits or with a decimal (`KB`, `MB`) or binary (`KiB`, `MiB`) unit.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text

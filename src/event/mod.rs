@@ -26,6 +26,7 @@ pub struct Update {
 }
 
 impl Update {
+    /// The id subscribers see in `id:` and resume from (A-PUB-7, A-SSE-6); never empty.
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -35,14 +36,17 @@ impl Update {
         &self.topics
     }
 
+    /// The payload, opaque to the hub (A-PUB-5); sent as one `data:` line per line.
     pub fn data(&self) -> &str {
         &self.data
     }
 
+    /// Private updates reach only subscribers granted one of their topics (A-PUB-6, A-AUTH-12).
     pub fn is_private(&self) -> bool {
         self.private
     }
 
+    /// The SSE `event:` field (A-PUB-8); `None` for the default `message` type.
     pub fn event_type(&self) -> Option<&str> {
         self.event_type.as_deref()
     }
@@ -101,6 +105,7 @@ impl Draft {
         Ok(self.retry(parse_retry(value)?))
     }
 
+    /// The reconnection delay in ms, already parsed; 0 = none.
     pub fn retry(mut self, retry: u64) -> Self {
         self.update.retry = retry;
         self
@@ -118,11 +123,13 @@ impl Draft {
         self
     }
 
+    /// The payload; any text is valid (A-PUB-5).
     pub fn data(mut self, data: String) -> Self {
         self.update.data = data;
         self
     }
 
+    /// Whether the update is private: the field's presence, not its value (A-PUB-6).
     pub fn private(mut self, private: bool) -> Self {
         self.update.private = private;
         self
@@ -154,16 +161,20 @@ impl Draft {
 /// sends ([`encode`]).
 #[derive(Debug)]
 pub struct Event {
+    /// The update as published.
     pub update: Update,
+    /// Its SSE encoding, shared by every subscriber that receives it.
     pub frame: Frame,
 }
 
 impl Event {
+    /// Encodes the update once, at acceptance, so fan-out never encodes again.
     pub fn new(update: Update) -> Self {
         let frame = encode(&update);
         Self { update, frame }
     }
 
+    /// The update's topics as `&str`, the form selectors match against.
     pub fn topics(&self) -> impl Iterator<Item = &str> {
         self.update.topics.iter().map(String::as_str)
     }
@@ -173,8 +184,10 @@ impl Event {
 /// response body (protocol.md A-PUB, C-HARD).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum InvalidUpdate {
+    /// No `topic` field (A-PUB-3).
     #[error("Missing \"topic\" parameter\n")]
     MissingTopic,
+    /// More than [`MAX_TOPICS`] topics (A-LIM-2).
     #[error("too many topics in update\n")]
     TooManyTopics,
     /// The 1.0 answer to more than [`MAX_TOPICS`] topics: 413 (B-PUB-10).
@@ -182,10 +195,13 @@ pub enum InvalidUpdate {
     TopicCountTooLarge,
     #[error("Invalid \"topic\" parameter\n")]
     InvalidTopic,
+    /// `retry` is not ASCII digits fitting in a u64 (A-PUB-9).
     #[error("Invalid \"retry\" parameter\n")]
     InvalidRetry,
+    /// A control character in `id` would break the SSE framing (C-HARD-1).
     #[error("\"id\" field contains a forbidden control character\n")]
     IdControlCharacter,
+    /// `earliest` would be ambiguous as a cursor: it replays everything (A-HIST-4, C-HARD-5).
     #[error("\"id\" field uses the reserved value \"earliest\"\n")]
     IdReserved,
     /// 1.0: a `#` id would be read as a fragment of the hub's own ids (B-PUB-6).
@@ -196,6 +212,7 @@ pub enum InvalidUpdate {
     ReservedTopic,
     #[error("\"type\" field contains a forbidden control character\n")]
     TypeControlCharacter,
+    /// Only the hub emits `event: mercure` (C-HARD-5).
     #[error("\"type\" field uses the reserved value \"mercure\"\n")]
     TypeReserved,
 }

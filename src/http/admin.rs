@@ -52,6 +52,8 @@ impl Health {
     }
 }
 
+/// The Prometheus text of `/metrics`, on either listener: the hub's counters plus gauges read
+/// now from the history and the HTTP layer.
 pub fn metrics(state: &AppState) -> HttpResponse {
     let flood = super::flood::guard();
     let log = state.hub.log();

@@ -32,14 +32,20 @@ use crate::settings::Settings;
 /// The hub URL (protocol.md A-EP-1).
 pub const HUB_PATH: &str = "/.well-known/mercure";
 
+/// What every handler of both listeners shares: built once at startup, read-only after.
 pub struct AppState {
+    /// The hub requests publish to and subscribe through.
     pub hub: Arc<Hub>,
+    /// The validated settings.
     pub settings: Settings,
+    /// Counts subscription connections against `max_connections` and `max_connections_per_ip`.
     pub limiter: Arc<limits::ConnectionLimiter>,
+    /// Tracks how long the history has been failing, for the health checks.
     pub health: admin::Health,
 }
 
 impl AppState {
+    /// The state of a hub, with its connection limits from the settings.
     pub fn new(hub: Arc<Hub>, settings: Settings) -> Arc<Self> {
         let limiter = limits::ConnectionLimiter::new(
             settings.listener.max_connections,
@@ -54,7 +60,6 @@ impl AppState {
     }
 }
 
-/// Binds the listener and returns the running server with its handle.
 /// Binds the main listener (HTTPS when `tls` is given) and returns the running server.
 pub fn bind(
     state: Arc<AppState>,

@@ -12,14 +12,30 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
 
+/// Why the certificate and key cannot be served: stops the hub at startup; on SIGHUP the
+/// previous pair stays.
 #[derive(Debug, Error)]
 pub enum TlsError {
+    /// `tls_cert` cannot be read or parsed as PEM.
     #[error("cannot read the TLS certificate {path}: {reason}")]
-    Certificate { path: PathBuf, reason: String },
+    Certificate {
+        /// The `tls_cert` file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// `tls_key` cannot be read, parsed, or used with the certificate.
     #[error("cannot read the TLS private key {path}: {reason}")]
-    Key { path: PathBuf, reason: String },
+    Key {
+        /// The `tls_key` file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// `tls_cert` is valid PEM without a certificate in it.
     #[error("the TLS certificate file {0} holds no certificate")]
     NoCertificate(PathBuf),
+    /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Config(String),
 }
@@ -33,6 +49,7 @@ pub struct CertificateStore {
 }
 
 impl CertificateStore {
+    /// Reads the pair once at startup: a bad pair stops the hub before it listens.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<Self>, TlsError> {
         let current = certified_key(cert_path, key_path)?;
         Ok(Arc::new(Self {

@@ -32,10 +32,14 @@ pub use stream::{EventStream, StreamOptions};
 
 use registry::{Key, Registry};
 
+/// Why the hub could not publish or register: answered 503, never a partial success.
 #[derive(Debug, Error)]
 pub enum HubError {
+    /// The history refused the operation: a publish is then not acknowledged, nor fanned out
+    /// (A-PUB-14).
     #[error(transparent)]
     Storage(#[from] LogError),
+    /// Shutdown has begun: new subscribers and publishes are refused (C-SHUT-1).
     #[error("the hub is shutting down")]
     ShuttingDown,
 }
@@ -62,6 +66,7 @@ pub struct Subscriber {
     pub selectors: Vec<SelectorSpec>,
     /// `mercure.subscribe` of its token: the topics whose private updates it may read.
     pub private_access: Vec<Selector>,
+    /// Its frames waiting to be written: bounded, so a slow reader is dropped (C-SLOW-1).
     pub queue: Queue,
     /// With a shared log, a cursor can be ahead of what this node has delivered: live events
     /// up to it were already seen by the client and are skipped.
@@ -86,6 +91,8 @@ impl Subscriber {
     }
 }
 
+/// The history and the registry of subscribers, behind one lock that orders appends and
+/// fan-out; shared by every handler (C-HAND-1).
 pub struct Hub {
     log: Arc<dyn EventLog>,
     matcher: Matcher,
@@ -95,6 +102,7 @@ pub struct Hub {
     shutting_down: std::sync::atomic::AtomicBool,
     /// Told whenever a subscription ends (`until_idle`).
     one_less: tokio::sync::Notify,
+    /// The counters `/metrics` shows.
     pub metrics: Metrics,
     /// Publish subscription events (the `subscriptions` setting, A-SUBS-1).
     subscription_events: bool,
@@ -115,6 +123,7 @@ pub struct Subscription {
     /// Why it ended, when the stream ended it; otherwise the client went away.
     pub ended: Option<Disconnect>,
     key: Key,
+    /// What it asked for, shared with the registry that fans events out to it.
     pub subscriber: Arc<Subscriber>,
     /// Replay plan: events after `after` (from the start when `None`) up to `upto`.
     pub replay: Option<(Option<Position>, Position)>,
@@ -137,11 +146,14 @@ pub struct Request {
     /// Classic ones from [`Hub::selectors`]; 1.0 ones from [`SelectorSpec::matcher`].
     pub selectors: Vec<SelectorSpec>,
     pub private_access: Vec<Selector>,
+    /// The token's `mercure.payload`, echoed in subscription documents (A-SUBS-6).
     pub payload: Option<serde_json::Value>,
+    /// Where replay starts.
     pub cursor: Cursor,
 }
 
 impl Hub {
+    /// A hub over `log`, whose fan-out resumes after the log's last stored event.
     pub fn new(log: Arc<dyn EventLog>, delivery: Delivery, subscription_events: bool) -> Arc<Self> {
         let registry = Registry::starting_at(log.last_position());
         Arc::new(Self {
@@ -157,10 +169,12 @@ impl Hub {
         })
     }
 
+    /// The matcher whose caches every selector of this hub shares (A-SEL-5).
     pub fn matcher(&self) -> &Matcher {
         &self.matcher
     }
 
+    /// The history, for the readers that bypass fan-out (the subscription API, health, metrics).
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.log
     }
@@ -514,6 +528,7 @@ impl Hub {
         }
     }
 
+    /// Subscriptions registered now, on this node.
     pub fn subscribers_connected(&self) -> usize {
         self.registry.lock().len()
     }

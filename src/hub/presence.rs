@@ -96,21 +96,30 @@ impl<'a> Document<'a> {
 /// One subscription as the API and the events describe it (A-SUBS-6, A-SUBS-14).
 #[derive(Debug, Serialize)]
 pub struct SubscriptionDocument<'a> {
+    /// The JSON-LD context; left out inside a collection, which carries it once.
     #[serde(rename = "@context", skip_serializing_if = "Option::is_none")]
     pub context: Option<&'static str>,
+    /// The subscription's topic (A-SUBS-4), which is also its id.
     pub id: String,
+    /// Always `Subscription`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The subscriber's `urn:uuid:` (A-SUBS-5).
     pub subscriber: &'a str,
+    /// The selector this subscription is for.
     pub topic: &'a str,
+    /// False in the event that says the subscription ended.
     pub active: bool,
+    /// Set only on a single subscription answered by the API (A-SUBS-14).
     #[serde(rename = "lastEventID", skip_serializing_if = "Option::is_none")]
     pub last_event_id: Option<&'a str>,
+    /// The subscriber token's `mercure.payload`, when it had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<&'a Value>,
 }
 
 impl<'a> SubscriptionDocument<'a> {
+    /// The document of one subscription, as its event carries it.
     pub fn new(subscription: &'a ActiveSubscription, active: bool) -> Self {
         Self {
             context: Some(CONTEXT),
@@ -128,11 +137,15 @@ impl<'a> SubscriptionDocument<'a> {
 /// A collection (A-SUBS-12).
 #[derive(Debug, Serialize)]
 pub struct Collection<'a> {
+    /// The JSON-LD context, given once for every document inside.
     #[serde(rename = "@context")]
     pub context: &'static str,
+    /// The request target the collection was asked at.
     pub id: &'a str,
+    /// Always `Subscriptions`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The id of the last stored update (A-SUBS-15), also the ETag's source (A-SUBS-11).
     #[serde(rename = "lastEventID")]
     pub last_event_id: &'a str,
     pub subscriptions: Vec<Document<'a>>,

@@ -48,6 +48,8 @@ pub enum Pushed {
     Gather(Instant),
 }
 
+/// One subscriber's frames between fan-out and its connection: bounded (C-SLOW-1), and able to
+/// write straight to a lent socket so an idle stream costs no task wake-up.
 pub struct Queue {
     capacity: usize,
     /// Events closer than this to the previous write are gathered (the `batch_window` setting).
@@ -123,6 +125,7 @@ pub struct Reclaimed {
 }
 
 impl Queue {
+    /// A queue holding at most `capacity` frames (at least one).
     pub fn new(capacity: usize, batch_window: Duration) -> Self {
         Self {
             capacity: capacity.max(1),
@@ -252,6 +255,7 @@ impl Queue {
         }
     }
 
+    /// The `batch_window` setting this queue gathers events by.
     pub fn batch_window(&self) -> Duration {
         self.batch_window
     }
@@ -268,6 +272,7 @@ impl Queue {
         }
     }
 
+    /// Why the queue stopped accepting frames, if it did.
     pub fn closed(&self) -> Option<Closed> {
         self.inner.lock().closed
     }

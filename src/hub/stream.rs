@@ -25,6 +25,7 @@ pub(super) const REPLAY_BATCH: usize = 256;
 /// ...and about this many bytes of them: after a batch of large events the next one is smaller.
 pub(super) const REPLAY_BYTES: usize = 256 * 1024;
 
+/// The per-connection timers of a stream, from the settings and the subscriber's token.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamOptions {
     /// Silence after which `:\n` is written; `None` disables heartbeats.
@@ -58,6 +59,8 @@ enum Replayed {
     Failed,
 }
 
+/// A subscription as the SSE body of its response: the opening comment, the replay, then live
+/// events and heartbeats, until one of A-SSE-9's reasons ends it (A-SSE-3, A-HIST-9).
 pub struct EventStream {
     subscription: Subscription,
     opened: bool,
@@ -174,6 +177,7 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 }
 
 impl EventStream {
+    /// The stream of a registered subscription; its replay plan is taken from it.
     pub fn new(mut subscription: Subscription, options: StreamOptions) -> Self {
         let replay = subscription.replay.take().map(|(after, upto)| Replay {
             after,

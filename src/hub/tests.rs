@@ -1,3 +1,6 @@
+//! The hub's tests: routing and private access, replay → live handover, slow subscribers,
+//! heartbeats and lifetimes, gathering and lent sinks, over an in-memory history.
+
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+/// Why a history operation failed: what the hub makes of it (retry, not ready, 503) follows
+/// from the variant, the store's own error is the source.
 #[derive(Debug, Error)]
 pub enum LogError {
     /// The store failed an operation: an I/O error, a lost connection, a corrupt record.
@@ -17,13 +19,16 @@ pub enum LogError {
     Storage {
         /// What the log was doing: `read`, `write`, `index lookup`…
         op: &'static str,
+        /// The store's error.
         #[source]
         source: StorageError,
     },
     /// The history's directory cannot be opened (another process holds it, no permission).
     #[error("cannot open the history in {}", dir.display())]
     Open {
+        /// The configured `data_dir`.
         dir: PathBuf,
+        /// sled's error.
         #[source]
         source: sled::Error,
     },
@@ -46,17 +51,22 @@ pub enum LogError {
 /// The cause of a `LogError::Storage`: the store's own error, kept whole.
 #[derive(Debug, Error)]
 pub enum StorageError {
+    /// The sled store's error.
     #[error(transparent)]
     Sled(#[from] sled::Error),
+    /// The Redis client's error: a lost connection, a refused command.
     #[error(transparent)]
     Redis(#[from] redis::RedisError),
+    /// The OS's error.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A presence entry JSON could not (de)serialize.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     /// A blocking task running the operation panicked or was cancelled.
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
+    /// Stored data the log cannot read.
     #[error(transparent)]
     Corrupt(#[from] Corrupt),
 }
@@ -64,14 +74,19 @@ pub enum StorageError {
 /// What is wrong with stored data the log cannot read.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum Corrupt {
+    /// A stored event record that does not decode (see `log::codec`).
     #[error("an event record the codec cannot decode")]
     Record,
+    /// A sled chunk or index key that does not span a valid range of positions.
     #[error("a key of unexpected length")]
     Key,
+    /// A Redis stream entry that lacks its event field.
     #[error("a stream entry without an event")]
     EntryWithoutEvent,
+    /// A Redis stream id that is not `ms-seq`.
     #[error("unexpected stream id {0:?}")]
     StreamId(String),
+    /// A Redis stream id whose parts do not fit a position.
     #[error("stream id {0:?} out of range")]
     StreamIdRange(String),
 }

@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 use super::{Clock, EventLog, LogError, MonotonicClock, Position, Retention};
 use crate::event::Event;
 
+/// A history in RAM (`transport = "memory"`): lost on restart, for tests and `--no-persist`.
 pub struct MemoryLog {
     retention: Retention,
     clock: Arc<dyn Clock>,
@@ -26,6 +27,7 @@ struct State {
 }
 
 impl MemoryLog {
+    /// An empty log that ages events by the monotonic clock.
     pub fn new(retention: Retention) -> Self {
         Self::with_clock(retention, Arc::new(MonotonicClock::default()))
     }

@@ -1,4 +1,6 @@
-//! The event history: one `EventLog` trait, implemented in memory, on sled and on Redis.
+//! The event history: a small core trait, [`EventLog`] (append, find, read after a position,
+//! retain), implemented in memory, on sled and on Redis, and beside it the capabilities only some
+//! engines have ([`DurableGate`], [`SharedFeed`], [`Presence`], [`Health`]).
 
 mod clock;
 mod codec;

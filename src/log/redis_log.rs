@@ -108,6 +108,8 @@ redis.call('SET', KEYS[3], ARGV[2])
 return sid
 "#;
 
+/// The history shared by every node of a cluster through one Redis (`transport = "redis"`):
+/// events, the last event id and the presence list, with a feed of other nodes' publishes.
 pub struct RedisLog {
     shared: Arc<Shared>,
     /// Publishes' round trips, on `IO_THREADS` threads.

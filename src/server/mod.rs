@@ -20,30 +20,43 @@ use shutdown::Shutdown;
 /// Why the server could not start or did not stop cleanly.
 #[derive(Debug, Error)]
 pub enum ServerError {
+    /// The configured history could not be opened.
     #[error("history store")]
     History(#[source] LogError),
+    /// A shared history's feed of other nodes' publishes could not start.
     #[error("history feed")]
     Feed(#[source] HubError),
+    /// The certificate or key could not be loaded.
     #[error("TLS")]
     Tls(#[source] TlsError),
+    /// The main listener's address could not be bound.
     #[error("cannot listen on {address}")]
     Listen {
+        /// The `listen` address.
         address: String,
+        /// The OS's error.
         #[source]
         source: std::io::Error,
     },
+    /// The admin listener's address could not be bound.
     #[error("cannot listen on {address} (admin_listen)")]
     AdminListen {
+        /// The `admin_listen` address.
         address: String,
+        /// The OS's error.
         #[source]
         source: std::io::Error,
     },
+    /// The main listener's task panicked or was cancelled.
     #[error("server task")]
     Task(#[source] tokio::task::JoinError),
+    /// The main listener ended with an error.
     #[error("server")]
     Server(#[source] std::io::Error),
+    /// The thread closing the history panicked: what was acknowledged may not be synced.
     #[error("closing the history")]
     CloseTask(#[source] tokio::task::JoinError),
+    /// The history's final write failed (R-SHUTDOWN).
     #[error("closing the history")]
     Close(#[source] HubError),
 }

@@ -10,6 +10,7 @@ use crate::config::Config;
 
 use super::{development_origins, SettingsError};
 
+/// How publishers and subscribers prove their rights.
 #[derive(Debug)]
 pub struct AuthSettings {
     /// The classic publisher verifier, shared with `issuers` (bound to `trusted_issuers`).
@@ -17,7 +18,9 @@ pub struct AuthSettings {
     /// `None` on an anonymous-only hub: subscriber tokens are then not read at all.
     pub subscriber: Option<Arc<Verifier>>,
     pub anonymous: bool,
+    /// The cookie tokens are read from (A-AUTH-5).
     pub cookie_name: String,
+    /// Origins allowed to publish with the cookie (A-AUTH-6).
     pub publish_origins: OriginList,
     /// Every verifier of both dialects: the two above, bound to each id of
     /// `trusted_issuers`, and the `[[issuer]]`s; JWK Sets fetched and kept fresh by `auth::jwks`.

@@ -18,36 +18,51 @@ use crate::log::{Durability, Retention};
 pub use auth::{issuers, publisher_verifier, subscriber_verifier, AuthSettings};
 pub use network::{ProxyError, PublicUrlError, PublicUrls, TrustedProxies};
 
+/// A configuration the hub refuses to run with; the message names the setting to fix (C-ENV-4).
 #[derive(Debug, Error)]
 pub enum SettingsError {
+    /// Nothing could verify a publisher token (A-AUTH-16).
     #[error("no publisher key: set publisher_jwt_key (QUICKSILVER_PUBLISHER_JWT_KEY) or publisher_jwks_url")]
     MissingPublisherKey,
+    /// Nothing could verify a subscriber token, and anonymous subscribers are off (A-AUTH-16).
     #[error("no subscriber key: set subscriber_jwt_key (QUICKSILVER_SUBSCRIBER_JWT_KEY), or allow anonymous subscribers with anonymous = true")]
     MissingSubscriberKey,
     /// A `*_jwt_key` that names a PEM file with an `HS*` algorithm: the path text would be the
     /// HMAC secret (R-TOKEN).
     #[error("{role}_jwt_key names the PEM file {path} but {role}_jwt_alg is {alg}: set {role}_jwt_alg to the key's algorithm (RS256, ES256, ...)")]
     PemPathWithHmac {
+        /// `publisher` or `subscriber`.
         role: &'static str,
+        /// The PEM file the key names.
         path: String,
+        /// The configured `HS*` algorithm.
         alg: String,
     },
+    /// The publisher key or JWK Set is unusable.
     #[error("publisher key: {0}")]
     PublisherKey(KeyError),
+    /// The subscriber key or JWK Set is unusable.
     #[error("subscriber key: {0}")]
     SubscriberKey(KeyError),
+    /// An entry of `cors_origins` is not an origin (A-CORS-4).
     #[error("cors_origins: {0}")]
     CorsOrigins(OriginError),
+    /// An entry of `publish_origins` is not an origin (A-AUTH-6).
     #[error("publish_origins: {0}")]
     PublishOrigins(OriginError),
+    /// A `cookie_name` no `Cookie` header could carry.
     #[error("cookie_name must be a non-empty cookie name without spaces, ';', ',' or '='")]
     CookieName,
+    /// Only one of `tls_cert` and `tls_key` is set.
     #[error("tls_cert and tls_key go together: set both for HTTPS, or neither")]
     TlsPair,
+    /// A queue of 0 would disconnect every subscriber at its first event.
     #[error("subscriber_queue_size must be at least 1")]
     QueueSize,
+    /// A `batch_window` above 1 s: each event of a fast stream could wait that long.
     #[error("batch_window must be at most 1s (it delays events; 0s writes each at once)")]
     BatchWindow,
+    /// A zero timeout would close every connection before its first request.
     #[error(
         "request_timeout must be longer than 0s (it bounds how long a connection may stay silent)"
     )]
@@ -66,13 +81,21 @@ pub enum SettingsError {
 /// The longest `batch_window` accepted: events wait up to this long.
 const MAX_BATCH_WINDOW: Duration = Duration::from_secs(1);
 
+/// Everything the running hub reads from its configuration, checked, grouped by the part of the
+/// hub that uses it.
 #[derive(Debug)]
 pub struct Settings {
+    /// How connections are accepted and ended.
     pub listener: ListenerSettings,
+    /// How tokens are verified.
     pub auth: AuthSettings,
+    /// What a request may carry.
     pub requests: RequestSettings,
+    /// How events reach subscribers.
     pub streams: StreamSettings,
+    /// Where the history lives.
     pub history: HistorySettings,
+    /// The optional parts of the hub.
     pub features: Features,
 }
 
@@ -99,6 +122,7 @@ impl TryFrom<&Config> for Settings {
 /// How connections are accepted, bounded and, at shutdown, ended.
 #[derive(Debug)]
 pub struct ListenerSettings {
+    /// The main listener's address.
     pub listen: String,
     /// The admin listener (metrics and health checks), when configured.
     pub admin_listen: Option<String>,
@@ -110,6 +134,7 @@ pub struct ListenerSettings {
     pub dispatch_timeout: Option<Duration>,
     /// Subscription connections allowed in total and per client address; 0 = no limit.
     pub max_connections: usize,
+    /// Subscription connections allowed per client address; 0 = no limit.
     pub max_connections_per_ip: usize,
     /// The whole graceful stop fits in it (C-SHUT-1).
     pub shutdown_timeout: Duration,
@@ -143,6 +168,7 @@ impl TryFrom<&Config> for ListenerSettings {
 /// What a request may carry, and whom it may come through and be for.
 #[derive(Debug)]
 pub struct RequestSettings {
+    /// Origins allowed cross-origin requests; empty = no CORS processing (A-CORS-1).
     pub cors_origins: OriginList,
     /// The origins requests may be for (another → 421); any when empty.
     pub public_urls: PublicUrls,
@@ -175,8 +201,11 @@ impl TryFrom<&Config> for RequestSettings {
 /// How events reach a subscriber's stream.
 #[derive(Debug)]
 pub struct StreamSettings {
+    /// Silence after which `:\n` is written (A-SSE-7); `None` = never.
     pub heartbeat: Option<Duration>,
+    /// The longest life of a stream, jittered per connection; `None` = no cap.
     pub write_timeout: Option<Duration>,
+    /// Frames a subscriber may fall behind before it is disconnected (C-SLOW-1).
     pub subscriber_queue_size: usize,
     /// Events closer than this to the previous write to a subscriber are written together.
     pub batch_window: Duration,
@@ -214,12 +243,19 @@ impl StreamSettings {
 /// Where the history lives and how long it keeps events.
 #[derive(Debug)]
 pub struct HistorySettings {
+    /// Which store holds the history.
     pub transport: Transport,
+    /// How many events, and how old, the history keeps.
     pub retention: Retention,
+    /// The sled store's directory.
     pub data_dir: PathBuf,
+    /// When a publish is acknowledged.
     pub durability: Durability,
+    /// Bytes of cache sled may use.
     pub sled_cache_size: u64,
+    /// The shared Redis, with `transport = "redis"`.
     pub redis_url: String,
+    /// Prefix of this cluster's Redis keys.
     pub redis_key_prefix: String,
 }
 

@@ -156,6 +156,7 @@ impl<V> TemplateIndex<V> {
         self.len
     }
 
+    /// True when no template is indexed.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -40,6 +40,7 @@ pub enum Selector {
 /// subscription costs about the bytes of its selectors, however many distinct templates it has.
 #[derive(Debug)]
 pub struct Template {
+    /// The selector as the subscriber wrote it.
     pub source: String,
     prefix: Box<str>,
     suffix: Box<str>,

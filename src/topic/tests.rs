@@ -1,3 +1,5 @@
+//! Selector matching against the reference test vectors (A-SEL-4), and the caches' bounds.
+
 use super::*;
 
 /// protocol.md A-SEL-4, every row.

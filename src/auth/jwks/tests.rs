@@ -1,3 +1,5 @@
+//! Key choice by `kid`, the algorithm a key allows, and which URLs are fetched.
+
 use super::*;
 
 use base64::Engine;

@@ -1,3 +1,5 @@
+//! Algorithm pinning, key formats, startup errors and the verified-token cache's budget.
+
 use super::*;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;

@@ -41,6 +41,8 @@ pub enum Durability {
     Periodic,
 }
 
+/// The history on disk in `data_dir` (`transport = "sled"`): survives restarts and crashes
+/// (A-HIST-13), appends acknowledged as `durability` says.
 pub struct SledLog {
     shared: Arc<Shared>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,

@@ -1,3 +1,6 @@
+//! What only the sled history does: restarts, the on-disk layout and its upgrade, retention on
+//! disk, and recovery from failed writes.
+
 use std::sync::atomic::Ordering;
 
 use super::*;
