@@ -18,6 +18,7 @@ pub struct ActiveSubscription {
     /// entries of nodes that predate 1.0, which were all classic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_type: Option<MatchType>,
+    /// The payload its events and API documents show (A-SUBS-6, B-AD-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
 }

@@ -14,6 +14,7 @@ pub enum ChallengeError {
 }
 
 impl ChallengeError {
+    /// The `error="…"` auth-param value (RFC 6750 §3.1, B-ERR-1).
     pub fn code(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
@@ -22,6 +23,7 @@ impl ChallengeError {
         }
     }
 
+    /// The response status this error code is sent with (B-ERR-3 … B-ERR-5).
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidRequest => 400,
@@ -45,6 +47,8 @@ impl Challenge {
         Self::default()
     }
 
+    /// `Bearer error="…"`: a refused token (401), a missing grant (403) or a malformed
+    /// presentation (400).
     pub fn error(error: ChallengeError) -> Self {
         Self {
             error: Some(error),
@@ -64,7 +68,7 @@ impl Challenge {
     }
 
     /// The header value. Error codes are fixed tokens; the URL is made a safe quoted-string
-    /// (see [`quoted_url`]) so no configured or derived URL can break the header.
+    /// (see `quoted_url`) so no configured or derived URL can break the header.
     pub fn header_value(&self) -> String {
         let mut value = String::from("Bearer");
         let mut separator = " ";

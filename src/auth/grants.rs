@@ -22,26 +22,37 @@ pub const MAX_MATCH_BYTES: usize = 4096;
 /// Why `authorization_details` was refused; the whole token is then invalid (B-AD-4).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum DetailError {
+    /// `authorization_details` is present but not a JSON array (B-AD-1).
     #[error("authorization_details is not an array")]
     NotAnArray,
+    /// An entry is not a JSON object (B-AD-1).
     #[error("an authorization_details entry is not an object")]
     EntryNotAnObject,
+    /// An entry's `type` is present but not a string: RFC 9396 makes the entry malformed (B-AD-1).
     #[error("an authorization_details type is not a string")]
     TypeNotAString,
+    /// A Mercure entry without a non-empty `actions` array (B-AD-2).
     #[error("a Mercure entry has no non-empty actions array")]
     NoActions,
+    /// A Mercure entry's `actions` holds a non-string (B-AD-2).
     #[error("a Mercure entry's action is not a string")]
     ActionNotAString,
+    /// A Mercure entry without a non-empty `topics` array (B-AD-2).
     #[error("a Mercure entry has no non-empty topics array")]
     NoTopics,
+    /// A `topics` item is not `{match, match_type?}` with a non-empty string `match` (B-AD-3).
     #[error("a topics entry is not an object with a non-empty string match")]
     BadTopic,
+    /// A `match_type` other than `exact` or `urlpattern` (B-AD-3, B-MT-1).
     #[error("unsupported match_type {0:?}")]
     UnsupportedMatchType(String),
+    /// Over [`MAX_DETAIL_ENTRIES`] Mercure entries (B-AD-4).
     #[error("more than {MAX_DETAIL_ENTRIES} Mercure entries")]
     TooManyEntries,
+    /// Over [`MAX_DETAIL_MATCHERS`] matchers summed over the entries (B-AD-4).
     #[error("more than {MAX_DETAIL_MATCHERS} topics matchers")]
     TooManyMatchers,
+    /// A `match` over [`MAX_MATCH_BYTES`] bytes (B-AD-4).
     #[error("a match is longer than {MAX_MATCH_BYTES} bytes")]
     MatchTooLong,
     /// A `urlpattern` match that does not compile (B-AD-3, B-MT-1; the reference hub refuses
@@ -54,7 +65,9 @@ pub enum DetailError {
 /// The dialect a token was read in: decides status codes and messages, not rights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// A Part A token: rights from the `mercure` claim (A-AUTH-9).
     Classic,
+    /// A Part B token: rights from `authorization_details` (B-AD-1).
     V1,
 }
 
@@ -84,7 +97,9 @@ impl MatchType {
 /// (A-SEL-1, B-AD-3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantSelector {
+    /// How [`Self::source`] is read.
     pub match_type: MatchType,
+    /// The matcher text as the token gave it; `*` matches every topic.
     pub source: Arc<str>,
 }
 
@@ -103,11 +118,14 @@ pub trait GrantMatcher {
 /// request, whatever dialect routes it.
 #[derive(Clone, Copy)]
 pub struct GrantContext<'a> {
+    /// The hub's matcher, whose bounded caches compile templates and patterns once (C-HARD-7).
     pub matcher: &'a Matcher,
+    /// The request's hub URL, the base of relative URL Patterns and topics (B-MT-5).
     pub base: &'a Url,
 }
 
 impl<'a> GrantContext<'a> {
+    /// Binds the hub's matcher to one request's base URL.
     pub fn new(matcher: &'a Matcher, base: &'a Url) -> Self {
         Self { matcher, base }
     }
@@ -132,6 +150,7 @@ impl GrantMatcher for GrantContext<'_> {
 }
 
 impl GrantSelector {
+    /// A grant read from a token's `mercure` claim or `topics` entry.
     pub fn new(match_type: MatchType, source: &str) -> Self {
         Self {
             match_type,
@@ -181,6 +200,7 @@ pub enum PayloadRule {
 /// One Mercure entry that grants `subscribe`, kept for B-AD-8.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PayloadEntry {
+    /// The entry's `topics`: the subscription's matcher value is checked against these (B-AD-8).
     pub topics: Vec<GrantSelector>,
     /// `None` when absent or null.
     pub payload: Option<Value>,
@@ -189,9 +209,14 @@ pub struct PayloadEntry {
 /// The rights of a verified token, whatever its dialect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grants {
+    /// Which claim the grants came from: decides status codes and messages, not rights.
     pub dialect: Dialect,
+    /// Topics the token may publish to: every topic of an update must match one (A-AUTH-10,
+    /// B-AD-5).
     pub publish: Vec<GrantSelector>,
+    /// Topics whose private updates the token may receive (A-AUTH-12, B-AD-6).
     pub subscribe: Vec<GrantSelector>,
+    /// Where each subscription's `payload` comes from (A-AUTH-15, B-AD-8).
     pub payload: PayloadRule,
 }
 

@@ -45,16 +45,22 @@ const VERIFIED_CACHE_BYTES: usize = 16 << 20;
 pub struct IssuerConfig {
     /// The exact `iss` of its tokens.
     pub id: String,
+    /// A static key for publisher tokens (HMAC secret or PEM public key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher_jwt_key: Option<String>,
+    /// The algorithm pinned to `publisher_jwt_key`, or narrowing `publisher_jwks_url` (B-TOK-3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher_jwt_alg: Option<String>,
+    /// A JWK Set URL for publisher tokens, fetched and kept fresh by `auth::jwks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher_jwks_url: Option<String>,
+    /// A static key for subscriber tokens (HMAC secret or PEM public key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriber_jwt_key: Option<String>,
+    /// The algorithm pinned to `subscriber_jwt_key`, or narrowing `subscriber_jwks_url` (B-TOK-3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriber_jwt_alg: Option<String>,
+    /// A JWK Set URL for subscriber tokens, fetched and kept fresh by `auth::jwks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriber_jwks_url: Option<String>,
     /// Listed in `authorization_servers` of the protected resource metadata (B-PRM-1).
@@ -82,28 +88,52 @@ impl std::fmt::Debug for IssuerConfig {
 /// A configuration mistake, found at startup.
 #[derive(Debug, Error)]
 pub enum IssuerError {
+    /// An `[[issuer]]` without `id`: no token's `iss` could select it (B-TOK-4).
     #[error("an issuer has an empty id")]
     EmptyId,
+    /// Two `[[issuer]]`s with one `id`: which keys a token gets would be ambiguous.
     #[error("issuer {0:?} is configured twice")]
     Duplicate(String),
+    /// An id both in `[[issuer]]` and in `trusted_issuers`: two key sets for one `iss`.
     #[error("issuer {0:?} is both configured and in trusted_issuers: keep one")]
     TrustedAndConfigured(String),
+    /// An issuer that could verify no token at all.
     #[error("issuer {0:?} has neither a publisher nor a subscriber key")]
     NoKey(String),
+    /// A role with both a static key and a JWK Set: one key source per role (B-TOK-4).
     #[error("issuer {issuer:?}: {role}_jwt_key and {role}_jwks_url are both set: keep one")]
-    KeyAndJwks { issuer: String, role: Role },
+    KeyAndJwks {
+        /// The issuer's `id`.
+        issuer: String,
+        /// The role whose key is misconfigured.
+        role: Role,
+    },
+    /// A role's `*_jwt_alg` with nothing to pin it to.
     #[error("issuer {issuer:?}: {role}_jwt_alg is set without a key")]
-    AlgWithoutKey { issuer: String, role: Role },
+    AlgWithoutKey {
+        /// The issuer's `id`.
+        issuer: String,
+        /// The role whose key is misconfigured.
+        role: Role,
+    },
+    /// A JWK Set narrowed to an algorithm outside [`JWKS_ALLOWED`] (B-TOK-3).
     #[error("issuer {issuer:?}: {role}_jwt_alg {alg:?} is not allowed for a JWK Set (use EdDSA, ES256, ES384, RS256/384/512 or PS256/384/512)")]
     JwksAlgorithm {
+        /// The issuer's `id`.
         issuer: String,
+        /// The role whose key is misconfigured.
         role: Role,
+        /// The algorithm as configured.
         alg: String,
     },
+    /// A static key refused for its algorithm (C-HARD-6), or a JWK Set that cannot be read.
     #[error("issuer {issuer:?}, {role} key: {source}")]
     Key {
+        /// The issuer's `id`.
         issuer: String,
+        /// The role whose key is misconfigured.
         role: Role,
+        /// Why the key was refused.
         source: KeyError,
     },
 }
@@ -111,11 +141,14 @@ pub enum IssuerError {
 /// Which keys a request's token is checked with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Publish requests (POST): checked with the publisher keys.
     Publisher,
+    /// Subscriptions and the subscription API: checked with the subscriber keys.
     Subscriber,
 }
 
 impl Role {
+    /// The configuration prefix of the role's keys (`publisher_jwt_key`, …), for messages.
     pub fn name(self) -> &'static str {
         match self {
             Self::Publisher => "publisher",
@@ -141,7 +174,9 @@ impl std::fmt::Display for Role {
 /// `trusted_issuers`.
 #[derive(Debug, Clone, Default)]
 pub struct ClassicKeys {
+    /// The top-level publisher verifier (`publisher_jwt_key` / `publisher_jwks_url`).
     pub publisher: Option<Arc<Verifier>>,
+    /// The top-level subscriber verifier; `None` on an anonymous-only hub.
     pub subscriber: Option<Arc<Verifier>>,
 }
 
@@ -181,11 +216,14 @@ struct Issuer {
 /// A token verified on its dialect's path.
 #[derive(Debug, Clone)]
 pub enum Verified {
+    /// A token without `authorization_details`, checked per Part A.
     Classic(Arc<Claims>),
+    /// An RFC 9068 access token, checked per Part B (B-TOK-1).
     V1(Arc<AccessToken>),
 }
 
 impl Verified {
+    /// The dialect whose status codes and messages answer the request.
     pub fn dialect(&self) -> Dialect {
         match self {
             Self::Classic(_) => Dialect::Classic,

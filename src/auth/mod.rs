@@ -112,7 +112,9 @@ pub fn subscriber_claims<V: Borrow<Verifier>>(
 /// read, classic otherwise (no usable token answers the same in both dialects).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refused {
+    /// Why the token was refused.
     pub error: TokenError,
+    /// Whose rules shape the answer: a 1.0 refusal carries a `WWW-Authenticate` challenge.
     pub dialect: Dialect,
 }
 

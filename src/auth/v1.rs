@@ -13,26 +13,42 @@ use super::TokenError;
 /// Why a 1.0 token was refused (all of them answer 401 `invalid_token`, B-ERR-3).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AccessTokenError {
+    /// Not a JWS compact serialization (B-TOK-1).
     #[error("not three base64url segments")]
     NotAJwt,
+    /// The payload decodes, but not to a JSON object.
     #[error("the payload is not a JSON object")]
     PayloadNotAnObject,
+    /// The header `typ` is absent or not `at+jwt` (B-TOK-2).
     #[error("header typ {} is not at+jwt", shown_type(.0))]
     WrongType(Option<String>),
+    /// No string `iss`, so no issuer's keys to try (B-TOK-4).
     #[error("no iss claim")]
     NoIssuer,
+    /// An `iss` no configured issuer has: keys come only from configuration (B-TOK-4).
     #[error("iss {0:?} is not a configured issuer")]
     UnknownIssuer(String),
+    /// The issuer has no key for the request's role (B-AUTH-8).
     #[error("issuer {issuer:?} has no {role} key")]
-    NoKeyForRole { issuer: String, role: &'static str },
+    NoKeyForRole {
+        /// The token's `iss`.
+        issuer: String,
+        /// The role the request needs (`publisher` or `subscriber`).
+        role: &'static str,
+    },
+    /// The header `alg` is outside the key's allow-list (B-TOK-3).
     #[error("algorithm {0} is not in the issuer's allow-list")]
     AlgorithmNotAllowed(String),
+    /// `exp` is required in 1.0 (B-TOK-5).
     #[error("no exp claim")]
     NoExpiry,
+    /// `aud` is not a string or an array of strings (B-TOK-6).
     #[error("aud is absent or not a string or array of strings")]
     BadAudience,
+    /// `aud` does not name this hub (B-TOK-6).
     #[error("aud does not contain the resource identifier")]
     WrongAudience,
+    /// `authorization_details` is malformed: the whole token is refused (B-AD-4).
     #[error("invalid authorization_details: {0}")]
     Details(#[from] DetailError),
 }
@@ -46,6 +62,7 @@ fn shown_type(typ: &Option<String>) -> String {
 /// What a token's payload says before any verification, only to choose its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unverified {
+    /// Which path verifies the token.
     pub dialect: Dialect,
     /// `iss` when it is a string: it selects the 1.0 issuer (B-TOK-4).
     pub issuer: Option<String>,
@@ -118,6 +135,7 @@ pub fn check_type(typ: Option<&str>) -> Result<(), AccessTokenError> {
 /// A verified 1.0 access token (B.6): what the hub needs of it, nothing more (B-TOK-7).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessToken {
+    /// The verified `iss`, whose keys checked the signature (B-TOK-4).
     pub issuer: String,
     /// `sub`, for logs only (B-TOK-7).
     pub subject: Option<String>,
@@ -125,6 +143,7 @@ pub struct AccessToken {
     pub audience: Vec<String>,
     /// `exp` in seconds since the epoch (required, B-TOK-5).
     pub expires_at: f64,
+    /// What `authorization_details` grants (B-AD-*).
     pub grants: Grants,
 }
 

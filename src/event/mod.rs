@@ -193,6 +193,7 @@ pub enum InvalidUpdate {
     /// The 1.0 answer to more than [`MAX_TOPICS`] topics: 413 (B-PUB-10).
     #[error("Request Entity Too Large\n")]
     TopicCountTooLarge,
+    /// A topic holds a control character, or under 1.0 a C1 or `Cf` one (C-HARD-2, B-T-1).
     #[error("Invalid \"topic\" parameter\n")]
     InvalidTopic,
     /// `retry` is not ASCII digits fitting in a u64 (A-PUB-9).
@@ -210,6 +211,7 @@ pub enum InvalidUpdate {
     /// 1.0: a topic in the hub's reserved namespace, or exactly `*` (B-PUB-3).
     #[error("\"topic\" is reserved by the hub\n")]
     ReservedTopic,
+    /// A control character in `type` would break the SSE framing (C-HARD-1, B-PUB-7).
     #[error("\"type\" field contains a forbidden control character\n")]
     TypeControlCharacter,
     /// Only the hub emits `event: mercure` (C-HARD-5).

@@ -18,7 +18,10 @@ pub enum Rules {
     /// Part B (B-PUB-11): clean strings (B-T-1), 413 for too many topics, the reserved
     /// namespace and `*` refused with 400, no `#` ids. `hub` is the URL topics resolve against
     /// (B-PUB-3, `topic::request::base_url`).
-    V1 { hub: Url },
+    V1 {
+        /// The hub URL reserved topics are resolved against (B-PUB-3, B-MT-5).
+        hub: Url,
+    },
     /// The hub's own updates, and stored ones as they are read back: the classic checks, plus
     /// the type `mercure` of 1.0 subscription events (B-SE-5), which no publisher may send.
     Hub,

@@ -145,6 +145,8 @@ impl Drop for Subscription {
 pub struct Request {
     /// Classic ones from [`Hub::selectors`]; 1.0 ones from [`SelectorSpec::matcher`].
     pub selectors: Vec<SelectorSpec>,
+    /// The token's subscribe grants, compiled once per connection: the private updates it may
+    /// read (A-AUTH-12, B-AD-6).
     pub private_access: Vec<Selector>,
     /// The token's `mercure.payload`, echoed in subscription documents (A-SUBS-6).
     pub payload: Option<serde_json::Value>,

@@ -39,19 +39,27 @@ impl ActiveSubscription {
 /// reference's order).
 #[derive(Debug, Serialize)]
 pub struct MatchDocument<'a> {
+    /// The event topic (B-SE-2), which is also the document's id.
     pub id: String,
+    /// Always `subscription` (B-SE-4).
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The subscriber's `urn:uuid:` (B-SE-3).
     pub subscriber: &'a str,
+    /// The `match*` value as the request gave it.
     #[serde(rename = "match")]
     pub value: &'a str,
+    /// The canonical matcher type name (`exact` or `urlpattern`).
     pub match_type: &'static str,
+    /// False in the event that says the subscription ended.
     pub active: bool,
+    /// The subscription's payload, when its token gave one (B-AD-8).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload: Option<&'a Value>,
 }
 
 impl<'a> MatchDocument<'a> {
+    /// The document of one 1.0 subscription, as its event carries it.
     pub fn new(subscription: &'a ActiveSubscription, match_type: MatchType, active: bool) -> Self {
         Self {
             id: subscription_topic_v1(match_type, &subscription.topic, &subscription.subscriber),
@@ -69,11 +77,14 @@ impl<'a> MatchDocument<'a> {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Document<'a> {
+    /// A `topic` subscription: JSON-LD (A-SUBS-6).
     Classic(SubscriptionDocument<'a>),
+    /// A `match*` subscription: plain JSON (B-SE-4).
     V1(MatchDocument<'a>),
 }
 
 impl<'a> Document<'a> {
+    /// The document of one subscription, in the dialect it was asked for in.
     pub fn new(subscription: &'a ActiveSubscription, active: bool) -> Self {
         match subscription.match_type {
             None => Self::Classic(SubscriptionDocument::new(subscription, active)),
@@ -148,10 +159,12 @@ pub struct Collection<'a> {
     /// The id of the last stored update (A-SUBS-15), also the ETag's source (A-SUBS-11).
     #[serde(rename = "lastEventID")]
     pub last_event_id: &'a str,
+    /// The active subscriptions it lists (A-SUBS-13).
     pub subscriptions: Vec<Document<'a>>,
 }
 
 impl<'a> Collection<'a> {
+    /// A collection; classic items lose their `@context`, which the collection carries once.
     pub fn new(id: &'a str, last_event_id: &'a str, subscriptions: Vec<Document<'a>>) -> Self {
         Self {
             context: CONTEXT,
@@ -169,13 +182,17 @@ impl<'a> Collection<'a> {
 /// A 1.0 collection (B-SAPI-5): the cursor is in the `Link` header, not the body (B-SAPI-6).
 #[derive(Debug, Serialize)]
 pub struct MatchCollection<'a> {
+    /// The request target the collection was asked at (B-SAPI-5).
     pub id: &'a str,
+    /// Always `subscriptions` (B-SAPI-5).
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The active subscriptions it lists, each in its own dialect.
     pub subscriptions: Vec<Document<'a>>,
 }
 
 impl<'a> MatchCollection<'a> {
+    /// A 1.0 collection; classic items lose their `@context`, as in a classic one.
     pub fn new(id: &'a str, subscriptions: Vec<Document<'a>>) -> Self {
         Self {
             id,

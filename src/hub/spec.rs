@@ -11,6 +11,7 @@ use crate::topic::Selector;
 /// text as given, and the `payload` its events and API documents show.
 #[derive(Debug, Clone)]
 pub struct SelectorSpec {
+    /// The compiled selector that routes updates to this subscription.
     pub selector: Selector,
     /// `None` for a classic `topic` (A-SUBS), the 1.0 matcher type for a `match*` value (B-SE).
     pub match_type: Option<MatchType>,

@@ -17,6 +17,7 @@ pub struct AuthSettings {
     pub publisher: Arc<Verifier>,
     /// `None` on an anonymous-only hub: subscriber tokens are then not read at all.
     pub subscriber: Option<Arc<Verifier>>,
+    /// Whether subscribers may connect without a token (A-AUTH-11, B-T-3).
     pub anonymous: bool,
     /// The cookie tokens are read from (A-AUTH-5).
     pub cookie_name: String,

@@ -70,10 +70,19 @@ pub enum SettingsError {
     /// An `[[issuer]]` or `trusted_issuers` mistake; its message names the issuer.
     #[error(transparent)]
     Issuer(#[from] IssuerError),
+    /// `resource_identifier`, the `aud` 1.0 tokens must carry (B-TOK-6), is not an absolute URL
+    /// with a host and no fragment.
     #[error("resource_identifier {value:?}: {reason}; write an absolute URL such as https://hub.example.com/.well-known/mercure")]
-    ResourceIdentifier { value: String, reason: &'static str },
+    ResourceIdentifier {
+        /// The value as configured.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A `public_urls` entry that is not an origin.
     #[error(transparent)]
     PublicUrls(#[from] PublicUrlError),
+    /// A `trusted_proxies` entry that is neither an address nor a range.
     #[error(transparent)]
     TrustedProxies(#[from] ProxyError),
 }

@@ -9,14 +9,18 @@ use ipnet::IpNet;
 use thiserror::Error;
 use url::Url;
 
+/// A `trusted_proxies` entry that is neither an IP address nor a CIDR range; holds the entry.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("trusted_proxies: {0:?} is neither an IP address nor a CIDR range (e.g. 10.0.0.7, 10.0.0.0/8, fd00::/8)")]
 pub struct ProxyError(pub String);
 
+/// A `public_urls` entry that is not a `scheme://host[:port]` origin.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("public_urls: {entry:?} is not an origin ({reason}); write scheme://host[:port], e.g. https://hub.example.com")]
 pub struct PublicUrlError {
+    /// The entry as configured.
     pub entry: String,
+    /// What is wrong with it.
     pub reason: &'static str,
 }
 
@@ -42,6 +46,7 @@ impl TrustedProxies {
         Ok(Self { ranges })
     }
 
+    /// True when no proxy is trusted: forwarding headers are then ignored.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }

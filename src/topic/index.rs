@@ -23,7 +23,9 @@ use super::{Template, UrlPattern};
 /// A selector the index holds: a URI template or a URL pattern.
 #[derive(Debug, Clone, Copy)]
 pub enum Candidate<'a> {
+    /// A classic RFC 6570 URI template (A-SEL-2).
     Template(&'a Arc<Template>),
+    /// A 1.0 URL Pattern (B-MT-4).
     UrlPattern(&'a Arc<UrlPattern>),
 }
 
@@ -161,6 +163,7 @@ impl<V> TemplateIndex<V> {
         self.len == 0
     }
 
+    /// The value stored for `selector`, to update it in place.
     pub fn get_mut<'c>(&mut self, selector: impl Into<Candidate<'c>>) -> Option<&mut V> {
         match selector.into() {
             Candidate::Template(template) => {

@@ -44,7 +44,9 @@ pub enum Dialect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MatchType {
+    /// `match` or `match_exact`: byte equality (B-MT-3).
     Exact,
+    /// `match_urlpattern`: a WHATWG URL Pattern (B-MT-4).
     UrlPattern,
 }
 
@@ -61,7 +63,9 @@ impl MatchType {
 /// One `match`, `match_exact` or `match_urlpattern` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V1Matcher {
+    /// Which parameter gave it, hence how it is compiled.
     pub match_type: MatchType,
+    /// The value as given, also shown in subscription events (B-SE-2).
     pub value: String,
 }
 
@@ -94,6 +98,7 @@ impl CursorParameter {
         Self::LegacyLastEventId,
     ];
 
+    /// The parameter's name as it appears in a request.
     pub fn name(self) -> &'static str {
         match self {
             Self::LastEventId => "last_event_id",
@@ -130,8 +135,10 @@ impl CursorRequest {
 /// What `read` refuses, before authentication: always `Bad Request\n` (X-13, C-HARD-3, B-SUB-5).
 #[derive(Debug, Error)]
 pub enum RequestError {
+    /// The header is not UTF-8 (C-HARD-3).
     #[error("the Last-Event-ID header is not UTF-8")]
     HeaderNotUtf8(#[source] Utf8Error),
+    /// An unsupported name in the reserved `match` namespace (B-SUB-5).
     #[error("parameter {0:?} is in the reserved match namespace")]
     ReservedName(String),
 }
@@ -147,20 +154,28 @@ impl RequestError {
 /// the client gets, never a compiler message (C-HARD-4).
 #[derive(Debug, Error)]
 pub enum SelectorError {
+    /// No `topic` and no `match*` parameter (A-SUB-1).
     #[error("no topic nor match parameter")]
     MissingTopic,
+    /// Over [`MAX_TOPICS`] `topic` parameters (A-SUB-3).
     #[error("more than {MAX_TOPICS} topic parameters")]
     TooManyTopics,
+    /// A `topic` over `max_selector_length` or holding a control character (C-HARD-2).
     #[error("a topic selector is too long or holds a control character")]
     InvalidTopic,
+    /// Selectors over `max_selectors_size` in all.
     #[error("selectors of {0} bytes in all, over max_selectors_size")]
     TooLarge(u64),
+    /// Over [`MAX_MATCHERS`] `match*` parameters (B-SUB-7).
     #[error("more than {MAX_MATCHERS} matcher parameters")]
     TooManyMatchers,
+    /// A `match*` value over [`MAX_MATCHER_BYTES`] (B-SUB-7).
     #[error("a matcher value of {0} bytes, over {MAX_MATCHER_BYTES}")]
     MatcherTooLong(usize),
+    /// A `match*` value with a control or `Cf` character (B-SUB-6).
     #[error("a matcher value holds a control or format character")]
     UncleanMatcher,
+    /// A `match_urlpattern` value that does not compile (B-MT-4, B-MT-6).
     #[error("a match_urlpattern value does not compile")]
     InvalidPattern(#[source] PatternError),
 }
@@ -205,11 +220,14 @@ pub struct Selectors {
 /// The selector and cursor parameters of a subscription request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionRequest {
+    /// Which dialect the request speaks: decides the token sources and the cursor
+    /// header.
     pub dialect: Dialect,
     /// Every `topic` value, query first, then body.
     pub topics: Vec<String>,
     /// Every `match*` value, query first, then body.
     pub matchers: Vec<V1Matcher>,
+    /// The cursor, and whether a 1.0 cursor header is owed (X-7, B-HIST-7).
     pub cursor: CursorRequest,
 }
 

@@ -26,8 +26,10 @@ pub const MAX_PATTERN_BYTES: usize = 4096;
 /// B-SUB-6, never this (C-HARD-4).
 #[derive(Debug, Error)]
 pub enum PatternError {
+    /// Over [`MAX_PATTERN_BYTES`] bytes (B-SUB-7).
     #[error("URL pattern of {0} bytes, over {MAX_PATTERN_BYTES}")]
     TooLong(usize),
+    /// Refused by the URL Pattern compiler (B-MT-4).
     #[error("invalid URL pattern")]
     Invalid(#[source] urlpattern::Error),
     /// The compiler failed in a way it does not report; kept as a refusal, not a crash.
@@ -58,6 +60,7 @@ pub fn check_url_pattern(source: &str) -> Result<(), PatternError> {
 /// pattern lives in the matcher's cache (like a template's regex), keyed by `key`.
 #[derive(Debug)]
 pub struct UrlPattern {
+    /// The pattern as given: what the index files it under and the cache compiles.
     pub source: String,
     base: Url,
     key: Arc<str>,
