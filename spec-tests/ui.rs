@@ -128,3 +128,47 @@ async fn c_hdr_3_event_streams_are_not_compressed() {
         .await;
     assert_eq!(stream.expect_event(&id).await.data(), "plain");
 }
+
+/// C-UI-4, C-ENV-3: in playground mode only, `GET /.well-known/mercure/debug/playground-token`
+/// mints an all-access development token (`text/plain`, `Cache-Control: no-store`) that the hub
+/// accepts for publishing; without `playground` the path is not served (404).
+#[tokio::test]
+async fn c_ui_4_playground_token_only_in_playground_mode() {
+    let Some(hub) = Hub::builder()
+        .env("QUICKSILVER_PLAYGROUND", "true")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let r = send(
+        hub.client
+            .get(hub.url("/.well-known/mercure/debug/playground-token")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type").as_deref(), Some("text/plain; charset=utf-8"));
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let topic = format!("https://example.com/{}", uniq("playground"));
+    let published =
+        send(hub.pub_req(Some(r.body.trim()), &[("topic", &topic), ("data", "x")])).await;
+    assert_eq!(
+        published.status, 200,
+        "the playground token publishes: {published:?}"
+    );
+
+    let Some(plain) = Hub::builder()
+        .env("QUICKSILVER_DEBUGGER", "true")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let r = send(
+        plain
+            .client
+            .get(plain.url("/.well-known/mercure/debug/playground-token")),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{r:?}");
+}

@@ -8,7 +8,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::respond;
-use crate::settings::Settings;
+use crate::settings::{PlaygroundKey, Settings};
 
 /// The classic UI path (C-UI-1).
 pub(super) const UI_PATH: &str = "/.well-known/mercure/ui";
@@ -84,6 +84,9 @@ pub(super) fn handle(request: &HttpRequest, settings: &Settings) -> HttpResponse
     if name == "config.json" {
         return config(settings);
     }
+    if name == "playground-token" {
+        return playground_token(settings);
+    }
     match ASSETS.iter().find(|asset| asset.name == name) {
         Some(asset) => serve(request, asset),
         None => respond::not_found(),
@@ -117,6 +120,43 @@ fn config(settings: &Settings) -> HttpResponse {
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body.to_string())
+}
+
+/// How long a playground token lasts: a development session, not a deployment.
+const PLAYGROUND_TOKEN_LIFETIME_SECS: f64 = 3600.0;
+
+/// C-UI-4: in playground mode only, an all-access development token (publish and subscribe on
+/// every topic), signed with the publisher's shared secret. 404 otherwise, as for any path the
+/// hub does not serve.
+fn playground_token(settings: &Settings) -> HttpResponse {
+    let Some(key) = settings.features.playground_key.as_ref() else {
+        return respond::not_found();
+    };
+    match sign_playground_token(key) {
+        Ok(token) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(token),
+        Err(error) => {
+            tracing::warn!(%error, "cannot sign the playground token");
+            respond::not_found()
+        }
+    }
+}
+
+fn sign_playground_token(key: &PlaygroundKey) -> Result<String, jsonwebtoken::errors::Error> {
+    let alg = match key.alg.as_str() {
+        "HS384" => jsonwebtoken::Algorithm::HS384,
+        "HS512" => jsonwebtoken::Algorithm::HS512,
+        _ => jsonwebtoken::Algorithm::HS256,
+    };
+    let exp = (crate::auth::now_seconds() + PLAYGROUND_TOKEN_LIFETIME_SECS).floor();
+    let claims = serde_json::json!({
+        "mercure": {"publish": ["*"], "subscribe": ["*"]},
+        "exp": exp,
+    });
+    let secret = jsonwebtoken::EncodingKey::from_secret(key.secret.as_bytes())?;
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &secret)
 }
 
 fn serve(request: &HttpRequest, asset: &Asset) -> HttpResponse {

@@ -302,17 +302,49 @@ pub struct Features {
     pub playground: bool,
     /// Serve `/metrics` on the main listener.
     pub metrics: bool,
+    /// What the playground-token endpoint signs with (C-UI-4): the publisher's shared secret,
+    /// only in playground mode and only when that key is an HMAC secret.
+    pub playground_key: Option<PlaygroundKey>,
+}
+
+/// An HMAC secret and its algorithm; never printed.
+#[derive(Clone)]
+pub struct PlaygroundKey {
+    /// The shared secret (`publisher_jwt_key`).
+    pub secret: String,
+    /// `publisher_jwt_alg`, one of `HS256`, `HS384`, `HS512`.
+    pub alg: String,
+}
+
+impl std::fmt::Debug for PlaygroundKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PlaygroundKey({}, ***)", self.alg)
+    }
 }
 
 impl From<&Config> for Features {
     fn from(config: &Config) -> Self {
         let demo = config.demo || config.playground;
+        let hmac = config.publisher_jwks_url.is_none()
+            && config
+                .publisher_jwt_alg
+                .to_ascii_uppercase()
+                .starts_with("HS");
+        let playground_key = config
+            .publisher_jwt_key
+            .as_ref()
+            .filter(|_| config.playground && hmac)
+            .map(|secret| PlaygroundKey {
+                secret: secret.clone(),
+                alg: config.publisher_jwt_alg.to_ascii_uppercase(),
+            });
         Self {
             subscriptions: config.subscriptions || config.playground,
             ui: config.ui || config.debugger || demo,
             demo,
             playground: config.playground,
             metrics: config.metrics,
+            playground_key,
         }
     }
 }
