@@ -96,6 +96,8 @@ async fn resume_scenario() {
     assert_eq!(report.reconnect_to_first_event.count, 5);
 }
 
+/// Every selector, URI templates (A-SEL-2) and 1.0 URL patterns (B-MT-4) among them, delivers
+/// exactly the events of the subscriber's topic.
 #[tokio::test]
 async fn fanout_scenarios() {
     let hub = start_hub();
@@ -103,6 +105,7 @@ async fn fanout_scenarios() {
         fanout::Selector::Exact,
         fanout::Selector::Template,
         fanout::Selector::Wildcard,
+        fanout::Selector::Urlpattern,
     ] {
         let options = fanout::Options {
             subscribers: 12,
@@ -125,6 +128,46 @@ async fn fanout_scenarios() {
         };
         assert_eq!(report.deliveries, 12 * per_subscriber, "{selector:?}");
     }
+}
+
+/// `fanout --selector urlpattern` with `--subscriber-key` on a hub without anonymous
+/// subscribers: each subscriber presents the bench's 1.0 access token (B-TOK-2 `at+jwt`, the
+/// default trusted issuer, B-TOK-6 `aud` = the derived resource identifier, B-AD-1 a subscribe
+/// grant on `*`), and `match_urlpattern` (B-MT-4) delivers exactly its own topic's events.
+#[tokio::test]
+async fn fanout_urlpattern_with_a_1_0_subscriber_token() {
+    let hub = HubProcess::start(
+        "qs-bench-smoke",
+        &[
+            ("QUICKSILVER_PUBLISHER_JWT_KEY", KEY),
+            ("QUICKSILVER_SUBSCRIBER_JWT_KEY", KEY),
+            ("QUICKSILVER_ANONYMOUS", "false"),
+        ],
+    );
+    let mut target = Target::new(&hub.url())
+        .await
+        .expect("hub URL")
+        .with_keys(Some(KEY), Some(KEY))
+        .expect("sign tokens");
+    target.hub_pid = hub.pid();
+    let options = fanout::Options {
+        subscribers: 6,
+        topics: 2,
+        selector: fanout::Selector::Urlpattern,
+        events: 20,
+        rate: 500.0,
+        publishers: 2,
+        ..Default::default()
+    };
+    let report = bench::run(&target, &Scenario::Fanout(options))
+        .await
+        .expect("scenario runs");
+    let Report::Fanout(report) = report else {
+        panic!("wrong report kind");
+    };
+    assert_eq!(report.disconnects, 0, "{:?}", report.first_error);
+    assert!(report.integrity.is_exact(), "{:?}", report.integrity);
+    assert_eq!(report.deliveries, 6 * 10);
 }
 
 #[tokio::test]

@@ -30,7 +30,28 @@ thread_local! {
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub topics: &'a [&'a str],
+    /// How the hub reads `topics`.
+    pub kind: Kind,
     pub last_event_id: Option<&'a str>,
+}
+
+/// The query parameter the selectors go in, which also decides the dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// Classic `topic=` (exact, URI template or `*`).
+    #[default]
+    Topic,
+    /// 1.0 `match_urlpattern=` (a WHATWG URL pattern), with the 1.0 subscriber token if any.
+    UrlPattern,
+}
+
+impl Kind {
+    fn param(self) -> &'static [u8] {
+        match self {
+            Kind::Topic => b"topic=",
+            Kind::UrlPattern => b"match_urlpattern=",
+        }
+    }
 }
 
 /// An open SSE stream whose head has been read.
@@ -202,7 +223,11 @@ fn request_bytes(target: &Target, request: Request<'_>) -> Vec<u8> {
         " HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n",
         target.host
     );
-    if let Some(auth) = &target.subscriber_auth {
+    let auth = match request.kind {
+        Kind::Topic => &target.subscriber_auth,
+        Kind::UrlPattern => &target.subscriber_auth_v1,
+    };
+    if let Some(auth) = auth {
         let _ = write!(wire, "Authorization: {auth}\r\n");
     }
     if let Some(id) = request.last_event_id {
@@ -218,7 +243,7 @@ fn mercure_target(wire: &mut Vec<u8>, target: &Target, request: Request<'_>) {
         if i > 0 {
             wire.push(b'&');
         }
-        wire.extend_from_slice(b"topic=");
+        wire.extend_from_slice(request.kind.param());
         for piece in url::form_urlencoded::byte_serialize(topic.as_bytes()) {
             wire.extend_from_slice(piece.as_bytes());
         }

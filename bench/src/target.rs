@@ -44,6 +44,9 @@ pub struct Target {
     pub publisher_auth: Option<String>,
     /// `Authorization` header value for subscribing, if any (anonymous otherwise).
     pub subscriber_auth: Option<String>,
+    /// The same for 1.0 subscriptions (`match_urlpattern=…`): a 1.0 access token for the
+    /// hub's derived resource identifier (`resource_identifier`).
+    pub subscriber_auth_v1: Option<String>,
     /// Process id of the hub, for CPU and RSS figures.
     pub hub_pid: Option<u32>,
     /// New connections per second (subscribers and publishers alike).
@@ -85,6 +88,7 @@ impl Target {
             path,
             publisher_auth: None,
             subscriber_auth: None,
+            subscriber_auth_v1: None,
             hub_pid: None,
             connect_rate: 5_000,
             progress: false,
@@ -103,8 +107,16 @@ impl Target {
         }
         if let Some(key) = subscriber_key {
             self.subscriber_auth = Some(format!("Bearer {}", super::token::subscriber(key)?));
+            let v1 = super::token::subscriber_v1(key, &self.resource_identifier())?;
+            self.subscriber_auth_v1 = Some(format!("Bearer {v1}"));
         }
         Ok(self)
+    }
+
+    /// The resource identifier a hub derives from this target's requests when it has none
+    /// configured: `http://<Host>/.well-known/mercure` (the `aud` of 1.0 tokens).
+    pub fn resource_identifier(&self) -> String {
+        format!("http://{}/.well-known/mercure", self.host)
     }
 
     /// Opens connection number `index` of a scenario that opens `total` connections in all.

@@ -14,7 +14,7 @@ use crate::procfs::{Meter, Usage};
 use crate::progress::Progress;
 use crate::publish::Publisher;
 use crate::stats::{self, Integrity, Latency, Tracker};
-use crate::subscribe::{Request, Subscription};
+use crate::subscribe::{Kind, Request, Subscription};
 use crate::{join_opened, pace, per_second, run_tag, seconds, topic_url, Clock, Target};
 
 /// How subscribers select their topic.
@@ -27,6 +27,18 @@ pub enum Selector {
     Template,
     /// `*`: every subscriber receives every event.
     Wildcard,
+    /// A 1.0 `match_urlpattern` selector equivalent to the template one
+    /// (`…/t/{k}/{rest}` ↔ `…/t/{k}/:rest`), with the 1.0 subscriber token if any.
+    Urlpattern,
+}
+
+impl Selector {
+    fn kind(self) -> Kind {
+        match self {
+            Selector::Urlpattern => Kind::UrlPattern,
+            _ => Kind::Topic,
+        }
+    }
 }
 
 /// Also the command line's options (`quicksilver-bench fanout`).
@@ -174,6 +186,7 @@ impl State {
         match self.options.selector {
             Selector::Exact => topic.clone(),
             Selector::Template => format!("{}{{rest}}", topic.trim_end_matches("updates")),
+            Selector::Urlpattern => format!("{}:rest", topic.trim_end_matches("updates")),
             Selector::Wildcard => "*".to_string(),
         }
     }
@@ -251,11 +264,13 @@ async fn connect_all(target: &Target, state: &Rc<State>) -> Result<Vec<Subscript
         .map(|i| {
             let target = target.clone();
             let selector = state.selector(i);
+            let kind = state.options.selector.kind();
             tokio::task::spawn_local(async move {
                 pace(&target, start, i).await;
                 let topics = [selector.as_str()];
                 let request = Request {
                     topics: &topics,
+                    kind,
                     last_event_id: None,
                 };
                 Subscription::open(&target, request, i, total + publishers).await

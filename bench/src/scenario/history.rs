@@ -12,7 +12,7 @@ use crate::payload;
 use crate::procfs::{Meter, Usage};
 use crate::progress::Progress;
 use crate::stats::{Integrity, Tracker};
-use crate::subscribe::{Request, Subscription};
+use crate::subscribe::{Kind, Request, Subscription};
 use crate::{per_second, run_tag, seconds, topic_url, Target};
 
 /// Also the command line's options (`quicksilver-bench history`).
@@ -132,6 +132,7 @@ async fn replay(
     let topics = [topic];
     let request = Request {
         topics: &topics,
+        kind: Kind::Topic,
         last_event_id: Some(&options.from),
     };
     let mut subscription = Subscription::open(target, request, 0, 1).await?;

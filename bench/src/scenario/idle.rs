@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::BenchError;
 use crate::procfs::{self, Meter, Usage};
-use crate::subscribe::{Request, Subscription};
+use crate::subscribe::{Kind, Request, Subscription};
 use crate::{join_opened, pace, run_tag, seconds, topic_url, Target};
 
 /// Also the command line's options (`quicksilver-bench idle`).
@@ -79,6 +79,7 @@ async fn open_all(target: &Target, total: usize) -> Result<Vec<Subscription>, Be
                 let topics = [topic.as_str()];
                 let request = Request {
                     topics: &topics,
+                    kind: Kind::Topic,
                     last_event_id: None,
                 };
                 Subscription::open(&target, request, i, total).await

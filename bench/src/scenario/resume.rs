@@ -12,7 +12,7 @@ use crate::payload::{self, Stamp};
 use crate::procfs::{Meter, Usage};
 use crate::publish::Publisher;
 use crate::stats::{self, Integrity, Latency};
-use crate::subscribe::{Request, Subscription};
+use crate::subscribe::{Kind, Request, Subscription};
 use crate::{run_tag, topic_url, Clock, Target};
 
 /// Also the command line's options (`quicksilver-bench resume`).
@@ -143,6 +143,7 @@ impl Run<'_> {
         let topics = [self.topic.as_str()];
         let request = Request {
             topics: &topics,
+            kind: Kind::Topic,
             last_event_id: last_id,
         };
         Subscription::open(self.target, request, 0, 2).await
