@@ -147,7 +147,10 @@ async fn c_ui_4_playground_token_only_in_playground_mode() {
     )
     .await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.header("content-type").as_deref(), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     let topic = format!("https://example.com/{}", uniq("playground"));
     let published =
