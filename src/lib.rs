@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod event;
 pub mod form;
