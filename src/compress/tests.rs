@@ -146,6 +146,45 @@ fn the_same_event_bytes_serve_streams_with_different_histories() {
 }
 
 #[test]
+fn no_context_is_shared_between_events() {
+    // Issue 21 §3, C-HDR-3: an event's compressed bytes depend on that event alone, even with
+    // the per-thread compressor reused, so a private update's size says nothing of a public one.
+    let mut rng = fastrand::Rng::with_seed(11);
+    let (private, public) = (json_ld_event(&mut rng), json_ld_event(&mut rng));
+    for encoding in Encoding::ALL {
+        let alone = CompressedViews::new().frame(encoding, &public, 0).clone();
+        let _ = CompressedViews::new().frame(encoding, &private, 0);
+        let after = CompressedViews::new().frame(encoding, &public, 0).clone();
+        assert_eq!(alone, after, "{encoding:?}");
+    }
+}
+
+#[test]
+fn each_event_decodes_in_full_as_soon_as_its_frame_arrives() {
+    // A-SSE-8: compression holds nothing back; a decoder fed one event's frame yields all of it.
+    use flate2::{Decompress, FlushDecompress};
+    let mut rng = fastrand::Rng::with_seed(14);
+    let events = [
+        json_ld_event(&mut rng),
+        b"id: 2\ndata: x\n\n".to_vec(),
+        noise(70_000, 15),
+    ];
+    let mut inflate = Decompress::new(false);
+    for event in &events {
+        let views = CompressedViews::new();
+        let body = views.gzip(event, DEFAULT_MIN_SIZE).frame().body();
+        let mut out = Vec::with_capacity(event.len() + 1);
+        let before = inflate.total_in();
+        let _ = inflate.decompress_vec(&body, &mut out, FlushDecompress::Sync);
+        assert_eq!(
+            (inflate.total_in() - before, &out),
+            (body.len() as u64, event)
+        );
+        assert_eq!(&unzstd(&views.zstd(event, DEFAULT_MIN_SIZE).body()), event);
+    }
+}
+
+#[test]
 fn an_empty_stream_is_valid() {
     // A-SSE-9: a stream ended at once still ends cleanly.
     let bare = [GZIP_HEADER.as_slice(), &GzipStream::new().trailer()].concat();
@@ -436,5 +475,32 @@ fn measure_levels() {
             .map(|e| zstd::bulk::compress(e, level).map_or(0, |c| c.len()))
             .sum();
         println!("zstd {level}: per event {:.3}", total as f64 / plain);
+    }
+}
+
+/// Writes sample streams for outside decoders (`gzip -dc`, `zstd -dc`, Python's zlib):
+/// `QS_COMPRESS_SAMPLES=dir cargo test --lib compress::tests::write_samples -- --ignored`
+#[test]
+#[ignore = "writes files for a manual check"]
+fn write_samples() {
+    let Ok(dir) = std::env::var("QS_COMPRESS_SAMPLES") else {
+        return;
+    };
+    let mut rng = fastrand::Rng::with_seed(12);
+    let events = [
+        json_ld_event(&mut rng),
+        b"id: 2\ndata: x\n\n".to_vec(),
+        noise(70_000, 13),
+    ];
+    let views: Vec<CompressedViews> = events.iter().map(|_| CompressedViews::new()).collect();
+    let pairs: Vec<(&CompressedViews, &[u8])> =
+        views.iter().zip(events.iter().map(Vec::as_slice)).collect();
+    for (encoding, name) in [
+        (Encoding::Gzip, "stream.gz"),
+        (Encoding::Zstd, "stream.zst"),
+    ] {
+        let (body, plain) = stream_of(encoding, &pairs, DEFAULT_MIN_SIZE);
+        std::fs::write(format!("{dir}/{name}"), body).expect("writable sample directory");
+        std::fs::write(format!("{dir}/stream.txt"), plain).expect("writable sample directory");
     }
 }
