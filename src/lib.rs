@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod event;
 pub mod form;
