@@ -15,6 +15,7 @@ mod asserts;
 mod access;
 mod admin;
 mod authorization;
+mod compression;
 mod cors;
 mod discovery;
 mod endpoints;

@@ -110,7 +110,8 @@ async fn c_ui_1_off_by_default() {
         .expect(404, "404 page not found\n");
 }
 
-/// C-HDR-3, A-SSE-8: an event stream is never compressed, even when the client accepts it.
+/// C-HDR-3, A-SSE-8: with the default `compression = "off"` an event stream is never
+/// compressed, even when the client accepts it (`compression.rs` covers `"auto"`).
 #[tokio::test]
 async fn c_hdr_3_event_streams_are_not_compressed() {
     let hub = Hub::start_default().await;

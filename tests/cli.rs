@@ -1057,6 +1057,15 @@ fn config_check_names_the_error_location() {
             "cors_origins",
         ),
         (&[("QUICKSILVER_ANONYMOUS", "false")], "no subscriber key"),
+        // C-HDR-3, issue 21: a compression other than off or auto.
+        (
+            &[("QUICKSILVER_COMPRESSION", "brotli")],
+            "compression: expected \"off\" or \"auto\", got \"brotli\"",
+        ),
+        (
+            &[("QUICKSILVER_COMPRESSION_MIN_SIZE", "big")],
+            "QUICKSILVER_COMPRESSION_MIN_SIZE",
+        ),
         (
             &[(
                 "QUICKSILVER_PUBLISHER_JWKS_URL",

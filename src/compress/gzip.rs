@@ -66,6 +66,7 @@ impl GzipEvent {
         }
     }
 
+    /// The event's deflate blocks, framed as a chunk.
     pub fn frame(&self) -> &Frame {
         &self.frame
     }
@@ -80,6 +81,7 @@ impl GzipEvent {
         self.len
     }
 
+    /// Whether the event had no bytes.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -164,6 +166,7 @@ pub struct GzipStream {
 }
 
 impl GzipStream {
+    /// A stream that sent nothing yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -174,6 +177,7 @@ impl GzipStream {
             .combine(&crc32fast::Hasher::new_with_initial_len(crc, len));
     }
 
+    /// Counts an event's frame sent in this stream.
     pub fn record_event(&mut self, event: &GzipEvent) {
         self.record(event.crc, event.len);
     }

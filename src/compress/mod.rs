@@ -43,7 +43,9 @@ pub const DEFAULT_MIN_SIZE: usize = 512;
 /// A content coding the hub can send an event stream in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
+    /// `gzip` (RFC 1952): raw deflate runs after a per-stream header, with a trailer.
     Gzip,
+    /// `zstd` (RFC 8878): one frame per event.
     Zstd,
 }
 
@@ -67,8 +69,10 @@ impl Encoding {
 /// (C-HDR-3); `"auto"` follows each request's `Accept-Encoding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
+    /// Never compressed (the default).
     #[default]
     Off,
+    /// Compressed when the request accepts gzip or zstd.
     Auto,
 }
 
@@ -92,6 +96,7 @@ impl FromStr for Mode {
 /// The two compression settings together: what http asks to pick a stream's encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
+    /// The `compression` setting.
     pub mode: Mode,
     /// Events shorter than this many bytes go out stored, not compressed.
     pub min_size: usize,

@@ -27,11 +27,14 @@ static ZSTD_COMMENT: LazyLock<Frame> = LazyLock::new(|| zstd_frame(COMMENT, usiz
 /// [`Self::comment`] frames, and on a normal end [`Self::end`]'s frame before the body ends.
 #[derive(Debug, Clone)]
 pub enum StreamEncoder {
+    /// A gzip stream and the CRC-32 and length of what it sent.
     Gzip(GzipStream),
+    /// A zstd stream: nothing to keep.
     Zstd,
 }
 
 impl StreamEncoder {
+    /// The state of a new stream in `encoding`.
     pub fn new(encoding: Encoding) -> Self {
         match encoding {
             Encoding::Gzip => Self::Gzip(GzipStream::new()),
@@ -39,6 +42,7 @@ impl StreamEncoder {
         }
     }
 
+    /// The stream's coding.
     pub fn encoding(&self) -> Encoding {
         match self {
             Self::Gzip(_) => Encoding::Gzip,

@@ -25,6 +25,7 @@ struct Views {
 }
 
 impl CompressedViews {
+    /// No form computed yet.
     pub const fn new() -> Self {
         Self {
             views: OnceLock::new(),

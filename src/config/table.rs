@@ -94,6 +94,10 @@ settings! {
     /// Events that follow the previous write to a subscriber by less than this are written
     /// together, this long after that write; `0s` writes each at once.
     batch_window: Duration, duration = crate::hub::BATCH_WINDOW;
+    /// `"off"` or `"auto"`: compress event streams per `Accept-Encoding` (C-HDR-3).
+    compression: String, text = "off".into();
+    /// Events shorter than this many bytes are sent stored, not compressed.
+    compression_min_size: u64, size = crate::compress::DEFAULT_MIN_SIZE as u64;
     /// Where the history lives.
     transport: Transport, choice = Transport::Sled;
     /// Directory of the sled store.

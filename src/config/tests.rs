@@ -260,6 +260,8 @@ fn every_key_can_be_set_from_the_environment() {
             (_, "batch_window") => "5ms",
             (_, "log_format") => "json",
             (_, "max_request_body_size" | "sled_cache_size" | "max_selectors_size") => "1KB",
+            (_, "compression_min_size") => "1KB",
+            (_, "compression") => "auto",
             (_, "durability") => "periodic",
             (_, "transport") => "memory",
             _ => "value",

@@ -13,7 +13,6 @@ pub enum Framing {
     Record,
     /// The record as one HTTP/1.1 chunk (`{size:x}\r\n`, the record, `\r\n`), written as it is.
     Chunk,
-    // Issue #21: compressed views (gzip, zstd) join here, each with its bytes in `Frame`.
 }
 
 /// One event (or comment line) in every view a writer needs; cloning it is cheap.
@@ -23,8 +22,21 @@ pub struct Frame {
     /// before its end.
     chunk: Bytes,
     record_start: usize,
-    // Issue #21: the compressed views go here (e.g. `Option<Arc<Compressed>>`), made once per
-    // event and only when a subscriber asked for one, so that this stays one `Bytes` to clone.
+    /// For a gzip frame (issue 21): the CRC-32 and length of the plain bytes it stands for, which
+    /// its stream adds up for the trailer when the frame leaves the queue. A compressed frame is
+    /// otherwise a frame like a plain one (its "record" being the compressed bytes), so queues
+    /// and writers send it unchanged; the event's compressed forms live beside its plain frame
+    /// (`Event::compressed`), made once and only when a subscriber asks for them.
+    gzip: Option<GzipMark>,
+}
+
+/// What a gzip stream records of each frame it sends: the CRC-32 and length of its plain bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GzipMark {
+    /// CRC-32 of the plain bytes.
+    pub crc: u32,
+    /// Length of the plain bytes.
+    pub len: u64,
 }
 
 /// The `:` comment line (opening, heartbeat, last words) as a chunk: its size line is 3 bytes.
@@ -37,7 +49,25 @@ impl Frame {
         Self {
             chunk,
             record_start,
+            gzip: None,
         }
+    }
+
+    /// A compressed frame (issue 21): its chunk view is the compressed frame's chunk, its record
+    /// view the bare compressed bytes; `gzip` is what a gzip stream records of it.
+    pub fn compressed(frame: &crate::compress::Frame, gzip: Option<GzipMark>) -> Self {
+        let chunk = frame.chunk().clone();
+        let body = frame.body().len();
+        Self {
+            record_start: chunk.len() - body - 2,
+            chunk,
+            gzip,
+        }
+    }
+
+    /// The CRC-32 and length a gzip stream records when it sends this frame.
+    pub fn gzip_mark(&self) -> Option<GzipMark> {
+        self.gzip
     }
 
     /// The `:\n` comment line (protocol.md A-SSE-10): the opening, heartbeats, the last words.

@@ -6,7 +6,9 @@ mod sse;
 
 use thiserror::Error;
 
-pub use frame::{Frame, Framing};
+pub use frame::{Frame, Framing, GzipMark};
+
+use crate::compress::{CompressedViews, Encoding};
 pub use rules::{Rules, HUB_EVENT_TYPE};
 pub use sse::encode;
 
@@ -165,13 +167,37 @@ pub struct Event {
     pub update: Update,
     /// Its SSE encoding, shared by every subscriber that receives it.
     pub frame: Frame,
+    /// The same bytes compressed (issue 21), each encoding made once, when a subscriber first
+    /// wants it, and shared like `frame`; one empty word otherwise.
+    pub compressed: CompressedViews,
 }
 
 impl Event {
     /// Encodes the update once, at acceptance, so fan-out never encodes again.
     pub fn new(update: Update) -> Self {
         let frame = encode(&update);
-        Self { update, frame }
+        Self {
+            update,
+            frame,
+            compressed: CompressedViews::new(),
+        }
+    }
+
+    /// The event as a frame of a stream in `encoding`, compressed once for every subscriber
+    /// (events shorter than `min_size` are stored, not compressed); issue 21.
+    pub fn compressed_frame(&self, encoding: Encoding, min_size: usize) -> Frame {
+        let record = self.frame.view(Framing::Record);
+        match encoding {
+            Encoding::Gzip => {
+                let gzip = self.compressed.gzip(record, min_size);
+                let mark = GzipMark {
+                    crc: gzip.crc(),
+                    len: gzip.len(),
+                };
+                Frame::compressed(gzip.frame(), Some(mark))
+            }
+            Encoding::Zstd => Frame::compressed(self.compressed.zstd(record, min_size), None),
+        }
     }
 
     /// The update's topics as `&str`, the form selectors match against.

@@ -96,7 +96,8 @@ impl Cors {
 
     /// Headers of an actual request's response, errors included (A-CORS-3, A-CORS-6, A-CORS-7).
     pub(super) fn decorate(&self, headers: &mut HeaderMap) {
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        // Appended: a compressed stream's `Vary: Accept-Encoding` stays (issue 21).
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
         let Some(origin) = self.allow_origin.clone().filter(|_| self.method_allowed) else {
             return;
         };

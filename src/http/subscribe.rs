@@ -12,6 +12,7 @@ use super::respond::Refusal;
 use super::target::RequestTarget;
 use super::{body, direct, tokens, AppState};
 use crate::auth::{self, GrantContext, Grants, Role, Source, TokenError, Verified};
+use crate::compress::{Encoding, Mode};
 use crate::form::{self, Pairs};
 use crate::hub::{Cursor, EventStream, Request, SelectorSpec, StreamOptions};
 use crate::metrics::Disconnect;
@@ -63,12 +64,21 @@ async fn subscribe(
             Refusal::BadRequest(e.body().to_owned())
         })?;
     let cursor = hub_cursor(&parsed.cursor);
+    // C-HDR-3, issue 21: compressed only when the operator opted in and the client asks.
+    let compression = settings.streams.compression.negotiate(
+        request
+            .headers()
+            .get_all(header::ACCEPT_ENCODING)
+            .map(HeaderValue::as_bytes),
+    );
     if request.method() == Method::HEAD {
         let echo = hub
             .cursor_echo_async(&cursor)
             .await
             .map_err(|_| Refusal::Unavailable)?;
-        return Ok(stream_head(&parsed, echo.as_deref()).finish());
+        let mut head = stream_head(&parsed, echo.as_deref());
+        encoding_headers(&mut head, settings.streams.compression.mode, compression);
+        return Ok(head.finish());
     }
     let permit = state
         .limiter
@@ -84,13 +94,19 @@ async fn subscribe(
             payload: None,
             selectors: hub_selectors(&parsed, selectors, grants, context),
             cursor,
+            compression,
         })
         .await
         .map_err(|error| {
             tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot register a subscriber");
             Refusal::Unavailable
         })?;
-    let response = stream_head(&parsed, subscription.cursor_echo.as_deref());
+    let mut response = stream_head(&parsed, subscription.cursor_echo.as_deref());
+    encoding_headers(
+        &mut response,
+        settings.streams.compression.mode,
+        compression,
+    );
     let options = StreamOptions {
         heartbeat: settings.streams.heartbeat,
         lifetime: lifetime(
@@ -199,6 +215,17 @@ fn hub_cursor(cursor: &CursorRequest) -> Cursor {
         None => Cursor::None,
         Some("earliest") => Cursor::Earliest,
         Some(id) => Cursor::Id(id.to_owned()),
+    }
+}
+
+/// C-HDR-3, issue 21: `Content-Encoding` of a compressed stream, and with `compression =
+/// "auto"` `Vary: Accept-Encoding` on every stream, compressed or not (RFC 9110 §12.5.5).
+fn encoding_headers(head: &mut HttpResponseBuilder, mode: Mode, encoding: Option<Encoding>) {
+    if mode == Mode::Auto {
+        head.append_header((header::VARY, "Accept-Encoding"));
+    }
+    if let Some(encoding) = encoding {
+        head.insert_header((header::CONTENT_ENCODING, encoding.header_value()));
     }
 }
 

@@ -115,6 +115,8 @@ pub struct Delivery {
     pub queue_capacity: usize,
     /// Events closer than this to the previous write to a subscriber are written together.
     pub batch_window: std::time::Duration,
+    /// Events shorter than this are stored, not compressed, in compressed streams (issue 21).
+    pub compression_min_size: usize,
 }
 
 /// A registered subscriber; dropping it unregisters.
@@ -152,6 +154,8 @@ pub struct Request {
     pub payload: Option<serde_json::Value>,
     /// Where replay starts.
     pub cursor: Cursor,
+    /// The content coding of its stream (issue 21, C-HDR-3); `None`: uncompressed.
+    pub compression: Option<crate::compress::Encoding>,
 }
 
 impl Hub {
@@ -389,7 +393,8 @@ impl Hub {
             payload: request.payload,
             selectors: request.selectors,
             private_access: request.private_access,
-            queue: Queue::new(self.delivery.queue_capacity, self.delivery.batch_window),
+            queue: Queue::new(self.delivery.queue_capacity, self.delivery.batch_window)
+                .compressed(request.compression, self.delivery.compression_min_size),
             skip_until: cursor_position.filter(|cursor| bound.is_none_or(|b| *cursor > b)),
         });
         registry.insert(key, subscriber.clone());

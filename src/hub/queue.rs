@@ -18,7 +18,8 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::sink::Sink;
-use crate::event::{Frame, Framing};
+use crate::compress::{Encoding, StreamEncoder};
+use crate::event::{Event, Frame, Framing};
 
 /// Most frames per write.
 const MAX_SLICES: usize = 64;
@@ -54,6 +55,9 @@ pub struct Queue {
     capacity: usize,
     /// Events closer than this to the previous write are gathered (the `batch_window` setting).
     batch_window: Duration,
+    /// The stream's content coding, if compressed (issue 21), and `compression_min_size`.
+    encoding: Option<Encoding>,
+    min_size: usize,
     inner: Mutex<Inner>,
 }
 
@@ -73,6 +77,18 @@ struct Inner {
     last_push: Option<Instant>,
     /// The socket was taken back because events came less than `batch_window` apart.
     hot: bool,
+    /// A compressed stream's state (issue 21): for gzip, the CRC-32 and length of what left the
+    /// queue, in stream order, for the trailer. `None` when uncompressed.
+    encoder: Option<StreamEncoder>,
+}
+
+impl Inner {
+    /// A frame leaves the queue for the socket: a gzip stream counts it.
+    fn sent(encoder: &mut Option<StreamEncoder>, frame: &Frame) {
+        if let (Some(mark), Some(StreamEncoder::Gzip(stream))) = (frame.gzip_mark(), encoder) {
+            stream.record(mark.crc, mark.len);
+        }
+    }
 }
 
 /// The default `batch_window`. An event that follows both the previous event and the previous
@@ -130,6 +146,8 @@ impl Queue {
         Self {
             capacity: capacity.max(1),
             batch_window,
+            encoding: None,
+            min_size: 0,
             inner: Mutex::new(Inner {
                 frames: VecDeque::new(),
                 written: 0,
@@ -140,8 +158,43 @@ impl Queue {
                 last_write: None,
                 last_push: None,
                 hot: false,
+                encoder: None,
             }),
         }
+    }
+
+    /// The queue of a stream sent in `encoding` (issue 21; `None`: uncompressed), events shorter
+    /// than `min_size` being stored rather than compressed.
+    pub fn compressed(mut self, encoding: Option<Encoding>, min_size: usize) -> Self {
+        self.encoding = encoding;
+        self.min_size = min_size;
+        self.inner.get_mut().encoder = encoding.map(StreamEncoder::new);
+        self
+    }
+
+    /// The stream's content coding; `None` when uncompressed.
+    pub fn encoding(&self) -> Option<Encoding> {
+        self.encoding
+    }
+
+    /// Queues an event in the stream's coding: its shared frame, or its compressed form,
+    /// made once for every stream of that coding (issue 21).
+    pub fn push_event(&self, event: &Event, pusher: Pusher) -> Pushed {
+        match self.encoding {
+            None => self.push(&event.frame, pusher),
+            Some(encoding) => self.push(&event.compressed_frame(encoding, self.min_size), pusher),
+        }
+    }
+
+    /// Runs `f` on a compressed stream's encoder (under the queue's lock, so that what it
+    /// records is in stream order with what leaves the queue); `None` when uncompressed.
+    pub fn with_encoder<R>(&self, f: impl FnOnce(&mut StreamEncoder, usize) -> R) -> Option<R> {
+        self.encoding?;
+        let mut inner = self.inner.lock();
+        inner
+            .encoder
+            .as_mut()
+            .map(|encoder| f(encoder, self.min_size))
     }
 
     /// Queues a frame without ever waiting; a full queue closes itself instead.
@@ -207,6 +260,7 @@ impl Queue {
                 frames: &mut inner.frames,
                 written: &mut inner.written,
                 framing: lent.framing,
+                encoder: &mut inner.encoder,
             };
             let written = pending.write_all(&*lent.sink);
             if written.as_ref().is_ok_and(|&n| n > 0) {
@@ -287,12 +341,11 @@ impl Queue {
         }
         // What a lent socket already took of the front frame is not sent again.
         let mut skip = std::mem::take(&mut inner.written);
-        out.extend(
-            inner
-                .frames
-                .drain(..count)
-                .map(|frame| frame.bytes(framing, std::mem::take(&mut skip))),
-        );
+        let encoder = &mut inner.encoder;
+        out.extend(inner.frames.drain(..count).map(|frame| {
+            Inner::sent(encoder, &frame);
+            frame.bytes(framing, std::mem::take(&mut skip))
+        }));
     }
 
     /// The next frame, as `framing` sends it; `Ready(None)` once closed and drained.
@@ -300,6 +353,7 @@ impl Queue {
         let mut inner = self.inner.lock();
         if let Some(frame) = inner.frames.pop_front() {
             let skip = std::mem::take(&mut inner.written);
+            Inner::sent(&mut inner.encoder, &frame);
             return Poll::Ready(Some(frame.bytes(framing, skip)));
         }
         if inner.closed.is_some() {
@@ -322,6 +376,7 @@ struct Pending<'a> {
     /// Bytes of the front frame already taken.
     written: &'a mut usize,
     framing: Framing,
+    encoder: &'a mut Option<StreamEncoder>,
 }
 
 impl Pending<'_> {
@@ -385,7 +440,9 @@ impl Pending<'_> {
                 return;
             }
             left -= len;
-            self.frames.pop_front();
+            if let Some(frame) = self.frames.pop_front() {
+                Inner::sent(self.encoder, &frame);
+            }
         }
         *self.written = 0;
     }

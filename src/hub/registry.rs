@@ -119,7 +119,7 @@ impl Registry {
                     continue;
                 }
                 if !event.update.is_private() || subscriber.may_read_private(event, matcher) {
-                    match subscriber.queue.push(&event.frame, pusher) {
+                    match subscriber.queue.push_event(event, pusher) {
                         Pushed::Refused => continue,
                         Pushed::Queued => {}
                         Pushed::Flush => flushes.push((subscriber.clone(), None)),

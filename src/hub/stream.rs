@@ -68,6 +68,8 @@ pub struct EventStream {
     framing: Framing,
     replay: Option<Replay>,
     timers: Option<Timers>,
+    /// The stream is ending normally: its last frame (a gzip trailer) was sent, nothing follows.
+    ending: bool,
 }
 
 /// The heartbeat and the end of the stream share one timer, re-armed lazily: it is never set
@@ -169,6 +171,29 @@ fn read_batch(replay: &mut Replay, hub: &super::Hub, cx: &mut Context<'_>) -> Po
     Poll::Ready(done.unwrap_or_else(|error| Err(LogError::storage("read")(error))))
 }
 
+/// The events of a replayed batch the subscriber wants, in its stream's coding, joined for one
+/// write: each compressed once for every stream (issue 21) and counted by this one.
+fn compressed_replay(
+    subscriber: &super::Subscriber,
+    matcher: &crate::topic::Matcher,
+    batch: &[(Position, Arc<Event>)],
+    framing: Framing,
+) -> Replayed {
+    let joined = subscriber.queue.with_encoder(|encoder, min_size| {
+        let mut joined = BytesMut::new();
+        for (_, event) in batch.iter().filter(|(_, e)| subscriber.wants(e, matcher)) {
+            let record = event.frame.view(Framing::Record);
+            let frame = encoder.event(&event.compressed, record, min_size);
+            joined.extend_from_slice(Frame::compressed(&frame, None).view(framing));
+        }
+        joined
+    });
+    match joined {
+        Some(joined) if !joined.is_empty() => Replayed::Frames(joined.freeze()),
+        _ => Replayed::Yield,
+    }
+}
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -191,6 +216,7 @@ impl EventStream {
             framing: Framing::default(),
             replay,
             timers: Timers::new(options),
+            ending: false,
         }
     }
 
@@ -215,7 +241,7 @@ impl EventStream {
             Poll::Pending => return Poll::Pending,
         }
         self.wrote(now);
-        if self.replay.is_none() {
+        if self.replay.is_none() && !self.ending {
             // Live: whatever else is queued follows, taken under one lock.
             let queue = &self.subscription.subscriber.queue;
             queue.drain_into(out, max.saturating_sub(1), self.framing);
@@ -233,6 +259,7 @@ impl EventStream {
     /// events wait until the history is sent.
     pub fn lend_socket(&self, socket: Arc<dyn Sink>, last_write: Option<Instant>) -> bool {
         self.replay.is_none()
+            && !self.ending
             && (self.subscription.subscriber.queue).lend(socket, self.framing, last_write)
     }
 
@@ -270,14 +297,43 @@ impl EventStream {
         Poll::Ready(None)
     }
 
+    /// A normal end (write_timeout, token expiry, shutdown): a compressed stream's last frame
+    /// first (the gzip trailer, issue 21), then the end.
+    fn finish(&mut self, reason: Disconnect) -> Poll<Option<Bytes>> {
+        self.subscription.ended.get_or_insert(reason);
+        if !std::mem::replace(&mut self.ending, true) {
+            let framing = self.framing;
+            let last =
+                (self.subscription.subscriber.queue).with_encoder(|encoder, _| encoder.end());
+            if let Some(frame) = last.flatten() {
+                return Poll::Ready(Some(Frame::compressed(&frame, None).bytes(framing, 0)));
+            }
+        }
+        Poll::Ready(None)
+    }
+
     fn wrote(&mut self, now: Instant) {
         if let Some(timers) = self.timers.as_mut() {
             timers.wrote(now);
         }
     }
 
+    /// A `:` comment line (a heartbeat, the last words), compressed in a compressed stream.
     fn comment(&self) -> Bytes {
-        Frame::comment().bytes(self.framing, 0)
+        let queue = &self.subscription.subscriber.queue;
+        match queue.with_encoder(|encoder, _| encoder.comment()) {
+            None => Frame::comment().bytes(self.framing, 0),
+            Some(frame) => Frame::compressed(&frame, None).bytes(self.framing, 0),
+        }
+    }
+
+    /// The first bytes of the stream: the opening comment, after a gzip stream's header.
+    fn opening(&self) -> Bytes {
+        let queue = &self.subscription.subscriber.queue;
+        match queue.with_encoder(|encoder, _| encoder.opening()) {
+            None => Frame::comment().bytes(self.framing, 0),
+            Some(frame) => Frame::compressed(&frame, None).bytes(self.framing, 0),
+        }
     }
 
     /// Reads the next batch of history (at most `REPLAY_BATCH` events, about `REPLAY_BYTES`)
@@ -308,6 +364,9 @@ impl EventStream {
         replay.batch = next_batch_size(batch.len(), read);
         let subscriber = &self.subscription.subscriber;
         let framing = self.framing;
+        if subscriber.queue.encoding().is_some() {
+            return compressed_replay(subscriber, &hub.matcher, &batch, framing);
+        }
         let wanted: Vec<&[u8]> = batch
             .iter()
             .filter(|(_, event)| subscriber.wants(event, &hub.matcher))
@@ -327,11 +386,14 @@ impl EventStream {
     fn next_frame(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Option<Bytes>> {
         if !self.opened {
             self.opened = true;
-            return Poll::Ready(Some(self.comment()));
+            return Poll::Ready(Some(self.opening()));
+        }
+        if self.ending {
+            return Poll::Ready(None);
         }
         let due = self.timers.as_ref().map_or(Due::Nothing, |t| t.due(now));
         if let Due::End(reason) = due {
-            return self.end(reason);
+            return self.finish(reason);
         }
         match self.next_replayed(cx) {
             Replayed::Frames(frame) => return Poll::Ready(Some(frame)),
@@ -386,7 +448,7 @@ impl EventStream {
             self.subscription.ended = Some(Disconnect::Shutdown);
             return Poll::Ready(Some(self.comment()));
         }
-        self.end(Disconnect::Shutdown)
+        self.finish(Disconnect::Shutdown)
     }
 }
 

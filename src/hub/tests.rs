@@ -21,6 +21,7 @@ fn delivery(queue_capacity: usize) -> Delivery {
     Delivery {
         queue_capacity,
         batch_window: BATCH_WINDOW,
+        compression_min_size: crate::compress::DEFAULT_MIN_SIZE,
     }
 }
 
@@ -54,6 +55,7 @@ fn request(hub: &Hub, selectors: &[&str], access: &[&str], cursor: Cursor) -> Re
         private_access: access.iter().map(|a| hub.matcher().selector(a)).collect(),
         payload: None,
         cursor,
+        compression: None,
     }
 }
 
@@ -685,4 +687,68 @@ async fn gated_events_reach_subscribers_only_once_stored() {
         ids = ready_ids(&mut stream);
     }
     assert_eq!(ids, ["c"]);
+}
+
+/// Issue 21, C-HDR-3: a gzip stream (opening, replayed history, live events queued during the
+/// replay, the last words and the trailer at shutdown) is one valid gzip body whose content is
+/// exactly the plain stream's; each event is compressed once, shared by every gzip stream.
+#[tokio::test]
+async fn a_gzip_stream_replays_goes_live_and_ends_with_its_trailer() {
+    use std::io::Read;
+
+    use crate::compress::Encoding;
+
+    let hub = hub(100);
+    let big = "x".repeat(2000);
+    for i in 0..3 {
+        let large = crate::event::Draft::new(vec!["t".into()])
+            .and_then(|draft| {
+                draft
+                    .id(Some(format!("h{i}")))
+                    .data(format!("{i}{big}"))
+                    .build()
+            })
+            .expect("a valid update");
+        hub.publish(large).await.expect("publish");
+    }
+    let open_gzip = |hub: &Arc<Hub>| {
+        let subscription = hub
+            .subscribe(Request {
+                compression: Some(Encoding::Gzip),
+                ..request(hub, &["t"], &[], Cursor::Earliest)
+            })
+            .expect("subscribe");
+        EventStream::new(
+            subscription,
+            StreamOptions {
+                heartbeat: None,
+                lifetime: None,
+            },
+        )
+    };
+    let mut plain = open(&hub, &["t"], &[], Cursor::Earliest);
+    let mut first = open_gzip(&hub);
+    let mut second = open_gzip(&hub);
+    hub.publish(update("live", &["t"], false))
+        .await
+        .expect("publish");
+    hub.shutdown();
+    let drain = |stream: &mut EventStream| {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut body = Vec::new();
+        while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut *stream).poll_next(&mut cx) {
+            body.extend_from_slice(&frame);
+        }
+        body
+    };
+    let expected = drain(&mut plain);
+    for stream in [&mut first, &mut second] {
+        let body = drain(stream);
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut decoded)
+            .expect("a whole gzip body, trailer included");
+        assert_eq!(decoded, expected);
+        assert!(body.len() * 4 < expected.len(), "events compressed");
+    }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::auth::{IssuerError, KeyError, OriginError, OriginList};
+use crate::compress::{Mode, Policy};
 use crate::config::{self, Config, Transport};
 use crate::hub::Delivery;
 use crate::log::{Durability, Retention};
@@ -62,6 +63,9 @@ pub enum SettingsError {
     /// A `batch_window` above 1 s: each event of a fast stream could wait that long.
     #[error("batch_window must be at most 1s (it delays events; 0s writes each at once)")]
     BatchWindow,
+    /// A `compression` other than `off` or `auto` (C-HDR-3).
+    #[error(transparent)]
+    Compression(crate::compress::InvalidMode),
     /// A zero timeout would close every connection before its first request.
     #[error(
         "request_timeout must be longer than 0s (it bounds how long a connection may stay silent)"
@@ -218,6 +222,9 @@ pub struct StreamSettings {
     pub subscriber_queue_size: usize,
     /// Events closer than this to the previous write to a subscriber are written together.
     pub batch_window: Duration,
+    /// Whether, and from what size, streams are compressed (`compression`,
+    /// `compression_min_size`; C-HDR-3).
+    pub compression: Policy,
 }
 
 impl TryFrom<&Config> for StreamSettings {
@@ -230,11 +237,19 @@ impl TryFrom<&Config> for StreamSettings {
         if config.batch_window > MAX_BATCH_WINDOW {
             return Err(SettingsError::BatchWindow);
         }
+        let mode = config
+            .compression
+            .parse::<Mode>()
+            .map_err(SettingsError::Compression)?;
         Ok(Self {
             heartbeat: non_zero(config.heartbeat),
             write_timeout: non_zero(config.write_timeout),
             subscriber_queue_size: config.subscriber_queue_size,
             batch_window: config.batch_window,
+            compression: Policy {
+                mode,
+                min_size: usize::try_from(config.compression_min_size).unwrap_or(usize::MAX),
+            },
         })
     }
 }
@@ -245,6 +260,7 @@ impl StreamSettings {
         Delivery {
             queue_capacity: self.subscriber_queue_size,
             batch_window: self.batch_window,
+            compression_min_size: self.compression.min_size,
         }
     }
 }
@@ -406,6 +422,40 @@ mod tests {
             "{message}"
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// C-HDR-3, issue 21: `compression` is `off` unless set to `auto`; anything else is refused
+    /// with a message naming the setting and its values.
+    #[test]
+    fn compression_is_off_auto_or_refused() {
+        let base = Config {
+            anonymous: true,
+            publisher_jwt_key: Some("k".into()),
+            ..Config::default()
+        };
+        let policy = |config: &Config| StreamSettings::try_from(config).map(|s| s.compression);
+        assert_eq!(policy(&base).expect("default"), Policy::default());
+        let auto = Config {
+            compression: "auto".into(),
+            compression_min_size: 100,
+            ..base.clone()
+        };
+        assert_eq!(
+            policy(&auto).expect("auto"),
+            Policy {
+                mode: Mode::Auto,
+                min_size: 100
+            }
+        );
+        let gzip = Config {
+            compression: "gzip".into(),
+            ..base
+        };
+        let message = Settings::try_from(&gzip).expect_err("refused").to_string();
+        assert_eq!(
+            message,
+            "compression: expected \"off\" or \"auto\", got \"gzip\""
+        );
     }
 }
 
