@@ -160,3 +160,69 @@ async fn c_hdr_3_invalid_compression_is_a_startup_error() {
         "{log}"
     );
 }
+
+/// C-HDR-3, issue 21: over HTTPS with HTTP/2 (the portable path, not the direct writer), a gzip
+/// stream and a zstd stream decode to the plain stream, the gzip one with its trailer after
+/// `write_timeout`.
+#[tokio::test]
+async fn c_hdr_3_compressed_streams_over_tls_and_http2() {
+    if crate::harness::skip_if_external() {
+        return;
+    }
+    let key = format!("{}", uuid::Uuid::new_v4().simple()).repeat(2);
+    let settings = [
+        ("QUICKSILVER_COMPRESSION", "auto"),
+        ("QUICKSILVER_WRITE_TIMEOUT", LIFETIME),
+        ("QUICKSILVER_HEARTBEAT", "0s"),
+    ];
+    let hub = crate::operations::start_tls_hub_with(&key, &settings).await;
+    let token = crate::tokens::sign_hs(
+        "HS256",
+        &key,
+        &crate::tokens::publish_claims(serde_json::json!(["*"])),
+    );
+    for coding in ["gzip", "zstd"] {
+        let topic = uniq("compression-tls");
+        let url = format!(
+            "{}/.well-known/mercure?topic={}",
+            hub.base,
+            crate::http::pct(&topic)
+        );
+        let response = (hub.client.get(&url).header("Accept-Encoding", coding))
+            .send()
+            .await
+            .expect("subscribe");
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        let encoding = response.headers().get("content-encoding").cloned();
+        assert_eq!(
+            encoding.as_ref().map(|v| v.as_bytes()),
+            Some(coding.as_bytes())
+        );
+        let mut ids = Vec::new();
+        for data in payloads() {
+            let published = (hub.client.post(format!("{}/.well-known/mercure", hub.base)))
+                .bearer_auth(&token)
+                .form(&[("topic", topic.as_str()), ("data", data.as_str())])
+                .send()
+                .await
+                .expect("publish");
+            ids.push(published.text().await.expect("id"));
+        }
+        let body = tokio::time::timeout(Duration::from_secs(10), response.bytes())
+            .await
+            .expect("the stream ends with its write_timeout")
+            .expect("the whole body");
+        let decoded = match coding {
+            "gzip" => {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_string(&mut text)
+                    .expect("a complete gzip stream, trailer included");
+                text
+            }
+            _ => String::from_utf8(zstd::stream::decode_all(&body[..]).expect("zstd"))
+                .expect("utf-8"),
+        };
+        assert_eq!(decoded, plain(&ids), "{coding}");
+    }
+}

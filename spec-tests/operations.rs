@@ -238,11 +238,11 @@ async fn c_shut_1_graceful_shutdown_ends_streams_cleanly() {
 }
 
 /// A hub serving HTTPS, started directly (the harness polls plain HTTP).
-struct TlsHub {
+pub(crate) struct TlsHub {
     child: Child,
     dir: TempDir,
-    base: String,
-    client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
 }
 
 impl Drop for TlsHub {
@@ -291,6 +291,11 @@ fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::p
 }
 
 async fn start_tls_hub(publisher_key: &str) -> TlsHub {
+    start_tls_hub_with(publisher_key, &[]).await
+}
+
+/// A hub serving HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with more `QUICKSILVER_*` settings.
+pub(crate) async fn start_tls_hub_with(publisher_key: &str, env: &[(&str, &str)]) -> TlsHub {
     let dir = TempDir::new("quicksilver-tls");
     let (cert, key) = self_signed(dir.path(), "first");
     std::fs::copy(&cert, dir.join("live.crt")).expect("copy");
@@ -302,6 +307,9 @@ async fn start_tls_hub(publisher_key: &str) -> TlsHub {
         .env("QUICKSILVER_ANONYMOUS", "true")
         .env("QUICKSILVER_TLS_CERT", dir.join("live.crt"))
         .env("QUICKSILVER_TLS_KEY", dir.join("live.key"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
     let child = command.spawn().expect("spawn hub");
     let pem = std::fs::read(&cert).expect("cert");
     let client = reqwest::Client::builder()
