@@ -12,12 +12,13 @@ mod sink;
 mod spec;
 mod stream;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use thiserror::Error;
 
+use crate::compress::Encoding;
 use crate::event::{Event, Update};
 use crate::log::{EventLog, LogError, Position};
 use crate::metrics::{Disconnect, Metrics};
@@ -106,6 +107,9 @@ pub struct Hub {
     pub metrics: Metrics,
     /// Publish subscription events (the `subscriptions` setting, A-SUBS-1).
     subscription_events: bool,
+    /// Connected streams per content coding (gzip, zstd; issue 21): an event is compressed
+    /// before the fan-out's lock only in a coding some stream is sent in.
+    compressed_streams: [AtomicUsize; 2],
 }
 
 /// How events reach subscribers (the `subscriber_queue_size` and `batch_window` settings).
@@ -136,6 +140,9 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.registry.lock().remove(self.key);
+        if let Some(encoding) = self.subscriber.queue.encoding() {
+            (self.hub.compressed_streams(encoding)).fetch_sub(1, Ordering::Relaxed);
+        }
         let reason = self.ended.unwrap_or(Disconnect::Client);
         self.hub.metrics.subscriber_disconnected(reason);
         self.hub.announce(&self.subscriber, false);
@@ -172,7 +179,27 @@ impl Hub {
             one_less: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
             subscription_events,
+            compressed_streams: Default::default(),
         })
+    }
+
+    /// The counter of streams sent in `encoding`.
+    fn compressed_streams(&self, encoding: Encoding) -> &AtomicUsize {
+        match encoding {
+            Encoding::Gzip => &self.compressed_streams[0],
+            Encoding::Zstd => &self.compressed_streams[1],
+        }
+    }
+
+    /// Compresses a new event, once, in every coding a connected stream is sent in, before the
+    /// fan-out's lock is taken (issue 21): the fan-out then only shares the bytes. Nothing is
+    /// done, and nothing allocated, while no stream is compressed.
+    fn precompress(&self, event: &Event) {
+        for encoding in Encoding::ALL {
+            if self.compressed_streams(encoding).load(Ordering::Relaxed) > 0 {
+                event.compressed_frame(encoding, self.delivery.compression_min_size);
+            }
+        }
     }
 
     /// The matcher whose caches every selector of this hub shares (A-SEL-5).
@@ -203,6 +230,7 @@ impl Hub {
         let (event, position) = if let Some(feed) = self.log.feed() {
             // A network round trip: awaited, so a slow store never blocks this worker.
             let event = Arc::new(Event::new(update));
+            self.precompress(&event);
             let position = feed.append_async(event.clone()).await?;
             (event, position)
         } else {
@@ -226,6 +254,7 @@ impl Hub {
     /// its `active: false` event (A-SUBS-2).
     fn store(&self, update: Update) -> Result<(Arc<Event>, Position), HubError> {
         let event = Arc::new(Event::new(update));
+        self.precompress(&event);
         if self.log.feed().is_some() {
             let position = self.log.append(event.clone())?;
             return Ok((event, position));
@@ -399,6 +428,10 @@ impl Hub {
         });
         registry.insert(key, subscriber.clone());
         drop(registry);
+        if let Some(encoding) = subscriber.queue.encoding() {
+            self.compressed_streams(encoding)
+                .fetch_add(1, Ordering::Relaxed);
+        }
         self.metrics.subscriber_connected();
         self.announce(&subscriber, true);
         Ok(Subscription {

@@ -727,11 +727,28 @@ async fn a_gzip_stream_replays_goes_live_and_ends_with_its_trailer() {
         )
     };
     let mut plain = open(&hub, &["t"], &[], Cursor::Earliest);
-    let mut first = open_gzip(&hub);
-    let mut second = open_gzip(&hub);
-    hub.publish(update("live", &["t"], false))
+    let unasked = hub
+        .publish(update("unasked", &["elsewhere"], false))
         .await
         .expect("publish");
+    assert!(
+        !unasked.compressed.is_computed(Encoding::Gzip),
+        "no gzip stream yet"
+    );
+    let mut first = open_gzip(&hub);
+    let mut second = open_gzip(&hub);
+    let live = hub
+        .publish(update("live", &["t"], false))
+        .await
+        .expect("publish");
+    assert!(
+        live.compressed.is_computed(Encoding::Gzip),
+        "before the fan-out"
+    );
+    assert!(
+        !live.compressed.is_computed(Encoding::Zstd),
+        "nobody asked for zstd"
+    );
     hub.shutdown();
     let drain = |stream: &mut EventStream| {
         let mut cx = Context::from_waker(Waker::noop());
