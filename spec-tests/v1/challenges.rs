@@ -342,6 +342,9 @@ async fn b_err_2_bare_challenge_on_subscribe() {
     bearer(&r, None, None);
 }
 
+/// A refusal to check: what was sent, the answer, its status, challenge error and classic body.
+type Case<'a> = (&'a str, Resp, u16, Option<&'a str>, Option<&'a str>);
+
 /// X-11, B-ERR-1, B-PRM-1, A-PUB-13, A-SUBS-10, B-SAPI-2: on a default hub (it serves metadata:
 /// `trusted_issuers` defaults to `https://localhost`) every 401 and every 403 for missing rights
 /// carries `resource_metadata` with the metadata URL of the request's resource — publish (no
@@ -377,7 +380,7 @@ async fn x_11_every_refusal_points_at_the_metadata() {
     };
     let api_v1 = format!("{}/exact/{}", super::API, super::enc1(&t));
     // (what, response, status, error, classic body)
-    let cases: Vec<(&str, Resp, u16, Option<&str>, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "publish, no token",
             send(hub.pub_req(None, &[("topic", &t)])).await,

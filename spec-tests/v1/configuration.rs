@@ -70,12 +70,15 @@ async fn c_env_2_issuer_block_configures_a_running_hub() {
     assert_eq!(doc["authorization_servers"], json!([AUTH]), "{doc}");
 }
 
+/// Environment, issuers accepted, issuers refused.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a [&'a str]);
+
 /// C-ENV-1, B-TOK-4: `MERCURE_TRUSTED_ISSUERS` and `QUICKSILVER_TRUSTED_ISSUERS` (a
 /// space-separated list, winning over the former) replace `https://localhost` as the issuers
 /// whose 1.0 tokens the top-level keys verify, on a running hub.
 #[tokio::test]
 async fn c_env_1_trusted_issuers_choose_the_accepted_iss() {
-    let cases: [(&[(&str, &str)], &[&str], &[&str]); 3] = [
+    let cases: [Case; 3] = [
         (
             &[("MERCURE_TRUSTED_ISSUERS", AUTH)],
             &[AUTH],
