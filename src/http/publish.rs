@@ -125,7 +125,10 @@ fn authorize(
         return Err(resource.insufficient_scope("a topic is not covered by mercure.publish"));
     }
     if let Some(topic) = topics.iter().find(|t| reserved::is_reserved(t)) {
-        return Err(Refusal::Forbidden(reserved::refusal(topic)));
+        return Err(Refusal::Forbidden(
+            reserved::refusal(topic),
+            resource.metadata_url.clone(),
+        ));
     }
     Ok(())
 }
