@@ -341,3 +341,178 @@ async fn b_err_2_bare_challenge_on_subscribe() {
     asserts::unauthorized(&r);
     bearer(&r, None, None);
 }
+
+/// A refusal to check: what was sent, the answer, its status, challenge error and classic body.
+type Case<'a> = (&'a str, Resp, u16, Option<&'a str>, Option<&'a str>);
+
+/// X-11, B-ERR-1, B-PRM-1, A-PUB-13, A-SUBS-10, B-SAPI-2: on a default hub (it serves metadata:
+/// `trusted_issuers` defaults to `https://localhost`) every 401 and every 403 for missing rights
+/// carries `resource_metadata` with the metadata URL of the request's resource — publish (no
+/// token, bad token, no publish right, a topic not covered, a reserved topic with a classic
+/// token, a 1.0 token without the grant), subscribe (no token, bad token, in both dialects) and
+/// the subscription API (no token, bad token, a classic token without the right: 401; a 1.0
+/// token without the grant: 403). Classic statuses and bodies are unchanged.
+#[tokio::test]
+async fn x_11_every_refusal_points_at_the_metadata() {
+    let Some(hub) = Hub::builder()
+        .env("QUICKSILVER_SUBSCRIPTIONS", "true")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let meta = hub.url(super::META_PATH);
+    let t = uniq("x-11-sweep");
+    let reserved = "/.well-known/mercure/subscriptions/a/b";
+    let bad = "x.y.z-----------------------------------------";
+    let v1_narrow_pub = hub.v1_publisher_token(json!([mercure_detail(
+        &["publish"],
+        vec![matcher("urn:only", None)]
+    )]));
+    let v1_narrow_sub = hub.v1_subscriber_token_for(&[("urn:only", None)]);
+    let classic_narrow_sub = hub.subscriber_token_for(&["urn:only"]);
+    let api = |path: &str, token: Option<&str>| {
+        let rb = hub.client.get(hub.url(path));
+        match token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    };
+    let api_v1 = format!("{}/exact/{}", super::API, super::enc1(&t));
+    // (what, response, status, error, classic body)
+    let cases: Vec<Case> = vec![
+        (
+            "publish, no token",
+            send(hub.pub_req(None, &[("topic", &t)])).await,
+            401,
+            None,
+            Some("Unauthorized\n"),
+        ),
+        (
+            "publish, bad token",
+            publish_as(&hub, bad, &[("topic", &t)]).await,
+            401,
+            Some("invalid_token"),
+            Some("Unauthorized\n"),
+        ),
+        (
+            "publish, classic token without publish rights",
+            publish_as(&hub, &hub.publisher_token(&json!({ "mercure": {} })), &[("topic", &t)])
+                .await,
+            401,
+            Some("invalid_token"),
+            Some("Unauthorized\n"),
+        ),
+        (
+            "publish, classic topic not covered",
+            publish_as(
+                &hub,
+                &hub.publisher_token(&publish_claims(json!(["urn:only"]))),
+                &[("topic", &t)],
+            )
+            .await,
+            403,
+            Some("insufficient_scope"),
+            Some("Forbidden\n"),
+        ),
+        (
+            "publish, classic reserved topic",
+            publish_as(&hub, &hub.publisher_token_all(), &[("topic", reserved)]).await,
+            403,
+            Some("insufficient_scope"),
+            Some("\"/.well-known/mercure/subscriptions/a/b\": topic value references the reserved \"/.well-known/mercure\" namespace\n"),
+        ),
+        (
+            "publish, 1.0 topic not covered",
+            publish_as(&hub, &v1_narrow_pub, &[("topic", &t)]).await,
+            403,
+            Some("insufficient_scope"),
+            None,
+        ),
+        (
+            "classic subscribe, no token",
+            send_sub(hub.sub_req(&[&t])).await,
+            401,
+            None,
+            Some("Unauthorized\n"),
+        ),
+        (
+            "classic subscribe, bad token",
+            send_sub(hub.sub_req(&[&t]).bearer_auth(bad)).await,
+            401,
+            Some("invalid_token"),
+            Some("Unauthorized\n"),
+        ),
+        (
+            "1.0 subscribe, no token",
+            send_sub(get(&hub, &[("match", &t)])).await,
+            401,
+            None,
+            None,
+        ),
+        (
+            "1.0 subscribe, bad token",
+            send_sub(get(&hub, &[("match", &t)]).bearer_auth(hub.publisher_token_all())).await,
+            401,
+            Some("invalid_token"),
+            None,
+        ),
+        (
+            "API root, no token",
+            send(api(super::API, None)).await,
+            401,
+            None,
+            Some("Unauthorized\n"),
+        ),
+        (
+            "API root, bad token",
+            send(api(super::API, Some(bad))).await,
+            401,
+            Some("invalid_token"),
+            Some("Unauthorized\n"),
+        ),
+        (
+            "API root, classic token without the right",
+            send(api(super::API, Some(&classic_narrow_sub))).await,
+            401,
+            Some("insufficient_scope"),
+            Some("Unauthorized\n"),
+        ),
+        (
+            "API 1.0 path, classic token without the right",
+            send(api(&api_v1, Some(&classic_narrow_sub))).await,
+            401,
+            Some("insufficient_scope"),
+            Some("Unauthorized\n"),
+        ),
+        (
+            "API root, 1.0 token without the grant",
+            send(api(super::API, Some(&v1_narrow_sub))).await,
+            403,
+            Some("insufficient_scope"),
+            None,
+        ),
+        (
+            "API 1.0 path, no token",
+            send(api(&api_v1, None)).await,
+            401,
+            None,
+            None,
+        ),
+        (
+            "API 1.0 path, 1.0 token without the grant",
+            send(api(&api_v1, Some(&v1_narrow_sub))).await,
+            403,
+            Some("insufficient_scope"),
+            None,
+        ),
+    ];
+    for (what, r, status, error, body) in cases {
+        assert_eq!(r.status, status, "{what}: {r:?}");
+        bearer(&r, error, Some(&meta));
+        if let Some(body) = body {
+            assert_eq!(r.body, body, "{what}");
+            asserts::plain_text(&r);
+        }
+    }
+}

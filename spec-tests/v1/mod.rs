@@ -7,6 +7,7 @@
 mod access;
 mod api;
 mod challenges;
+mod configuration;
 mod cursors;
 mod details;
 mod events;

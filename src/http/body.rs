@@ -1,6 +1,5 @@
-//! Bounded request bodies (protocol.md C-LIM-1): form bodies of `QUERY` subscriptions
-//! (B-SUB-2). (`publish` still has its own copies of `read` and `form_fields`; they move here with the publish
-//! slice of issue 19.)
+//! Bounded request bodies (protocol.md C-LIM-1): the form bodies of publishes (A-PUB-1) and of
+//! `QUERY` subscriptions (B-SUB-2).
 
 use actix_web::http::header;
 use actix_web::{web, HttpMessage, HttpRequest};

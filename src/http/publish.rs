@@ -4,8 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::challenge::RequestResource;
 use super::respond::{self, Refusal};
@@ -36,13 +35,13 @@ async fn publish(
         form::parse(request.query_string().as_bytes()).map_err(|_| Refusal::bad_request())?;
     let resource = RequestResource::of(&request, state);
     let token = authenticate(&request, &query, state, &resource)?;
-    let body = read_body(
+    let body = super::body::read(
         &request,
         payload,
         state.settings.requests.max_request_body_size,
     )
     .await?;
-    let fields = form_fields(&request, &body)?;
+    let fields = super::body::form_fields(&request, &body)?;
     let draft = draft_from(&fields, rules(&token, &resource)?)?;
     match &token {
         Verified::Classic(claims) => authorize(draft.topics(), claims, state, &resource)?,
@@ -95,43 +94,6 @@ fn rules(token: &Verified, resource: &RequestResource) -> Result<Rules, Refusal>
     }
 }
 
-/// Reads the body, refusing more than `limit` bytes (0 = no limit) with 413 (C-LIM-1).
-async fn read_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    limit: u64,
-) -> Result<web::BytesMut, Refusal> {
-    let limit = if limit == 0 { u64::MAX } else { limit };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(Refusal::TooLarge);
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| Refusal::bad_request())?;
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(Refusal::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// A-PUB-1/A-PUB-2: form fields of a form body; any other media type carries none.
-fn form_fields(request: &HttpRequest, body: &[u8]) -> Result<Pairs, Refusal> {
-    let mime = request.mime_type().map_err(|_| Refusal::bad_request())?;
-    match mime {
-        Some(mime) if mime.essence_str() == "application/x-www-form-urlencoded" => {
-            form::parse(body).map_err(|_| Refusal::bad_request())
-        }
-        _ => Ok(Pairs::new()),
-    }
-}
-
 /// Steps 4–7 of A-PUB-12 (B-PUB-11 under the 1.0 rules): the form's fields as an update to
 /// authorize.
 fn draft_from(fields: &Pairs, rules: Rules) -> Result<Draft, InvalidUpdate> {
@@ -163,7 +125,10 @@ fn authorize(
         return Err(resource.insufficient_scope("a topic is not covered by mercure.publish"));
     }
     if let Some(topic) = topics.iter().find(|t| reserved::is_reserved(t)) {
-        return Err(Refusal::Forbidden(reserved::refusal(topic)));
+        return Err(Refusal::Forbidden(
+            reserved::refusal(topic),
+            resource.metadata_url.clone(),
+        ));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
 use super::target::TargetError;
-use crate::auth::{Challenge, TokenError};
+use crate::auth::{Challenge, ChallengeError, Dialect, TokenError};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -48,16 +48,27 @@ pub(super) fn too_large() -> HttpResponse {
     text(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n")
 }
 
-/// 401 with the classic challenge of X-11 (no `resource_metadata`), whatever the reason: also
-/// for a classic API request without the right (A-SUBS-10); the reason is logged, never sent.
-pub(super) fn unauthorized(reason: &TokenError) -> HttpResponse {
+/// 401 with the fixed classic body, whatever the reason: also for a classic API request without
+/// the right (A-SUBS-10); the reason is logged, never sent. The challenge is X-11's, with
+/// `resource_metadata` when the hub serves protected resource metadata (`metadata_url`).
+pub(super) fn unauthorized(reason: &TokenError, metadata_url: Option<&str>) -> HttpResponse {
     tracing::info!(%reason, "request refused: 401");
     let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(reason.challenge()),
-    );
+    let challenge = reason
+        .to_challenge(Dialect::Classic)
+        .resource_metadata(metadata_url);
+    insert_challenge(&mut response, &challenge);
     response
+}
+
+/// `WWW-Authenticate` from a challenge; "Bearer" if its value were ever not a header value
+/// (`header_value` is visible ASCII by construction).
+fn insert_challenge(response: &mut HttpResponse, challenge: &Challenge) {
+    let value = HeaderValue::from_str(&challenge.header_value())
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, value);
 }
 
 /// A token refusal with its RFC 6750 challenge (X-11, B-ERR-1…5): the status is the
@@ -71,12 +82,7 @@ pub(super) fn challenged(reason: &TokenError, challenge: &Challenge) -> HttpResp
     };
     tracing::info!(%reason, status = status.as_u16(), "request refused");
     let mut response = text(status, body);
-    // `header_value` is visible ASCII by construction; "Bearer" if that ever changed.
-    let value = HeaderValue::from_str(&challenge.header_value())
-        .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, value);
+    insert_challenge(&mut response, challenge);
     response
 }
 
@@ -85,13 +91,13 @@ pub(super) fn misdirected() -> HttpResponse {
     text(StatusCode::MISDIRECTED_REQUEST, "Misdirected Request\n")
 }
 
-/// 403 for a valid token without the needed right.
-pub(super) fn forbidden(body: impl Into<String>) -> HttpResponse {
+/// 403 with a given body for a valid token without the needed right, with the X-11
+/// `insufficient_scope` challenge (and `resource_metadata` when metadata is served).
+pub(super) fn forbidden(body: impl Into<String>, metadata_url: Option<&str>) -> HttpResponse {
     let mut response = text(StatusCode::FORBIDDEN, body);
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
-    );
+    let challenge =
+        Challenge::error(ChallengeError::InsufficientScope).resource_metadata(metadata_url);
+    insert_challenge(&mut response, &challenge);
     response
 }
 
@@ -99,10 +105,13 @@ pub(super) fn forbidden(body: impl Into<String>) -> HttpResponse {
 #[derive(Debug)]
 pub(super) enum Refusal {
     BadRequest(String),
-    Unauthorized(TokenError),
+    /// 401 with the classic body whatever the reason (A-SUBS-10), and the protected resource
+    /// metadata URL for the challenge when metadata is served.
+    Unauthorized(TokenError, Option<String>),
     /// A token refusal with the challenge it answers with.
     Challenged(TokenError, Challenge),
-    Forbidden(String),
+    /// 403 with this body (a reserved topic, A-PUB-13) and the metadata URL, as above.
+    Forbidden(String, Option<String>),
     TooLarge,
     TooManyRequests,
     Unavailable,
@@ -117,9 +126,9 @@ impl Refusal {
     pub(super) fn response(self) -> HttpResponse {
         match self {
             Self::BadRequest(body) => bad_request(&body),
-            Self::Unauthorized(reason) => unauthorized(&reason),
+            Self::Unauthorized(reason, url) => unauthorized(&reason, url.as_deref()),
             Self::Challenged(reason, challenge) => challenged(&reason, &challenge),
-            Self::Forbidden(body) => forbidden(body),
+            Self::Forbidden(body, url) => forbidden(body, url.as_deref()),
             Self::TooLarge => too_large(),
             Self::TooManyRequests => {
                 let mut response = text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");

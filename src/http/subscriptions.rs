@@ -208,7 +208,7 @@ fn authorize(
             // §0.2: the classic answer is 401, with the X-11 challenge.
             let error =
                 TokenError::InsufficientScope("mercure.subscribe does not cover the target");
-            Err(Refusal::Unauthorized(error))
+            Err(Refusal::Unauthorized(error, resource.metadata_url.clone()))
         }
         Verified::V1(_) => {
             let path = request.uri().path();

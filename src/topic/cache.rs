@@ -136,6 +136,9 @@ impl Matcher {
         match candidate.into() {
             Candidate::Template(template) => self.uri_template_matches(template, topic),
             Candidate::UrlPattern(pattern) => self.url_pattern_matches(pattern, topic),
+            Candidate::Resolved(pattern, url) => {
+                self.resolved_url_pattern_matches(pattern, topic, url)
+            }
         }
     }
 
@@ -156,11 +159,28 @@ impl Matcher {
     /// base, through the result cache; a topic that is not a URL reference never matches.
     pub fn url_pattern_matches(&self, pattern: &UrlPattern, topic: &str) -> bool {
         self.cached(Kind::UrlPattern, pattern.key(), topic, || {
-            pattern.resolve(topic).is_some_and(|url| {
-                self.compiled_url_pattern(pattern.key(), &pattern.source, pattern.base())
-                    .is_ok_and(|compiled| compiled.matches(&url))
-            })
+            pattern
+                .resolve(topic)
+                .is_some_and(|url| self.compiled_url_pattern_matches(pattern, &url))
         })
+    }
+
+    /// `url_pattern_matches` when the caller already resolved `topic` against the pattern's
+    /// base (`url`, as `UrlPattern::resolve` would): the index does it once per base and topic.
+    pub fn resolved_url_pattern_matches(
+        &self,
+        pattern: &UrlPattern,
+        topic: &str,
+        url: &Url,
+    ) -> bool {
+        self.cached(Kind::UrlPattern, pattern.key(), topic, || {
+            self.compiled_url_pattern_matches(pattern, url)
+        })
+    }
+
+    fn compiled_url_pattern_matches(&self, pattern: &UrlPattern, url: &Url) -> bool {
+        self.compiled_url_pattern(pattern.key(), &pattern.source, pattern.base())
+            .is_ok_and(|compiled| compiled.matches(url))
     }
 
     /// Compiles a `match_urlpattern` value against `base` (B-MT-4, B-MT-5); `*` matches every
@@ -171,9 +191,9 @@ impl Matcher {
             return Ok(Selector::Any);
         }
         let key: Arc<str> = urlpattern::cache_key(source, base).into();
-        self.compiled_url_pattern(&key, source, base)?;
+        let compiled = self.compiled_url_pattern(&key, source, base)?;
         Ok(Selector::UrlPattern(Arc::new(UrlPattern::new(
-            source, base, key,
+            source, base, key, &compiled,
         ))))
     }
 

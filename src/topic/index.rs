@@ -9,14 +9,21 @@
 //! literal pieces (in order, and their literal ending) checked with substring searches before
 //! their regex runs.
 //!
-//! URL patterns (B-MT-4) are held beside the templates and are candidates for every topic: a
-//! topic is resolved against the pattern's base before it is matched, so no literal text of the
-//! pattern has to appear in the raw topic. The result cache keeps their cost per delivery low.
+//! URL patterns (B-MT-4) are held beside the templates, grouped by the base they resolve
+//! against (B-MT-5): a topic is resolved once per base, not once per pattern, and filed by what
+//! the resolved URL — not the raw topic — must hold. Within a base, patterns whose protocol and
+//! hostname are literals are keyed by (scheme, host), the others are candidates for every
+//! host; either way they are grouped by the literal start of their pathname, found like the
+//! templates' prefixes. The literals are read from the compiled component matchers
+//! (`UrlPattern::literals`) and compared with the strings those matchers are given, so a
+//! pattern a topic does not reach is one that cannot match it.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
+
+use url::Url;
 
 use super::{Template, UrlPattern};
 
@@ -27,6 +34,9 @@ pub enum Candidate<'a> {
     Template(&'a Arc<Template>),
     /// A 1.0 URL Pattern (B-MT-4).
     UrlPattern(&'a Arc<UrlPattern>),
+    /// A URL pattern found by `TemplateIndex::for_each_candidate`, with the topic already
+    /// resolved against its base (`UrlPattern::resolve`).
+    Resolved(&'a Arc<UrlPattern>, &'a Url),
 }
 
 impl Candidate<'_> {
@@ -34,7 +44,7 @@ impl Candidate<'_> {
     pub fn source(&self) -> &str {
         match self {
             Self::Template(template) => &template.source,
-            Self::UrlPattern(pattern) => &pattern.source,
+            Self::UrlPattern(pattern) | Self::Resolved(pattern, _) => &pattern.source,
         }
     }
 }
@@ -55,9 +65,71 @@ impl<'a> From<&'a Arc<UrlPattern>> for Candidate<'a> {
 /// indexed by literal prefix, then by a path segment they require.
 pub struct TemplateIndex<V> {
     by_prefix: BTreeMap<Box<[u8]>, Group<V>>,
-    /// URL pattern key (base and text) → (pattern, value).
-    url_patterns: HashMap<Arc<str>, (Arc<UrlPattern>, V)>,
+    /// base → the URL patterns resolved against it.
+    url_patterns: HashMap<Box<str>, BaseGroup<V>>,
     len: usize,
+}
+
+/// The URL patterns of one base.
+struct BaseGroup<V> {
+    base: Url,
+    /// scheme → host → the patterns whose protocol and hostname are these literals.
+    by_origin: HashMap<Box<str>, HashMap<Box<str>, PathGroups<V>>>,
+    /// The patterns whose protocol or hostname is not a literal.
+    others: PathGroups<V>,
+}
+
+/// literal start of the pathname → URL pattern key (base and text) → (pattern, value).
+type PathGroups<V> = BTreeMap<Box<[u8]>, Patterns<V>>;
+type Patterns<V> = HashMap<Arc<str>, (Arc<UrlPattern>, V)>;
+
+impl<V> BaseGroup<V> {
+    fn new(base: &Url) -> Self {
+        Self {
+            base: base.clone(),
+            by_origin: HashMap::new(),
+            others: BTreeMap::new(),
+        }
+    }
+
+    /// The path groups `pattern` is filed in, if there are any.
+    fn paths_mut(&mut self, pattern: &UrlPattern) -> Option<&mut PathGroups<V>> {
+        let literals = pattern.literals();
+        let (Some(scheme), Some(host)) = (&literals.protocol, &literals.hostname) else {
+            return Some(&mut self.others);
+        };
+        self.by_origin.get_mut(&**scheme)?.get_mut(&**host)
+    }
+
+    /// The path groups `pattern` is filed in, created if need be.
+    fn paths_entry(&mut self, pattern: &UrlPattern) -> &mut PathGroups<V> {
+        let literals = pattern.literals();
+        let (Some(scheme), Some(host)) = (&literals.protocol, &literals.hostname) else {
+            return &mut self.others;
+        };
+        let hosts = self.by_origin.entry(scheme.clone()).or_default();
+        hosts.entry(host.clone()).or_default()
+    }
+
+    /// Drops the (scheme, host) entry of `pattern` once it holds no pattern.
+    fn prune(&mut self, pattern: &UrlPattern) {
+        let literals = pattern.literals();
+        let (Some(scheme), Some(host)) = (&literals.protocol, &literals.hostname) else {
+            return;
+        };
+        if let Some(hosts) = self.by_origin.get_mut(&**scheme) {
+            if hosts.get(&**host).is_some_and(BTreeMap::is_empty) {
+                hosts.remove(&**host);
+            }
+            if hosts.is_empty() {
+                self.by_origin.remove(&**scheme);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_origin.is_empty() && self.others.is_empty()
+    }
 }
 
 /// The templates of one literal prefix.
@@ -123,8 +195,16 @@ impl<V: Default> TemplateIndex<V> {
                     &mut entry.or_insert_with(|| (template.clone(), V::default())).1,
                 )
             }
-            Candidate::UrlPattern(pattern) => {
-                let entry = self.url_patterns.entry(pattern.key().clone());
+            Candidate::UrlPattern(pattern) | Candidate::Resolved(pattern, _) => {
+                let group = self
+                    .url_patterns
+                    .entry(pattern.base().as_str().into())
+                    .or_insert_with(|| BaseGroup::new(pattern.base()));
+                let entry = group
+                    .paths_entry(pattern)
+                    .entry(pattern.literals().pathname.as_bytes().into())
+                    .or_default()
+                    .entry(pattern.key().clone());
                 let vacant = matches!(entry, Entry::Vacant(_));
                 (
                     vacant,
@@ -173,8 +253,11 @@ impl<V> TemplateIndex<V> {
                     .get_mut(template.source.as_str())
                     .map(|(_, value)| value)
             }
-            Candidate::UrlPattern(pattern) => self
+            Candidate::UrlPattern(pattern) | Candidate::Resolved(pattern, _) => self
                 .url_patterns
+                .get_mut(pattern.base().as_str())?
+                .paths_mut(pattern)?
+                .get_mut(pattern.literals().pathname.as_bytes())?
                 .get_mut(&**pattern.key())
                 .map(|(_, value)| value),
         }
@@ -184,7 +267,9 @@ impl<V> TemplateIndex<V> {
     pub fn remove<'c>(&mut self, selector: impl Into<Candidate<'c>>) -> Option<V> {
         let value = match selector.into() {
             Candidate::Template(template) => self.remove_template(template)?,
-            Candidate::UrlPattern(pattern) => self.url_patterns.remove(&**pattern.key())?.1,
+            Candidate::UrlPattern(pattern) | Candidate::Resolved(pattern, _) => {
+                self.remove_url_pattern(pattern)?
+            }
         };
         self.len = self.len.saturating_sub(1);
         Some(value)
@@ -207,10 +292,29 @@ impl<V> TemplateIndex<V> {
         Some(value)
     }
 
+    fn remove_url_pattern(&mut self, pattern: &UrlPattern) -> Option<V> {
+        let base = pattern.base().as_str();
+        let group = self.url_patterns.get_mut(base)?;
+        let paths = group.paths_mut(pattern)?;
+        let pathname = pattern.literals().pathname.as_bytes();
+        let patterns = paths.get_mut(pathname)?;
+        let (_, value) = patterns.remove(&**pattern.key())?;
+        if patterns.is_empty() {
+            paths.remove(pathname);
+        }
+        group.prune(pattern);
+        if group.is_empty() {
+            self.url_patterns.remove(base);
+        }
+        Some(value)
+    }
+
     /// Calls `found` with each template that may match `topic`, and its value: a superset of
     /// those that match (run `Matcher::template_matches` on them), each once,
     /// never the templates whose prefix, segment or literal pieces the topic lacks; then with
-    /// every URL pattern.
+    /// each URL pattern that may match it (`Candidate::Resolved`, the topic resolved once per
+    /// base), never those whose literal scheme, host or pathname start the resolved topic
+    /// lacks, nor any when the topic does not resolve against their base.
     pub fn for_each_candidate(&self, topic: &str, mut found: impl FnMut(Candidate<'_>, &V)) {
         let mut check = |templates: &Templates<V>| {
             for (template, value) in templates.values() {
@@ -243,8 +347,32 @@ impl<V> TemplateIndex<V> {
                 }
             }
         }
-        for (pattern, value) in self.url_patterns.values() {
-            found(Candidate::UrlPattern(pattern), value);
+        for group in self.url_patterns.values() {
+            // Not a URL reference against this base: none of its patterns matches (B-MT-4).
+            let Some(url) = group.base.join(topic).ok() else {
+                continue;
+            };
+            let pathname = url::quirks::pathname(&url);
+            let mut visit = |paths: &PathGroups<V>| {
+                let groups = PrefixGroups {
+                    by_prefix: paths,
+                    topic: pathname.as_bytes(),
+                    within: Some(pathname.len()),
+                };
+                for patterns in groups {
+                    for (pattern, value) in patterns.values() {
+                        found(Candidate::Resolved(pattern, &url), value);
+                    }
+                }
+            };
+            if let Some(paths) = group
+                .by_origin
+                .get(url.scheme())
+                .and_then(|hosts| hosts.get(url.host_str().unwrap_or_default()))
+            {
+                visit(paths);
+            }
+            visit(&group.others);
         }
     }
 }
@@ -390,28 +518,43 @@ mod tests {
         assert_eq!(candidates(&index, "1-2"), ["{a}-{b}"]);
     }
 
-    /// B-MT-4: URL patterns are candidates for every topic (relative topics resolve before
-    /// matching), kept apart from a template of the same text, and removed one key at a time.
+    fn url_pattern(matcher: &Matcher, source: &str, base: &str) -> Option<Arc<UrlPattern>> {
+        let base = url::Url::parse(base).expect("base");
+        match matcher.url_pattern(source, &base) {
+            Ok(Selector::UrlPattern(pattern)) => Some(pattern),
+            _ => None,
+        }
+    }
+
+    const HUB: &str = "https://h.example/.well-known/mercure";
+
+    /// B-MT-4, B-MT-5: relative topics resolve before matching; a pattern is kept apart from a
+    /// template of the same text, and removed one key at a time.
     #[test]
-    fn url_patterns_are_candidates_for_every_topic() {
+    fn url_patterns_resolve_topics_and_are_removed_one_key_at_a_time() {
         let matcher = Matcher::default();
-        let base = url::Url::parse("https://h.example/.well-known/mercure").expect("base");
-        let Ok(Selector::UrlPattern(pattern)) = matcher.url_pattern("/books/{id}", &base) else {
-            panic!("a URL pattern");
-        };
+        let pattern = url_pattern(&matcher, "/books/{id}", HUB).expect("a URL pattern");
         let template = template("/books/{id}");
         let mut index = TemplateIndex::<Vec<u64>>::default();
         index.entry(&pattern).push(1);
         index.entry(&pattern).push(2);
         index.entry(&template).push(3);
         assert_eq!(index.len(), 2);
-        let mut found = Vec::new();
-        index.for_each_candidate("https://h.example/books/id", |candidate, keys| {
-            if matcher.template_matches(candidate, "https://h.example/books/id") {
-                found.extend_from_slice(keys);
-            }
-        });
-        assert_eq!(found, [1, 2]);
+        for (topic, expected) in [
+            ("https://h.example/books/id", &[1, 2][..]),
+            ("//H.example:443/books/id", &[1, 2]),
+            // The template matches it too, by its own text.
+            ("/books/id", &[1, 2, 3]),
+        ] {
+            let mut found = Vec::new();
+            index.for_each_candidate(topic, |candidate, keys| {
+                if matcher.template_matches(candidate, topic) {
+                    found.extend_from_slice(keys);
+                }
+            });
+            found.sort_unstable();
+            assert_eq!(found, expected, "{topic}");
+        }
         index.remove_item(&pattern, &1);
         assert_eq!(
             index.get_mut(&pattern).map(|keys| keys.clone()),
@@ -420,7 +563,60 @@ mod tests {
         index.remove_item(&pattern, &2);
         assert_eq!(index.get_mut(&pattern), None);
         assert_eq!(index.len(), 1);
+        assert!(index.url_patterns.is_empty(), "empty groups are dropped");
         assert_eq!(index.get_mut(&template), Some(&mut vec![3]));
+    }
+
+    /// B-MT-4: a topic reaches only the URL patterns whose literal scheme, host and pathname
+    /// start its resolved form has, compared after WHATWG normalisation (lower-case host,
+    /// default port dropped), however many others are subscribed.
+    #[test]
+    fn a_topic_reaches_only_url_patterns_of_its_host_and_path() {
+        let matcher = Matcher::default();
+        let mut index = TemplateIndex::<usize>::default();
+        let mut sources: Vec<String> = (0..300)
+            .map(|k| format!("https://h{k}.example/books/:id"))
+            .collect();
+        sources.extend((0..300).map(|k| format!("https://example.com/t/{k}/:rest")));
+        sources.push("https://*.example/books/:id".into());
+        sources.push("*://example.com/t/7/*".into());
+        sources.push("/relative/:x".into());
+        for (n, source) in sources.iter().enumerate() {
+            let pattern = url_pattern(&matcher, source, HUB).expect("compiles");
+            *index.entry(&pattern) = n;
+        }
+        assert_eq!(index.len(), 603);
+        let reached = |topic: &str| {
+            let mut found = Vec::new();
+            index.for_each_candidate(topic, |candidate, _| {
+                assert!(matches!(candidate, Candidate::Resolved(..)));
+                found.push(candidate.source().to_owned());
+            });
+            found.sort();
+            found
+        };
+        assert_eq!(
+            reached("https://H42.example:443/books/1"),
+            [
+                "https://*.example/books/:id",
+                "https://h42.example/books/:id"
+            ]
+        );
+        assert_eq!(
+            reached("https://example.com/t/7/updates"),
+            ["*://example.com/t/7/*", "https://example.com/t/7/:rest"]
+        );
+        assert_eq!(
+            reached("https://example.org/t/7/updates"),
+            ["*://example.com/t/7/*"]
+        );
+        assert_eq!(reached("/relative/1"), ["/relative/:x"]);
+        // Only the pattern whose host is not a literal: its scheme alone does not file it.
+        assert_eq!(
+            reached("http://h42.example/books/1"),
+            ["https://*.example/books/:id"]
+        );
+        assert!(reached("https://h42.example/authors/1").is_empty());
     }
 
     mod properties {
@@ -440,6 +636,171 @@ mod tests {
             prop::sample::select(vec![
                 'a', 'b', '/', '.', '-', '%', '4', '1', 'é', '?', '&', '=', ';', '#', ',',
             ])
+        }
+
+        /// URL pattern pieces: protocols, hosts and paths that do and do not normalise.
+        fn pattern_source() -> impl Strategy<Value = String> {
+            let protocol = prop::sample::select(vec![
+                "https://",
+                "http://",
+                "HTTPS://",
+                "http{s}?://",
+                "*://",
+                "(https|ftp)://",
+                "",
+            ]);
+            let host = prop::sample::select(vec![
+                "a.example",
+                "A.Example",
+                "b.example",
+                ":h.example",
+                "*.example",
+                "*",
+                "a.example:8080",
+                "a.example:443",
+                "xn--bcher-kva.example",
+                "bücher.example",
+                "{a.}?example",
+                "127.0.0.1",
+                "[::1]",
+            ]);
+            let path = prop::sample::select(vec![
+                "",
+                "/",
+                "/books/:id",
+                "/books/*",
+                "/books{/:id}?",
+                "/b%20c/:x",
+                "/b c/:x",
+                "/é/:x",
+                "/(\\d+)",
+                "/books",
+                "/books/1",
+                "/../books/:id",
+                "/./books/:id",
+                "/books/:id?q=1",
+                "/books/:id#f",
+                "/BOOKS/:id",
+                "books/:id",
+                "./:x",
+                "*",
+                "/:a/:b",
+                "/books/:id.json",
+            ]);
+            (protocol, host, path).prop_map(|(protocol, host, path)| {
+                if protocol.is_empty() {
+                    path.to_owned()
+                } else {
+                    format!("{protocol}{host}{path}")
+                }
+            })
+        }
+
+        fn url_topic() -> impl Strategy<Value = String> {
+            let protocol =
+                prop::sample::select(vec!["https://", "http://", "HTTPS://", "ftp://", ""]);
+            let host = prop::sample::select(vec![
+                "a.example",
+                "A.EXAMPLE",
+                "b.example",
+                "h.example",
+                "a.example:443",
+                "a.example:8080",
+                "a.example.",
+                "x.a.example",
+                "xn--bcher-kva.example",
+                "bücher.example",
+                "example",
+                "127.0.0.1",
+                "[::1]",
+                "[0:0::1]",
+            ]);
+            let path = prop::sample::select(vec![
+                "",
+                "/",
+                "/books/1",
+                "/books/",
+                "/books",
+                "/b c/1",
+                "/b%20c/1",
+                "/é/1",
+                "/%C3%A9/1",
+                "/123",
+                "/books/1?q=1",
+                "/books/1#f",
+                "/./books/1",
+                "/a/../books/1",
+                "//x",
+                "/BOOKS/1",
+                "/books/1.json",
+                "books/1",
+                "?q",
+                "#f",
+                "/\\books\\1",
+                "/books/%31",
+            ]);
+            (protocol, host, path).prop_map(|(protocol, host, path)| {
+                if protocol.is_empty() {
+                    path.to_owned()
+                } else {
+                    format!("{protocol}{host}{path}")
+                }
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// B-MT-4, B-MT-5: the filtered URL pattern candidates of a topic include every
+            /// pattern that matches it (brute force over all), and their answer given the
+            /// index's resolved topic is the answer of matching the raw topic.
+            #[test]
+            fn url_pattern_candidates_hold_every_match(
+                sources in prop::collection::vec(pattern_source(), 1..24),
+                topics in prop::collection::vec(url_topic(), 1..24),
+                odd in prop::sample::select(vec!["urn:x:1", "", "%%", "mailto:a@b.example", "https://a.example:99999/"]),
+            ) {
+                let matcher = Matcher::default();
+                let bases = [HUB, "http://a.example:8080/hub/.well-known/mercure"];
+                let mut patterns = Vec::new();
+                let mut index = TemplateIndex::<()>::default();
+                for (n, source) in sources.iter().enumerate() {
+                    if let Some(pattern) = url_pattern(&matcher, source, bases[n % 2]) {
+                        index.entry(&pattern);
+                        patterns.push(pattern);
+                    }
+                }
+                let mut topics = topics;
+                topics.push(odd.to_owned());
+                for topic in &topics {
+                    let mut found = Vec::new();
+                    index.for_each_candidate(topic, |candidate, _| {
+                        let Candidate::Resolved(pattern, _) = candidate else {
+                            panic!("URL patterns are found resolved");
+                        };
+                        let fresh = Matcher::default();
+                        assert_eq!(
+                            fresh.template_matches(candidate, topic),
+                            fresh.url_pattern_matches(pattern, topic),
+                            "{} against {topic:?}", pattern.source
+                        );
+                        found.push(pattern.key().clone());
+                    });
+                    let mut unique = found.clone();
+                    unique.sort();
+                    unique.dedup();
+                    prop_assert_eq!(unique.len(), found.len(), "each candidate once");
+                    for pattern in &patterns {
+                        if matcher.url_pattern_matches(pattern, topic) {
+                            prop_assert!(
+                                found.contains(pattern.key()),
+                                "{} matches {:?} but is not a candidate",
+                                pattern.source, topic
+                            );
+                        }
+                    }
+                }
+            }
         }
 
         proptest! {

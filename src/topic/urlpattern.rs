@@ -64,15 +64,35 @@ pub struct UrlPattern {
     pub source: String,
     base: Url,
     key: Arc<str>,
+    literals: Literals,
+}
+
+/// What the compiled pattern requires byte for byte of a resolved topic's components (the very
+/// strings `Compiled::matches` hands its matchers), so that the index can file the pattern
+/// under them: a topic whose components differ cannot match, whatever the rest of the pattern.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Literals {
+    /// The whole scheme (`Url::scheme`), when the protocol component is a literal.
+    pub(crate) protocol: Option<Box<str>>,
+    /// The whole host (`Url::host_str`, empty without one), when the hostname is a literal.
+    pub(crate) hostname: Option<Box<str>>,
+    /// Text every matching pathname (`url::quirks::pathname`) starts with; may be empty.
+    pub(crate) pathname: Box<str>,
 }
 
 impl UrlPattern {
-    pub(crate) fn new(source: &str, base: &Url, key: Arc<str>) -> Self {
+    pub(crate) fn new(source: &str, base: &Url, key: Arc<str>, compiled: &Compiled) -> Self {
         Self {
             source: source.to_owned(),
             base: base.clone(),
             key,
+            literals: compiled.literals(),
         }
+    }
+
+    /// What a topic's resolved components must be for the pattern to match (see `Literals`).
+    pub(crate) fn literals(&self) -> &Literals {
+        &self.literals
     }
 
     /// The base URL relative patterns and topics are resolved against (B-MT-5).
@@ -151,6 +171,36 @@ impl Compiled {
                 .all(|(component, input)| component.matcher.matches(input).is_some())
         }))
         .unwrap_or(false)
+    }
+
+    /// What every URL this pattern matches has, byte for byte, in the components the index
+    /// files patterns under. Read from each component's matcher, which `matches` runs on the
+    /// same strings: an input must start with the matcher's prefix, and equal prefix, literal
+    /// and suffix when the matcher is a literal (`ignoreCase` is never enabled).
+    pub(crate) fn literals(&self) -> Literals {
+        fn exact(component: &Component<Bounded>) -> Option<Box<str>> {
+            let matcher = &component.matcher;
+            match &matcher.inner {
+                InnerMatcher::Literal { literal } if !matcher.ignore_case => Some(
+                    [&*matcher.prefix, literal, &*matcher.suffix]
+                        .concat()
+                        .into(),
+                ),
+                _ => None,
+            }
+        }
+        let pathname = &self.0.pathname;
+        Literals {
+            protocol: exact(&self.0.protocol),
+            hostname: exact(&self.0.hostname),
+            pathname: exact(pathname).unwrap_or_else(|| {
+                if pathname.matcher.ignore_case {
+                    Box::default()
+                } else {
+                    pathname.matcher.prefix.as_str().into()
+                }
+            }),
+        }
     }
 
     /// The heap the pattern holds (for the cache's byte budget).
