@@ -11,6 +11,7 @@ use super::limits::Limited;
 use super::respond::Refusal;
 use super::target::RequestTarget;
 use super::{body, direct, tokens, AppState};
+use crate::auth::grants::PayloadRule;
 use crate::auth::{self, GrantContext, Grants, Role, Source, TokenError, Verified};
 use crate::compress::{Encoding, Mode};
 use crate::form::{self, Pairs};
@@ -91,7 +92,7 @@ async fn subscribe(
             private_access: grants
                 .map(|g| g.subscribe_selectors(context))
                 .unwrap_or_default(),
-            payload: None,
+            payload: grants.and_then(whole_payload),
             selectors: hub_selectors(&parsed, selectors, grants, context),
             cursor,
             compression,
@@ -191,7 +192,10 @@ fn hub_selectors(
     grants: Option<&Grants>,
     context: GrantContext<'_>,
 ) -> Vec<SelectorSpec> {
-    let payload = |value: &str| grants.and_then(|g| g.payload_for(value, &context).cloned());
+    // A classic token's payload is the connection's (`Request::payload`), kept once rather
+    // than copied into each of up to 1,000 subscriptions; only a 1.0 token's differs per one.
+    let per_entry = grants.filter(|g| matches!(g.payload, PayloadRule::PerEntry(_)));
+    let payload = |value: &str| per_entry.and_then(|g| g.payload_for(value, &context).cloned());
     let classic = parsed
         .topics
         .iter()
@@ -207,6 +211,14 @@ fn hub_selectors(
             spec.with_payload(own)
         })
         .collect()
+}
+
+/// A-AUTH-15, X-10: a classic token's whole `mercure.payload`, shown by every subscription.
+fn whole_payload(grants: &Grants) -> Option<serde_json::Value> {
+    match &grants.payload {
+        PayloadRule::Whole(payload) => payload.clone(),
+        PayloadRule::PerEntry(_) => None,
+    }
 }
 
 /// the hub's cursor; `earliest` replays everything retained (A-HIST-4).
