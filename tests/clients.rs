@@ -522,8 +522,9 @@ struct Nginx {
 }
 
 impl Nginx {
-    /// NGINX proxying to the hub on `hub_port`, with `server` more directives in its `server`.
-    fn start(binary: &Path, hub_port: u16, server: &str) -> Self {
+    /// NGINX proxying to the hub on `hub_port`, with `listen` more parameters of its `listen`
+    /// (e.g. `ssl http2`) and `server` more directives in its `server`.
+    fn start(binary: &Path, hub_port: u16, listen: &str, server: &str) -> Self {
         let dir = TempDir::new("qs-clients-nginx");
         let port = free_port();
         let root = dir.path().display();
@@ -548,7 +549,7 @@ http {{
         keepalive 16;
     }}
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port} {listen};
         server_name localhost;
 {NGINX_LOCATION}
         location / {{ return 404; }}
@@ -795,7 +796,7 @@ fn nginx_reverse_proxy() {
         ("QUICKSILVER_HEARTBEAT", "1s"),
         ("QUICKSILVER_ANONYMOUS", "true"),
     ]);
-    let nginx = Nginx::start(&binary, hub.port(), "");
+    let nginx = Nginx::start(&binary, hub.port(), "", "");
     let token = publisher_token();
     let topic = "https://example.com/proxied";
     let target = "/.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fproxied";
@@ -908,7 +909,7 @@ fn nginx_passes_compressed_streams_through() {
         ("QUICKSILVER_HEARTBEAT", "1s"),
         ("QUICKSILVER_WRITE_TIMEOUT", "5s"),
     ]);
-    let nginx = Nginx::start(&binary, hub.port(), NGINX_GZIP);
+    let nginx = Nginx::start(&binary, hub.port(), "", NGINX_GZIP);
     let probe = Stream::open(nginx.port, "/probe", &["Accept-Encoding: gzip"]);
     assert!(
         probe.headers.contains("Content-Encoding: gzip"),
@@ -957,4 +958,36 @@ fn nginx_passes_compressed_streams_through() {
         "a valid gzip end through NGINX\n{}",
         nginx.log()
     );
+}
+
+/// C-HDR-3, issue 21: Chromium through NGINX terminating TLS (HTTP/2 to the browser, HTTP/1.1
+/// to the hub, the tested `location` of docs/nginx.md): the browser's `Accept-Encoding` reaches
+/// the hub, which answers in zstd, and NGINX passes the stream through: the same checks as
+/// [`browser_zstd_stream_over_https`], publishes going through NGINX too.
+#[test]
+fn browser_zstd_stream_through_nginx() {
+    if !node_with("playwright-core") {
+        return;
+    }
+    let Some(chromium) = chromium() else { return };
+    let Some(binary) = nginx() else { return };
+    let hub = start_hub(&[
+        COMPRESSED[0],
+        COMPRESSED[1],
+        // Heartbeats keep the stream open past the test's proxy_read_timeout (3 s).
+        ("QUICKSILVER_HEARTBEAT", "1s"),
+    ]);
+    let Some((cert, key)) = support::tls::self_signed(hub.dir().path(), "nginx") else {
+        return skip("openssl");
+    };
+    let certificates = format!(
+        "ssl_certificate {};\n        ssl_certificate_key {};",
+        cert.display(),
+        key.display()
+    );
+    let nginx = Nginx::start(&binary, hub.port(), "ssl http2", &certificates);
+    let url = format!("https://127.0.0.1:{}", nginx.port);
+    compressed_in_chromium(&chromium, url, "zstd", || {
+        format!("{}\n--- nginx ---\n{}", hub.log(), nginx.log())
+    });
 }
