@@ -145,6 +145,7 @@ impl Run<'_> {
             topics: &topics,
             kind: Kind::Topic,
             last_event_id: last_id,
+            accept_encoding: None,
         };
         Subscription::open(self.target, request, 0, 2).await
     }
