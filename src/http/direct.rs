@@ -104,8 +104,9 @@ struct DirectStream {
     /// and written a window apart for as long as some keep coming, without waking this task
     /// for each.
     hot: bool,
-    /// Events are being gathered until then, with `hold` as the timer.
-    held_until: Option<Instant>,
+    /// Events are being gathered until the deadline of `hold` (its timer, kept once made: a
+    /// stream that was hot once is likely to be again).
+    held: bool,
     hold: Option<Pin<Box<Sleep>>>,
 }
 
@@ -118,7 +119,7 @@ impl DirectStream {
             ending: false,
             last_write: None,
             hot: false,
-            held_until: None,
+            held: false,
             hold: None,
         }
     }
@@ -146,19 +147,27 @@ impl DirectStream {
         Poll::Ready(Ok(()))
     }
 
-    /// Whether events are being gathered (see `hot`): the task sleeps until `held_until`,
-    /// and pushes meanwhile only queue.
+    /// Gathers events until `until` (see `hot`).
+    fn hold_until(&mut self, until: Instant) {
+        match self.hold.as_mut() {
+            Some(hold) => hold.as_mut().reset(until),
+            None => self.hold = Some(Box::pin(tokio::time::sleep_until(until))),
+        }
+        self.held = true;
+    }
+
+    /// Whether events are being gathered (see `hot`): the task sleeps until the hold's
+    /// deadline, and pushes meanwhile only queue.
     fn holding(&mut self, now: Instant, cx: &mut Context<'_>) -> bool {
-        let Some(until) = self.held_until.filter(|&until| now < until) else {
-            self.held_until = None;
+        if !self.held {
+            return false;
+        }
+        let Some(hold) = self.hold.as_mut() else {
+            self.held = false;
             return false;
         };
-        let hold = self
-            .hold
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
-        hold.as_mut().reset(until);
-        if hold.as_mut().poll(cx).is_ready() {
-            self.held_until = None;
+        if now >= hold.deadline() || hold.as_mut().poll(cx).is_ready() {
+            self.held = false;
             return false;
         }
         true
@@ -187,7 +196,7 @@ impl Future for DirectStream {
         this.last_write = this.last_write.max(reclaimed.last_write);
         if let Some(until) = reclaimed.hold_until {
             this.hot = true;
-            this.held_until = Some(until);
+            this.hold_until(until);
         }
         if this.socket.client_gone(cx) {
             return Poll::Ready(());
@@ -206,7 +215,8 @@ impl Future for DirectStream {
                         // Still gathering: the next events wait for the next round, unless
                         // this one could not take everything queued.
                         if this.hot && this.outgoing.frames().len() < MAX_FRAMES {
-                            this.held_until = Some(now + events.batch_window());
+                            let until = now + events.batch_window();
+                            this.hold_until(until);
                         }
                         this.outgoing.batched();
                         this.last_write = Some(now);
@@ -220,6 +230,7 @@ impl Future for DirectStream {
                     // meanwhile, its push woke this task.
                     Poll::Pending => {
                         this.hot = false;
+                        this.outgoing.release();
                         if events.framing() == Framing::Chunk {
                             events.lend_socket(this.socket.clone(), this.last_write);
                         }

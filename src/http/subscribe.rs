@@ -102,7 +102,7 @@ async fn subscribe(
             tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot register a subscriber");
             Refusal::Unavailable
         })?;
-    let mut response = stream_head(&parsed, subscription.cursor_echo.as_deref());
+    let mut response = stream_head(&parsed, subscription.cursor_echo());
     encoding_headers(
         &mut response,
         settings.streams.compression.mode,
@@ -202,12 +202,12 @@ fn hub_selectors(
         .zip(selectors.classic)
         .map(|(value, selector)| SelectorSpec::topic(selector, value.as_str()));
     let v1 = selectors.v1.into_iter().map(|(matcher, selector)| {
-        SelectorSpec::matcher(matcher.match_type, matcher.value, selector)
+        SelectorSpec::matcher(matcher.match_type, &matcher.value, selector)
     });
     classic
         .chain(v1)
         .map(|spec| {
-            let own = payload(&spec.value);
+            let own = payload(spec.value());
             spec.with_payload(own)
         })
         .collect()

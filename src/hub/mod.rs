@@ -56,17 +56,34 @@ pub enum Cursor {
     Id(String),
 }
 
+/// A connection's id (A-SUBS-5): `urn:uuid:` + a random UUID v4 when written out, kept as its
+/// 16 bytes since only subscription events and the subscription API show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriberId(uuid::Uuid);
+
+impl SubscriberId {
+    fn random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl std::fmt::Display for SubscriberId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "urn:uuid:{}", self.0)
+    }
+}
+
 /// What a connected subscriber asked for and may read.
 pub struct Subscriber {
-    /// `urn:uuid:` + a random UUID v4, one per connection (A-SUBS-5).
-    pub id: String,
+    /// Its connection's id (A-SUBS-5).
+    pub id: SubscriberId,
     /// The subscriber token's `mercure.payload`, when present and not null: the payload of
-    /// every subscription without its own (`SelectorSpec::payload`).
-    pub payload: Option<serde_json::Value>,
+    /// every subscription without its own (`SelectorSpec::payload`). Boxed: most have none.
+    pub payload: Option<Box<serde_json::Value>>,
     /// Routing selectors, each with how it was asked for, in request order (A-SUB-2, X-2).
-    pub selectors: Vec<SelectorSpec>,
+    pub selectors: Box<[SelectorSpec]>,
     /// `mercure.subscribe` of its token: the topics whose private updates it may read.
-    pub private_access: Vec<Selector>,
+    pub private_access: Box<[Selector]>,
     /// Its frames waiting to be written: bounded, so a slow reader is dropped (C-SLOW-1).
     pub queue: Queue,
     /// With a shared log, a cursor can be ahead of what this node has delivered: live events
@@ -98,7 +115,8 @@ pub struct Hub {
     log: Arc<dyn EventLog>,
     matcher: Matcher,
     registry: Mutex<Registry>,
-    delivery: Delivery,
+    /// Shared with every subscriber's queue.
+    delivery: Arc<Delivery>,
     next_key: AtomicU64,
     shutting_down: std::sync::atomic::AtomicBool,
     /// Told whenever a subscription ends (`until_idle`).
@@ -131,10 +149,35 @@ pub struct Subscription {
     key: Key,
     /// What it asked for, shared with the registry that fans events out to it.
     pub subscriber: Arc<Subscriber>,
+    /// How the stream starts, until it has started: boxed, so that a connection does not keep
+    /// room for it for as long as it lasts (issue 21, idle connections).
+    start: Option<Box<Start>>,
+}
+
+/// How a subscription's stream starts.
+struct Start {
     /// Replay plan: events after `after` (from the start when `None`) up to `upto`.
-    pub replay: Option<(Option<Position>, Position)>,
+    replay: Option<(Option<Position>, Position)>,
     /// The cursor value to echo in `Last-Event-ID` (A-HIST-8).
-    pub cursor_echo: Option<String>,
+    cursor_echo: Option<String>,
+}
+
+impl Subscription {
+    /// The cursor value to echo in `Last-Event-ID` (A-HIST-8), until the stream started.
+    pub fn cursor_echo(&self) -> Option<&str> {
+        self.start.as_ref()?.cursor_echo.as_deref()
+    }
+
+    /// The replay plan, until the stream started: events after `after` (from the start when
+    /// `None`) up to `upto`.
+    pub fn replay(&self) -> Option<(Option<Position>, Position)> {
+        self.start.as_ref()?.replay
+    }
+
+    /// The replay plan, taken by the stream as it starts; the rest of the start goes too.
+    fn take_replay(&mut self) -> Option<(Option<Position>, Position)> {
+        self.start.take()?.replay
+    }
 }
 
 impl Drop for Subscription {
@@ -173,7 +216,7 @@ impl Hub {
             log,
             matcher: Matcher::default(),
             registry: Mutex::new(registry),
-            delivery,
+            delivery: Arc::new(delivery),
             next_key: AtomicU64::new(1),
             shutting_down: Default::default(),
             one_less: tokio::sync::Notify::new(),
@@ -414,16 +457,17 @@ impl Hub {
             return Err(HubError::ShuttingDown);
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let mut selectors = request.selectors;
         let mut registry = self.registry.lock();
+        registry.share_topics(&mut selectors);
         let bound = registry.delivered;
         let cursor_position = start.flatten();
         let subscriber = Arc::new(Subscriber {
-            id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-            payload: request.payload,
-            selectors: request.selectors,
-            private_access: request.private_access,
-            queue: Queue::new(self.delivery.queue_capacity, self.delivery.batch_window)
-                .compressed(request.compression, self.delivery.compression_min_size),
+            id: SubscriberId::random(),
+            payload: request.payload.map(Box::new),
+            selectors: selectors.into_boxed_slice(),
+            private_access: request.private_access.into_boxed_slice(),
+            queue: Queue::with(self.delivery.clone()).compressed(request.compression),
             skip_until: cursor_position.filter(|cursor| bound.is_none_or(|b| *cursor > b)),
         });
         registry.insert(key, subscriber.clone());
@@ -439,8 +483,10 @@ impl Hub {
             ended: None,
             key,
             subscriber,
-            replay: start.zip(bound),
-            cursor_echo,
+            start: Some(Box::new(Start {
+                replay: start.zip(bound),
+                cursor_echo,
+            })),
         })
     }
 
@@ -453,9 +499,9 @@ impl Hub {
         for (index, subscription) in ActiveSubscription::of(subscriber).enumerate() {
             if let Some(list) = self.log.presence() {
                 let changed = if active {
-                    list.presence_add(&subscriber.id, index, &subscription)
+                    list.presence_add(&subscription.subscriber, index, &subscription)
                 } else {
-                    list.presence_remove(&subscriber.id, index)
+                    list.presence_remove(&subscription.subscriber, index)
                 };
                 if let Err(error) = changed {
                     tracing::warn!(error = %crate::log::ErrorChain(&error), "cannot update the presence list");

@@ -26,12 +26,18 @@ pub fn subscription_topic(selector: &str, subscriber_id: &str) -> String {
 impl ActiveSubscription {
     /// One entry per selector of a connection, in the connection's selector order.
     pub fn of(subscriber: &Subscriber) -> impl Iterator<Item = ActiveSubscription> + '_ {
-        subscriber.selectors.iter().map(|spec| ActiveSubscription {
-            subscriber: subscriber.id.clone(),
-            topic: spec.value.clone(),
-            match_type: spec.match_type,
-            payload: spec.payload.clone().or_else(|| subscriber.payload.clone()),
-        })
+        let id = subscriber.id.to_string();
+        subscriber
+            .selectors
+            .iter()
+            .map(move |spec| ActiveSubscription {
+                subscriber: id.clone(),
+                topic: spec.value().to_owned(),
+                match_type: spec.match_type,
+                payload: (spec.payload.as_deref())
+                    .or(subscriber.payload.as_deref())
+                    .cloned(),
+            })
     }
 }
 

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::sink::Sink;
+use super::Delivery;
 use crate::compress::{Encoding, StreamEncoder};
 use crate::event::{Event, Frame, Framing};
 
@@ -52,12 +53,11 @@ pub enum Pushed {
 /// One subscriber's frames between fan-out and its connection: bounded (C-SLOW-1), and able to
 /// write straight to a lent socket so an idle stream costs no task wake-up.
 pub struct Queue {
-    capacity: usize,
-    /// Events closer than this to the previous write are gathered (the `batch_window` setting).
-    batch_window: Duration,
-    /// The stream's content coding, if compressed (issue 21), and `compression_min_size`.
+    /// Its capacity, `batch_window` and `compression_min_size`: the hub's, shared by every
+    /// queue rather than copied into each (issue 21, idle connections).
+    delivery: Arc<Delivery>,
+    /// The stream's content coding, if compressed (issue 21).
     encoding: Option<Encoding>,
-    min_size: usize,
     inner: Mutex<Inner>,
 }
 
@@ -78,14 +78,16 @@ struct Inner {
     /// The socket was taken back because events came less than `batch_window` apart.
     hot: bool,
     /// A compressed stream's state (issue 21): for gzip, the CRC-32 and length of what left the
-    /// queue, in stream order, for the trailer. `None` when uncompressed.
-    encoder: Option<StreamEncoder>,
+    /// queue, in stream order, for the trailer. `None` when uncompressed; boxed, as most are.
+    encoder: Option<Box<StreamEncoder>>,
 }
 
 impl Inner {
     /// A frame leaves the queue for the socket: a gzip stream counts it.
-    fn sent(encoder: &mut Option<StreamEncoder>, frame: &Frame) {
-        if let (Some(mark), Some(StreamEncoder::Gzip(stream))) = (frame.gzip_mark(), encoder) {
+    fn sent(encoder: &mut Option<Box<StreamEncoder>>, frame: &Frame) {
+        if let (Some(mark), Some(StreamEncoder::Gzip(stream))) =
+            (frame.gzip_mark(), encoder.as_deref_mut())
+        {
             stream.record(mark.crc, mark.len);
         }
     }
@@ -143,11 +145,18 @@ pub struct Reclaimed {
 impl Queue {
     /// A queue holding at most `capacity` frames (at least one).
     pub fn new(capacity: usize, batch_window: Duration) -> Self {
-        Self {
-            capacity: capacity.max(1),
+        Self::with(Arc::new(Delivery {
+            queue_capacity: capacity,
             batch_window,
+            compression_min_size: 0,
+        }))
+    }
+
+    /// A queue with the hub's `delivery` settings.
+    pub fn with(delivery: Arc<Delivery>) -> Self {
+        Self {
+            delivery,
             encoding: None,
-            min_size: 0,
             inner: Mutex::new(Inner {
                 frames: VecDeque::new(),
                 written: 0,
@@ -164,12 +173,15 @@ impl Queue {
     }
 
     /// The queue of a stream sent in `encoding` (issue 21; `None`: uncompressed), events shorter
-    /// than `min_size` being stored rather than compressed.
-    pub fn compressed(mut self, encoding: Option<Encoding>, min_size: usize) -> Self {
+    /// than `compression_min_size` being stored rather than compressed.
+    pub fn compressed(mut self, encoding: Option<Encoding>) -> Self {
         self.encoding = encoding;
-        self.min_size = min_size;
-        self.inner.get_mut().encoder = encoding.map(StreamEncoder::new);
+        self.inner.get_mut().encoder = encoding.map(|e| Box::new(StreamEncoder::new(e)));
         self
+    }
+
+    fn min_size(&self) -> usize {
+        self.delivery.compression_min_size
     }
 
     /// The stream's content coding; `None` when uncompressed.
@@ -182,7 +194,7 @@ impl Queue {
     pub fn push_event(&self, event: &Event, pusher: Pusher) -> Pushed {
         match self.encoding {
             None => self.push(&event.frame, pusher),
-            Some(encoding) => self.push(&event.compressed_frame(encoding, self.min_size), pusher),
+            Some(encoding) => self.push(&event.compressed_frame(encoding, self.min_size()), pusher),
         }
     }
 
@@ -193,8 +205,8 @@ impl Queue {
         let mut inner = self.inner.lock();
         inner
             .encoder
-            .as_mut()
-            .map(|encoder| f(encoder, self.min_size))
+            .as_deref_mut()
+            .map(|encoder| f(encoder, self.min_size()))
     }
 
     /// Queues a frame without ever waiting; a full queue closes itself instead.
@@ -204,7 +216,7 @@ impl Queue {
             if inner.closed.is_some() {
                 return Pushed::Refused;
             }
-            if inner.frames.len() >= self.capacity {
+            if inner.frames.len() >= self.delivery.queue_capacity.max(1) {
                 inner.closed = Some(Closed::Overflow);
                 inner.lent = None;
                 (Pushed::Refused, inner.waker.take())
@@ -213,10 +225,10 @@ impl Queue {
                 // Gathered only when events come fast (this one less than a window after the
                 // previous one), so that a steady stream slower than that is never held.
                 let previous = inner.last_push.replace(pusher.now);
-                let fast = previous.is_some_and(|at| pusher.now < at + self.batch_window);
+                let fast = previous.is_some_and(|at| pusher.now < at + self.delivery.batch_window);
                 let gather_until = inner
                     .last_write
-                    .map(|at| at + self.batch_window)
+                    .map(|at| at + self.delivery.batch_window)
                     .filter(|&until| fast && pusher.now < until);
                 match inner.lent.as_ref().map(|lent| lent.thread) {
                     None => (Pushed::Queued, inner.waker.take()),
@@ -305,13 +317,13 @@ impl Queue {
             hold_until: inner
                 .last_write
                 .filter(|_| hot)
-                .map(|at| at + self.batch_window),
+                .map(|at| at + self.delivery.batch_window),
         }
     }
 
     /// The `batch_window` setting this queue gathers events by.
     pub fn batch_window(&self) -> Duration {
-        self.batch_window
+        self.delivery.batch_window
     }
 
     /// Stops accepting frames; what is queued is still delivered.
@@ -376,7 +388,7 @@ struct Pending<'a> {
     /// Bytes of the front frame already taken.
     written: &'a mut usize,
     framing: Framing,
-    encoder: &'a mut Option<StreamEncoder>,
+    encoder: &'a mut Option<Box<StreamEncoder>>,
 }
 
 impl Pending<'_> {

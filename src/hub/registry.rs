@@ -41,7 +41,7 @@ impl Registry {
     }
 
     pub(super) fn insert(&mut self, key: Key, subscriber: Arc<Subscriber>) {
-        for spec in &subscriber.selectors {
+        for spec in subscriber.selectors.iter() {
             match &spec.selector {
                 Selector::Any => self.wildcard.push(key),
                 Selector::Exact(topic) => self.exact.entry(topic.clone()).or_default().push(key),
@@ -52,9 +52,21 @@ impl Registry {
         self.subscribers.insert(key, subscriber);
     }
 
+    /// Points each exact topic of `selectors` at the text the index already holds for it, so
+    /// that the subscribers of one topic share one copy rather than one each.
+    pub(super) fn share_topics(&self, selectors: &mut [super::SelectorSpec]) {
+        for spec in selectors {
+            if let Selector::Exact(topic) = &mut spec.selector {
+                if let Some((shared, _)) = self.exact.get_key_value(&**topic) {
+                    *topic = shared.clone();
+                }
+            }
+        }
+    }
+
     pub(super) fn remove(&mut self, key: Key) -> Option<Arc<Subscriber>> {
         let subscriber = self.subscribers.remove(&key)?;
-        for spec in &subscriber.selectors {
+        for spec in subscriber.selectors.iter() {
             match &spec.selector {
                 Selector::Any => self.wildcard.retain(|k| *k != key),
                 Selector::Exact(topic) => remove_key(&mut self.exact, &**topic, key, |keys| keys),

@@ -66,24 +66,30 @@ pub struct EventStream {
     opened: bool,
     /// The view of its frames the connection sends (see `set_framing`).
     framing: Framing,
-    replay: Option<Replay>,
-    timers: Option<Timers>,
+    /// Boxed: only a stream that replays needs it, and only until the replay is over.
+    replay: Option<Box<Replay>>,
+    timers: Option<Pin<Box<Timers>>>,
     /// The stream is ending normally: its last frame (a gzip trailer) was sent, nothing follows.
     ending: bool,
 }
 
-/// The heartbeat and the end of the stream share one timer, re-armed lazily: it is never set
-/// later than the next thing due, and a write only moves `heartbeat_due`, so the timer wheel is
-/// touched once per heartbeat period rather than once per event.
-struct Timers {
-    sleep: Pin<Box<Sleep>>,
-    armed_at: Instant,
-    /// Whether `sleep` was polled since it was last set, so that it will wake the task.
-    registered: bool,
-    heartbeat_every: Option<Duration>,
-    heartbeat_due: Option<Instant>,
-    ends_at: Option<Instant>,
-    end_reason: Disconnect,
+pin_project_lite::pin_project! {
+    /// The heartbeat and the end of the stream share one timer, re-armed lazily: it is never
+    /// set later than the next thing due, and a write only moves `heartbeat_due`, so the timer
+    /// wheel is touched once per heartbeat period rather than once per event. Boxed whole,
+    /// timer included: one allocation, and a connection's task stays small (issue 21).
+    struct Timers {
+        // Set to the next thing due (its deadline is when it was last armed for). (Fields take
+        // no doc comments inside `pin_project!`.)
+        #[pin]
+        sleep: Sleep,
+        // Whether `sleep` was polled since it was last set, so that it will wake the task.
+        registered: bool,
+        end_reason: Disconnect,
+        heartbeat_every: Option<Duration>,
+        heartbeat_due: Option<Instant>,
+        ends_at: Option<Instant>,
+    }
 }
 
 enum Due {
@@ -93,22 +99,21 @@ enum Due {
 }
 
 impl Timers {
-    fn new(options: StreamOptions) -> Option<Self> {
+    fn new(options: StreamOptions) -> Option<Pin<Box<Self>>> {
         let now = Instant::now();
         let ends_at = options
             .lifetime
             .map(|(lifetime, _)| deadline_after(now, lifetime));
         let heartbeat_due = options.heartbeat.map(|every| deadline_after(now, every));
         let first = earliest(heartbeat_due, ends_at)?;
-        Some(Self {
-            sleep: Box::pin(tokio::time::sleep_until(first)),
-            armed_at: first,
+        Some(Box::pin(Self {
+            sleep: tokio::time::sleep_until(first),
             registered: false,
             heartbeat_every: options.heartbeat,
             heartbeat_due,
             ends_at,
             end_reason: options.lifetime.map_or(Disconnect::Timeout, |(_, r)| r),
-        })
+        }))
     }
 
     fn due(&self, now: Instant) -> Due {
@@ -121,25 +126,27 @@ impl Timers {
         }
     }
 
-    fn wrote(&mut self, at: Instant) {
-        let due = self.heartbeat_every.map(|every| deadline_after(at, every));
-        self.heartbeat_due = self.heartbeat_due.max(due);
+    fn wrote(self: Pin<&mut Self>, at: Instant) {
+        let this = self.project();
+        let due = this.heartbeat_every.map(|every| deadline_after(at, every));
+        *this.heartbeat_due = (*this.heartbeat_due).max(due);
     }
 
     /// Makes sure the task is woken when the next thing is due.
-    fn arm(&mut self, now: Instant, cx: &mut Context<'_>) {
-        if self.registered && now < self.armed_at {
+    fn arm(self: Pin<&mut Self>, now: Instant, cx: &mut Context<'_>) {
+        let mut this = self.project();
+        let armed_at = this.sleep.deadline();
+        if *this.registered && now < armed_at {
             return; // Armed already, early enough.
         }
-        if now >= self.armed_at {
-            let Some(next) = earliest(self.heartbeat_due, self.ends_at) else {
+        if now >= armed_at {
+            let Some(next) = earliest(*this.heartbeat_due, *this.ends_at) else {
                 return;
             };
-            self.armed_at = next;
-            self.sleep.as_mut().reset(next);
+            this.sleep.as_mut().reset(next);
         }
-        self.registered = true;
-        if self.sleep.as_mut().poll(cx).is_ready() {
+        *this.registered = true;
+        if this.sleep.poll(cx).is_ready() {
             cx.waker().wake_by_ref();
         }
     }
@@ -204,11 +211,13 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 impl EventStream {
     /// The stream of a registered subscription; its replay plan is taken from it.
     pub fn new(mut subscription: Subscription, options: StreamOptions) -> Self {
-        let replay = subscription.replay.take().map(|(after, upto)| Replay {
-            after,
-            upto,
-            batch: REPLAY_BATCH,
-            reading: None,
+        let replay = subscription.take_replay().map(|(after, upto)| {
+            Box::new(Replay {
+                after,
+                upto,
+                batch: REPLAY_BATCH,
+                reading: None,
+            })
         });
         Self {
             subscription,
@@ -314,7 +323,7 @@ impl EventStream {
 
     fn wrote(&mut self, now: Instant) {
         if let Some(timers) = self.timers.as_mut() {
-            timers.wrote(now);
+            timers.as_mut().wrote(now);
         }
     }
 
@@ -411,7 +420,7 @@ impl EventStream {
                     return Poll::Ready(Some(self.comment()));
                 }
                 if let Some(timers) = self.timers.as_mut() {
-                    timers.arm(now, cx);
+                    timers.as_mut().arm(now, cx);
                 }
                 return Poll::Pending;
             }
@@ -431,7 +440,7 @@ impl EventStream {
             return Poll::Ready(Some(self.comment()));
         }
         if let Some(timers) = self.timers.as_mut() {
-            timers.arm(now, cx);
+            timers.as_mut().arm(now, cx);
         }
         Poll::Pending
     }

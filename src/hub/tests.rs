@@ -154,12 +154,12 @@ async fn unknown_cursor_replays_nothing_and_echoes_earliest() {
     let subscription = hub
         .subscribe(request(&hub, &["t"], &[], Cursor::Id("nope".into())))
         .expect("subscribe");
-    assert_eq!(subscription.cursor_echo.as_deref(), Some("earliest"));
-    assert!(subscription.replay.is_none());
+    assert_eq!(subscription.cursor_echo(), Some("earliest"));
+    assert!(subscription.replay().is_none());
     let known = hub
         .subscribe(request(&hub, &["t"], &[], Cursor::Earliest))
         .expect("subscribe");
-    assert!(known.replay.is_some());
+    assert!(known.replay().is_some());
 }
 
 #[tokio::test]
@@ -215,7 +215,7 @@ async fn subscription_events_follow_registration_and_removal() {
     let watched = hub
         .subscribe(request(&hub, &["https://ex.com/a"], &[], Cursor::None))
         .expect("subscribe");
-    let subscriber_id = watched.subscriber.id.clone();
+    let subscriber_id = watched.subscriber.id.to_string();
     assert_eq!(hub.active_subscribers().len(), 2);
     drop(watched);
     let mut frames = Vec::new();

@@ -1,6 +1,9 @@
 //! What one write carries: the response head (first write only), then a batch of frames that
-//! are already HTTP/1.1 chunks, then, at the end of a chunked body, the last chunk.
+//! are already HTTP/1.1 chunks, then, at the end of a chunked body, the last chunk. A quiet
+//! stream holds none of it: its batch goes back to its thread's spares (issue 21, idle
+//! connections), and the next stream of that thread to write takes it.
 
+use std::cell::RefCell;
 use std::io::IoSlice;
 
 use bytes::Bytes;
@@ -10,57 +13,107 @@ pub(super) const MAX_SLICES: usize = super::MAX_FRAMES + 2;
 
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-pub(super) struct Outgoing {
-    /// The response head actix encoded but did not write; empty once written.
-    head: Bytes,
-    frames: Vec<Bytes>,
-    tail: &'static [u8],
-    /// Bytes of the whole (head, frames, tail) already written, and in all.
+/// Spare batches per worker thread: enough for the streams that write at once on one thread
+/// to find one, few enough to be negligible.
+const MAX_SPARES: usize = 16;
+
+thread_local! {
+    // Boxed as the streams hold them, so that taking one back allocates nothing.
+    #[allow(clippy::vec_box)]
+    static SPARES: RefCell<Vec<Box<Batch>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A stream's write in progress; `None` while it is quiet.
+pub(super) struct Outgoing(Option<Box<Batch>>);
+
+#[derive(Default)]
+struct Batch {
+    /// The response head actix encoded but did not write (until written), then the frames.
+    parts: Vec<Bytes>,
+    /// The batch ends the chunked body: the last chunk follows it.
+    last_chunk: bool,
+    /// Bytes of the whole (parts, last chunk) already written, and in all.
     written: usize,
     total: usize,
 }
 
+impl Batch {
+    fn tail(&self) -> &'static [u8] {
+        if self.last_chunk {
+            LAST_CHUNK
+        } else {
+            &[]
+        }
+    }
+
+    fn batched(&mut self) {
+        self.total = self.parts.iter().map(Bytes::len).sum::<usize>() + self.tail().len();
+    }
+}
+
 impl Outgoing {
     pub(super) fn new(head: Bytes) -> Self {
-        let total = head.len();
-        Self {
-            head,
-            frames: Vec::new(),
-            tail: &[],
-            written: 0,
-            total,
-        }
+        let mut outgoing = Self(None);
+        outgoing.frames().push(head);
+        outgoing.batched();
+        outgoing
+    }
+
+    fn batch(&mut self) -> &mut Batch {
+        self.0.get_or_insert_with(|| {
+            SPARES
+                .with(|spares| spares.borrow_mut().pop())
+                .unwrap_or_default()
+        })
     }
 
     /// Where the next batch's frames go; `batched` or `finish` must follow.
     pub(super) fn frames(&mut self) -> &mut Vec<Bytes> {
-        &mut self.frames
+        &mut self.batch().parts
     }
 
     /// Takes the batch in `frames()` for writing.
     pub(super) fn batched(&mut self) {
-        self.total = self.head.len() + self.frames.iter().map(Bytes::len).sum::<usize>();
+        if let Some(batch) = self.0.as_mut() {
+            batch.batched();
+        }
     }
 
     /// Ends the body (after whatever batch is in `frames()`).
     pub(super) fn finish(&mut self, chunked: bool) {
-        if chunked {
-            self.tail = LAST_CHUNK;
-        }
-        self.batched();
-        self.total += self.tail.len();
+        let batch = self.batch();
+        batch.last_chunk = chunked;
+        batch.batched();
     }
 
     pub(super) fn is_written(&self) -> bool {
-        self.written == self.total
+        self.0
+            .as_ref()
+            .is_none_or(|batch| batch.written == batch.total)
+    }
+
+    /// The stream went quiet with everything written: its batch goes back to the spares.
+    pub(super) fn release(&mut self) {
+        if !self.is_written() {
+            return;
+        }
+        if let Some(batch) = self.0.take() {
+            SPARES.with(|spares| {
+                let mut spares = spares.borrow_mut();
+                if spares.len() < MAX_SPARES {
+                    spares.push(batch);
+                }
+            });
+        }
     }
 
     /// Fills `slices` with what is left to write; returns how many it used.
     pub(super) fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
-        let parts = std::iter::once(&self.head[..])
-            .chain(self.frames.iter().map(|frame| &frame[..]))
-            .chain(std::iter::once(self.tail));
-        let mut skip = self.written;
+        let Some(batch) = self.0.as_ref() else {
+            return 0;
+        };
+        let parts = (batch.parts.iter().map(|part| &part[..])).chain(std::iter::once(batch.tail()));
+        let mut skip = batch.written;
         let mut count = 0;
         for part in parts {
             if skip >= part.len() {
@@ -76,18 +129,20 @@ impl Outgoing {
 
     /// Records that `written` more bytes were written; resets once everything was.
     pub(super) fn advance(&mut self, written: usize) {
-        self.written += written;
-        if self.written < self.total {
+        let Some(batch) = self.0.as_mut() else {
+            return;
+        };
+        batch.written += written;
+        if batch.written < batch.total {
             return;
         }
-        self.head = Bytes::new();
-        self.frames.clear();
-        if self.frames.capacity() > super::MAX_FRAMES {
-            self.frames.shrink_to(super::MAX_FRAMES);
+        batch.parts.clear();
+        if batch.parts.capacity() > super::MAX_FRAMES {
+            batch.parts.shrink_to(super::MAX_FRAMES);
         }
-        self.tail = &[];
-        self.written = 0;
-        self.total = 0;
+        batch.last_chunk = false;
+        batch.written = 0;
+        batch.total = 0;
     }
 }
 
@@ -127,6 +182,23 @@ mod tests {
         assert!(outgoing.is_written());
         assert!(outgoing.frames().is_empty());
         assert_eq!(unwritten(&outgoing), b"");
+    }
+
+    #[test]
+    fn a_quiet_stream_holds_no_batch_and_the_next_write_reuses_it() {
+        let spares = || SPARES.with(|spares| spares.borrow().len());
+        let mut outgoing = Outgoing::new(Bytes::from_static(b"HEAD"));
+        outgoing.release();
+        assert!(outgoing.0.is_some(), "the head is not written yet");
+        outgoing.advance(4);
+        outgoing.release();
+        assert!(outgoing.0.is_none());
+        assert!(outgoing.is_written());
+        assert_eq!(spares(), 1);
+        batch(&mut outgoing, &[b"x"]);
+        assert_eq!(spares(), 0, "the spare batch is taken back");
+        outgoing.batched();
+        assert_eq!(unwritten(&outgoing), b"x");
     }
 
     #[test]
