@@ -993,20 +993,6 @@ impl SegmentAccountant {
             }
         }
 
-        // Quicksilver patch: the new segment is written as zeros (what recovery writes over a
-        // free segment) before any log write lands in it, so that the file reaches the
-        // segment's end at once. A log write that grows the file makes its `fdatasync` commit
-        // the file system's journal for the new size; a write into the zeroed segment only
-        // overwrites, and its sync flushes the data alone.
-        if !self.config.temporary {
-            io_fail!(self.config, "zero new segment");
-            pwrite_all(
-                &self.config.file,
-                &*vec![MessageKind::Corrupted.into(); self.config.segment_size],
-                lid,
-            )?;
-        }
-
         self.tip += self.config.segment_size as LogOffset;
 
         trace!("advancing file tip from {} to {}", lid, self.tip);
