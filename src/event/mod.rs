@@ -287,7 +287,12 @@ pub fn validate_type(event_type: &str) -> Result<(), InvalidUpdate> {
 
 /// A new update id: `urn:uuid:` + a time-ordered UUID v7 (protocol.md C-ID-1).
 fn generate_id() -> String {
-    format!("urn:uuid:{}", uuid::Uuid::now_v7())
+    const PREFIX: &str = "urn:uuid:";
+    let mut id = String::with_capacity(PREFIX.len() + uuid::fmt::Hyphenated::LENGTH);
+    id.push_str(PREFIX);
+    let mut buffer = uuid::Uuid::encode_buffer();
+    id.push_str(uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer));
+    id
 }
 
 #[cfg(test)]

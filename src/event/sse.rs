@@ -70,7 +70,8 @@ fn data_lines(data: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(data);
     std::iter::from_fn(move || {
         let text = rest?;
-        match text.find(['\r', '\n']) {
+        // Bytes, not chars: CR and LF are ASCII, so every match is a char boundary.
+        match memchr::memchr2(b'\r', b'\n', text.as_bytes()) {
             Some(end) => {
                 let skip = if text[end..].starts_with("\r\n") {
                     2

@@ -54,28 +54,92 @@ impl RequestTarget {
         let host = forwarded
             .host
             .or_else(|| direct_host(request))
-            .filter(|host| base_url(None, &scheme, host).is_some())
-            .unwrap_or_else(|| request.app_config().local_addr().to_string());
-        if !settings.requests.public_urls.allows(&scheme, &host) {
+            .unwrap_or_default();
+        let derived = Derived::memoized(&scheme, &host, settings)
+            .or_else(|| {
+                // A client that names no usable host (HTTP/1.0 without `Host`, a hostile
+                // value) is not refused for it: classic requests never needed one. The
+                // listener's own address stands in, so only what depends on the identifier
+                // (1.0 `aud`) can fail.
+                let listener = request.app_config().local_addr().to_string();
+                Derived::memoized(&scheme, &listener, settings)
+            })
+            .ok_or(TargetError::BadHost)?;
+        if !settings.requests.public_urls.allows(&scheme, &derived.host) {
             return Err(TargetError::Misdirected);
         }
-        let configured = settings
-            .auth
-            .resource_identifier
-            .as_deref()
-            .and_then(|text| Url::parse(text).ok());
-        let base = base_url(configured.as_ref(), &scheme, &host).ok_or(TargetError::BadHost)?;
-        let resource = match &settings.auth.resource_identifier {
-            Some(configured) => configured.clone(),
-            None => derived_resource(&scheme, &host).ok_or(TargetError::BadHost)?,
-        };
-        let metadata_url = serves_metadata(settings)
-            .then(|| metadata_url(&resource))
-            .flatten();
         Ok(Self {
             client: forwarded.client.or(peer),
-            resource,
+            resource: derived.resource.clone(),
+            base: derived.base.clone(),
+            metadata_url: derived.metadata_url.clone(),
+        })
+    }
+}
+
+/// What a scheme and host make of the hub: a few URL parses (with IDNA host processing), the
+/// same for nearly every request of a deployment, so each worker thread keeps the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Derived {
+    scheme: String,
+    host: String,
+    /// What of the settings the rest depends on.
+    configured: Option<String>,
+    metadata: bool,
+    base: Url,
+    resource: String,
+    metadata_url: Option<String>,
+}
+
+thread_local! {
+    /// One entry: bounded whatever hosts clients name, and hit by every request of a
+    /// deployment reached under one name.
+    static LAST_DERIVED: std::cell::RefCell<Option<std::rc::Rc<Derived>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Derived {
+    /// `None` when `host` does not make a URL with `scheme`.
+    fn memoized(scheme: &str, host: &str, settings: &Settings) -> Option<std::rc::Rc<Derived>> {
+        let configured = settings.auth.resource_identifier.as_deref();
+        let metadata = serves_metadata(settings);
+        let hit = LAST_DERIVED.with_borrow(|last| {
+            last.as_ref()
+                .filter(|d| {
+                    d.scheme == scheme
+                        && d.host == host
+                        && d.configured.as_deref() == configured
+                        && d.metadata == metadata
+                })
+                .cloned()
+        });
+        if hit.is_some() {
+            return hit;
+        }
+        let derived = std::rc::Rc::new(Self::compute(scheme, host, configured, metadata)?);
+        LAST_DERIVED.set(Some(derived.clone()));
+        Some(derived)
+    }
+
+    fn compute(scheme: &str, host: &str, configured: Option<&str>, metadata: bool) -> Option<Self> {
+        let derived = base_url(None, scheme, host)?;
+        let configured_url = configured.and_then(|text| Url::parse(text).ok());
+        let base = match &configured_url {
+            Some(url) => base_url(Some(url), scheme, host)?,
+            None => derived.clone(),
+        };
+        let resource = match configured {
+            Some(configured) => configured.to_owned(),
+            None => String::from(derived),
+        };
+        let metadata_url = metadata.then(|| metadata_url(&resource)).flatten();
+        Some(Self {
+            scheme: scheme.to_owned(),
+            host: host.to_owned(),
+            configured: configured.map(str::to_owned),
+            metadata,
             base,
+            resource,
             metadata_url,
         })
     }
@@ -92,12 +156,6 @@ pub(super) fn misdirected(request: &HttpRequest, settings: &Settings) -> bool {
 /// `trusted_issuers` id bound to the top-level keys.
 pub(super) fn serves_metadata(settings: &Settings) -> bool {
     settings.auth.issuers.has_issuers()
-}
-
-/// B-TOK-6: `<scheme>://<host>/.well-known/mercure`, normalized as a URL (lower-case host,
-/// default port left out) so that one hub has one derived identifier.
-fn derived_resource(scheme: &str, host: &str) -> Option<String> {
-    base_url(None, scheme, host).map(String::from)
 }
 
 /// The scheme of the connection itself.

@@ -7,6 +7,7 @@ mod codec;
 mod error;
 mod memory;
 mod redis_log;
+mod relay;
 mod sled_log;
 #[cfg(test)]
 pub(crate) mod suite;

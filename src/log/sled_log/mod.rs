@@ -22,6 +22,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
+use super::relay::ProgressRelay;
 use super::{
     codec, Clock, Corrupt, DurableGate, ErrorChain, EventLog, Health, LogError, LogFaults,
     Position, Retention, SystemClock,
@@ -84,6 +85,8 @@ struct Shared {
     wake: Condvar,
     stopping: AtomicBool,
     durable: watch::Sender<Durable>,
+    /// Where publishers wait for `durable` (one wake per thread, not per publisher).
+    decisions: ProgressRelay,
     faults: Faults,
     /// Keys of chunks whose write failed: deleted when the database is reopened.
     unwritten: Mutex<Vec<[u8; 17]>>,
@@ -199,6 +202,7 @@ impl SledLog {
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
             durable: watch::Sender::new(Durable::new(decided)),
+            decisions: ProgressRelay::new(),
             faults: Faults::default(),
             unwritten: Mutex::new(Vec::new()),
             #[cfg(test)]

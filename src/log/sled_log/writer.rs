@@ -56,12 +56,11 @@ impl Shared {
 
     /// Resolves once `position` is on disk, or fails if the write holding it failed.
     pub(super) async fn wait(self: Arc<Self>, position: u64) -> Result<(), LogError> {
-        let mut receiver = self.durable.subscribe();
-        let state = receiver
-            .wait_for(|d| d.decided >= position)
+        self.decisions
+            .wait_for(&self.durable, |d| d.decided, position)
             .await
             .map_err(|_| LogError::Stopped("the history writer stopped"))?;
-        if state.stored(position) {
+        if self.durable.borrow().stored(position) {
             Ok(())
         } else {
             Err(LogError::NotStored)
