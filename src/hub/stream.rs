@@ -235,10 +235,18 @@ impl EventStream {
         out: &mut Vec<Bytes>,
         max: usize,
     ) -> Poll<bool> {
+        let opening = !self.opened;
         match self.next_frame(cx, now) {
             Poll::Ready(Some(frame)) => out.push(frame),
             Poll::Ready(None) => return Poll::Ready(false),
             Poll::Pending => return Poll::Pending,
+        }
+        if opening && self.replay.is_some() {
+            // A resuming client gets its first events in the write that carries the response
+            // head and the opening comment, rather than one system call (and wake-up) later.
+            if let Poll::Ready(Some(frame)) = self.next_frame(cx, now) {
+                out.push(frame);
+            }
         }
         self.wrote(now);
         if self.replay.is_none() && !self.ending {
