@@ -556,7 +556,8 @@ async fn replay_of_unmatched_history_yields_between_batches() {
         .expect("publish");
     ids.extend(ready_ids(&mut stream));
     assert_eq!(ids, ["first", "last", "live"]);
-    // Batches 2 and 3 hold only unmatched events; batch 1 also holds "first", batch 4 "last".
+    // Batches 2 to 4 hold only unmatched events; batch 1 (`REPLAY_FIRST`) also holds "first",
+    // batch 5 "last".
     assert!(yields >= 2, "{yields} yields");
 }
 
