@@ -2,7 +2,7 @@
 //! graceful shutdown, TLS with HTTP/2 and certificate reload. Protocol ids: C-MET-*, C-HEALTH-*,
 //! C-LIM-3, C-SHUT-1, A-SUB-10.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -253,41 +253,7 @@ impl Drop for TlsHub {
 }
 
 fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let cert = dir.join(format!("{name}.crt"));
-    let key = dir.join(format!("{name}.key"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args([
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            // rustls refuses a CA certificate as the server's own (CaUsedAsEndEntity).
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-addext",
-            "extendedKeyUsage=serverAuth",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success(), "openssl req failed");
-    (cert, key)
+    crate::support::tls::self_signed(dir, name).expect("openssl req")
 }
 
 async fn start_tls_hub(publisher_key: &str) -> TlsHub {

@@ -6,8 +6,10 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
+use quicksilver_bench::decode::Encoding;
 use quicksilver_bench::{
-    self as bench, fanout, history, idle, publish_scenario, resume, Report, Scenario, Target,
+    self as bench, fanout, history, idle, payload, publish_scenario, resume, Report, Scenario,
+    Target,
 };
 
 use support::ports::free_port;
@@ -168,6 +170,54 @@ async fn fanout_urlpattern_with_a_1_0_subscriber_token() {
     assert_eq!(report.disconnects, 0, "{:?}", report.first_error);
     assert!(report.integrity.is_exact(), "{:?}", report.integrity);
     assert_eq!(report.deliveries, 6 * 10);
+}
+
+/// `fanout --compressed` against a hub with `compression = "auto"`: every subscriber gets the
+/// coding it asked for and decodes every event, compressed (~1 KB JSON-LD, above
+/// `compression_min_size`) or stored (100-byte padded payloads, below it), so the integrity check
+/// sees them all; bytes on the wire are reported either way.
+#[tokio::test]
+async fn fanout_compressed_decodes_every_event() {
+    let hub = HubProcess::start(
+        "qs-bench-smoke",
+        &[
+            ("QUICKSILVER_PUBLISHER_JWT_KEY", KEY),
+            ("QUICKSILVER_ANONYMOUS", "true"),
+            ("QUICKSILVER_COMPRESSION", "auto"),
+        ],
+    );
+    let cases = [
+        (Some(Encoding::Gzip), payload::Kind::JsonLd),
+        (Some(Encoding::Zstd), payload::Kind::JsonLd),
+        (Some(Encoding::Gzip), payload::Kind::Padded),
+        (Some(Encoding::Zstd), payload::Kind::Padded),
+        (None, payload::Kind::JsonLd),
+    ];
+    let mut wire = Vec::new();
+    for (compressed, payload_kind) in cases {
+        let options = fanout::Options {
+            subscribers: 6,
+            topics: 2,
+            events: 20,
+            rate: 500.0,
+            publishers: 2,
+            compressed,
+            payload_kind,
+            ..Default::default()
+        };
+        let Report::Fanout(report) = run(&hub, Scenario::Fanout(options)).await else {
+            panic!("wrong report kind");
+        };
+        let case = format!("{compressed:?} {payload_kind:?}");
+        assert_eq!(report.disconnects, 0, "{case}: {:?}", report.first_error);
+        assert_eq!(report.deliveries, 6 * 10, "{case}");
+        let expected_streams = if compressed.is_some() { 6 } else { 0 };
+        assert_eq!(report.compressed_streams, expected_streams, "{case}");
+        assert!(report.wire_bytes_per_delivery > 0.0, "{case}");
+        wire.push(report.wire_bytes_per_delivery);
+    }
+    // Not a ratio goal (timing-free, tiny runs): only that compressed JSON-LD is smaller.
+    assert!(wire[0] < wire[4] && wire[1] < wire[4], "{wire:?}");
 }
 
 #[tokio::test]

@@ -836,8 +836,8 @@ fn token_inspect_says_why_a_token_is_refused() {
 
 // ---------------------------------------------------------------- publish and subscribe
 
-/// Reads `count` lines of `child`'s stdout, failing after `timeout`.
-fn read_lines(child: &mut Child, count: usize, timeout: Duration) -> Vec<String> {
+/// `child`'s stdout, line by line as it is printed.
+fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -847,6 +847,12 @@ fn read_lines(child: &mut Child, count: usize, timeout: Duration) -> Vec<String>
             }
         }
     });
+    receiver
+}
+
+/// Reads `count` lines of `child`'s stdout, failing after `timeout`.
+fn read_lines(child: &mut Child, count: usize, timeout: Duration) -> Vec<String> {
+    let receiver = stdout_lines(child);
     let deadline = Instant::now() + timeout;
     let mut lines = Vec::new();
     while lines.len() < count {
@@ -948,6 +954,101 @@ fn subscribe_prints_a_human_format_and_stops_on_refusal() {
         "x.y.z-not-a-valid-token-not-a-valid-token",
     ]);
     assert_refused(&refused, "401");
+}
+
+/// The `Content-Encoding` a hub answers a subscription that accepts gzip and zstd with (read
+/// from the raw response head, which the CLI does not print).
+fn content_encoding(hub: &Hub, topic: &str) -> Option<String> {
+    let token = sign_hs(
+        "HS256",
+        SUBSCRIBER_KEY,
+        &json!({"mercure": {"subscribe": ["*"]}, "exp": now() + 600}),
+    );
+    let address = hub.0.url().trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect to the hub");
+    write!(
+        stream,
+        "GET /.well-known/mercure?topic={topic} HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {token}\r\nAccept-Encoding: gzip, zstd\r\n\r\n"
+    )
+    .expect("send the request");
+    let head: Vec<String> = BufReader::new(stream)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    head.iter().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-encoding")
+            .then(|| value.trim().to_owned())
+    })
+}
+
+/// `subscribe --compressed` decodes a compressed stream as it arrives, for events compressed
+/// (above `compression_min_size`) and stored (below it), from the history and live; against a
+/// hub that does not compress, it reads the plain stream.
+#[test]
+fn subscribe_compressed_decodes_the_stream_as_it_arrives() {
+    let hub = Hub::start(&[
+        ("QUICKSILVER_COMPRESSION", "auto"),
+        ("QUICKSILVER_COMPRESSION_MIN_SIZE", "512"),
+    ]);
+    assert_eq!(content_encoding(&hub, "t").as_deref(), Some("zstd"));
+    let big = format!(
+        "{{\"@type\":\"Product\",\"offers\":[{}]}}",
+        "{\"price\":\"9.99\"},".repeat(60) + "{}"
+    );
+    assert!(big.len() > 1_000);
+    let first = hub.publish(&["--topic", "t", "--data", &big]);
+    let env = hub.client_env();
+    let mut subscriber = quicksilver(hub.dir(), &[])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["subscribe", "--topic", "t", "--json", "--compressed"])
+        .args(["--last-event-id", "earliest", "--max-events", "3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the subscriber");
+    let receiver = stdout_lines(&mut subscriber);
+    let next = || {
+        let line = receiver
+            .recv_timeout(Duration::from_secs(15))
+            .expect("an event printed while the stream is still open");
+        serde_json::from_str::<Value>(&line).expect("one JSON object per line")
+    };
+    assert_eq!(next()["data"], json!(big), "replayed, compressed");
+    // Each live event is printed before the next one is published: decoding does not wait for
+    // more of the stream.
+    let small = hub.publish(&["--topic", "t", "--data", "small"]);
+    assert_eq!(
+        next(),
+        json!({"id": small, "type": null, "data": "small", "retry": null})
+    );
+    let last = hub.publish(&["--topic", "t", "--data", &big, "--type", "book"]);
+    let event = next();
+    assert_eq!((&event["id"], &event["data"]), (&json!(last), &json!(big)));
+    let output = subscriber.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_ne!(first, last);
+
+    let plain = Hub::start(&[]);
+    assert_eq!(content_encoding(&plain, "t"), None);
+    let id = plain.publish(&["--topic", "t", "--data", &big]);
+    let output = plain.run(&[
+        "subscribe",
+        "--topic",
+        "t",
+        "--compressed",
+        "--json",
+        "--last-event-id",
+        "earliest",
+        "--max-events",
+        "1",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let event: Value = serde_json::from_str(stdout(&output).trim()).expect("one JSON object");
+    assert_eq!((&event["id"], &event["data"]), (&json!(id), &json!(big)));
 }
 
 #[test]

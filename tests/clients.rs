@@ -1,6 +1,7 @@
 //! Real clients against the real hub binary: headless Chromium (native `EventSource`, restart and
-//! resume, cookie, CORS, the debugger UI; the same as a Mercure 1.0 client), Node's `eventsource` package, the Symfony Mercure
-//! component (PHP), and NGINX as a reverse proxy in front of the hub.
+//! resume, cookie, CORS, the debugger UI; the same as a Mercure 1.0 client; gzip and zstd
+//! streams), Node's `eventsource` package, the Symfony Mercure component (PHP), and NGINX as a
+//! reverse proxy in front of the hub (compressed streams included).
 //!
 //! Each test starts `quicksilver serve` on a free port in a temporary directory, then runs the
 //! client as a child process (`node --test`, `php`, `nginx`) and asserts its exit status. A test
@@ -162,6 +163,20 @@ impl Drop for Control {
     fn drop(&mut self) {
         *self.stop.lock().unwrap() = true;
         let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Waits until `child` listens on `port`; panics with its `log` file if it exits first or takes
+/// longer than `limit`.
+fn wait_listening(what: &str, child: &mut Child, port: u16, limit: Duration, log: &Path) {
+    let deadline = Instant::now() + limit;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{what} exited with {status}:\n{log}");
+        }
+        assert!(Instant::now() < deadline, "{what} never listened");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -330,6 +345,120 @@ fn browser_v1() {
     );
 }
 
+// ---- Compressed streams in Chromium ------------------------------------------------------------
+
+/// The settings of the compressed-stream hubs: `compression = "auto"`, and streams that end on
+/// their own after a few seconds so that Chromium reconnects and resumes from compressed history.
+const COMPRESSED: [(&str, &str); 2] = [
+    ("QUICKSILVER_COMPRESSION", "auto"),
+    ("QUICKSILVER_WRITE_TIMEOUT", "8s"),
+];
+
+/// `tests/browser/compression.test.js` against the hub at `hub_url`, expecting `encoding`.
+fn compressed_in_chromium(
+    chromium: &Path,
+    hub_url: String,
+    encoding: &str,
+    hub_log: impl Fn() -> String,
+) {
+    let mut command = node_test(
+        &["compression.test.js"],
+        &[
+            ("HUB_URL", hub_url.clone()),
+            ("ENCODING", encoding.to_owned()),
+            ("CHROMIUM_PATH", chromium.display().to_string()),
+        ],
+    );
+    if hub_url.starts_with("https:") {
+        // The test's own publishes (Node's fetch) trust the hub's self-signed certificate.
+        command.env("NODE_TLS_REJECT_UNAUTHORIZED", "0");
+    }
+    run_client(
+        command,
+        &format!("node --test (Chromium, {encoding})"),
+        Duration::from_secs(120),
+        hub_log,
+    );
+}
+
+/// C-HDR-3, issue 21: Chromium's native `EventSource` over plain HTTP, where Chromium offers
+/// `gzip, deflate` (no `br`, no `zstd`; on a loopback address it offers all four, so the page
+/// reaches the hub by a name mapped to 127.0.0.1), receives a gzip stream from a hub with
+/// `compression = "auto"`: small, large (deflated) and cookie-authorized private events intact
+/// and in order, and after the stream's end (its trailer) a resume with `Last-Event-ID` replayed
+/// from compressed history. `Content-Encoding: gzip` on every answer, fewer bytes on the wire than
+/// decoded (Chromium's network events).
+#[test]
+fn browser_gzip_stream() {
+    if !node_with("playwright-core") {
+        return;
+    }
+    let Some(chromium) = chromium() else { return };
+    let hub = start_hub(&COMPRESSED);
+    compressed_in_chromium(&chromium, hub.url(), "gzip", || hub.log());
+}
+
+/// A hub serving HTTPS only (self-signed for 127.0.0.1), killed on drop.
+struct TlsHub {
+    child: Child,
+    dir: TempDir,
+    port: u16,
+}
+
+impl TlsHub {
+    /// `None` (after a SKIP line) when `openssl` cannot make the certificate.
+    fn start(env: &[(&str, &str)]) -> Option<Self> {
+        let dir = TempDir::new("qs-clients-tls");
+        let Some((cert, key)) = support::tls::self_signed(dir.path(), "hub") else {
+            skip("openssl");
+            return None;
+        };
+        let port = free_port();
+        let mut command = support::process::serve(dir.path(), port);
+        command
+            .env("QUICKSILVER_LOG", "warn")
+            .env("QUICKSILVER_PUBLISHER_JWT_KEY", KEY)
+            .env("QUICKSILVER_SUBSCRIBER_JWT_KEY", KEY)
+            .env("QUICKSILVER_TLS_CERT", cert)
+            .env("QUICKSILVER_TLS_KEY", key)
+            .envs(env.iter().copied());
+        let child = command.spawn().expect("start the TLS hub");
+        let mut hub = Self { child, dir, port };
+        // Listening is enough: the plain-HTTP health check cannot speak TLS, and the hub binds
+        // its port once it is ready to serve.
+        let log = hub.dir.join("hub.log");
+        let limit = Duration::from_secs(20);
+        wait_listening("the TLS hub", &mut hub.child, port, limit, &log);
+        Some(hub)
+    }
+
+    fn log(&self) -> String {
+        support::process::log(self.dir.path())
+    }
+}
+
+impl Drop for TlsHub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// C-HDR-3, issue 21: over HTTPS (HTTP/2, the hub's portable path), where Chromium offers
+/// `zstd`, the same as [`browser_gzip_stream`] with a zstd stream.
+#[test]
+fn browser_zstd_stream_over_https() {
+    if !node_with("playwright-core") {
+        return;
+    }
+    let Some(chromium) = chromium() else { return };
+    let Some(hub) = TlsHub::start(&COMPRESSED) else {
+        return;
+    };
+    let url = format!("https://127.0.0.1:{}", hub.port);
+    compressed_in_chromium(&chromium, url, "zstd", || hub.log());
+}
+
 /// Node's `eventsource` package with an `Authorization` header, private updates and resume.
 #[test]
 fn node_eventsource() {
@@ -393,7 +522,9 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(binary: &Path, hub_port: u16) -> Self {
+    /// NGINX proxying to the hub on `hub_port`, with `listen` more parameters of its `listen`
+    /// (e.g. `ssl http2`) and `server` more directives in its `server`.
+    fn start(binary: &Path, hub_port: u16, listen: &str, server: &str) -> Self {
         let dir = TempDir::new("qs-clients-nginx");
         let port = free_port();
         let root = dir.path().display();
@@ -418,10 +549,11 @@ http {{
         keepalive 16;
     }}
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port} {listen};
         server_name localhost;
 {NGINX_LOCATION}
         location / {{ return 404; }}
+{server}
     }}
 }}
 "
@@ -441,14 +573,9 @@ http {{
             .spawn()
             .expect("start nginx");
         let mut nginx = Self { child, dir, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                panic!("nginx exited with {status}:\n{}", nginx.log());
-            }
-            assert!(Instant::now() < deadline, "nginx never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let log = nginx.dir.join("error.log");
+        let limit = Duration::from_secs(10);
+        wait_listening("nginx", &mut nginx.child, port, limit, &log);
         nginx
     }
 
@@ -464,54 +591,107 @@ impl Drop for Nginx {
     }
 }
 
-/// An event stream read line by line on a thread.
+/// The body of a chunked HTTP/1.1 response (RFC 9112 §7.1), handed on as each chunk arrives.
+struct Dechunked<R> {
+    inner: R,
+    /// Bytes left in the current chunk.
+    left: usize,
+    /// The last chunk was read: the connection may stay open, but the body is over.
+    done: bool,
+}
+
+impl<R: BufRead> Read for Dechunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut size_line = String::new();
+            if self.inner.read_line(&mut size_line)? == 0 {
+                return Ok(0);
+            }
+            let size = size_line.trim_end().split(';').next().unwrap_or_default();
+            self.left = usize::from_str_radix(size, 16).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{size:?}: {e}"))
+            })?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let wanted = buf.len().min(self.left);
+        let read = self.inner.read(&mut buf[..wanted])?;
+        self.left -= read;
+        if self.left == 0 && read > 0 {
+            // The CRLF that ends each chunk's data.
+            self.inner.read_line(&mut String::new())?;
+        }
+        Ok(read)
+    }
+}
+
+/// An event stream read line by line on a thread, de-chunked and, when the answer says
+/// `Content-Encoding: gzip`, decoded.
 struct Stream {
-    lines: mpsc::Receiver<String>,
+    /// Each line, or the error that ended the stream (a bad chunk or an invalid gzip stream).
+    lines: mpsc::Receiver<Result<String, String>>,
     status: u16,
     headers: String,
 }
 
 impl Stream {
-    fn open(port: u16, target: &str, last_event_id: Option<&str>) -> Self {
+    /// `GET target` on `port` with more request header lines (`Name: value`).
+    fn open(port: u16, target: &str, headers: &[&str]) -> Self {
         let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        let cursor = last_event_id
-            .map(|id| format!("Last-Event-ID: {id}\r\n"))
-            .unwrap_or_default();
+        let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
         write!(
             socket,
-            "GET {target} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n{cursor}\r\n"
+            "GET {target} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n{extra}\r\n"
         )
         .expect("send the request");
         let mut reader = BufReader::new(socket);
-        let mut headers = String::new();
+        let mut head = String::new();
         loop {
             let mut line = String::new();
             reader.read_line(&mut line).expect("read the head");
             if line == "\r\n" || line.is_empty() {
                 break;
             }
-            headers.push_str(&line);
+            head.push_str(&line);
         }
-        let status = headers
+        let status = head
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
+        let lower = head.to_ascii_lowercase();
+        let body: Box<dyn Read + Send> = if lower.contains("transfer-encoding: chunked") {
+            Box::new(Dechunked {
+                inner: reader,
+                left: 0,
+                done: false,
+            })
+        } else {
+            Box::new(reader)
+        };
+        let body: Box<dyn Read + Send> = if lower.contains("content-encoding: gzip") {
+            Box::new(flate2::read::GzDecoder::new(body))
+        } else {
+            body
+        };
         let (sender, lines) = mpsc::channel();
-        let chunked = headers
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
         std::thread::spawn(move || {
+            let mut body = BufReader::new(body);
             let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                let text = line.trim_end_matches(['\r', '\n']).to_owned();
+            loop {
+                let message = match body.read_line(&mut line) {
+                    Ok(0) => return,
+                    Ok(_) => Ok(line.trim_end_matches(['\r', '\n']).to_owned()),
+                    Err(e) => Err(e.to_string()),
+                };
                 line.clear();
-                // Chunk-size lines are hex digits only; SSE lines never are (they have a colon
-                // or are empty).
-                if chunked && !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    continue;
-                }
-                if sender.send(text).is_err() {
+                let failed = message.is_err();
+                if sender.send(message).is_err() || failed {
                     return;
                 }
             }
@@ -519,13 +699,27 @@ impl Stream {
         Self {
             lines,
             status,
-            headers,
+            headers: head,
         }
     }
 
     /// The next line, `None` after `timeout` or when the stream ended.
     fn line(&self, timeout: Duration) -> Option<String> {
-        self.lines.recv_timeout(timeout).ok()
+        self.lines.recv_timeout(timeout).ok()?.ok()
+    }
+
+    /// Waits (up to `timeout`) for the stream to end; `Err` if it failed or did not end.
+    fn end(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(mpsc::RecvTimeoutError::Timeout) => return Err("still open".into()),
+            }
+        }
     }
 
     /// The ids of the next `count` events (skipping comments), within `timeout`.
@@ -548,7 +742,12 @@ impl Stream {
 }
 
 fn publish(hub_port: u16, token: &str, topic: &str, id: &str) {
-    let body = format!("topic={topic}&id={id}&data=hello+{id}");
+    publish_data(hub_port, token, topic, id, &format!("hello+{id}"));
+}
+
+/// Publishes `data`, already form-encoded.
+fn publish_data(hub_port: u16, token: &str, topic: &str, id: &str, data: &str) {
+    let body = format!("topic={topic}&id={id}&data={data}");
     let mut socket = TcpStream::connect(("127.0.0.1", hub_port)).expect("connect to publish");
     write!(
         socket,
@@ -597,13 +796,13 @@ fn nginx_reverse_proxy() {
         ("QUICKSILVER_HEARTBEAT", "1s"),
         ("QUICKSILVER_ANONYMOUS", "true"),
     ]);
-    let nginx = Nginx::start(&binary, hub.port());
+    let nginx = Nginx::start(&binary, hub.port(), "", "");
     let token = publisher_token();
     let topic = "https://example.com/proxied";
     let target = "/.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fproxied";
 
     // Streaming: each event arrives through the proxy on its own, promptly.
-    let stream = Stream::open(nginx.port, target, None);
+    let stream = Stream::open(nginx.port, target, &[]);
     assert_eq!(
         stream.status,
         200,
@@ -662,7 +861,7 @@ fn nginx_reverse_proxy() {
     // Resume: events published while disconnected are replayed after Last-Event-ID.
     publish(hub.port(), &token, topic, "p-4");
     publish(hub.port(), &token, topic, "p-5");
-    let resumed = Stream::open(nginx.port, target, Some("p-3"));
+    let resumed = Stream::open(nginx.port, target, &["Last-Event-ID: p-3"]);
     assert_eq!(resumed.status, 200);
     assert!(
         resumed.headers.contains("p-3"),
@@ -673,4 +872,122 @@ fn nginx_reverse_proxy() {
         resumed.ids(2, Duration::from_secs(3)),
         vec!["p-4".to_owned(), "p-5".to_owned()]
     );
+}
+
+/// NGINX's own compression, switched on for event streams as a careless configuration would: it
+/// must leave the hub's compressed stream alone. `/probe` shows that it does compress a plain one.
+const NGINX_GZIP: &str = "
+        gzip on;
+        gzip_types text/event-stream;
+        gzip_min_length 1;
+        location = /probe {
+            default_type text/event-stream;
+            return 200 \"data: an uncompressed event stream that NGINX compresses itself\\n\\n\";
+        }
+";
+
+/// A form-encoded event body of about 1.5 KB, compressible: above `compression_min_size`.
+fn large_data(n: usize) -> String {
+    (0..60)
+        .map(|i| format!("book-{n}-{i}+title+{i}+"))
+        .collect()
+}
+
+/// C-HDR-3, issue 21: NGINX in front (the tested `location` of docs/nginx.md, with its `gzip` on
+/// for `text/event-stream`) passes the hub's gzip stream through: the client that sends
+/// `Accept-Encoding: gzip` gets `Content-Encoding: gzip` once (NGINX never compresses a response
+/// that has a `Content-Encoding`), each event arrives and decodes before the next is published,
+/// small and large alike, and when the hub ends the stream its gzip trailer is valid.
+#[test]
+fn nginx_passes_compressed_streams_through() {
+    let Some(binary) = nginx() else { return };
+    let hub = start_hub(&[
+        ("QUICKSILVER_TRANSPORT", "memory"),
+        ("QUICKSILVER_ANONYMOUS", "true"),
+        ("QUICKSILVER_COMPRESSION", "auto"),
+        // Heartbeats keep the stream open past proxy_read_timeout (3 s) until the hub ends it.
+        ("QUICKSILVER_HEARTBEAT", "1s"),
+        ("QUICKSILVER_WRITE_TIMEOUT", "5s"),
+    ]);
+    let nginx = Nginx::start(&binary, hub.port(), "", NGINX_GZIP);
+    let probe = Stream::open(nginx.port, "/probe", &["Accept-Encoding: gzip"]);
+    assert!(
+        probe.headers.contains("Content-Encoding: gzip"),
+        "NGINX's gzip is on for event streams: {}",
+        probe.headers
+    );
+
+    let token = publisher_token();
+    let topic = "https://example.com/compressed";
+    let target = "/.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fcompressed";
+    let stream = Stream::open(nginx.port, target, &["Accept-Encoding: gzip"]);
+    assert_eq!(stream.status, 200, "{}\n{}", stream.headers, nginx.log());
+    let encodings = stream
+        .headers
+        .to_ascii_lowercase()
+        .matches("content-encoding: gzip")
+        .count();
+    assert_eq!(encodings, 1, "compressed once: {}", stream.headers);
+    assert_eq!(stream.line(Duration::from_secs(5)).as_deref(), Some(":"));
+    let events = [
+        ("z-1", "small".to_owned()),
+        ("z-2", large_data(2)),
+        ("z-3", "small+again".to_owned()),
+        ("z-4", large_data(4)),
+    ];
+    for (id, data) in &events {
+        publish_data(hub.port(), &token, topic, id, data);
+        let lines: Vec<String> = std::iter::from_fn(|| stream.line(Duration::from_secs(3)))
+            .filter(|line| !line.starts_with(':'))
+            .take(3)
+            .collect();
+        let expected = [
+            format!("id: {id}"),
+            format!("data: {}", data.replace('+', " ")),
+            String::new(),
+        ];
+        assert_eq!(
+            lines, expected,
+            "{id} arrives decoded before the next is published"
+        );
+    }
+    // The hub ends the stream (write_timeout): GzDecoder checks the trailer's CRC-32 and length.
+    assert_eq!(
+        stream.end(Duration::from_secs(10)),
+        Ok(()),
+        "a valid gzip end through NGINX\n{}",
+        nginx.log()
+    );
+}
+
+/// C-HDR-3, issue 21: Chromium through NGINX terminating TLS (HTTP/2 to the browser, HTTP/1.1
+/// to the hub, the tested `location` of docs/nginx.md): the browser's `Accept-Encoding` reaches
+/// the hub, which answers in zstd, and NGINX passes the stream through: the same checks as
+/// [`browser_zstd_stream_over_https`], publishes going through NGINX too.
+#[test]
+fn browser_zstd_stream_through_nginx() {
+    if !node_with("playwright-core") {
+        return;
+    }
+    let Some(chromium) = chromium() else { return };
+    let Some(binary) = nginx() else { return };
+    let hub = start_hub(&[
+        COMPRESSED[0],
+        COMPRESSED[1],
+        // Heartbeats keep the stream open past the test's proxy_read_timeout (3 s).
+        ("QUICKSILVER_HEARTBEAT", "1s"),
+    ]);
+    let Some((cert, key)) = support::tls::self_signed(hub.dir().path(), "nginx") else {
+        return skip("openssl");
+    };
+    let certificates = format!(
+        "ssl_certificate {};\n        ssl_certificate_key {};",
+        cert.display(),
+        key.display()
+    );
+    let nginx = Nginx::start(&binary, hub.port(), "ssl http2", &certificates);
+    let url = format!("https://127.0.0.1:{}", nginx.port);
+    compressed_in_chromium(&chromium, url, "zstd", || {
+        format!("{}\n--- nginx ---\n{}", hub.log(), nginx.log())
+    });
 }

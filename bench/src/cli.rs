@@ -88,6 +88,10 @@ pub struct Common {
     /// The hub's process id: adds hub CPU per operation and RSS.
     #[arg(long)]
     hub_pid: Option<u32>,
+    /// Another process serving the same load, e.g. a proxy in front of the hub: fanout reports
+    /// its CPU per delivery too (`proxy_cpu_us_per_op`).
+    #[arg(long, value_name = "PID")]
+    proxy_pid: Option<u32>,
     /// New connections per second.
     #[arg(long, default_value_t = 5_000)]
     connect_rate: u32,
@@ -173,6 +177,7 @@ async fn target(common: &Common) -> anyhow::Result<Target> {
         common.subscriber_key.as_deref(),
     )?;
     target.hub_pid = common.hub_pid;
+    target.proxy_pid = common.proxy_pid;
     target.connect_rate = common.connect_rate;
     target.progress = !common.quiet;
     target.flavor = common.flavor;

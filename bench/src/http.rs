@@ -3,6 +3,7 @@
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+use super::decode::Coding;
 use super::error::BenchError;
 
 /// How a response body is delimited.
@@ -20,6 +21,8 @@ pub struct Head {
     pub framing: Framing,
     /// The server will close the connection after this response.
     pub close: bool,
+    /// The body's `Content-Encoding`.
+    pub coding: Coding,
 }
 
 /// A connection with a read buffer; bytes past a parsed head stay buffered.
@@ -183,6 +186,7 @@ pub fn parse_head(head: &[u8]) -> Result<Head, BenchError> {
     let http10 = status_line.starts_with(b"HTTP/1.0");
     let mut framing = Framing::UntilClose;
     let mut close = http10;
+    let mut coding = Coding::Identity;
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
@@ -201,12 +205,15 @@ pub fn parse_head(head: &[u8]) -> Result<Head, BenchError> {
         } else if name.eq_ignore_ascii_case(b"connection") {
             close = contains_token(value, b"close")
                 || (http10 && !contains_token(value, b"keep-alive"));
+        } else if name.eq_ignore_ascii_case(b"content-encoding") {
+            coding = Coding::parse(value);
         }
     }
     Ok(Head {
         status,
         framing,
         close,
+        coding,
     })
 }
 
@@ -383,6 +390,9 @@ mod tests {
         assert_eq!(head.status, 200);
         assert_eq!(head.framing, Framing::Chunked);
         assert!(!head.close);
+        assert_eq!(head.coding, Coding::Identity);
+        let head = parse_head(b"HTTP/1.1 200 OK\r\nContent-Encoding: zstd\r\n").unwrap();
+        assert_eq!(head.coding, Coding::Zstd);
         let head =
             parse_head(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 12\r\nConnection: close")
                 .unwrap();

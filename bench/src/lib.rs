@@ -6,6 +6,7 @@
 //! report; `Report::to_text` renders it as `key: value` lines.
 
 pub mod cli;
+pub mod decode;
 pub mod error;
 pub mod floor;
 pub mod http;

@@ -73,6 +73,9 @@ pub struct Usage {
     pub hub_rss_after_kb: Option<u64>,
     /// The generator's own CPU time per operation, to check it costs less than the hub.
     pub generator_cpu_us_per_op: f64,
+    /// CPU µs per operation of the proxy in front of the hub (`--proxy-pid`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_cpu_us_per_op: Option<f64>,
 }
 
 /// Start of a measured phase.
@@ -81,6 +84,7 @@ pub struct Meter {
     pid: Option<u32>,
     hub: Option<Sample>,
     own_cpu_us: u64,
+    proxy: Option<(u32, Sample)>,
 }
 
 impl Meter {
@@ -89,7 +93,14 @@ impl Meter {
             pid,
             hub: pid.and_then(sample),
             own_cpu_us: own_cpu_us(),
+            proxy: None,
         }
+    }
+
+    /// Also measures the CPU of `proxy`, a process in front of the hub.
+    pub fn with_proxy(mut self, proxy: Option<u32>) -> Meter {
+        self.proxy = proxy.and_then(|pid| Some((pid, sample(pid)?)));
+        self
     }
 
     /// Usage since `start`, per operation of `ops`.
@@ -106,12 +117,16 @@ impl Meter {
             (Some(a), Some(b)) => Some(b.cpu_us.saturating_sub(a.cpu_us)),
             _ => None,
         };
+        let proxy_cpu = self
+            .proxy
+            .and_then(|(pid, before)| Some(sample(pid)?.cpu_us.saturating_sub(before.cpu_us)));
         Usage {
             hub_cpu_us: hub_cpu,
             hub_cpu_us_per_op: hub_cpu.map(per),
             hub_rss_before_kb: self.hub.map(|s| s.rss_kb),
             hub_rss_after_kb: end.map(|s| s.rss_kb),
             generator_cpu_us_per_op: per(own_cpu_us().saturating_sub(self.own_cpu_us)),
+            proxy_cpu_us_per_op: proxy_cpu.map(per),
         }
     }
 }

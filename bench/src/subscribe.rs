@@ -8,6 +8,7 @@ use std::task::{ready, Poll};
 
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
+use super::decode::Decoder;
 use super::error::BenchError;
 use super::http::{ChunkDecoder, Conn, Framing};
 use super::sse::{self, Event, Parser};
@@ -33,6 +34,9 @@ pub struct Request<'a> {
     /// How the hub reads `topics`.
     pub kind: Kind,
     pub last_event_id: Option<&'a str>,
+    /// The `Accept-Encoding` to send (`gzip`, `zstd`…); the stream is decoded per its
+    /// `Content-Encoding` either way.
+    pub accept_encoding: Option<&'a str>,
 }
 
 /// The query parameter the selectors go in, which also decides the dialect.
@@ -58,7 +62,10 @@ impl Kind {
 pub struct Subscription {
     conn: Conn,
     body: Body,
+    decoder: Decoder,
     parser: Parser,
+    /// Body bytes received from the socket (compressed or not, with the chunk framing).
+    wire_bytes: u64,
 }
 
 enum Body {
@@ -88,6 +95,8 @@ impl Subscription {
             let _ = conn.read_body(head.framing, "subscribe", &mut body).await;
             return Err(status_error("subscribe", head.status, &body));
         }
+        let decoder = Decoder::new(head.coding)?;
+        let wire_bytes = conn.buffered().len() as u64;
         let body = match head.framing {
             Framing::Chunked => Body::Chunked(ChunkDecoder::default()),
             Framing::Length(n) => Body::Remaining(n),
@@ -96,8 +105,20 @@ impl Subscription {
         Ok(Subscription {
             conn,
             body,
+            decoder,
             parser: Parser::with_capacity(0),
+            wire_bytes,
         })
+    }
+
+    /// Body bytes received so far, as they came over the wire.
+    pub fn wire_bytes(&self) -> u64 {
+        self.wire_bytes
+    }
+
+    /// Whether the hub answered with a compressed stream.
+    pub fn is_compressed(&self) -> bool {
+        !self.decoder.is_identity()
     }
 
     /// Dispatches buffered events, then (unless `on_event` broke) reads once more from the socket
@@ -111,7 +132,13 @@ impl Subscription {
         }
         // Bytes that came with the response head, or after an earlier body's end.
         let buffered = self.conn.buffered();
-        let (flow, used) = feed(&mut self.body, &mut self.parser, buffered, &mut on_event)?;
+        let (flow, used) = feed(
+            &mut self.body,
+            &mut self.decoder,
+            &mut self.parser,
+            buffered,
+            &mut on_event,
+        )?;
         self.conn.consume(used);
         if flow.is_break() {
             return Ok(flow);
@@ -130,6 +157,7 @@ impl Subscription {
                 if read == 0 {
                     return Poll::Ready(Err(BenchError::Closed("subscription")));
                 }
+                self.wire_bytes += read as u64;
                 Poll::Ready(self.feed(&scratch[..read], &mut on_event))
             })
         })
@@ -143,7 +171,13 @@ impl Subscription {
         input: &[u8],
         on_event: &mut impl FnMut(Event<'_>) -> ControlFlow<B>,
     ) -> Result<ControlFlow<B>, BenchError> {
-        let (flow, used) = feed(&mut self.body, &mut self.parser, input, on_event)?;
+        let (flow, used) = feed(
+            &mut self.body,
+            &mut self.decoder,
+            &mut self.parser,
+            input,
+            on_event,
+        )?;
         if used < input.len() {
             self.conn.unread(&input[used..]);
         }
@@ -171,17 +205,18 @@ impl Subscription {
     }
 }
 
-/// Passes `input` through the body framing and dispatches the events it completes, in place;
-/// only an incomplete event's bytes are kept, in `parser`. Returns the flow and the bytes of
-/// `input` that belonged to the body.
+/// Passes `input` through the body framing and the content decoder and dispatches the events it
+/// completes, in place; only an incomplete event's bytes are kept, in `parser`. Returns the flow
+/// and the bytes of `input` that belonged to the body.
 fn feed<B>(
     body: &mut Body,
+    decoder: &mut Decoder,
     parser: &mut Parser,
     input: &[u8],
     on_event: &mut impl FnMut(Event<'_>) -> ControlFlow<B>,
 ) -> Result<(ControlFlow<B>, usize), BenchError> {
     let mut flow = ControlFlow::Continue(());
-    let mut sink = |data: &[u8]| {
+    let mut events = |data: &[u8]| {
         if flow.is_continue() && parser.is_empty() {
             let (dispatched, end) = sse::dispatch(data, &mut *on_event);
             flow = dispatched;
@@ -191,6 +226,12 @@ fn feed<B>(
             if flow.is_continue() {
                 flow = parser.drain(&mut *on_event);
             }
+        }
+    };
+    let mut decoded = Ok(());
+    let mut sink = |data: &[u8]| {
+        if decoded.is_ok() {
+            decoded = decoder.decode(data, &mut events);
         }
     };
     let used = match body {
@@ -206,6 +247,7 @@ fn feed<B>(
             input.len()
         }
     };
+    decoded?;
     Ok((flow, used))
 }
 
@@ -232,6 +274,9 @@ fn request_bytes(target: &Target, request: Request<'_>) -> Vec<u8> {
     }
     if let Some(id) = request.last_event_id {
         let _ = write!(wire, "Last-Event-ID: {id}\r\n");
+    }
+    if let Some(codings) = request.accept_encoding {
+        let _ = write!(wire, "Accept-Encoding: {codings}\r\n");
     }
     wire.extend_from_slice(b"\r\n");
     wire
@@ -277,6 +322,7 @@ mod tests {
     /// Feeds `wire` in two reads split at `split`; returns the ids dispatched.
     fn ids_split_at(wire: &[u8], split: usize, stop_at: Option<&str>) -> Vec<String> {
         let mut body = Body::Chunked(ChunkDecoder::default());
+        let mut decoder = Decoder::Identity;
         let mut parser = Parser::with_capacity(0);
         let mut ids = Vec::new();
         let mut on_event = |event: Event<'_>| {
@@ -290,7 +336,8 @@ mod tests {
             }
         };
         for input in [&wire[..split], &wire[split..]] {
-            let (flow, used) = feed(&mut body, &mut parser, input, &mut on_event).expect("feed");
+            let (flow, used) =
+                feed(&mut body, &mut decoder, &mut parser, input, &mut on_event).expect("feed");
             assert_eq!(used, input.len());
             if flow.is_break() {
                 // What followed the break is kept: the next drain dispatches it.

@@ -49,6 +49,8 @@ pub struct Target {
     pub subscriber_auth_v1: Option<String>,
     /// Process id of the hub, for CPU and RSS figures.
     pub hub_pid: Option<u32>,
+    /// Process id of a proxy in front of the hub (fanout reports its CPU too).
+    pub proxy_pid: Option<u32>,
     /// New connections per second (subscribers and publishers alike).
     pub connect_rate: u32,
     /// Print a progress line on stderr every few seconds.
@@ -90,6 +92,7 @@ impl Target {
             subscriber_auth: None,
             subscriber_auth_v1: None,
             hub_pid: None,
+            proxy_pid: None,
             connect_rate: 5_000,
             progress: false,
             flavor: Flavor::Mercure,

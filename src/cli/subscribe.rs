@@ -1,10 +1,13 @@
 //! `quicksilver subscribe`: print a hub's updates as they arrive, resuming after disconnects
-//! with the id of the last event received (`Last-Event-ID`).
+//! with the id of the last event received (`Last-Event-ID`); with `--compressed`, a gzip or zstd
+//! stream is decoded as it arrives (issue 21 §3).
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use quicksilver_bench::decode::{Coding, Decoder};
+use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING};
 use reqwest::StatusCode;
 
 use super::client::{http_client, runtime, HubArgs, Role};
@@ -12,12 +15,15 @@ use super::sse::{Event, Parser};
 
 const FIRST_DELAY: Duration = Duration::from_millis(500);
 const MAX_DELAY: Duration = Duration::from_secs(10);
+/// What `--compressed` asks for: every coding the hub can send (it prefers zstd on a tie).
+const CODINGS: &str = "gzip, zstd";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   quicksilver subscribe --topic 'https://example.com/books/{id}'
-  quicksilver subscribe --topic '*' --last-event-id earliest --json | jq .data")]
+  quicksilver subscribe --topic '*' --last-event-id earliest --json | jq .data
+  quicksilver subscribe --topic '*' --compressed")]
 pub struct SubscribeArgs {
     /// Topic selector: an exact topic, a URI template or `*`. Repeatable.
     #[arg(long, value_name = "SELECTOR", required = true)]
@@ -31,6 +37,10 @@ pub struct SubscribeArgs {
     /// Exit after this many events (default: run until interrupted).
     #[arg(long, value_name = "N")]
     pub max_events: Option<u64>,
+    /// Ask for a compressed stream (`Accept-Encoding: gzip, zstd`) and decode it as it arrives;
+    /// a hub that answers uncompressed (`compression = "off"`) is read as usual.
+    #[arg(long)]
+    pub compressed: bool,
     #[command(flatten)]
     pub hub: HubArgs,
 }
@@ -96,6 +106,9 @@ async fn connection(
     if let Some(id) = &state.last_id {
         request = request.header("Last-Event-ID", id);
     }
+    if args.compressed {
+        request = request.header(ACCEPT_ENCODING, CODINGS);
+    }
     let mut response = match request.send().await {
         Ok(response) => response,
         Err(error) => return Ok(Ended::Retry(format!("cannot reach the hub: {error}"))),
@@ -112,6 +125,11 @@ async fn connection(
             _ => Ok(Ended::Retry(message)),
         };
     }
+    let coding = response
+        .headers()
+        .get(CONTENT_ENCODING)
+        .map_or(Coding::Identity, |value| Coding::parse(value.as_bytes()));
+    let mut decoder = Decoder::new(coding).context("the hub's Content-Encoding")?;
     let mut parser = Parser::default();
     loop {
         let chunk = match response.chunk().await {
@@ -119,7 +137,11 @@ async fn connection(
             Ok(None) => return Ok(Ended::Retry("the hub closed the stream".into())),
             Err(error) => return Ok(Ended::Retry(format!("stream interrupted: {error}"))),
         };
-        for event in parser.feed(&chunk) {
+        let mut events = Vec::new();
+        if let Err(error) = decoder.decode(&chunk, &mut |plain| events.extend(parser.feed(plain))) {
+            return Ok(Ended::Retry(format!("undecodable stream: {error}")));
+        }
+        for event in events {
             print_event(&event, args.json)?;
             if event.id.is_some() {
                 state.last_id.clone_from(&event.id);

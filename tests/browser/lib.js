@@ -97,8 +97,10 @@ export async function until(check, ms = 10000, what = 'condition') {
 }
 
 // Headless Debian Chromium through playwright-core: no browser download, nothing off the machine.
-// Returns a fresh browser context (its own profile directory, removed by close()).
-export async function launchBrowser() {
+// Returns a fresh browser context (its own profile directory, removed by close()); `options` are
+// more playwright context options (e.g. `ignoreHTTPSErrors` for a hub's self-signed certificate),
+// `args` more Chromium switches.
+export async function launchBrowser(options = {}, args = []) {
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'qs-chromium-'));
   // launchPersistentContext passes --user-data-dir=<profile> itself.
@@ -115,7 +117,9 @@ export async function launchBrowser() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...args,
     ],
+    ...options,
   });
   const close = context.close.bind(context);
   context.close = async () => {

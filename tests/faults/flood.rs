@@ -294,36 +294,16 @@ impl TlsHub {
     async fn start(env: &[(&str, &str)]) -> Option<TlsHub> {
         let dir = std::env::temp_dir().join(format!("quicksilver-flood-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let made = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-days", "2", "-subj", "/CN=flood"])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-            // rustls refuses a CA certificate as the server's own.
-            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-            .args(["-addext", "extendedKeyUsage=serverAuth"])
-            .arg("-keyout")
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let made = crate::test_support::tls::self_signed(&dir, "flood");
         if crate::support::skip_unless(
-            matches!(made, Ok(status) if status.success()),
+            made.is_some(),
             "r_flood_over_tls",
             "openssl cannot make a certificate",
         ) {
             let _ = std::fs::remove_dir_all(&dir);
             return None;
         }
-        let certificate = std::fs::read(dir.join("cert.pem")).expect("cert");
+        let certificate = std::fs::read(dir.join("flood.crt")).expect("cert");
         let port = free_port();
         let publisher_key = uniq("key");
         let log = std::fs::File::create(dir.join("hub.log")).expect("log");
@@ -343,8 +323,8 @@ impl TlsHub {
             .env("QUICKSILVER_PUBLISHER_JWT_KEY", &publisher_key)
             .env("QUICKSILVER_ANONYMOUS", "true")
             .env("QUICKSILVER_DATA_DIR", dir.join("data"))
-            .env("QUICKSILVER_TLS_CERT", dir.join("cert.pem"))
-            .env("QUICKSILVER_TLS_KEY", dir.join("key.pem"))
+            .env("QUICKSILVER_TLS_CERT", dir.join("flood.crt"))
+            .env("QUICKSILVER_TLS_KEY", dir.join("flood.key"))
             .envs(env.iter().copied());
         limit_descriptors(&mut command, HUB_NOFILE);
         let hub = TlsHub {

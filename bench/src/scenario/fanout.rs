@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::decode::Encoding;
 use crate::error::BenchError;
 use crate::payload::{self, Stamp};
 use crate::procfs::{Meter, Usage};
@@ -59,9 +60,17 @@ pub struct Options {
     /// Events per second, all topics together.
     #[arg(short = 'r', long, default_value_t = 100.0)]
     pub rate: f64,
-    /// Payload size in bytes.
+    /// Payload size in bytes (padded payloads).
     #[arg(short = 'b', long, default_value_t = 100)]
     pub payload: usize,
+    /// What payloads carry after their stamp: `x` padding to `--payload` bytes, or a ~1 KB
+    /// JSON-LD document that compresses like real updates.
+    #[arg(long, value_enum, default_value_t = payload::Kind::Padded)]
+    pub payload_kind: payload::Kind,
+    /// Subscribers ask for a compressed stream (`Accept-Encoding`; gzip when no coding is given)
+    /// and decode every event.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "gzip")]
+    pub compressed: Option<Encoding>,
     /// Publishing connections (each sends its events in order, one at a time).
     #[arg(short = 'c', long, default_value_t = 4)]
     pub publishers: usize,
@@ -79,6 +88,8 @@ impl Default for Options {
             events: 1_000,
             rate: 100.0,
             payload: 100,
+            payload_kind: payload::Kind::Padded,
+            compressed: None,
             publishers: 4,
             drain_timeout: Duration::from_secs(5),
         }
@@ -102,6 +113,14 @@ pub struct Report {
     /// Subscriber streams that ended or failed before the end.
     pub disconnects: u64,
     pub first_error: Option<String>,
+    /// The coding subscribers asked for (`--compressed`), if any.
+    pub compressed: Option<Encoding>,
+    /// Subscriptions the hub answered with a compressed stream.
+    pub compressed_streams: u64,
+    /// Body bytes subscribers read from their sockets (chunk framing and heartbeats included),
+    /// over the whole run.
+    pub wire_bytes: u64,
+    pub wire_bytes_per_delivery: f64,
     /// CPU figures are per delivery.
     pub usage: Usage,
 }
@@ -120,6 +139,8 @@ struct State {
     latency: RefCell<Histogram<u64>>,
     disconnects: Cell<u64>,
     first_error: RefCell<Option<String>>,
+    compressed_streams: Cell<u64>,
+    wire_bytes: Cell<u64>,
 }
 
 pub async fn run(target: &Target, options: &Options) -> Result<Report, BenchError> {
@@ -136,7 +157,7 @@ pub async fn run(target: &Target, options: &Options) -> Result<Report, BenchErro
         "deliveries",
         state.deliveries.clone(),
     );
-    let meter = Meter::start(target.hub_pid);
+    let meter = Meter::start(target.hub_pid).with_proxy(target.proxy_pid);
     let start_ns = state.clock.now_ns();
     state.publish_start_ns.set(start_ns);
     publish_all(target, &state).await?;
@@ -177,6 +198,8 @@ impl State {
             latency: RefCell::new(stats::histogram()),
             disconnects: Cell::new(0),
             first_error: RefCell::new(None),
+            compressed_streams: Cell::new(0),
+            wire_bytes: Cell::new(0),
         }
     }
 
@@ -250,6 +273,14 @@ impl State {
             integrity,
             disconnects: self.disconnects.get(),
             first_error: self.first_error.borrow().clone(),
+            compressed: self.options.compressed,
+            compressed_streams: self.compressed_streams.get(),
+            wire_bytes: self.wire_bytes.get(),
+            wire_bytes_per_delivery: if deliveries == 0 {
+                0.0
+            } else {
+                self.wire_bytes.get() as f64 / deliveries as f64
+            },
             usage,
         }
     }
@@ -265,6 +296,7 @@ async fn connect_all(target: &Target, state: &Rc<State>) -> Result<Vec<Subscript
             let target = target.clone();
             let selector = state.selector(i);
             let kind = state.options.selector.kind();
+            let accept_encoding = state.options.compressed.map(Encoding::token);
             tokio::task::spawn_local(async move {
                 pace(&target, start, i).await;
                 let topics = [selector.as_str()];
@@ -272,6 +304,7 @@ async fn connect_all(target: &Target, state: &Rc<State>) -> Result<Vec<Subscript
                     topics: &topics,
                     kind,
                     last_event_id: None,
+                    accept_encoding,
                 };
                 Subscription::open(&target, request, i, total + publishers).await
             })
@@ -281,12 +314,25 @@ async fn connect_all(target: &Target, state: &Rc<State>) -> Result<Vec<Subscript
 }
 
 async fn read_loop(state: Rc<State>, mut subscription: Subscription, index: usize) {
+    if subscription.is_compressed() {
+        state
+            .compressed_streams
+            .set(state.compressed_streams.get() + 1);
+    }
+    let mut counted = 0;
     loop {
-        let read = subscription.read::<()>(|event| {
-            on_event(&state, index, event.data);
-            ControlFlow::Continue(())
-        });
-        if let Err(e) = read.await {
+        let read = subscription
+            .read::<()>(|event| {
+                on_event(&state, index, event.data);
+                ControlFlow::Continue(())
+            })
+            .await;
+        let wire = subscription.wire_bytes();
+        state
+            .wire_bytes
+            .set(state.wire_bytes.get() + (wire - counted));
+        counted = wire;
+        if let Err(e) = read {
             state.disconnects.set(state.disconnects.get() + 1);
             state.note_error(&e);
             return;
@@ -348,7 +394,12 @@ async fn publish_loop(state: Rc<State>, mut publisher: Publisher, index: u32) {
             publisher: index,
             sent_ns: state.clock.now_ns(),
         };
-        payload::encode(&mut data, stamp, state.options.payload);
+        payload::encode_kind(
+            &mut data,
+            stamp,
+            state.options.payload_kind,
+            state.options.payload,
+        );
         let topic = &state.topic_names[seq as usize % state.options.topics];
         match publisher.publish(topic, &data).await {
             Ok(_) => state.published_ok.borrow_mut()[seq as usize] = true,

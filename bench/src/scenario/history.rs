@@ -134,6 +134,7 @@ async fn replay(
         topics: &topics,
         kind: Kind::Topic,
         last_event_id: Some(&options.from),
+        accept_encoding: None,
     };
     let mut subscription = Subscription::open(target, request, 0, 1).await?;
     while tracker.finish(expected).received < expected {

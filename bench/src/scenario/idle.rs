@@ -81,6 +81,7 @@ async fn open_all(target: &Target, total: usize) -> Result<Vec<Subscription>, Be
                     topics: &topics,
                     kind: Kind::Topic,
                     last_event_id: None,
+                    accept_encoding: None,
                 };
                 Subscription::open(&target, request, i, total).await
             })

@@ -184,6 +184,7 @@ impl Subscriber<'_> {
             topics: &topics,
             kind: Kind::Topic,
             last_event_id: last_id,
+            accept_encoding: None,
         };
         Subscription::open(self.target, request, 0, 2).await
     }
