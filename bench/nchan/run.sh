@@ -5,7 +5,7 @@
 #   apt-get update && apt-get install -y nginx-light libnginx-mod-nchan
 #   RUNS=3 bench/nchan/run.sh fanout -s 1000 -t 1 -n 1000 -r 100
 #
-# Only publish, idle and fanout --selector exact fit Nchan's API (see --flavor nchan).
+# Only publish, idle, resume and fanout --selector exact fit Nchan's API (see --flavor nchan).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."

@@ -66,16 +66,17 @@ pub async fn run(target: &Target, scenario: &Scenario) -> Result<Report, BenchEr
     .await
 }
 
-/// Nchan has no event ids in publish responses and no selectors: only some scenarios fit.
+/// Nchan has no event ids in publish responses and no selectors: only some scenarios fit
+/// (`resume` identifies events by their payload and resumes from the ids its streams carry).
 fn check_flavor(target: &Target, scenario: &Scenario) -> Result<(), BenchError> {
     let fits = match scenario {
-        Scenario::Publish(_) | Scenario::Idle(_) => true,
+        Scenario::Publish(_) | Scenario::Idle(_) | Scenario::Resume(_) => true,
         Scenario::Fanout(o) => o.selector == fanout::Selector::Exact,
-        Scenario::History(_) | Scenario::Resume(_) => false,
+        Scenario::History(_) => false,
     };
     if target.flavor == Flavor::Nchan && !fits {
         return Err(BenchError::Options(
-            "with --flavor nchan only publish, idle and fanout --selector exact run".into(),
+            "with --flavor nchan only publish, idle, resume and fanout --selector exact run".into(),
         ));
     }
     Ok(())

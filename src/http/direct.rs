@@ -202,7 +202,10 @@ impl Future for DirectStream {
             return Poll::Ready(());
         }
         loop {
-            if this.outgoing.is_written() {
+            // The first batch (the opening comment, and a resuming client's first events) goes
+            // in the write that carries the response head.
+            let first = this.outgoing.head_only() && !this.ending;
+            if this.outgoing.is_written() || first {
                 if this.ending {
                     return this.close();
                 }
@@ -225,6 +228,8 @@ impl Future for DirectStream {
                         this.outgoing.finish(events.framing() == Framing::Chunk);
                         this.ending = true;
                     }
+                    // Nothing to join the response head after all: it is written alone.
+                    Poll::Pending if first => {}
                     // Quiet again: publishers write the next events themselves (to a chunked
                     // body, as before frames had a bare view too). If one was queued
                     // meanwhile, its push woke this task.

@@ -24,6 +24,10 @@ use crate::metrics::Disconnect;
 pub(super) const REPLAY_BATCH: usize = 256;
 /// ...and about this many bytes of them: after a batch of large events the next one is smaller.
 pub(super) const REPLAY_BYTES: usize = 256 * 1024;
+/// The first read of a replay is this small, so that a resuming client's first events leave at
+/// once with the response head rather than after a whole batch was read, checked and joined
+/// (issue 21); the next reads grow back to `REPLAY_BATCH`.
+pub(super) const REPLAY_FIRST: usize = 8;
 
 /// The per-connection timers of a stream, from the settings and the subscriber's token.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +41,7 @@ pub struct StreamOptions {
 struct Replay {
     after: Option<Position>,
     upto: Position,
-    /// Events to read next: `REPLAY_BATCH`, fewer when the events are large.
+    /// Events to read next: `REPLAY_FIRST`, then `REPLAY_BATCH`, fewer when the events are large.
     batch: usize,
     /// A read of a shared log under way on a blocking thread: it is a network round trip, and
     /// a slow Redis must not hold this worker's other streams (R-REDIS).
@@ -215,7 +219,7 @@ impl EventStream {
             Box::new(Replay {
                 after,
                 upto,
-                batch: REPLAY_BATCH,
+                batch: REPLAY_FIRST,
                 reading: None,
             })
         });
@@ -244,10 +248,18 @@ impl EventStream {
         out: &mut Vec<Bytes>,
         max: usize,
     ) -> Poll<bool> {
+        let opening = !self.opened;
         match self.next_frame(cx, now) {
             Poll::Ready(Some(frame)) => out.push(frame),
             Poll::Ready(None) => return Poll::Ready(false),
             Poll::Pending => return Poll::Pending,
+        }
+        if opening && self.replay.is_some() {
+            // A resuming client gets its first events in the write that carries the response
+            // head and the opening comment, rather than one system call (and wake-up) later.
+            if let Poll::Ready(Some(frame)) = self.next_frame(cx, now) {
+                out.push(frame);
+            }
         }
         self.wrote(now);
         if self.replay.is_none() && !self.ending {

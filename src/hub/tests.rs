@@ -145,6 +145,32 @@ async fn replay_then_live_without_gap_or_duplicate() {
     assert_eq!(ids, expected);
 }
 
+/// Issue 21: a resuming client's first replayed events share the first write with the opening
+/// comment, and so with the response head.
+#[tokio::test]
+async fn the_first_replayed_events_go_out_with_the_opening() {
+    let hub = hub(100);
+    for id in ["a", "b"] {
+        hub.publish(update(id, &["t"], false))
+            .await
+            .expect("publish");
+    }
+    let subscription = hub
+        .subscribe(request(&hub, &["t"], &[], Cursor::Id("a".into())))
+        .expect("subscribe");
+    let options = StreamOptions {
+        heartbeat: None,
+        lifetime: None,
+    };
+    let mut stream = EventStream::new(subscription, options);
+    let first = batch_now(&mut stream, &Flag::new()).expect("open");
+    assert!(first.starts_with(':'), "{first}");
+    assert!(
+        first.contains("id: b\n") && !first.contains("id: a\n"),
+        "{first}"
+    );
+}
+
 #[tokio::test]
 async fn unknown_cursor_replays_nothing_and_echoes_earliest() {
     let hub = hub(100);
@@ -530,7 +556,8 @@ async fn replay_of_unmatched_history_yields_between_batches() {
         .expect("publish");
     ids.extend(ready_ids(&mut stream));
     assert_eq!(ids, ["first", "last", "live"]);
-    // Batches 2 and 3 hold only unmatched events; batch 1 also holds "first", batch 4 "last".
+    // Batches 2 to 4 hold only unmatched events; batch 1 (`REPLAY_FIRST`) also holds "first",
+    // batch 5 "last".
     assert!(yields >= 2, "{yields} yields");
 }
 

@@ -81,6 +81,7 @@ macro_rules! contract_suite {
                 append_and_read_in_order,
                 duplicate_ids_anchor_on_the_earliest,
                 read_is_bounded_by_upto_and_max,
+                a_long_history_is_read_from_any_cursor,
                 retention_by_count,
                 retention_by_age,
                 reopen_keeps_ids_order_and_positions,
@@ -148,6 +149,32 @@ pub(crate) fn read_is_bounded_by_upto_and_max(fixture: &dyn Fixture) {
         .read_after(Some(page[2].0), positions[9], 100)
         .expect("read");
     assert_eq!(next.len(), 7);
+}
+
+/// A replay may start anywhere in a long history: every retained cursor is found and reads the
+/// rest in order, in pages, across what an engine keeps in memory and what it reads from its
+/// store (the sled tail's start); a cursor retention dropped is not found.
+pub(crate) fn a_long_history_is_read_from_any_cursor(fixture: &dyn Fixture) {
+    let log = fixture.open(Retention {
+        max_events: 150,
+        max_age: Duration::ZERO,
+    });
+    let names: Vec<String> = (0..200).map(|i| format!("long-{i}")).collect();
+    let positions: Vec<Position> = names
+        .iter()
+        .map(|id| log.append(event(id)).expect("append"))
+        .collect();
+    // Written by now (with `fsync`), so that the oldest have left an engine's in-memory tail.
+    block_on(log.durable(positions[199])).expect("durable");
+    assert_eq!(log.find(&names[49]).expect("find"), None);
+    assert_eq!(ids(log.as_ref(), None, 1000), names[50..]);
+    for i in (50..200).step_by(7) {
+        let found = log.find(&names[i]).expect("find");
+        assert_eq!(found, Some(positions[i]), "{}", names[i]);
+        assert_eq!(ids(log.as_ref(), found, 1000), names[i + 1..]);
+        let page = ids(log.as_ref(), found, 10);
+        assert_eq!(page, names[i + 1..(i + 11).min(200)]);
+    }
 }
 
 pub(crate) fn retention_by_count(fixture: &dyn Fixture) {

@@ -1,6 +1,5 @@
 //! `resume`: disconnect, publish M events, reconnect with `Last-Event-ID`; the catch-up must be exact.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
@@ -58,11 +57,14 @@ pub struct Report {
 }
 
 /// Per-run state: the subscriber's topic, a publisher, and the measurements.
+///
+/// Events are identified by their payload stamp's `seq`, and the id to resume from is the one the
+/// subscriber received: Nchan's publish responses carry no event id, its event streams do.
 struct Run<'a> {
-    target: &'a Target,
     options: &'a Options,
     topic: String,
     publisher: Publisher,
+    subscriber: Subscriber<'a>,
     clock: Clock,
     data: Vec<u8>,
     seq: u64,
@@ -71,11 +73,29 @@ struct Run<'a> {
     integrity: Integrity,
 }
 
+/// Opens resuming subscriptions and reads `(seq, id)` from them.
+struct Subscriber<'a> {
+    target: &'a Target,
+    topic: String,
+    idle_timeout: Duration,
+}
+
+/// One received event: its payload's sequence number (`None` for foreign data) and its id.
+struct Received {
+    seq: Option<u64>,
+    id: String,
+}
+
 pub async fn run(target: &Target, options: &Options) -> Result<Report, BenchError> {
+    let topic = topic_url(&run_tag(), "resume");
     let mut run = Run {
-        target,
         options,
-        topic: topic_url(&run_tag(), "resume"),
+        subscriber: Subscriber {
+            target,
+            topic: topic.clone(),
+            idle_timeout: options.idle_timeout,
+        },
+        topic,
         publisher: Publisher::new(target, 1, 2),
         clock: Clock::new(),
         data: Vec::with_capacity(options.payload + 32),
@@ -102,44 +122,63 @@ pub async fn run(target: &Target, options: &Options) -> Result<Report, BenchErro
 impl Run<'_> {
     /// Subscribes live, publishes one event and returns its id as it was received.
     async fn anchor(&mut self) -> Result<String, BenchError> {
-        let mut subscription = self.subscribe(None).await?;
-        let id = self.publish().await?;
-        let received = self.next_id(&mut subscription).await?;
-        if received.as_deref() != Some(id.as_str()) {
-            return Err(BenchError::Options(format!(
-                "the topic {} received {received:?} where {id:?} was expected: is it used by someone else?",
-                self.topic
-            )));
+        let mut subscription = self.subscriber.open(None).await?;
+        let seq = self.publish().await?;
+        match self.subscriber.next(&mut subscription).await? {
+            Some(received) if received.seq == Some(seq) => Ok(received.id),
+            other => Err(BenchError::Options(format!(
+                "the topic {} received seq {:?} where {seq} was expected: is it used by someone else?",
+                self.topic,
+                other.map(|r| r.seq)
+            ))),
         }
-        Ok(id)
     }
 
     /// One disconnected round; returns the id to resume from next.
     async fn round(&mut self, last_id: &str) -> Result<String, BenchError> {
-        let mut expected = Vec::with_capacity(self.options.events);
+        let first_seq = self.seq;
         for _ in 0..self.options.events {
-            expected.push(self.publish().await?);
+            self.publish().await?;
         }
         let start = Instant::now();
-        let mut subscription = self.subscribe(Some(last_id)).await?;
-        let mut check = Check::new(&expected);
-        while check.received < expected.len() {
-            let Some(id) = self.next_id(&mut subscription).await? else {
+        let mut subscription = self.subscriber.open(Some(last_id)).await?;
+        let mut check = Check::new(first_seq, self.options.events);
+        while check.received < self.options.events {
+            let Some(received) = self.subscriber.next(&mut subscription).await? else {
                 break;
             };
             if check.received == 0 {
                 stats::record(&mut self.first, start.elapsed().as_nanos() as u64);
             }
-            check.record(&id);
+            check.record(received.seq);
         }
         stats::record(&mut self.caught_up, start.elapsed().as_nanos() as u64);
         let live = self.publish().await?;
-        check.live(&live, &mut subscription, self).await?;
+        let live_id = check
+            .live(live, &mut subscription, &self.subscriber)
+            .await?;
         self.integrity.add(&check.finish());
-        Ok(live)
+        // A lost live event leaves nothing newer to resume from: the next round then replays
+        // this round's events again, which its check counts as foreign.
+        Ok(live_id.unwrap_or_else(|| last_id.to_owned()))
     }
 
-    async fn subscribe(&self, last_id: Option<&str>) -> Result<Subscription, BenchError> {
+    /// Publishes the next stamped payload; returns its sequence number.
+    async fn publish(&mut self) -> Result<u64, BenchError> {
+        let stamp = Stamp {
+            seq: self.seq,
+            publisher: 0,
+            sent_ns: self.clock.now_ns(),
+        };
+        self.seq += 1;
+        payload::encode(&mut self.data, stamp, self.options.payload);
+        self.publisher.publish(&self.topic, &self.data).await?;
+        Ok(stamp.seq)
+    }
+}
+
+impl Subscriber<'_> {
+    async fn open(&self, last_id: Option<&str>) -> Result<Subscription, BenchError> {
         let topics = [self.topic.as_str()];
         let request = Request {
             topics: &topics,
@@ -150,36 +189,24 @@ impl Run<'_> {
         Subscription::open(self.target, request, 0, 2).await
     }
 
-    async fn publish(&mut self) -> Result<String, BenchError> {
-        let stamp = Stamp {
-            seq: self.seq,
-            publisher: 0,
-            sent_ns: self.clock.now_ns(),
-        };
-        self.seq += 1;
-        payload::encode(&mut self.data, stamp, self.options.payload);
-        Ok(self
-            .publisher
-            .publish(&self.topic, &self.data)
-            .await?
-            .to_string())
-    }
-
-    /// The id of the next event on `subscription`; `None` when none comes within the idle timeout.
-    async fn next_id(&self, subscription: &mut Subscription) -> Result<Option<String>, BenchError> {
+    /// The next event on `subscription`; `None` when none comes within the idle timeout.
+    async fn next(&self, subscription: &mut Subscription) -> Result<Option<Received>, BenchError> {
         let read = subscription.read_until(|event| {
-            ControlFlow::Break(String::from_utf8_lossy(event.id.unwrap_or_default()).into_owned())
+            ControlFlow::Break(Received {
+                seq: payload::decode(event.data).map(|stamp| stamp.seq),
+                id: String::from_utf8_lossy(event.id.unwrap_or_default()).into_owned(),
+            })
         });
-        match tokio::time::timeout(self.options.idle_timeout, read).await {
-            Ok(id) => id.map(Some),
+        match tokio::time::timeout(self.idle_timeout, read).await {
+            Ok(received) => received.map(Some),
             Err(_) => Ok(None),
         }
     }
 }
 
-/// Compares received ids with the published ones.
-struct Check<'a> {
-    index: HashMap<&'a str, usize>,
+/// Compares received sequence numbers with the published range `first..first + count`.
+struct Check {
+    first: u64,
     seen: Vec<bool>,
     last: Option<usize>,
     received: usize,
@@ -187,29 +214,31 @@ struct Check<'a> {
     counts: Integrity,
 }
 
-impl<'a> Check<'a> {
-    fn new(expected: &'a [String]) -> Check<'a> {
+impl Check {
+    fn new(first: u64, count: usize) -> Check {
         Check {
-            index: expected
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i))
-                .collect(),
-            seen: vec![false; expected.len()],
+            first,
+            seen: vec![false; count],
             last: None,
             received: 0,
             live_seen: false,
             counts: Integrity {
-                expected: expected.len() as u64 + 1,
+                expected: count as u64 + 1,
                 ..Integrity::default()
             },
         }
     }
 
-    fn record(&mut self, id: &str) {
+    /// The index of `seq` in this round's published events.
+    fn index(&self, seq: Option<u64>) -> Option<usize> {
+        let offset = usize::try_from(seq?.checked_sub(self.first)?).ok()?;
+        (offset < self.seen.len()).then_some(offset)
+    }
+
+    fn record(&mut self, seq: Option<u64>) {
         self.received += 1;
         self.counts.received += 1;
-        let Some(&i) = self.index.get(id) else {
+        let Some(i) = self.index(seq) else {
             self.counts.foreign += 1;
             return;
         };
@@ -224,25 +253,25 @@ impl<'a> Check<'a> {
         self.last = Some(self.last.map_or(i, |last| last.max(i)));
     }
 
-    /// The live event published after catch-up must be the very next event.
+    /// The live event published after catch-up must be the very next event; returns its id.
     async fn live(
         &mut self,
-        live: &str,
+        live: u64,
         subscription: &mut Subscription,
-        run: &Run<'_>,
-    ) -> Result<(), BenchError> {
-        while let Some(id) = run.next_id(subscription).await? {
+        subscriber: &Subscriber<'_>,
+    ) -> Result<Option<String>, BenchError> {
+        while let Some(received) = subscriber.next(subscription).await? {
             self.counts.received += 1;
-            if id == live {
+            if received.seq == Some(live) {
                 self.live_seen = true;
-                return Ok(());
+                return Ok(Some(received.id));
             }
-            match self.index.get(id.as_str()) {
+            match self.index(received.seq) {
                 Some(_) => self.counts.duplicates += 1,
                 None => self.counts.foreign += 1,
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     fn finish(&self) -> Integrity {

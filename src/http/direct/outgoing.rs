@@ -107,6 +107,14 @@ impl Outgoing {
         }
     }
 
+    /// Only the response head is waiting, nothing batched after it yet: the first batch joins
+    /// it, so that the head and the first events leave in one write.
+    pub(super) fn head_only(&self) -> bool {
+        self.0.as_ref().is_some_and(|batch| {
+            batch.written == 0 && batch.parts.len() == 1 && !batch.last_chunk && batch.total > 0
+        })
+    }
+
     /// Fills `slices` with what is left to write; returns how many it used.
     pub(super) fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
         let Some(batch) = self.0.as_ref() else {
@@ -165,8 +173,10 @@ mod tests {
     #[test]
     fn first_write_carries_the_head_then_the_frames() {
         let mut outgoing = Outgoing::new(Bytes::from_static(b"HEAD\r\n\r\n"));
+        assert!(outgoing.head_only() && !outgoing.is_written());
         batch(&mut outgoing, &[b"2\r\n:\n\r\n", b"1\r\nx\r\n"]);
         outgoing.batched();
+        assert!(!outgoing.head_only());
         assert_eq!(unwritten(&outgoing), b"HEAD\r\n\r\n2\r\n:\n\r\n1\r\nx\r\n");
     }
 

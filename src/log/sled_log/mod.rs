@@ -3,13 +3,15 @@
 //! An append only queues the event in memory and indexes its id; a writer thread stores what
 //! was queued as one chunk (one sled key for many events) and fsyncs once for all of them (group
 //! commit). sled's cost is per key, so this is what makes durable publishing fast; see
-//! `layout` for the keys and docs/history.md for the trade-offs.
+//! `layout` for the keys and docs/history.md for the trade-offs. The newest written events stay
+//! in memory too (`tail`), so that resuming near the end reads no disk.
 
 mod durable;
 mod index;
 mod layout;
 mod migrate;
 mod recovery;
+mod tail;
 mod writer;
 
 use std::collections::VecDeque;
@@ -31,6 +33,7 @@ use crate::event::Event;
 use durable::Durable;
 use index::IdIndex;
 use layout::{id_hash, CHUNK, HEALTH, LAST_ID, RUN};
+use tail::{Tail, TAIL_BYTES};
 
 /// When an append counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +115,8 @@ struct State {
     pending: VecDeque<Queued>,
     /// Bytes of the frames in `pending`.
     pending_bytes: usize,
+    /// The newest written events, up to `written`, within a byte budget.
+    tail: Tail,
     /// Set by a failed write, cleared once the writer has reopened the database and a probe
     /// write reached the disk: appends are refused (503) meanwhile.
     refusing: bool,
@@ -134,6 +139,29 @@ impl State {
     fn queued(&self, position: u64) -> Option<&Queued> {
         let index = position.checked_sub(self.written + 1)?;
         self.pending.get(usize::try_from(index).ok()?)
+    }
+
+    /// The event at `position` when it is in memory: queued, or written and in the tail.
+    fn held(&self, position: u64) -> Option<&Queued> {
+        if position > self.written {
+            self.queued(position)
+        } else {
+            self.tail.get(position)
+        }
+    }
+
+    /// The first position from which every event up to `next` is in memory.
+    fn held_from(&self) -> u64 {
+        self.tail.start().unwrap_or(self.written + 1)
+    }
+
+    /// The events in memory in `from..=to`, in order: the tail's, then the queued ones.
+    fn held_range(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, &Queued)> {
+        let queued_from = from.max(self.written + 1);
+        let skip = usize::try_from(queued_from - self.written - 1).unwrap_or(usize::MAX);
+        let pending = self.pending.range(skip.min(self.pending.len())..);
+        let queued = (queued_from..=to).zip(pending);
+        self.tail.range(from, to.min(self.written)).chain(queued)
     }
 }
 
@@ -282,6 +310,7 @@ fn recover(db: &sled::Db) -> Result<State, LogError> {
         written: next - 1,
         pending: VecDeque::new(),
         pending_bytes: 0,
+        tail: Tail::new(TAIL_BYTES),
         wake_writer_at: 1,
         refusing: false,
         last_event_id,
@@ -328,8 +357,8 @@ fn stored_at_of(
     if position >= state.next {
         return Ok(None);
     }
-    if position > state.written {
-        return Ok(state.queued(position).map(|q| q.stored_at));
+    if position > state.written || state.tail.get(position).is_some() {
+        return Ok(state.held(position).map(|q| q.stored_at));
     }
     Ok(read_record(&db()?, position)?
         .as_deref()
@@ -377,10 +406,8 @@ impl Shared {
     fn id_at(&self, position: u64) -> Result<Option<String>, LogError> {
         {
             let state = self.state.lock();
-            if position > state.written {
-                return Ok(state
-                    .queued(position)
-                    .map(|q| q.event.update.id().to_owned()));
+            if position > state.written || state.tail.get(position).is_some() {
+                return Ok(state.held(position).map(|q| q.event.update.id().to_owned()));
             }
         }
         match read_record(&self.db()?, position)? {
@@ -548,29 +575,29 @@ impl EventLog for SledLog {
         upto: Position,
         max: usize,
     ) -> Result<Vec<(Position, Arc<Event>)>, LogError> {
-        let (from, written, queued) = {
+        // What is in memory is taken under the lock; only older events are read from disk.
+        let (from, disk_to, held) = {
             let state = self.shared.state.lock();
             let from = after.map_or(0, |p| p.0 + 1).max(state.first);
-            let queued_from = from.max(state.written + 1);
-            let queued: Vec<(Position, Arc<Event>)> = (queued_from..=upto.0.min(state.next - 1))
-                .zip(
-                    state
-                        .pending
-                        .iter()
-                        .skip((queued_from - state.written - 1) as usize),
-                )
-                .take(max)
+            let to = upto.0.min(state.next - 1);
+            let held_from = state.held_from().max(from);
+            let disk_to = to.min(held_from - 1);
+            let on_disk = (disk_to + 1).saturating_sub(from);
+            let room = max.saturating_sub(usize::try_from(on_disk).unwrap_or(usize::MAX));
+            let held: Vec<(Position, Arc<Event>)> = state
+                .held_range(held_from, to)
+                .take(room)
                 .map(|(position, q)| (Position(position), q.event.clone()))
                 .collect();
-            (from, state.written, queued)
+            (from, disk_to, held)
         };
-        let mut out = Vec::new();
-        if from <= upto.0.min(written) {
-            self.shared
-                .read_written(from, upto.0.min(written), max, &mut out)?;
+        if from > disk_to {
+            return Ok(held);
         }
+        let mut out = Vec::new();
+        self.shared.read_written(from, disk_to, max, &mut out)?;
         let room = max - out.len();
-        out.extend(queued.into_iter().take(room));
+        out.extend(held.into_iter().take(room));
         Ok(out)
     }
 }

@@ -128,6 +128,52 @@ fn keys_with_prefix(log: &SledLog, prefix: u8) -> usize {
     log.shared.db().expect("open").scan_prefix([prefix]).count()
 }
 
+/// Issue 21: once written, the newest events are read and found from memory (the very events
+/// appended, nothing decoded), older ones from disk, and after a restart all from disk.
+#[test]
+fn the_newest_written_events_are_replayed_from_memory() {
+    let dir = temp_dir();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::default());
+    let appended: Vec<(Position, Arc<Event>)> = {
+        let log = reopen(&dir, UNLIMITED, Durability::Fsync, clock.clone());
+        let appended: Vec<(Position, Arc<Event>)> = (0..100)
+            .map(|i| {
+                let event = Arc::new(Event::new(update(&format!("e{i}"))));
+                (log.append(event.clone()).expect("append"), event)
+            })
+            .collect();
+        settle(&log, appended[99].0);
+        let read = log.read_after(None, appended[99].0, 1000).expect("read");
+        assert_eq!(read.len(), 100);
+        let from_memory: Vec<bool> = read
+            .iter()
+            .zip(&appended)
+            .map(|((p, got), (q, sent))| {
+                assert_eq!((p, got.update.id()), (q, sent.update.id()));
+                Arc::ptr_eq(got, sent)
+            })
+            .collect();
+        let held = from_memory.iter().filter(|&&m| m).count();
+        assert!(
+            held > 0 && held < 100,
+            "{held} held: the test tail holds some"
+        );
+        assert!(from_memory[100 - held..].iter().all(|&m| m), "the newest");
+        assert_eq!(log.find("e99").expect("find"), Some(appended[99].0));
+        assert_eq!(log.find("e0").expect("find"), Some(appended[0].0));
+        appended
+    };
+    let log = reopen(&dir, UNLIMITED, Durability::Fsync, clock);
+    let read = log
+        .read_after(Some(appended[97].0), appended[99].0, 10)
+        .expect("read");
+    let ids: Vec<&str> = read.iter().map(|(_, e)| e.update.id()).collect();
+    assert_eq!(ids, ["e98", "e99"]);
+    assert!(!Arc::ptr_eq(&read[0].1, &appended[98].1));
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn ids_are_found_in_stored_index_runs_after_a_restart() {
     let dir = temp_dir();

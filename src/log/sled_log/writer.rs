@@ -220,9 +220,12 @@ impl Shared {
         let mut state = self.state.lock();
         let error = match result {
             Ok(()) => {
-                let taken = take_front(&mut state, work.events.len());
+                let mut taken = take_front(&mut state, work.events.len());
                 state.written = last;
                 state.index.runs_stored(work.runs.len());
+                // Stored now, so replayable: into the tail, which hands back what it let go.
+                let retained_from = state.first;
+                state.tail.extend(work.first, &mut taken, retained_from);
                 drop(state);
                 drop(taken);
                 self.durable.send_modify(|d| d.written(last));
@@ -244,8 +247,10 @@ impl Shared {
         }
         let failed_upto = state.next - 1;
         let all = state.pending.len();
-        let taken = take_front(&mut state, all);
+        let mut taken = take_front(&mut state, all);
         state.written = failed_upto;
+        // The failed positions are skipped: the tail starts again after them.
+        state.tail.clear_into(&mut taken);
         drop(state);
         drop(taken);
         tracing::error!(error = %ErrorChain(&error), "writing the history to disk failed; the waiting publishes are refused (503) and appends too until writing works again");
@@ -268,8 +273,8 @@ fn chunk_len(sizes: impl Iterator<Item = usize>) -> usize {
     count
 }
 
-/// Takes the first `count` queued events off the queue; they are dropped by the caller, after
-/// the state's lock is released.
+/// Takes the first `count` queued events off the queue, for the tail; what is not kept is
+/// dropped by the caller, after the state's lock is released.
 fn take_front(state: &mut super::State, count: usize) -> Vec<super::Queued> {
     let taken: Vec<super::Queued> = state.pending.drain(..count).collect();
     let bytes: usize = taken.iter().map(|q| q.event.frame.len()).sum();
