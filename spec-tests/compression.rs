@@ -47,7 +47,10 @@ async fn stream(
     accept_encoding: Option<&str>,
 ) -> (Option<String>, Option<String>, Vec<u8>, Vec<String>) {
     let topic = uniq("compression");
-    let mut request = hub.sub_req(&[&topic]);
+    // The hub closes a stream's connection when its write_timeout ends it (as the reference
+    // does, after the `Connection: keep-alive` A-SSE-2 asks for): the client must not pool it
+    // for the next request, which would then race the close.
+    let mut request = hub.sub_req(&[&topic]).header("Connection", "close");
     if let Some(value) = accept_encoding {
         request = request.header("Accept-Encoding", value);
     }
