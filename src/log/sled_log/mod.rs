@@ -41,7 +41,9 @@ pub enum Durability {
     /// After an fsync; concurrent appends share one (group commit).
     Fsync,
     /// At once; the writer syncs what was published every `PERIODIC_GATHER` (20 ms), so a
-    /// power cut may lose the last moments.
+    /// power cut may lose the last moments. While the writer is more than `PERIODIC_MAX_LAG`
+    /// behind (a disk slower than the publishers), appends wait for their write as with
+    /// `Fsync`, so that what a power cut can take stays that short.
     Periodic,
 }
 
@@ -512,6 +514,9 @@ impl EventLog for SledLog {
     ) -> Pin<Box<dyn Future<Output = Result<(), LogError>> + Send>> {
         match self.shared.durability {
             Durability::Fsync => Box::pin(self.shared.clone().wait(position.0)),
+            Durability::Periodic if self.shared.lagging() => {
+                Box::pin(self.shared.clone().wait(position.0))
+            }
             Durability::Periodic => Box::pin(std::future::ready(Ok(()))),
         }
     }

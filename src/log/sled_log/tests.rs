@@ -441,3 +441,37 @@ fn periodic_durability_writes_a_burst_of_appends_as_one_group() {
     drop(log);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Polls `future` once: whether it is already done.
+fn ready_now<F: std::future::Future>(future: F) -> bool {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::pin!(future)
+        .as_mut()
+        .poll(&mut context)
+        .is_ready()
+}
+
+/// docs/reliability.md: with `periodic`, a power cut loses at most the last moments, even on a
+/// disk slower than the publishers: once the oldest unwritten event is `PERIODIC_MAX_LAG` old,
+/// an append waits for its write as with `fsync`.
+#[test]
+fn periodic_appends_wait_for_the_writer_once_it_lags_behind() {
+    let dir = temp_dir();
+    let clock = Arc::new(ManualClock::default());
+    let log = reopen(&dir, UNLIMITED, Durability::Periodic, clock.clone());
+    // Queued without waking the writer: it stays unwritten, like an event behind a slow disk.
+    let stalled = Queued {
+        stored_at: clock.now_ms(),
+        event: Arc::new(Event::new(update("stalled"))),
+    };
+    log.shared.state.lock().pending.push_back(stalled);
+    let next = Position(log.shared.state.lock().next);
+    assert!(!log.shared.lagging());
+    assert!(ready_now(log.durable(next)), "acknowledged at once");
+    clock.advance(writer::PERIODIC_MAX_LAG + std::time::Duration::from_millis(1));
+    assert!(log.shared.lagging());
+    assert!(!ready_now(log.durable(next)), "waits for the writer");
+    log.shared.state.lock().pending.clear();
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+}

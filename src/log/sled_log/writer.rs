@@ -28,6 +28,10 @@ const MAX_CHUNK_BYTES: usize = 1 << 20;
 /// is the window of acknowledged events a power cut may lose.
 pub(super) const PERIODIC_GATHER: Duration = Duration::from_millis(20);
 
+/// With `periodic` durability, how far behind the writer may fall before appends wait for it:
+/// the bound on what a power cut can take, whatever the disk's speed.
+pub(super) const PERIODIC_MAX_LAG: Duration = Duration::from_millis(200);
+
 /// The `op` of a failed write.
 const WRITE: &str = "write";
 
@@ -65,6 +69,18 @@ impl Shared {
         } else {
             Err(LogError::NotStored)
         }
+    }
+
+    /// Whether the oldest event still waiting for the writer was appended more than
+    /// `PERIODIC_MAX_LAG` ago.
+    pub(super) fn lagging(&self) -> bool {
+        let now = self.clock.now_ms();
+        let lag = u64::try_from(PERIODIC_MAX_LAG.as_millis()).unwrap_or(u64::MAX);
+        let state = self.state.lock();
+        state
+            .pending
+            .front()
+            .is_some_and(|oldest| now.saturating_sub(oldest.stored_at) > lag)
     }
 
     pub(super) fn write_loop(&self) {
