@@ -111,17 +111,16 @@ impl Alarms {
             .is_some_and(|s| s.at == at && s.waker.is_some())
     }
 
-    /// Wakes every stream due at `now`; the time of the next alarm, if any.
-    fn ring(&mut self, now: u64) -> Option<u64> {
+    /// Moves the wakers of every stream due at `now` to `due`; the time of the next alarm, if
+    /// any.
+    fn ring(&mut self, now: u64, due: &mut Vec<Waker>) -> Option<u64> {
         while let Some(&Reverse((at, slot))) = self.queue.peek() {
             if at > now {
                 if self.is_live((at, slot)) {
                     return Some(at);
                 }
-            } else if let Some(due) = self.slots.get_mut(slot as usize).filter(|s| s.at == at) {
-                if let Some(waker) = due.waker.take() {
-                    waker.wake();
-                }
+            } else if let Some(rung) = self.slots.get_mut(slot as usize).filter(|s| s.at == at) {
+                due.extend(rung.waker.take());
             }
             self.queue.pop();
         }
@@ -189,9 +188,13 @@ impl<T> Alarm<T> {
         alarms.queue.push(Reverse((at.0, self.slot)));
         alarms.compact();
         if !std::mem::replace(&mut alarms.ringing, true) {
+            drop(alarms);
+            // Outside the lock: a runtime that is shutting down drops the ring at once, and its
+            // drop takes the lock.
             tokio::spawn(Ring {
                 alarms: Arc::clone(&self.alarms),
                 sleep: None,
+                due: Vec::new(),
             });
         } else if alarms.ring_at.is_none_or(|ring_at| at.0 < ring_at) {
             if let Some(ring) = &alarms.ring_waker {
@@ -216,15 +219,18 @@ impl<T> Drop for Alarm<T> {
 struct Ring {
     alarms: Arc<Mutex<Alarms>>,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The wakers of the streams due, woken once the lock is released; kept for the next round.
+    due: Vec<Waker>,
 }
 
 impl Future for Ring {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
         loop {
             let next = {
-                let mut alarms = self.alarms.lock();
+                let mut alarms = this.alarms.lock();
                 if !alarms
                     .ring_waker
                     .as_ref()
@@ -232,14 +238,15 @@ impl Future for Ring {
                 {
                     alarms.ring_waker = Some(cx.waker().clone());
                 }
-                let next = alarms.ring(Moment::of(Instant::now()).0);
+                let next = alarms.ring(Moment::of(Instant::now()).0, &mut this.due);
                 alarms.ring_at = next;
                 next
             };
+            this.due.drain(..).for_each(Waker::wake);
             let Some(next) = next else {
                 return Poll::Pending;
             };
-            if poll_sleep_until(&mut self.sleep, Moment(next).instant(), cx).is_pending() {
+            if poll_sleep_until(&mut this.sleep, Moment(next).instant(), cx).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -271,6 +278,51 @@ mod tests {
             Moment::of(now).after(Nanos::of(Some(Duration::from_millis(5)))),
             Moment::of(now + Duration::from_millis(5))
         );
+    }
+
+    fn set(alarms: &mut Alarms, slot: usize, at: u64) {
+        alarms
+            .slots
+            .resize_with(alarms.slots.len().max(slot + 1), Slot::default);
+        alarms.slots[slot] = Slot {
+            at,
+            waker: Some(Waker::noop().clone()),
+        };
+        alarms.queue.push(Reverse((at, slot as u32)));
+    }
+
+    #[test]
+    fn rings_what_is_due_and_tells_the_next_time() {
+        let mut alarms = Alarms::default();
+        set(&mut alarms, 0, 30);
+        set(&mut alarms, 1, 10);
+        set(&mut alarms, 2, 10);
+        set(&mut alarms, 2, 20); // Re-armed: its entry at 10 is stale.
+        let mut due = Vec::new();
+        assert_eq!(alarms.ring(10, &mut due), Some(20));
+        assert_eq!(due.len(), 1);
+        due.clear();
+        assert_eq!(alarms.ring(25, &mut due), Some(30));
+        assert_eq!(due.len(), 1);
+    }
+
+    #[test]
+    fn entries_of_ended_streams_are_skipped_and_dropped() {
+        let mut alarms = Alarms::default();
+        for slot in 0..200 {
+            set(&mut alarms, slot, 1_000);
+        }
+        for slot in 0..200 {
+            alarms.slots[slot] = Slot::default();
+            alarms.free.push(slot as u32);
+        }
+        alarms.compact();
+        assert!(alarms.queue.is_empty());
+        set(&mut alarms, 0, 1_000);
+        alarms.slots[0] = Slot::default();
+        let mut due = Vec::new();
+        assert_eq!(alarms.ring(2_000, &mut due), None);
+        assert!(due.is_empty());
     }
 
     #[tokio::test(start_paused = true)]
