@@ -15,6 +15,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
 
+use super::deadline::poll_sleep_until;
 use super::Subscriber;
 
 #[derive(Default)]
@@ -85,13 +86,7 @@ impl Future for Tick {
             let Some(due_at) = due_at else {
                 return Poll::Pending;
             };
-            let sleep = self
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due_at)));
-            if sleep.deadline() != due_at {
-                sleep.as_mut().reset(due_at);
-            }
-            if sleep.as_mut().poll(cx).is_pending() {
+            if poll_sleep_until(&mut self.sleep, due_at, cx).is_pending() {
                 return Poll::Pending;
             }
             write_gathered();

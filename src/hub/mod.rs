@@ -3,6 +3,7 @@
 //! One lock orders history appends and fan-out, and registration takes the history bound under
 //! the same lock, so replay → live handover has no gap and no duplicate (C-HAND-1).
 
+mod alarm;
 mod deadline;
 mod gather;
 pub mod presence;

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
-use super::deadline::deadline_after;
+use super::alarm::{Alarm, Moment, Nanos};
+use super::deadline::{deadline_after, FAR_FUTURE};
 use super::queue::Reclaimed;
 use super::{Closed, Sink, Subscription};
 use crate::event::{Event, Frame, Framing};
@@ -72,28 +73,22 @@ pub struct EventStream {
     framing: Framing,
     /// Boxed: only a stream that replays needs it, and only until the replay is over.
     replay: Option<Box<Replay>>,
-    timers: Option<Pin<Box<Timers>>>,
+    timers: Option<Box<Timers>>,
     /// The stream is ending normally: its last frame (a gzip trailer) was sent, nothing follows.
     ending: bool,
 }
 
-pin_project_lite::pin_project! {
-    /// The heartbeat and the end of the stream share one timer, re-armed lazily: it is never
-    /// set later than the next thing due, and a write only moves `heartbeat_due`, so the timer
-    /// wheel is touched once per heartbeat period rather than once per event. Boxed whole,
-    /// timer included: one allocation, and a connection's task stays small (issue 21).
-    struct Timers {
-        // Set to the next thing due (its deadline is when it was last armed for). (Fields take
-        // no doc comments inside `pin_project!`.)
-        #[pin]
-        sleep: Sleep,
-        // Whether `sleep` was polled since it was last set, so that it will wake the task.
-        registered: bool,
-        end_reason: Disconnect,
-        heartbeat_every: Option<Duration>,
-        heartbeat_due: Option<Instant>,
-        ends_at: Option<Instant>,
-    }
+/// The heartbeat and the end of the stream share one alarm, re-armed lazily: it is never set
+/// later than the next thing due, and a write only moves `heartbeat_due`, so the alarm is set
+/// once per heartbeat period rather than once per event. Boxed (only a stream with a heartbeat
+/// or an end has them) and compact, 40 bytes, its alarm in the thread's lists rather than a
+/// tokio timer of its own (issue 21 §4).
+struct Timers {
+    /// Keeps why the stream ends at `ends_at`.
+    alarm: Alarm<Disconnect>,
+    heartbeat_every: Nanos,
+    heartbeat_due: Moment,
+    ends_at: Moment,
 }
 
 enum Due {
@@ -103,55 +98,43 @@ enum Due {
 }
 
 impl Timers {
-    fn new(options: StreamOptions) -> Option<Pin<Box<Self>>> {
+    fn new(options: StreamOptions) -> Option<Box<Self>> {
+        if options.heartbeat.is_none() && options.lifetime.is_none() {
+            return None;
+        }
         let now = Instant::now();
-        let ends_at = options
-            .lifetime
-            .map(|(lifetime, _)| deadline_after(now, lifetime));
-        let heartbeat_due = options.heartbeat.map(|every| deadline_after(now, every));
-        let first = earliest(heartbeat_due, ends_at)?;
-        Some(Box::pin(Self {
-            sleep: tokio::time::sleep_until(first),
-            registered: false,
-            heartbeat_every: options.heartbeat,
-            heartbeat_due,
-            ends_at,
-            end_reason: options.lifetime.map_or(Disconnect::Timeout, |(_, r)| r),
+        let moment = |after| Moment::of(deadline_after(now, after));
+        Some(Box::new(Self {
+            alarm: Alarm::here(options.lifetime.map_or(Disconnect::Timeout, |(_, r)| r)),
+            heartbeat_every: Nanos::of(options.heartbeat.map(|every| every.min(FAR_FUTURE))),
+            heartbeat_due: options.heartbeat.map_or(Moment::NEVER, moment),
+            ends_at: options
+                .lifetime
+                .map_or(Moment::NEVER, |(lifetime, _)| moment(lifetime)),
         }))
     }
 
-    fn due(&self, now: Instant) -> Due {
-        if self.ends_at.is_some_and(|end| end <= now) {
-            Due::End(self.end_reason)
-        } else if self.heartbeat_due.is_some_and(|due| due <= now) {
+    fn due(&self, now: Moment) -> Due {
+        if self.ends_at <= now {
+            Due::End(self.alarm.kept)
+        } else if self.heartbeat_due <= now {
             Due::Heartbeat
         } else {
             Due::Nothing
         }
     }
 
-    fn wrote(self: Pin<&mut Self>, at: Instant) {
-        let this = self.project();
-        let due = this.heartbeat_every.map(|every| deadline_after(at, every));
-        *this.heartbeat_due = (*this.heartbeat_due).max(due);
+    fn wrote(&mut self, at: Moment) {
+        self.heartbeat_due = self.heartbeat_due.max(at.after(self.heartbeat_every));
     }
 
     /// Makes sure the task is woken when the next thing is due.
-    fn arm(self: Pin<&mut Self>, now: Instant, cx: &mut Context<'_>) {
-        let mut this = self.project();
-        let armed_at = this.sleep.deadline();
-        if *this.registered && now < armed_at {
-            return; // Armed already, early enough.
-        }
-        if now >= armed_at {
-            let Some(next) = earliest(*this.heartbeat_due, *this.ends_at) else {
-                return;
-            };
-            this.sleep.as_mut().reset(next);
-        }
-        *this.registered = true;
-        if this.sleep.poll(cx).is_ready() {
+    fn arm(&self, now: Moment, cx: &mut Context<'_>) {
+        let next = self.heartbeat_due.min(self.ends_at);
+        if next <= now {
             cx.waker().wake_by_ref();
+        } else if next != Moment::NEVER {
+            self.alarm.set_unless_armed(next, now, cx.waker());
         }
     }
 }
@@ -202,13 +185,6 @@ fn compressed_replay(
     match joined {
         Some(joined) if !joined.is_empty() => Replayed::Frames(joined.freeze()),
         _ => Replayed::Yield,
-    }
-}
-
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 
@@ -335,7 +311,7 @@ impl EventStream {
 
     fn wrote(&mut self, now: Instant) {
         if let Some(timers) = self.timers.as_mut() {
-            timers.as_mut().wrote(now);
+            timers.wrote(Moment::of(now));
         }
     }
 
@@ -412,6 +388,7 @@ impl EventStream {
         if self.ending {
             return Poll::Ready(None);
         }
+        let now = Moment::of(now);
         let due = self.timers.as_ref().map_or(Due::Nothing, |t| t.due(now));
         if let Due::End(reason) = due {
             return self.finish(reason);
@@ -431,8 +408,8 @@ impl EventStream {
                 if let Due::Heartbeat = due {
                     return Poll::Ready(Some(self.comment()));
                 }
-                if let Some(timers) = self.timers.as_mut() {
-                    timers.as_mut().arm(now, cx);
+                if let Some(timers) = &self.timers {
+                    timers.arm(now, cx);
                 }
                 return Poll::Pending;
             }
@@ -451,8 +428,8 @@ impl EventStream {
         if let Due::Heartbeat = due {
             return Poll::Ready(Some(self.comment()));
         }
-        if let Some(timers) = self.timers.as_mut() {
-            timers.as_mut().arm(now, cx);
+        if let Some(timers) = &self.timers {
+            timers.arm(now, cx);
         }
         Poll::Pending
     }
@@ -483,5 +460,16 @@ impl Stream for EventStream {
             self.wrote(now);
         }
         frame.map(|frame| frame.map(Ok))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_stay_compact() {
+        // 40 bytes: with malloc's header, a 48-byte block (issue 21 §4).
+        assert!(std::mem::size_of::<Timers>() <= 40);
     }
 }
