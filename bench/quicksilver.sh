@@ -21,14 +21,7 @@ key=${KEY:-bench-secret-0123456789abcdef0123}
 hub_bin=$(realpath "${HUB_BIN:-target/release/quicksilver}")
 bench_bin=$(realpath "${BENCH_BIN:-target/release/quicksilver-bench}")
 
-wait_healthy() {
-  for _ in $(seq 1 400); do
-    curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && return 0
-    sleep 0.05
-  done
-  echo "hub did not become healthy" >&2
-  return 1
-}
+source bench/lib.sh
 
 for run in $(seq 1 "$runs"); do
   if [ -n "${FLOOR:-}" ]; then
@@ -43,7 +36,7 @@ for run in $(seq 1 "$runs"); do
     taskset -c "${HUB_CPU:-0}" "$hub_bin" serve --listen "127.0.0.1:$port" >"$data/hub.log" 2>&1) &
   hub=$!
   trap 'kill $hub 2>/dev/null || true' EXIT
-  wait_healthy
+  wait_up "http://127.0.0.1:$port/healthz"
   if [ -n "${FILL:-}" ]; then
     echo "run $run/$runs: storing $FILL events on other topics first" >&2
     taskset -c "${BENCH_CPU:-1}" "$bench_bin" publish --hub "http://127.0.0.1:$port" \

@@ -15,14 +15,7 @@ runs=${RUNS:-1}
 port=${PORT:-29400}
 bench_bin=$(realpath "${BENCH_BIN:-target/release/quicksilver-bench}")
 
-wait_up() {
-  for _ in $(seq 1 200); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
-    sleep 0.05
-  done
-  echo "nginx did not start" >&2
-  return 1
-}
+source "$here/../lib.sh"
 
 for run in $(seq 1 "$runs"); do
   dir=$(mktemp -d /tmp/nchan-bench.XXXXXX)
@@ -30,7 +23,7 @@ for run in $(seq 1 "$runs"); do
   taskset -c "${HUB_CPU:-0}" nginx -c "$dir/nginx.conf" -p "$dir" &
   master=$!
   trap 'kill $master 2>/dev/null || true; rm -rf "$dir"' EXIT
-  wait_up
+  wait_up "http://127.0.0.1:$port/" any
   worker=$(pgrep -P "$master" | head -n 1)
   echo "run $run/$runs: nchan $scenario $*" >&2
   taskset -c "${BENCH_CPU:-1}" "$bench_bin" "$scenario" --flavor nchan --hub "http://127.0.0.1:$port" \

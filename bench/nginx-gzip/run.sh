@@ -20,14 +20,7 @@ key=${KEY:-bench-secret-0123456789abcdef0123}
 hub_bin=$(realpath "${HUB_BIN:-target/release/quicksilver}")
 bench_bin=$(realpath "${BENCH_BIN:-target/release/quicksilver-bench}")
 
-wait_up() {
-  for _ in $(seq 1 400); do
-    curl -fs -o /dev/null "$1" && return 0
-    sleep 0.05
-  done
-  echo "$1 did not come up" >&2
-  return 1
-}
+source "$here/../lib.sh"
 
 for run in $(seq 1 "$runs"); do
   dir=$(mktemp -d /tmp/nginx-gzip-bench.XXXXXX)

@@ -13,39 +13,12 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     (0..len).map(|_| rng.u8(..)).collect()
 }
 
-/// A realistic SSE event carrying a ~1 KB JSON-LD update (fresh ids, prices, dates).
+/// A realistic SSE event carrying a ~1 KB JSON-LD update (the load generator's).
 fn json_ld_event(rng: &mut fastrand::Rng) -> Vec<u8> {
-    let id = format!("urn:uuid:{:032x}", rng.u128(..));
-    let offers: Vec<String> = (0..3)
-        .map(|n| {
-            format!(
-                r#"{{"@type":"Offer","@id":"https://example.com/offers/{}","price":"{}.{:02}","priceCurrency":"EUR","availability":"https://schema.org/{}","validFrom":"2026-{:02}-{:02}T{:02}:{:02}:{:02}Z","seller":{{"@type":"Organization","name":"Seller {}"}}}}"#,
-                rng.u32(..),
-                rng.u32(1..500),
-                rng.u8(..100),
-                ["InStock", "OutOfStock", "PreOrder"][n],
-                rng.u8(1..13),
-                rng.u8(1..29),
-                rng.u8(..24),
-                rng.u8(..60),
-                rng.u8(..60),
-                rng.u16(..),
-            )
-        })
-        .collect();
-    let data = format!(
-        r#"{{"@context":"https://schema.org","@type":"Product","@id":"https://example.com/books/{}","name":"Book {:x}","sku":"{:016x}","description":"Edition {} of a book about {}.","offers":[{}],"aggregateRating":{{"@type":"AggregateRating","ratingValue":"{}.{}","reviewCount":"{}"}}}}"#,
-        rng.u32(..),
-        rng.u64(..),
-        rng.u64(..),
-        rng.u8(1..20),
-        ["rivers", "mountains", "stars", "trains"][rng.usize(..4)],
-        offers.join(","),
-        rng.u8(1..5),
-        rng.u8(..10),
-        rng.u32(..10_000),
-    );
-    format!("id: {id}\ndata: {data}\n\n").into_bytes()
+    let mut event = format!("id: urn:uuid:{:032x}\ndata: ", rng.u128(..)).into_bytes();
+    quicksilver_bench::payload::json_ld(&mut event, rng);
+    event.extend_from_slice(b"\n\n");
+    event
 }
 
 fn gunzip(stream: &[u8]) -> Vec<u8> {
