@@ -60,9 +60,12 @@ fn request(hub: &Hub, selectors: &[&str], access: &[&str], cursor: Cursor) -> Re
 }
 
 fn open(hub: &Arc<Hub>, selectors: &[&str], access: &[&str], cursor: Cursor) -> EventStream {
-    let subscription = hub
-        .subscribe(request(hub, selectors, access, cursor))
-        .expect("subscribe");
+    untimed(hub, request(hub, selectors, access, cursor))
+}
+
+/// The stream of `request`, without heartbeat or end of life.
+fn untimed(hub: &Arc<Hub>, request: Request) -> EventStream {
+    let subscription = hub.subscribe(request).expect("subscribe");
     EventStream::new(
         subscription,
         StreamOptions {
@@ -739,19 +742,11 @@ async fn a_gzip_stream_replays_goes_live_and_ends_with_its_trailer() {
         hub.publish(large).await.expect("publish");
     }
     let open_gzip = |hub: &Arc<Hub>| {
-        let subscription = hub
-            .subscribe(Request {
-                compression: Some(Encoding::Gzip),
-                ..request(hub, &["t"], &[], Cursor::Earliest)
-            })
-            .expect("subscribe");
-        EventStream::new(
-            subscription,
-            StreamOptions {
-                heartbeat: None,
-                lifetime: None,
-            },
-        )
+        let gzip = Request {
+            compression: Some(Encoding::Gzip),
+            ..request(hub, &["t"], &[], Cursor::Earliest)
+        };
+        untimed(hub, gzip)
     };
     let mut plain = open(&hub, &["t"], &[], Cursor::Earliest);
     let unasked = hub
