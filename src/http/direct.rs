@@ -24,6 +24,7 @@ use crate::event::Framing;
 use crate::hub::{EventStream, Sink};
 
 mod outgoing;
+mod readiness;
 mod socket;
 use outgoing::Outgoing;
 use socket::Socket;
@@ -62,13 +63,18 @@ fn take_over(connection: actix_http::takeover::Connection<'_>, slot: &Slot) {
         stream.inner.set_framing(Framing::Chunk);
     }
     let head = connection.unwritten.split().freeze();
+    let socket = match Socket::take(socket) {
+        Ok(socket) => socket,
+        // Out of kernel memory or descriptors: the client sees the connection close, and
+        // resumes from the last id it received.
+        Err(error) => {
+            tracing::warn!(%error, "could not watch a subscriber's connection; closing it");
+            return;
+        }
+    };
     // Publishers on this thread may gather events for the socket this stream lends.
     crate::hub::start_gathering_here();
-    actix_web::rt::spawn(DirectStream::new(
-        Arc::new(Socket::new(socket)),
-        head,
-        stream,
-    ));
+    actix_web::rt::spawn(DirectStream::new(Arc::new(socket), head, stream));
 }
 
 /// The portable path: the stream as an actix response body.
@@ -183,6 +189,7 @@ impl Drop for DirectStream {
     fn drop(&mut self) {
         // Before the socket closes: no publisher may write to its descriptor once it is reused.
         self.stream.inner.reclaim_socket();
+        self.socket.release();
     }
 }
 

@@ -1,0 +1,387 @@
+//! Readiness of taken-over sockets: one epoll set per worker thread instead of tokio's
+//! registration per socket (issue 21, idle connections).
+//!
+//! tokio keeps a 128-byte-aligned `ScheduledIo` (256 bytes of heap) for every socket it
+//! watches. A direct stream needs much less: one waker and two bits. Its socket is therefore
+//! taken out of tokio's reactor at the takeover and added to its thread's own set, watched by
+//! one task per thread (the poller) through one tokio registration; a slot here costs 24 bytes.
+//!
+//! Everything but the socket's writes stays on the stream's thread (direct streams are local
+//! tasks): the poller sets a slot's bits and wakes its waker, the stream clears a bit when the
+//! socket said `WouldBlock` and waits for the next edge. Edges are never missed: the set is
+//! edge-triggered, a bit is only cleared right after a call that would have blocked, and the
+//! kernel reports every later change.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{ready, Context, Poll, Waker};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Token};
+use tokio::io::unix::AsyncFd;
+
+/// Events taken from the set per system call.
+const EVENTS_PER_POLL: usize = 256;
+
+/// The directions a stream waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Direction {
+    /// Data or the end of the stream from the client.
+    Read,
+    /// Room in the socket's send buffer.
+    Write,
+}
+
+impl Direction {
+    fn bit(self) -> u8 {
+        match self {
+            Direction::Read => 1,
+            Direction::Write => 2,
+        }
+    }
+}
+
+/// A socket's place in its thread's set. Made, used and released on that thread only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Registration {
+    slot: u32,
+    /// Tells a reused slot (or one of a newer set, after a runtime restart) from this one.
+    generation: u32,
+}
+
+impl Registration {
+    /// Adds `fd` to this thread's set (made, with its poller, on first use; inside a
+    /// `LocalSet`). Ready in both directions until a call says otherwise.
+    pub(super) fn add(fd: RawFd) -> io::Result<Self> {
+        HERE.with(|here| {
+            let mut here = here.borrow_mut();
+            let set = match &mut *here {
+                Some(set) => set,
+                none => none.insert(Set::start()?),
+            };
+            let registration = set.slots.borrow_mut().allocate();
+            let token = Token(registration.token());
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(error) = set.registry.register(&mut SourceFd(&fd), token, interest) {
+                set.slots.borrow_mut().release(registration);
+                return Err(error);
+            }
+            Ok(registration)
+        })
+    }
+
+    /// `Ready` while the socket may be ready for `direction`; otherwise `Pending`, the task is
+    /// woken by the socket's next event. `Ready` too when the set is gone (its runtime shut
+    /// down): the next call on the socket then fails or succeeds by itself.
+    pub(super) fn poll_ready(self, direction: Direction, cx: &mut Context<'_>) -> Poll<()> {
+        Set::with_slot(self, Poll::Ready(()), |slot| {
+            if slot.ready & direction.bit() != 0 {
+                return Poll::Ready(());
+            }
+            match &mut slot.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                waker => *waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+    }
+
+    /// The socket said `WouldBlock` for `direction`: wait for its next edge.
+    pub(super) fn clear(self, direction: Direction) {
+        Set::with_slot(self, (), |slot| slot.ready &= !direction.bit());
+    }
+
+    /// Frees the slot. The socket leaves the kernel's set when it is closed, possibly later
+    /// (a publisher may still hold it): its events until then find the slot gone.
+    pub(super) fn release(self) {
+        let _ = HERE.try_with(|here| {
+            if let Some(set) = here.borrow().as_ref() {
+                set.slots.borrow_mut().release(self);
+            }
+        });
+    }
+
+    fn token(self) -> usize {
+        // Tokens are 64-bit: the crate builds for 64-bit Linux only (epoll, `sendmsg` flags).
+        (u64::from(self.generation) << 32 | u64::from(self.slot)) as usize
+    }
+
+    fn of_token(token: Token) -> Self {
+        let token = token.0 as u64;
+        Self {
+            slot: token as u32,
+            generation: (token >> 32) as u32,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    ready: u8,
+    waker: Option<Waker>,
+}
+
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl Slots {
+    fn allocate(&mut self) -> Registration {
+        let generation = NEXT_GENERATION.with(|next| {
+            let generation = next.get();
+            next.set(generation.wrapping_add(1));
+            generation
+        });
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot::default());
+            // 4 billion sockets on one thread are beyond its descriptors anyway.
+            u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+        });
+        if let Some(entry) = self.slots.get_mut(slot as usize) {
+            *entry = Slot {
+                generation,
+                ready: Direction::Read.bit() | Direction::Write.bit(),
+                waker: None,
+            };
+        }
+        Registration { slot, generation }
+    }
+
+    fn get(&mut self, registration: Registration) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(registration.slot as usize)
+            .filter(|slot| slot.generation == registration.generation)
+    }
+
+    fn release(&mut self, registration: Registration) {
+        if let Some(slot) = self.get(registration) {
+            // Another generation than the registration's: an event that comes for the socket
+            // before it is closed finds no slot (the next registration sets its own).
+            *slot = Slot {
+                generation: slot.generation.wrapping_sub(1),
+                ..Slot::default()
+            };
+            self.free.push(registration.slot);
+        }
+    }
+
+    /// Records an event of the set; the waker to wake, if any.
+    fn record(&mut self, registration: Registration, ready: u8) -> Option<Waker> {
+        let slot = self.get(registration)?;
+        slot.ready |= ready;
+        slot.waker.take()
+    }
+}
+
+/// One thread's set: the kernel's epoll set (through mio) and the slots, shared with the
+/// poller task.
+struct Set {
+    registry: mio::Registry,
+    slots: Rc<RefCell<Slots>>,
+}
+
+thread_local! {
+    static HERE: RefCell<Option<Set>> = const { RefCell::new(None) };
+    /// Never reset, so that a set made after a runtime restart gives different generations.
+    static NEXT_GENERATION: Cell<u32> = const { Cell::new(0) };
+}
+
+impl Set {
+    /// A new set for this thread, and its poller.
+    fn start() -> io::Result<Self> {
+        let poll = mio::Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let slots = Rc::new(RefCell::new(Slots::default()));
+        // SAFETY: a `mio::Poll` owns its epoll descriptor and returns that one from
+        // `as_raw_fd` until it is dropped, with the `AsyncFd` that owns it.
+        let poll = unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) };
+        let poller = Poller {
+            poll: poll.map_err(io::Error::from)?,
+            events: Events::with_capacity(EVENTS_PER_POLL),
+            slots: Rc::clone(&slots),
+            wake: Vec::new(),
+        };
+        tokio::task::spawn_local(poller);
+        Ok(Set { registry, slots })
+    }
+
+    fn with_slot<T>(registration: Registration, gone: T, f: impl FnOnce(&mut Slot) -> T) -> T {
+        let found = HERE.try_with(|here| {
+            let here = here.borrow();
+            let mut slots = here.as_ref()?.slots.borrow_mut();
+            slots.get(registration).map(f)
+        });
+        found.ok().flatten().unwrap_or(gone)
+    }
+}
+
+/// The task that waits for this thread's set and wakes the streams whose sockets had events.
+struct Poller {
+    poll: AsyncFd<mio::Poll>,
+    events: Events,
+    slots: Rc<RefCell<Slots>>,
+    /// Wakers taken under the slots' borrow, woken after it; kept for the next round.
+    wake: Vec<Waker>,
+}
+
+impl Poller {
+    /// Takes what the set has ready without waiting; how many events there were.
+    fn take_events(&mut self) -> io::Result<usize> {
+        let Self { poll, events, .. } = self;
+        match poll.get_mut().poll(events, Some(std::time::Duration::ZERO)) {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            other => other?,
+        }
+        let mut slots = self.slots.borrow_mut();
+        let mut count = 0;
+        for event in self.events.iter() {
+            count += 1;
+            let mut ready = 0;
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                ready |= Direction::Read.bit();
+            }
+            if event.is_writable() || event.is_write_closed() || event.is_error() {
+                ready |= Direction::Write.bit();
+            }
+            let registration = Registration::of_token(event.token());
+            self.wake.extend(slots.record(registration, ready));
+        }
+        Ok(count)
+    }
+}
+
+impl Future for Poller {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        loop {
+            let Ok(mut guard) = ready!(this.poll.poll_read_ready_mut(cx)) else {
+                return Poll::Ready(());
+            };
+            guard.clear_ready();
+            drop(guard);
+            // Until the set is empty: it only reports readable again on a new edge.
+            loop {
+                let taken = this.take_events();
+                this.wake.drain(..).for_each(Waker::wake);
+                match taken {
+                    Ok(count) if count == EVENTS_PER_POLL => {}
+                    Ok(_) => break,
+                    Err(_) => return Poll::Ready(()),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        // Its runtime is shutting down (or the set failed): the next socket taken over on this
+        // thread starts a new set. Streams still registered find their slots gone.
+        let _ = HERE.try_with(|here| here.try_borrow_mut().map(|mut set| set.take()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A connected pair on loopback: (the taken-over side, non-blocking; the client).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let client =
+            TcpStream::connect(listener.local_addr().expect("its address")).expect("connect to it");
+        let (server, _) = listener.accept().expect("accept the connection");
+        server.set_nonblocking(true).expect("non-blocking");
+        (server, client)
+    }
+
+    /// Polls `direction` once in a task, as a stream does.
+    async fn ready_now(registration: Registration, direction: Direction) -> bool {
+        std::future::poll_fn(|cx| Poll::Ready(registration.poll_ready(direction, cx).is_ready()))
+            .await
+    }
+
+    fn local_runtime() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        (runtime, tokio::task::LocalSet::new())
+    }
+
+    #[test]
+    fn a_full_socket_wakes_its_task_once_the_client_reads() {
+        let (runtime, local) = local_runtime();
+        local.block_on(&runtime, async {
+            let (server, mut client) = pair();
+            let registration = Registration::add(server.as_raw_fd()).expect("registered");
+            assert!(ready_now(registration, Direction::Write).await);
+            let chunk = [b'x'; 65_536];
+            while (&server).write(&chunk).is_ok() {}
+            registration.clear(Direction::Write);
+            assert!(!ready_now(registration, Direction::Write).await);
+            let reader = std::thread::spawn(move || {
+                let mut buffer = vec![0; 1 << 20];
+                let mut total = 0;
+                while total < 4 << 20 {
+                    match client.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => total += read,
+                    }
+                }
+                client
+            });
+            let woken = tokio::time::timeout(
+                Duration::from_secs(10),
+                std::future::poll_fn(|cx| registration.poll_ready(Direction::Write, cx)),
+            )
+            .await;
+            assert!(woken.is_ok(), "no wake-up after the client read");
+            registration.release();
+            drop(server);
+            drop(reader.join());
+        });
+    }
+
+    #[test]
+    fn the_client_closing_wakes_its_task_and_released_slots_are_reused() {
+        let (runtime, local) = local_runtime();
+        local.block_on(&runtime, async {
+            let (server, client) = pair();
+            let registration = Registration::add(server.as_raw_fd()).expect("registered");
+            registration.clear(Direction::Read);
+            assert!(!ready_now(registration, Direction::Read).await);
+            drop(client);
+            let woken = tokio::time::timeout(
+                Duration::from_secs(10),
+                std::future::poll_fn(|cx| registration.poll_ready(Direction::Read, cx)),
+            )
+            .await;
+            assert!(woken.is_ok(), "no wake-up after the client closed");
+            assert_eq!((&server).read(&mut [0; 16]).ok(), Some(0));
+            registration.release();
+            // A released registration is gone: it reads as ready and clears nothing.
+            registration.clear(Direction::Read);
+            assert!(ready_now(registration, Direction::Read).await);
+            let (again, _client) = pair();
+            let next = Registration::add(again.as_raw_fd()).expect("registered");
+            assert_eq!(next.slot, registration.slot);
+            assert_ne!(next.generation, registration.generation);
+            next.release();
+        });
+    }
+}
