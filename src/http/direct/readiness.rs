@@ -55,7 +55,8 @@ pub(super) struct Registration {
 
 impl Registration {
     /// Adds `fd` to this thread's set (made, with its poller, on first use; inside a
-    /// `LocalSet`). Ready in both directions until a call says otherwise.
+    /// `LocalSet`). Ready for writes until a write says otherwise; for reads once the set
+    /// reports it.
     pub(super) fn add(fd: RawFd) -> io::Result<Self> {
         HERE.with(|here| {
             let mut here = here.borrow_mut();
@@ -147,7 +148,10 @@ impl Slots {
         if let Some(entry) = self.slots.get_mut(slot as usize) {
             *entry = Slot {
                 generation,
-                ready: Direction::Read.bit() | Direction::Write.bit(),
+                // Writable until a write says otherwise. Readable only once the set says so: a
+                // subscriber sends nothing after its request, and adding the socket to the
+                // edge-triggered set reports anything already there (data, its end).
+                ready: Direction::Write.bit(),
                 waker: None,
             };
         }
@@ -358,12 +362,35 @@ mod tests {
     }
 
     #[test]
+    fn what_the_client_did_before_the_takeover_is_reported() {
+        let (runtime, local) = local_runtime();
+        local.block_on(&runtime, async {
+            let (server, mut client) = pair();
+            client.write_all(b"late bytes").expect("the client writes");
+            drop(client);
+            let registration = Registration::add(server.as_raw_fd()).expect("registered");
+            let woken = tokio::time::timeout(
+                Duration::from_secs(10),
+                std::future::poll_fn(|cx| registration.poll_ready(Direction::Read, cx)),
+            )
+            .await;
+            assert!(
+                woken.is_ok(),
+                "the pending bytes and the end were not reported"
+            );
+            let mut buffer = [0; 64];
+            assert_eq!((&server).read(&mut buffer).ok(), Some(10));
+            assert_eq!((&server).read(&mut buffer).ok(), Some(0));
+            registration.release();
+        });
+    }
+
+    #[test]
     fn the_client_closing_wakes_its_task_and_released_slots_are_reused() {
         let (runtime, local) = local_runtime();
         local.block_on(&runtime, async {
             let (server, client) = pair();
             let registration = Registration::add(server.as_raw_fd()).expect("registered");
-            registration.clear(Direction::Read);
             assert!(!ready_now(registration, Direction::Read).await);
             drop(client);
             let woken = tokio::time::timeout(
