@@ -75,25 +75,35 @@ impl Registration {
         })
     }
 
-    /// `Ready` while the socket may be ready for `direction`; otherwise `Pending`, the task is
-    /// woken by the socket's next event. `Ready` too when the set is gone (its runtime shut
-    /// down): the next call on the socket then fails or succeeds by itself.
-    pub(super) fn poll_ready(self, direction: Direction, cx: &mut Context<'_>) -> Poll<()> {
-        Set::with_slot(self, Poll::Ready(()), |slot| {
+    /// `Ready(Ok)` while the socket may be ready for `direction`; otherwise `Pending`, the task
+    /// is woken by the socket's next event. `Ready(Err)` when the registration is gone (its
+    /// set failed, or its runtime shut down): nothing would wake the task, so the stream ends
+    /// and its client resumes elsewhere.
+    pub(super) fn poll_ready(
+        self,
+        direction: Direction,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let polled = Set::with_slot(self, |slot| {
             if slot.ready & direction.bit() != 0 {
-                return Poll::Ready(());
+                return Poll::Ready(Ok(()));
             }
             match &mut slot.waker {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
                 waker => *waker = Some(cx.waker().clone()),
             }
             Poll::Pending
+        });
+        polled.unwrap_or_else(|| {
+            Poll::Ready(Err(io::Error::other(
+                "the socket's readiness is no longer watched",
+            )))
         })
     }
 
     /// The socket said `WouldBlock` for `direction`: wait for its next edge.
     pub(super) fn clear(self, direction: Direction) {
-        Set::with_slot(self, (), |slot| slot.ready &= !direction.bit());
+        Set::with_slot(self, |slot| slot.ready &= !direction.bit());
     }
 
     /// Frees the slot. The socket leaves the kernel's set when it is closed, possibly later
@@ -216,13 +226,14 @@ impl Set {
         Ok(Set { registry, slots })
     }
 
-    fn with_slot<T>(registration: Registration, gone: T, f: impl FnOnce(&mut Slot) -> T) -> T {
+    /// `f` of the registration's slot; `None` when it is gone.
+    fn with_slot<T>(registration: Registration, f: impl FnOnce(&mut Slot) -> T) -> Option<T> {
         let found = HERE.try_with(|here| {
             let here = here.borrow();
             let mut slots = here.as_ref()?.slots.borrow_mut();
             slots.get(registration).map(f)
         });
-        found.ok().flatten().unwrap_or(gone)
+        found.ok().flatten()
     }
 }
 
@@ -261,14 +272,23 @@ impl Poller {
     }
 }
 
+impl Poller {
+    /// Ends the set: its streams find their registrations gone and end (see `poll_ready`).
+    fn fail(&self, error: &io::Error) -> Poll<()> {
+        tracing::warn!(%error, "the epoll set of this thread's subscriber connections failed; they are closed");
+        Poll::Ready(())
+    }
+}
+
 impl Future for Poller {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         loop {
-            let Ok(mut guard) = ready!(this.poll.poll_read_ready_mut(cx)) else {
-                return Poll::Ready(());
+            let mut guard = match ready!(this.poll.poll_read_ready_mut(cx)) {
+                Ok(guard) => guard,
+                Err(error) => return this.fail(&error),
             };
             guard.clear_ready();
             drop(guard);
@@ -279,7 +299,7 @@ impl Future for Poller {
                 match taken {
                     Ok(count) if count == EVENTS_PER_POLL => {}
                     Ok(_) => break,
-                    Err(_) => return Poll::Ready(()),
+                    Err(error) => return this.fail(&error),
                 }
             }
         }
@@ -313,10 +333,16 @@ mod tests {
         (server, client)
     }
 
-    /// Polls `direction` once in a task, as a stream does.
-    async fn ready_now(registration: Registration, direction: Direction) -> bool {
-        std::future::poll_fn(|cx| Poll::Ready(registration.poll_ready(direction, cx).is_ready()))
-            .await
+    /// Polls `direction` once in a task, as a stream does: `None` while it waits, else whether
+    /// the socket is ready (`false`: the registration is gone).
+    async fn ready_now(registration: Registration, direction: Direction) -> Option<bool> {
+        std::future::poll_fn(|cx| {
+            Poll::Ready(match registration.poll_ready(direction, cx) {
+                Poll::Ready(result) => Some(result.is_ok()),
+                Poll::Pending => None,
+            })
+        })
+        .await
     }
 
     fn local_runtime() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
@@ -333,11 +359,11 @@ mod tests {
         local.block_on(&runtime, async {
             let (server, mut client) = pair();
             let registration = Registration::add(server.as_raw_fd()).expect("registered");
-            assert!(ready_now(registration, Direction::Write).await);
+            assert_eq!(ready_now(registration, Direction::Write).await, Some(true));
             let chunk = [b'x'; 65_536];
             while (&server).write(&chunk).is_ok() {}
             registration.clear(Direction::Write);
-            assert!(!ready_now(registration, Direction::Write).await);
+            assert_eq!(ready_now(registration, Direction::Write).await, None);
             let reader = std::thread::spawn(move || {
                 let mut buffer = vec![0; 1 << 20];
                 let mut total = 0;
@@ -354,7 +380,10 @@ mod tests {
                 std::future::poll_fn(|cx| registration.poll_ready(Direction::Write, cx)),
             )
             .await;
-            assert!(woken.is_ok(), "no wake-up after the client read");
+            assert!(
+                matches!(woken, Ok(Ok(()))),
+                "no wake-up after the client read"
+            );
             registration.release();
             drop(server);
             drop(reader.join());
@@ -391,19 +420,23 @@ mod tests {
         local.block_on(&runtime, async {
             let (server, client) = pair();
             let registration = Registration::add(server.as_raw_fd()).expect("registered");
-            assert!(!ready_now(registration, Direction::Read).await);
+            assert_eq!(ready_now(registration, Direction::Read).await, None);
             drop(client);
             let woken = tokio::time::timeout(
                 Duration::from_secs(10),
                 std::future::poll_fn(|cx| registration.poll_ready(Direction::Read, cx)),
             )
             .await;
-            assert!(woken.is_ok(), "no wake-up after the client closed");
+            assert!(
+                matches!(woken, Ok(Ok(()))),
+                "no wake-up after the client closed"
+            );
             assert_eq!((&server).read(&mut [0; 16]).ok(), Some(0));
             registration.release();
-            // A released registration is gone: it reads as ready and clears nothing.
+            // A released registration is gone: it clears nothing and reads as an error, which
+            // ends its stream (nothing would wake it).
             registration.clear(Direction::Read);
-            assert!(ready_now(registration, Direction::Read).await);
+            assert_eq!(ready_now(registration, Direction::Read).await, Some(false));
             let (again, _client) = pair();
             let next = Registration::add(again.as_raw_fd()).expect("registered");
             assert_eq!(next.slot, registration.slot);

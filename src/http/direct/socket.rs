@@ -56,9 +56,7 @@ impl Socket {
     /// `write_now` reported to its caller, the owner of the registration).
     pub(super) fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.registration.clear(Direction::Write);
-        self.registration
-            .poll_ready(Direction::Write, cx)
-            .map(|()| Ok(()))
+        self.registration.poll_ready(Direction::Write, cx)
     }
 
     /// A clean end: the peer reads everything written, then the end of the stream.
