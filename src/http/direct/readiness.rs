@@ -345,6 +345,15 @@ mod tests {
         .await
     }
 
+    /// Whether the task polling `direction` is woken and finds the socket ready within 10 s.
+    async fn woken(registration: Registration, direction: Direction) -> bool {
+        let ready = std::future::poll_fn(|cx| registration.poll_ready(direction, cx));
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), ready).await,
+            Ok(Ok(()))
+        )
+    }
+
     fn local_runtime() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -375,13 +384,8 @@ mod tests {
                 }
                 client
             });
-            let woken = tokio::time::timeout(
-                Duration::from_secs(10),
-                std::future::poll_fn(|cx| registration.poll_ready(Direction::Write, cx)),
-            )
-            .await;
             assert!(
-                matches!(woken, Ok(Ok(()))),
+                woken(registration, Direction::Write).await,
                 "no wake-up after the client read"
             );
             registration.release();
@@ -398,13 +402,8 @@ mod tests {
             client.write_all(b"late bytes").expect("the client writes");
             drop(client);
             let registration = Registration::add(server.as_raw_fd()).expect("registered");
-            let woken = tokio::time::timeout(
-                Duration::from_secs(10),
-                std::future::poll_fn(|cx| registration.poll_ready(Direction::Read, cx)),
-            )
-            .await;
             assert!(
-                woken.is_ok(),
+                woken(registration, Direction::Read).await,
                 "the pending bytes and the end were not reported"
             );
             let mut buffer = [0; 64];
@@ -422,13 +421,8 @@ mod tests {
             let registration = Registration::add(server.as_raw_fd()).expect("registered");
             assert_eq!(ready_now(registration, Direction::Read).await, None);
             drop(client);
-            let woken = tokio::time::timeout(
-                Duration::from_secs(10),
-                std::future::poll_fn(|cx| registration.poll_ready(Direction::Read, cx)),
-            )
-            .await;
             assert!(
-                matches!(woken, Ok(Ok(()))),
+                woken(registration, Direction::Read).await,
                 "no wake-up after the client closed"
             );
             assert_eq!((&server).read(&mut [0; 16]).ok(), Some(0));
