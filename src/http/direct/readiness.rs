@@ -199,6 +199,9 @@ impl Slots {
 struct Set {
     registry: mio::Registry,
     slots: Rc<RefCell<Slots>>,
+    /// Lets a test end the poller as a failure would.
+    #[cfg(test)]
+    poller: tokio::task::AbortHandle,
 }
 
 thread_local! {
@@ -222,8 +225,13 @@ impl Set {
             slots: Rc::clone(&slots),
             wake: Vec::new(),
         };
-        tokio::task::spawn_local(poller);
-        Ok(Set { registry, slots })
+        let _poller = tokio::task::spawn_local(poller);
+        Ok(Set {
+            registry,
+            slots,
+            #[cfg(test)]
+            poller: _poller.abort_handle(),
+        })
     }
 
     /// `f` of the registration's slot; `None` when it is gone.
@@ -270,9 +278,7 @@ impl Poller {
         }
         Ok(count)
     }
-}
 
-impl Poller {
     /// Ends the set: its streams find their registrations gone and end (see `poll_ready`).
     fn fail(&self, error: &io::Error) -> Poll<()> {
         tracing::warn!(%error, "the epoll set of this thread's subscriber connections failed; they are closed");
@@ -308,9 +314,31 @@ impl Future for Poller {
 
 impl Drop for Poller {
     fn drop(&mut self) {
-        // Its runtime is shutting down (or the set failed): the next socket taken over on this
-        // thread starts a new set. Streams still registered find their slots gone.
-        let _ = HERE.try_with(|here| here.try_borrow_mut().map(|mut set| set.take()));
+        // Its runtime is shutting down, or the set failed: the next socket taken over on this
+        // thread starts a new set, and the streams of this one are woken to find their
+        // registrations gone (they end; nothing else would wake a quiet one).
+        let _ = HERE.try_with(|here| {
+            if let Ok(mut here) = here.try_borrow_mut() {
+                if here
+                    .as_ref()
+                    .is_some_and(|set| Rc::ptr_eq(&set.slots, &self.slots))
+                {
+                    *here = None;
+                }
+            }
+        });
+        let waiting: Vec<Waker> = match self.slots.try_borrow_mut() {
+            Ok(mut slots) => {
+                let slots = std::mem::take(&mut *slots);
+                slots
+                    .slots
+                    .into_iter()
+                    .filter_map(|slot| slot.waker)
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        waiting.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -410,6 +438,30 @@ mod tests {
             assert_eq!((&server).read(&mut buffer).ok(), Some(10));
             assert_eq!((&server).read(&mut buffer).ok(), Some(0));
             registration.release();
+        });
+    }
+
+    #[test]
+    fn a_stream_waiting_when_its_set_ends_is_woken_and_told() {
+        let (runtime, local) = local_runtime();
+        local.block_on(&runtime, async {
+            let (server, _client) = pair();
+            let registration = Registration::add(server.as_raw_fd()).expect("registered");
+            let waiting = tokio::task::spawn_local(async move {
+                std::future::poll_fn(|cx| registration.poll_ready(Direction::Read, cx)).await
+            });
+            tokio::task::yield_now().await;
+            HERE.with(|here| here.borrow().as_ref().map(|set| set.poller.abort()));
+            let told = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+            assert!(
+                matches!(told, Ok(Ok(Err(_)))),
+                "the waiting stream was not told its set ended"
+            );
+            // The next socket gets a new set.
+            let (again, _client) = pair();
+            let next = Registration::add(again.as_raw_fd()).expect("registered");
+            assert_eq!(ready_now(next, Direction::Write).await, Some(true));
+            next.release();
         });
     }
 
