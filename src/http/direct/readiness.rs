@@ -382,20 +382,26 @@ mod tests {
         )
     }
 
-    fn local_runtime() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+    /// Runs `test` on a current-thread runtime inside a `LocalSet`, as actix runs its workers.
+    fn run_local(test: impl Future<Output = ()>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a runtime");
-        (runtime, tokio::task::LocalSet::new())
+        tokio::task::LocalSet::new().block_on(&runtime, test);
+    }
+
+    /// A pair whose taken-over side is in this thread's set.
+    fn registered_pair() -> (TcpStream, TcpStream, Registration) {
+        let (server, client) = pair();
+        let registration = Registration::add(server.as_raw_fd()).expect("registered");
+        (server, client, registration)
     }
 
     #[test]
     fn a_full_socket_wakes_its_task_once_the_client_reads() {
-        let (runtime, local) = local_runtime();
-        local.block_on(&runtime, async {
-            let (server, mut client) = pair();
-            let registration = Registration::add(server.as_raw_fd()).expect("registered");
+        run_local(async {
+            let (server, mut client, registration) = registered_pair();
             assert_eq!(ready_now(registration, Direction::Write).await, Some(true));
             let chunk = [b'x'; 65_536];
             while (&server).write(&chunk).is_ok() {}
@@ -424,8 +430,7 @@ mod tests {
 
     #[test]
     fn what_the_client_did_before_the_takeover_is_reported() {
-        let (runtime, local) = local_runtime();
-        local.block_on(&runtime, async {
+        run_local(async {
             let (server, mut client) = pair();
             client.write_all(b"late bytes").expect("the client writes");
             drop(client);
@@ -443,10 +448,8 @@ mod tests {
 
     #[test]
     fn a_stream_waiting_when_its_set_ends_is_woken_and_told() {
-        let (runtime, local) = local_runtime();
-        local.block_on(&runtime, async {
-            let (server, _client) = pair();
-            let registration = Registration::add(server.as_raw_fd()).expect("registered");
+        run_local(async {
+            let (_server, _client, registration) = registered_pair();
             let waiting = tokio::task::spawn_local(async move {
                 std::future::poll_fn(|cx| registration.poll_ready(Direction::Read, cx)).await
             });
@@ -458,8 +461,7 @@ mod tests {
                 "the waiting stream was not told its set ended"
             );
             // The next socket gets a new set.
-            let (again, _client) = pair();
-            let next = Registration::add(again.as_raw_fd()).expect("registered");
+            let (_again, _client, next) = registered_pair();
             assert_eq!(ready_now(next, Direction::Write).await, Some(true));
             next.release();
         });
@@ -467,10 +469,8 @@ mod tests {
 
     #[test]
     fn the_client_closing_wakes_its_task_and_released_slots_are_reused() {
-        let (runtime, local) = local_runtime();
-        local.block_on(&runtime, async {
-            let (server, client) = pair();
-            let registration = Registration::add(server.as_raw_fd()).expect("registered");
+        run_local(async {
+            let (server, client, registration) = registered_pair();
             assert_eq!(ready_now(registration, Direction::Read).await, None);
             drop(client);
             assert!(
@@ -483,8 +483,7 @@ mod tests {
             // ends its stream (nothing would wake it).
             registration.clear(Direction::Read);
             assert_eq!(ready_now(registration, Direction::Read).await, Some(false));
-            let (again, _client) = pair();
-            let next = Registration::add(again.as_raw_fd()).expect("registered");
+            let (_again, _client, next) = registered_pair();
             assert_eq!(next.slot, registration.slot);
             assert_ne!(next.generation, registration.generation);
             next.release();
