@@ -198,6 +198,14 @@ mod tests {
         plain
     }
 
+    /// `wire` decodes to `plain` whether reads bring it a byte at a time, in small or large
+    /// pieces, or whole.
+    fn assert_decodes_however_cut(coding: Coding, wire: &[u8], plain: &[u8]) {
+        for piece in [1, 7, 1000, wire.len()] {
+            assert_eq!(decode_in_pieces(coding, wire, piece), plain, "{piece}");
+        }
+    }
+
     fn events(n: usize) -> Vec<u8> {
         let mut plain = Vec::new();
         for i in 0..n {
@@ -216,13 +224,7 @@ mod tests {
             gz.flush().expect("sync flush");
         }
         wire.extend(gz.finish().expect("finish"));
-        for piece in [1, 7, 1000, wire.len()] {
-            assert_eq!(
-                decode_in_pieces(Coding::Gzip, &wire, piece),
-                plain,
-                "{piece}"
-            );
-        }
+        assert_decodes_however_cut(Coding::Gzip, &wire, &plain);
     }
 
     #[test]
@@ -232,13 +234,7 @@ mod tests {
         for event in plain.split_inclusive(|&b| b == b'\n') {
             wire.extend(zstd::bulk::compress(event, 3).expect("frame"));
         }
-        for piece in [1, 7, 1000, wire.len()] {
-            assert_eq!(
-                decode_in_pieces(Coding::Zstd, &wire, piece),
-                plain,
-                "{piece}"
-            );
-        }
+        assert_decodes_however_cut(Coding::Zstd, &wire, &plain);
     }
 
     #[test]
