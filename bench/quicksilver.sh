@@ -5,7 +5,8 @@
 #   bench/quicksilver.sh SCENARIO [quicksilver-bench options...]
 #   RUNS=3 TRANSPORT=sled DURABILITY=fsync bench/quicksilver.sh publish -c 256 -d 10s
 #
-# Build first: cargo build --release --bins. Each run gets a new data dir (deleted afterwards).
+# Build first: cargo build --release --bins. Each run gets a new data dir (deleted afterwards)
+# under $DATA_PARENT (default /tmp; e.g. a tmpfs mount, to take the disk out of the measure).
 # Extra hub settings go in the environment as usual (QUICKSILVER_HISTORY_SIZE=0 ...).
 # FILL=N stores N events on unrelated topics before the measured scenario.
 # FLOOR=1 first measures, in the same run, the CPU of one loopback write() of 1, 4 and 16 SSE
@@ -29,7 +30,7 @@ for run in $(seq 1 "$runs"); do
     [ "$FLOOR" = 1 ] || read -ra floor_args <<<"$FLOOR"
     taskset -c "${HUB_CPU:-0},${BENCH_CPU:-1}" "$bench_bin" floor --json "${floor_args[@]}" | jq -c .
   fi
-  data=$(mktemp -d /tmp/qs-bench.XXXXXX)
+  data=$(mktemp -d "${DATA_PARENT:-/tmp}/qs-bench.XXXXXX")
   (cd "$data" && exec env QUICKSILVER_PUBLISHER_JWT_KEY="$key" QUICKSILVER_SUBSCRIBER_JWT_KEY="$key" \
     QUICKSILVER_ANONYMOUS=true QUICKSILVER_DATA_DIR="$data/data" \
     QUICKSILVER_TRANSPORT="${TRANSPORT:-sled}" QUICKSILVER_DURABILITY="${DURABILITY:-fsync}" \

@@ -237,6 +237,58 @@ async fn c_shut_1_graceful_shutdown_ends_streams_cleanly() {
     }
 }
 
+/// C-SHUT-1: from SIGTERM on, the hub accepts no new connection (a request sent on one gets no
+/// answer), while a stream that was open drains on its own deadline; a second signal ends it.
+#[tokio::test]
+async fn c_shut_1_no_new_connections_while_draining() {
+    let Some(mut hub) = Hub::builder()
+        .anonymous(true)
+        .env("QUICKSILVER_WRITE_TIMEOUT", "600s")
+        .env("QUICKSILVER_SHUTDOWN_TIMEOUT", "20s")
+        .start()
+        .await
+    else {
+        return;
+    };
+    let topic = uniq("draining");
+    let mut stream = SseStream::open(hub.sub_req(&[&topic])).await;
+    hub.terminate();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        answer_on_new_connection(&hub.authority()).await,
+        None,
+        "a new connection was served while draining"
+    );
+    assert_eq!(
+        stream.wait_end(Duration::from_millis(200)).await,
+        None,
+        "the open stream drains on its own deadline"
+    );
+    let status = hub.stop().await;
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(stream.wait_end(WAIT).await, Some(End::Clean));
+}
+
+/// What a new connection to `authority` answers to `GET /healthz` within a second: `None` when
+/// the connection is refused, reset, closed or left unanswered.
+async fn answer_on_new_connection(authority: &str) -> Option<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(authority).await.ok()?;
+        let request =
+            format!("GET /healthz HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = vec![0; 256];
+        let read = tcp.read(&mut answer).await.ok()?;
+        answer.truncate(read);
+        (read > 0).then_some(answer)
+    };
+    tokio::time::timeout(Duration::from_secs(1), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// A hub serving HTTPS, started directly (the harness polls plain HTTP).
 pub(crate) struct TlsHub {
     child: Child,

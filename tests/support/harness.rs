@@ -467,6 +467,12 @@ impl Hub {
         self.wait_exit(Duration::from_secs(30)).await
     }
 
+    /// SIGTERM without waiting: the hub starts its graceful stop (C-SHUT-1) and may still be
+    /// draining open streams when this returns.
+    pub fn terminate(&mut self) {
+        self.signal(libc::SIGTERM);
+    }
+
     /// Crash: SIGKILL, then reaps the process.
     pub async fn kill9(&mut self) {
         self.signal(libc::SIGKILL);
