@@ -96,6 +96,23 @@ async fn resume_scenario() {
         panic!("wrong report kind");
     };
     assert_eq!(report.reconnect_to_first_event.count, 5);
+    assert_eq!(report.pause_us, 0);
+
+    // `--pause` waits between a round's publishes and its reconnect, outside the measured span.
+    let pause = std::time::Duration::from_millis(30);
+    let options = resume::Options {
+        rounds: 3,
+        events: 2,
+        pause,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let Report::Resume(report) = run(&hub, Scenario::Resume(options)).await else {
+        panic!("wrong report kind");
+    };
+    assert!(started.elapsed() >= pause * 3, "{:?}", started.elapsed());
+    assert_eq!(report.pause_us, 30_000);
+    assert_eq!(report.reconnect_to_first_event.count, 3);
 }
 
 /// Every selector, URI templates (A-SEL-2) and 1.0 URL patterns (B-MT-4) among them, delivers

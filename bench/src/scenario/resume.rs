@@ -29,6 +29,10 @@ pub struct Options {
     /// Give up on a round when no event arrives for this long.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub idle_timeout: Duration,
+    /// Wait this long after the round's publishes before reconnecting (e.g. `20ms`), to measure a
+    /// resume that reaches a hub whose CPU has gone idle.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub pause: Duration,
 }
 
 impl Default for Options {
@@ -38,6 +42,7 @@ impl Default for Options {
             events: 10,
             payload: 100,
             idle_timeout: Duration::from_secs(5),
+            pause: Duration::ZERO,
         }
     }
 }
@@ -46,6 +51,8 @@ impl Default for Options {
 pub struct Report {
     pub rounds: usize,
     pub events_per_round: usize,
+    /// The `--pause` between a round's publishes and its reconnect, in microseconds.
+    pub pause_us: u64,
     /// From starting the reconnect (TCP connect) to the first replayed event.
     pub reconnect_to_first_event: Latency,
     /// From starting the reconnect to the last missed event.
@@ -112,6 +119,7 @@ pub async fn run(target: &Target, options: &Options) -> Result<Report, BenchErro
     Ok(Report {
         rounds: options.rounds,
         events_per_round: options.events,
+        pause_us: u64::try_from(options.pause.as_micros()).unwrap_or(u64::MAX),
         reconnect_to_first_event: Latency::from_histogram(&run.first),
         reconnect_to_caught_up: Latency::from_histogram(&run.caught_up),
         integrity: run.integrity,
@@ -139,6 +147,9 @@ impl Run<'_> {
         let first_seq = self.seq;
         for _ in 0..self.options.events {
             self.publish().await?;
+        }
+        if !self.options.pause.is_zero() {
+            tokio::time::sleep(self.options.pause).await;
         }
         let start = Instant::now();
         let mut subscription = self.subscriber.open(Some(last_id)).await?;
