@@ -9,6 +9,7 @@ mod demo;
 mod direct;
 mod flood;
 mod limits;
+mod listener;
 mod metadata;
 mod publish;
 mod respond;
@@ -65,11 +66,14 @@ pub fn bind(
     state: Arc<AppState>,
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>)> {
-    let listen = state.settings.listener.listen.clone();
+    let listeners = listener::bind(
+        &state.settings.listener.listen,
+        state.settings.listener.dispatch_timeout,
+    )?;
     let request_timeout = state.settings.listener.request_timeout;
     let flood = flood::guard().clone();
     let app_state = state.clone();
-    let server = HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         let state = app_state.clone();
         let cors_state = app_state.clone();
         App::new()
@@ -96,34 +100,31 @@ pub fn bind(
             .wrap(security_headers())
             .default_service(web::to(route))
     })
-    .on_connect(watch_connection(
-        state.settings.listener.dispatch_timeout,
-        flood,
-    ))
+    .on_connect(watch_connection(flood))
     .client_request_timeout(request_timeout)
     .tls_handshake_timeout(request_timeout)
     .max_connection_rate(TLS_HANDSHAKES_PER_WORKER)
     .disable_signals()
     .h1_allow_half_closed(false)
-    // An event written right after another must not wait for the first one's ACK (Nagle).
-    .tcp_nodelay(true)
     // `stop` bounds the whole stop by `shutdown_timeout`; actix's own wait is no longer.
     .shutdown_timeout(state.settings.listener.shutdown_timeout.as_secs());
-    let server = match tls {
-        Some(config) => server.bind_rustls_0_23(&listen, config)?,
-        // HTTP/1.1, and cleartext HTTP/2 with prior knowledge (what TLS-terminating proxies use).
-        None => server.bind_auto_h2c(&listen)?,
-    };
+    // Nagle off and C-TMO-2's timeout come with each accepted socket (`listener`).
+    for listener in listeners {
+        server = match &tls {
+            Some(config) => server.listen_rustls_0_23(listener, config.clone())?,
+            // HTTP/1.1, and cleartext HTTP/2 with prior knowledge (what TLS-terminating proxies use).
+            None => server.listen_auto_h2c(listener)?,
+        };
+    }
     let addresses = server.addrs();
     Ok((server.run(), addresses))
 }
 
-/// Each new HTTP connection: its writes are timed (C-TMO-2) and, until its first request head
-/// is complete, it may be shed in a flood (R-FLOOD; the ticket lives in the connection's data,
-/// which the HTTP/1 dispatcher drops before the socket). Its accept (before the first bytes or
-/// the TLS handshake) was seen by actix-http's watch already.
+/// Each new HTTP connection, until its first request head is complete, may be shed in a flood
+/// (R-FLOOD; the ticket lives in the connection's data, which the HTTP/1 dispatcher drops before
+/// the socket). Its accept (before the first bytes or the TLS handshake) was seen by actix-http's
+/// watch already. (Its writes are timed by the option it inherited from the listener, C-TMO-2.)
 fn watch_connection(
-    dispatch_timeout: Option<std::time::Duration>,
     flood: std::sync::Arc<flood::FloodGuard>,
 ) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + Clone + 'static {
     move |connection, extensions| {
@@ -136,20 +137,7 @@ fn watch_connection(
         let Some(tcp) = tcp else {
             return;
         };
-        if let Some(timeout) = dispatch_timeout {
-            time_stalled_writes(tcp, timeout);
-        }
         extensions.insert(flood.admit(tcp, flood::Admission::Known));
-    }
-}
-
-/// C-TMO-2: the kernel aborts a connection whose sent data stays unacknowledged (a peer that
-/// stopped reading, a dead network path) for longer than `dispatch_timeout`. The portable actix
-/// body cannot time its own writes, and a stalled stream is never polled again, so the socket
-/// itself enforces it.
-fn time_stalled_writes(tcp: &actix_web::rt::net::TcpStream, timeout: std::time::Duration) {
-    if let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout)) {
-        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
     }
 }
 

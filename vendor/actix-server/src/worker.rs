@@ -38,8 +38,6 @@ use crate::{
 // Based on the default maximum blocking thread count of a Tokio runtime.
 const DEFAULT_BLOCKING_THREAD_BUDGET: usize = 512;
 const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Connections a worker accepts in one go before it lets its other tasks run.
-const ACCEPT_BATCH: usize = 32;
 
 /// Stop worker message. Returns `true` on successful graceful shutdown
 /// and `false` if some connections still alive when shutdown execute.
@@ -701,8 +699,6 @@ impl Future for ServerWorker {
             }
         }
 
-        let mut accepted = 0;
-
         match this.state {
             WorkerState::Unavailable => match this.check_readiness(cx) {
                 Ok(true) => {
@@ -799,13 +795,10 @@ impl Future for ServerWorker {
                             .call((guard, MioStream::Tcp(stream)))
                             .into_inner();
 
-                        accepted += 1;
-                        if accepted == ACCEPT_BATCH {
-                            // let the connections just accepted (and everything else) run
-                            cx.waker().wake_by_ref();
-                            return Poll::Pending;
-                        }
-                        continue;
+                        // Let the connection read its request before the next accept (which
+                        // is often the one that finds none), and the other tasks run.
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
                     }
                 }
 
